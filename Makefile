@@ -1,0 +1,69 @@
+# etl_ext — incremental ETL inside PostgreSQL
+#
+# make               build the extension (PGXS)
+# make install       install it into the PostgreSQL found by PG_CONFIG
+# make test          install missing packages, build, install, run every suite
+#                    (pg_regress, pgTAP, isolation, TAP) on throwaway clusters
+# make demo          the main job end to end on a throwaway cluster
+# make bench         the benchmark suite (writes BENCHMARKS.md)
+
+EXTENSION = etl_ext
+MODULE_big = etl_ext
+OBJS = \
+	src/etl_ext.o \
+	src/spi_util.o \
+	src/deparse.o \
+	src/security.o \
+	src/catalog.o \
+	src/columns.o \
+	src/pipeline.o \
+	src/extract.o \
+	src/load.o \
+	src/run.o \
+	src/rowhash.o \
+	src/observe.o
+
+DATA = etl_ext--1.0.sql
+PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
+
+# pg_regress suites, in order (sql/*.sql, expected/*.out)
+REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security
+REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
+
+# isolation specs (test/isolation/specs/*.spec)
+ISOLATION = concurrent_runs late_writer_timestamp late_writer_serial
+
+PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK =
+
+PG_CONFIG ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && \
+	echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+
+# On a fresh machine PGXS is not there yet: `make test` and `make demo`
+# install it first (scripts/deps.sh), so only include it when present.
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+else
+all:
+	@echo "PostgreSQL server development files are missing: run 'make test' or 'scripts/deps.sh' first" >&2
+	@exit 1
+endif
+
+.PHONY: test demo bench deps format
+
+deps:
+	scripts/deps.sh
+
+test:
+	REGRESS="$(REGRESS)" ISOLATION="$(ISOLATION)" scripts/test.sh
+
+demo:
+	scripts/demo.sh
+
+bench:
+	scripts/bench.sh
+
+format:
+	clang-format -i src/*.c src/*.h

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# scripts/test.sh — `make test`: install what is missing, build, install,
+# then run every suite against throwaway clusters and stop them, also on
+# failure:
+#   0. unit        (test/unit/*.c: C code without PostgreSQL dependencies)
+#   1. pg_regress  (sql/, expected/)
+#   2. pgTAP       (test/pgtap/*.sql, with pg_prove)
+#   3. isolation   (test/isolation/specs/*.spec)
+#   4. TAP         (test/t/*.pl, PostgreSQL::Test::Cluster: crashes, restarts)
+# Finally the server logs are searched for internal errors (XX000), failed
+# assertions and crashes.
+#
+# Environment: REGRESS and ISOLATION (set by the Makefile) list the suites;
+# ONLY=regress|pgtap|isolation|tap runs one suite.
+source "$(dirname "$0")/lib.sh"
+
+ONLY=${ONLY:-}
+REGRESS=${REGRESS:?REGRESS is set by the Makefile: run make test}
+ISOLATION=${ISOLATION:?ISOLATION is set by the Makefile: run make test}
+
+ensure_deps
+build_install
+
+WORK=$(make_workdir)
+PORT=$(free_port)
+failed=()
+cleanup() {
+    stop_cluster "$WORK"
+    if [ ${#failed[@]} -eq 0 ] && [ -z "${KEEP_WORK:-}" ]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# the suites read and write their files as postgres: give them a copy
+mkdir -p "$WORK/src"
+cp -r "$TOP/sql" "$TOP/expected" "$TOP/test" "$WORK/src/"
+chown -R "$(stat -c %u "$WORK")" "$WORK/src"
+
+say "starting a throwaway cluster on port $PORT (data in $WORK)"
+start_cluster "$WORK" "$PORT"
+
+run_suite() {
+    local name=$1
+    shift
+    if [ -n "$ONLY" ] && [ "$ONLY" != "$name" ]; then return 0; fi
+    say "suite: $name"
+    if "$@"; then
+        echo "--- $name: passed"
+    else
+        echo "--- $name: FAILED"
+        failed+=("$name")
+    fi
+}
+
+suite_unit() {
+    # C unit tests of code without PostgreSQL dependencies
+    local t ok=0
+    for t in "$TOP"/test/unit/*.c; do
+        cc -Wall -Wextra -Werror -I"$TOP/src" -o "$WORK/unit_test" "$t" &&
+            "$WORK/unit_test" || ok=1
+    done
+    return $ok
+}
+
+suite_regress() {
+    as_pg "$PGXS_DIR/src/test/regress/pg_regress" \
+        --bindir="$PG_BIN" --host="$WORK" --port="$PORT" \
+        --inputdir="$WORK/src" --outputdir="$WORK/regress" \
+        --dbname=contrib_regression $REGRESS || {
+        cat "$WORK/regress/regression.diffs" 2>/dev/null | head -300
+        return 1
+    }
+}
+
+suite_pgtap() {
+    as_pg "$PG_BIN/psql" -X -q -h "$WORK" -p "$PORT" -d postgres \
+        -c "CREATE DATABASE etl_pgtap" &&
+    as_pg "$PG_BIN/psql" -X -q -h "$WORK" -p "$PORT" -d etl_pgtap \
+        -c "CREATE EXTENSION pgtap" &&
+    (cd "$WORK/src" && as_pg pg_prove -h "$WORK" -p "$PORT" -d etl_pgtap \
+        --ext .sql -r test/pgtap)
+}
+
+suite_isolation() {
+    as_pg "$PGXS_DIR/src/test/isolation/pg_isolation_regress" \
+        --bindir="$PG_BIN" --host="$WORK" --port="$PORT" \
+        --inputdir="$WORK/src/test/isolation" --outputdir="$WORK/isolation" \
+        --dbname=isolation_regression $ISOLATION || {
+        cat "$WORK/isolation/regression.diffs" 2>/dev/null | head -300
+        return 1
+    }
+}
+
+suite_tap() {
+    (cd "$WORK/src/test" && as_pg env \
+        PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+        TESTDIR="$WORK/tap" PGPORT="$(free_port)" \
+        prove -I "$PGXS_DIR/src/test/perl" -I "$WORK/src/test/t" t/*.pl)
+}
+
+suite_logs() {
+    # no internal error, failed assertion or crash on any user-reachable path
+    local bad
+    bad=$(grep -E 'XX000|TRAP:|PANIC:|terminated by signal (6|11)' \
+        "$WORK/server.log" "$WORK"/tap/tmp_check/log/*.log 2>/dev/null || true)
+    if [ -n "$bad" ]; then
+        echo "$bad" | head -50
+        return 1
+    fi
+}
+
+mkdir -p "$WORK/tap" && chown "$(stat -c %u "$WORK")" "$WORK/tap"
+run_suite unit suite_unit
+run_suite regress suite_regress
+run_suite pgtap suite_pgtap
+run_suite isolation suite_isolation
+run_suite tap suite_tap
+run_suite logs suite_logs
+
+if [ ${#failed[@]} -ne 0 ]; then
+    say "FAILED: ${failed[*]} (work directory kept: $WORK)"
+    exit 1
+fi
+say "all suites passed"

@@ -1,0 +1,44 @@
+-- install: what CREATE EXTENSION creates, where, and with which privileges
+CREATE EXTENSION etl_ext;
+
+-- catalogs and views live in schema etl
+SELECT c.relname, c.relkind
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'etl' AND c.relkind IN ('r', 'v', 'S')
+ ORDER BY c.relname;
+
+-- every function is etl_* in pg_catalog: callable under any search_path
+SELECT p.oid::regprocedure::text AS function
+  FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'etl_ext')
+ ORDER BY 1;
+SELECT DISTINCT p.pronamespace::regnamespace AS schema
+  FROM pg_proc p WHERE p.proname LIKE 'etl\_%';
+SET search_path = '';
+SELECT etl_row_hash(1) IS NOT NULL AS callable_with_empty_search_path;
+RESET search_path;
+
+-- pg_dump keeps user pipelines, runs, batches, dead letters and sequences
+SELECT unnest(extconfig)::regclass::text AS dumped
+  FROM pg_extension WHERE extname = 'etl_ext' ORDER BY 1;
+
+-- PUBLIC reads pipelines, runs, batches and status; writes nothing;
+-- dead letters are not readable by PUBLIC (they may hold personal data)
+CREATE ROLE etl_install_nobody;
+SELECT t AS relation,
+       has_table_privilege('etl_install_nobody', t, 'SELECT') AS can_select,
+       has_table_privilege('etl_install_nobody', t, 'INSERT') AS can_insert,
+       has_table_privilege('etl_install_nobody', t, 'UPDATE') AS can_update,
+       has_table_privilege('etl_install_nobody', t, 'DELETE') AS can_delete
+  FROM unnest(ARRAY['etl.pipelines', 'etl.runs', 'etl.batches',
+                    'etl.dead_letters', 'etl.status']) AS t;
+DROP ROLE etl_install_nobody;
+
+-- the install script refuses to adopt a schema someone else made
+DROP EXTENSION etl_ext;
+CREATE SCHEMA etl;
+CREATE EXTENSION etl_ext;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+DROP SCHEMA etl;
+CREATE EXTENSION etl_ext;
+SELECT extversion FROM pg_extension WHERE extname = 'etl_ext';

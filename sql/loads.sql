@@ -1,0 +1,84 @@
+-- loads: merge writes only what changed; append skips known keys;
+-- delete_insert replaces by key
+CREATE SCHEMA ld_src;
+CREATE SCHEMA ld_dw;
+CREATE TABLE ld_src.items (id int PRIMARY KEY, name text, price numeric(8,2),
+                           tags jsonb, at timestamptz);
+INSERT INTO ld_src.items
+SELECT g, 'item ' || g, g * 1.5, jsonb_build_object('g', g), '2024-01-01'::timestamptz + g * interval '1 minute'
+  FROM generate_series(1, 100) g;
+
+-- merge into a target without _etl_row_hash: columns are compared
+-- (jsonb and numeric with their own equality), unchanged rows untouched
+CREATE TABLE ld_dw.items (id int PRIMARY KEY, name text, price numeric(8,2),
+                          tags jsonb, note text DEFAULT 'kept');
+SELECT etl_create_pipeline('ld_merge', 'ld_src.items', 'ld_dw.items',
+                           watermark_column => 'at') > 0 AS created;
+SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged FROM etl_run('ld_merge');
+-- a first load into an empty target inserts; a second pass over the same
+-- rows (watermark reset) writes no tuple
+UPDATE ld_dw.items SET note = 'edited here' WHERE id = 5;
+CREATE TEMP TABLE snap AS SELECT id, ctid AS tid, xmin::text AS xid FROM ld_dw.items;
+SELECT etl_reset_watermark('ld_merge') IS NULL AS reset;
+SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged FROM etl_run('ld_merge');
+SELECT count(*) AS rewritten FROM snap s JOIN ld_dw.items i USING (id)
+ WHERE (i.ctid, i.xmin::text) <> (s.tid, s.xid);
+-- a change to one column of one row updates exactly that row; columns the
+-- pipeline does not load keep their value
+UPDATE ld_src.items SET tags = '{"g": 7, "x": true}', at = '2024-06-01' WHERE id = 7;
+UPDATE ld_src.items SET price = 15.00, at = '2024-06-01' WHERE id = 10;  -- same value
+SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged FROM etl_run('ld_merge');
+SELECT count(*) AS rewritten FROM snap s JOIN ld_dw.items i USING (id)
+ WHERE (i.ctid, i.xmin::text) <> (s.tid, s.xid);
+SELECT id, tags, note FROM ld_dw.items WHERE id IN (5, 7) ORDER BY id;
+-- NULL to a value and back are changes
+UPDATE ld_src.items SET name = NULL, at = '2024-06-02' WHERE id = 8;
+SELECT rows_updated FROM etl_run('ld_merge');
+UPDATE ld_src.items SET name = '', at = '2024-06-03' WHERE id = 8;
+SELECT rows_updated FROM etl_run('ld_merge');
+SELECT name IS NULL AS is_null, name = '' AS is_empty FROM ld_dw.items WHERE id = 8;
+
+-- append: keys already in the target are skipped, never updated
+CREATE TABLE ld_dw.items_log (id int PRIMARY KEY, name text, price numeric(8,2));
+INSERT INTO ld_dw.items_log VALUES (1, 'preexisting', 0);
+SELECT etl_create_pipeline('ld_append', 'ld_src.items', 'ld_dw.items_log',
+                           watermark_column => 'at', load => 'append') > 0 AS created;
+SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged FROM etl_run('ld_append');
+SELECT count(*) AS rows, min(name) FILTER (WHERE id = 1) AS first FROM ld_dw.items_log;
+-- append without a key: every row is inserted
+CREATE TABLE ld_dw.items_history (id int, name text, price numeric(8,2));
+SELECT etl_create_pipeline('ld_history', 'ld_src.items', 'ld_dw.items_history',
+                           watermark_column => 'at', load => 'append') > 0 AS created;
+SELECT key FROM etl.pipelines WHERE name = 'ld_history';
+SELECT rows_inserted FROM etl_run('ld_history');
+SELECT etl_reset_watermark('ld_history') IS NULL AS reset;
+SELECT rows_inserted FROM etl_run('ld_history');
+SELECT count(*) AS rows, count(DISTINCT id) AS ids FROM ld_dw.items_history;
+
+-- delete_insert: the batch's keys are deleted, then the batch inserted
+CREATE TABLE ld_dw.items_replace (id int PRIMARY KEY, name text, price numeric(8,2),
+                                  _etl_run_id bigint, _etl_loaded_at timestamptz);
+INSERT INTO ld_dw.items_replace (id, name, price) VALUES (1, 'old', 0), (1000, 'untouched', 0);
+SELECT etl_create_pipeline('ld_replace', 'ld_src.items', 'ld_dw.items_replace',
+                           watermark_column => 'at', load => 'delete_insert') > 0 AS created;
+SELECT rows_extracted, rows_inserted, rows_deleted FROM etl_run('ld_replace');
+SELECT id, name FROM ld_dw.items_replace WHERE id IN (1, 1000) ORDER BY id;
+UPDATE ld_src.items SET name = 'renamed', at = '2024-07-01' WHERE id IN (2, 3);
+SELECT rows_extracted, rows_inserted, rows_deleted FROM etl_run('ld_replace');
+SELECT count(*) AS rows, count(*) FILTER (WHERE name = 'renamed') AS renamed,
+       count(DISTINCT _etl_run_id) AS runs
+  FROM ld_dw.items_replace;
+
+-- a transform that filters and joins a dimension (schema-qualified)
+CREATE TABLE ld_src.categories (id int PRIMARY KEY, label text);
+INSERT INTO ld_src.categories VALUES (0, 'even'), (1, 'odd');
+CREATE TABLE ld_dw.labelled (id int PRIMARY KEY, label text, _etl_row_hash bytea);
+SELECT etl_create_pipeline('ld_join', 'ld_src.items', 'ld_dw.labelled', watermark_column => 'at',
+    transform => $$SELECT d.id, c.label FROM etl_delta d
+                   JOIN ld_src.categories c ON c.id = d.id % 2
+                   WHERE d.id <= 10$$) > 0 AS created;
+SELECT rows_extracted, rows_inserted FROM etl_run('ld_join');
+SELECT label, count(*) FROM ld_dw.labelled GROUP BY label ORDER BY label;
+
+SELECT etl_drop_pipeline(name) FROM etl.pipelines WHERE name LIKE 'ld\_%' ORDER BY name;
+DROP SCHEMA ld_src, ld_dw CASCADE;

@@ -1,0 +1,126 @@
+-- security: owners, rights, pinned search_path, hostile identifiers
+CREATE ROLE regress_etl_alice;
+CREATE ROLE regress_etl_bob;
+CREATE ROLE regress_etl_alice_team;
+GRANT regress_etl_alice TO regress_etl_alice_team;
+CREATE SCHEMA sec_src;
+CREATE SCHEMA sec_dw;
+CREATE SCHEMA sec_audit;
+GRANT USAGE ON SCHEMA sec_src, sec_dw, sec_audit TO regress_etl_alice, regress_etl_bob;
+CREATE TABLE sec_src.orders (id int PRIMARY KEY, status text, at timestamptz);
+INSERT INTO sec_src.orders VALUES (1, 'new', '2024-01-01'), (2, 'paid', '2024-01-02');
+CREATE TABLE sec_dw.orders (id int PRIMARY KEY, status text);
+CREATE TABLE sec_src.secret (id int PRIMARY KEY, status text, at timestamptz);
+GRANT SELECT ON sec_src.orders TO regress_etl_alice, regress_etl_bob;
+GRANT SELECT, INSERT, UPDATE ON sec_dw.orders TO regress_etl_alice;
+-- a trigger of the target records who writes
+CREATE TABLE sec_audit.writes (who name, session_who name);
+GRANT INSERT ON sec_audit.writes TO regress_etl_alice;
+CREATE FUNCTION sec_audit.record() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO sec_audit.writes VALUES (current_user, session_user); RETURN NEW; END$$;
+CREATE TRIGGER record_writes AFTER INSERT OR UPDATE ON sec_dw.orders
+    FOR EACH ROW EXECUTE FUNCTION sec_audit.record();
+
+-- alice creates a pipeline; it is hers
+SET ROLE regress_etl_alice;
+SELECT etl_create_pipeline('sec_orders', 'sec_src.orders', 'sec_dw.orders',
+                           watermark_column => 'at') > 0 AS created;
+SELECT owner FROM etl.pipelines WHERE name = 'sec_orders';
+-- she cannot define a pipeline over what she cannot read or write
+SELECT etl_create_pipeline('sec_secret', 'sec_src.secret', 'sec_dw.orders', watermark_column => 'at');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_create_pipeline('sec_delins', 'sec_src.orders', 'sec_dw.orders', watermark_column => 'at',
+                           load => 'delete_insert');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_create_pipeline('sec_peek', 'sec_src.orders', 'sec_dw.orders', watermark_column => 'at',
+    transform => 'SELECT s.id, s.status FROM sec_src.secret s');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+-- and cannot write the catalogs directly
+UPDATE etl.pipelines SET watermark = NULL WHERE name = 'sec_orders';
+\echo sqlstate :LAST_ERROR_SQLSTATE
+INSERT INTO etl.runs (pipeline_id, pipeline, status, started_at) VALUES (1, 'x', 'succeeded', now());
+\echo sqlstate :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- bob may not run, alter, reset or drop it
+SET ROLE regress_etl_bob;
+SELECT * FROM etl_run('sec_orders');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_alter_pipeline('sec_orders', batch_size => 1);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_reset_watermark('sec_orders', NULL);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_drop_pipeline('sec_orders');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- a member of alice's role may
+SET ROLE regress_etl_alice_team;
+SELECT etl_alter_pipeline('sec_orders', max_attempts => 2) > 0 AS altered;
+RESET ROLE;
+
+-- a superuser running alice's pipeline lends it no rights: the target's
+-- trigger sees alice
+SELECT status, rows_inserted FROM etl_run('sec_orders');
+SELECT DISTINCT who, session_who FROM sec_audit.writes;
+SELECT run_by FROM etl.runs WHERE pipeline = 'sec_orders';
+
+-- alice loses a privilege: her pipeline fails with it, whoever runs it
+REVOKE UPDATE ON sec_dw.orders FROM regress_etl_alice;
+UPDATE sec_src.orders SET status = 'shipped', at = '2024-02-01' WHERE id = 1;
+\set SHOW_CONTEXT never
+SELECT * FROM etl_run('sec_orders');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set SHOW_CONTEXT errors
+GRANT UPDATE ON sec_dw.orders TO regress_etl_alice;
+
+-- the caller's search_path never reaches etl code or transforms: a trojan
+-- upper() and an operator planted first in the path are not used
+CREATE SCHEMA trojan;
+CREATE FUNCTION trojan.upper(text) RETURNS text LANGUAGE sql AS $$SELECT 'TROJAN'$$;
+CREATE FUNCTION trojan.now() RETURNS timestamptz LANGUAGE sql AS $$SELECT '1999-01-01'::timestamptz$$;
+CREATE FUNCTION trojan.texteq_always(text, text) RETURNS boolean LANGUAGE sql AS $$SELECT true$$;
+CREATE OPERATOR trojan.= (LEFTARG = text, RIGHTARG = text, FUNCTION = trojan.texteq_always);
+GRANT USAGE ON SCHEMA trojan TO PUBLIC;
+SELECT etl_alter_pipeline('sec_orders', transform => 'SELECT id, upper(status) AS status FROM etl_delta') > 0 AS altered;
+SET search_path = trojan, public, pg_catalog;
+SELECT upper('shown to the session') AS session_sees;
+SELECT rows_extracted, rows_updated FROM etl_run('sec_orders');
+RESET search_path;
+SELECT id, status FROM sec_dw.orders ORDER BY id;
+SELECT count(*) AS runs_dated_1999 FROM etl.runs WHERE started_at < '2000-01-01';
+
+-- a temporary table named like a catalog or like etl_delta is not used
+CREATE TEMP TABLE pipelines (name text, watermark text);
+CREATE TEMP TABLE etl_delta (id int, status text, at timestamptz);
+INSERT INTO etl_delta VALUES (99, 'planted', '2024-03-01');
+SET search_path = pg_temp, public;
+UPDATE sec_src.orders SET at = '2024-03-01' WHERE id = 2;
+SELECT rows_extracted, rows_updated FROM etl_run('sec_orders');
+RESET search_path;
+SELECT count(*) AS planted_rows FROM sec_dw.orders WHERE id = 99;
+DROP TABLE pg_temp.pipelines, pg_temp.etl_delta;
+
+-- hostile identifiers work end to end: schema "x; drop", table
+-- "Order Lines", columns "Select" and "a.b", pipeline 'lines; drop table x'
+CREATE SCHEMA "x; drop";
+CREATE TABLE "x; drop"."Order Lines" ("Select" int PRIMARY KEY, "a.b" text, "When" timestamptz);
+CREATE TABLE "x; drop"."Target ""quoted""" ("Select" int PRIMARY KEY, "a.b" text);
+INSERT INTO "x; drop"."Order Lines" VALUES (1, 'one', '2024-01-01'), (2, 'it''s', '2024-01-02');
+CREATE TABLE public.x (survives boolean);
+SELECT etl_create_pipeline('lines; drop table x', '"x; drop"."Order Lines"',
+                           '"x; drop"."Target ""quoted"""', watermark_column => 'When',
+                           transform => $$SELECT "Select", "a.b" || ' ok' AS "a.b" FROM etl_delta$$) > 0 AS created;
+SELECT source, target, key FROM etl.pipelines WHERE name = 'lines; drop table x';
+SELECT rows_inserted FROM etl_run('lines; drop table x');
+SELECT * FROM "x; drop"."Target ""quoted""" ORDER BY 1;
+SELECT count(*) AS x_still_there FROM public.x;
+SELECT etl_create_pipeline($n$it's "quoted" $$ name$n$, '"x; drop"."Order Lines"',
+                           '"x; drop"."Target ""quoted"""', watermark_column => 'When') > 0 AS created;
+SELECT name FROM etl.pipelines WHERE name LIKE 'it''s%';
+SELECT rows_extracted, rows_updated, rows_unchanged FROM etl_run($n$it's "quoted" $$ name$n$);
+
+SELECT etl_drop_pipeline(name) FROM etl.pipelines ORDER BY name;
+DROP SCHEMA sec_src, sec_dw, sec_audit, trojan, "x; drop" CASCADE;
+DROP TABLE public.x;
+DROP ROLE regress_etl_alice_team, regress_etl_alice, regress_etl_bob;

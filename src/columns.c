@@ -1,0 +1,558 @@
+/*-------------------------------------------------------------------------
+ *
+ * columns.c
+ *	  Analysis of a pipeline's transform against its source and target.
+ *
+ *	  A transform is one SELECT over etl_delta, the rows a run extracts.  It
+ *	  is parsed and analysed, never executed: the raw parse tree is wrapped as
+ *	  WITH etl_delta AS (SELECT * FROM <source>) SELECT * FROM (<transform>)
+ *	  and analysed under the pinned search_path, so that its output columns
+ *	  and their types are known and errors point into the transform's own
+ *	  text.  Each output column must name a column of the target whose type
+ *	  accepts it by assignment.  Without a transform, the source columns that
+ *	  the target also has are loaded.
+ *
+ *	  The same analysis runs when a pipeline is defined (validation) and when
+ *	  it runs (the column list of the load, which then follows the source and
+ *	  target as they are now; a column that went away is a precise error).
+ *
+ * IDENTIFICATION
+ *	  src/columns.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/analyze.h"
+#include "parser/parse_coerce.h"
+#include "parser/parser.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+
+#include "columns.h"
+#include "etl_ext.h"
+
+typedef struct TransformErrorArg
+{
+	const char *pipeline;
+	const char *transform;
+} TransformErrorArg;
+
+/*
+ * transform_error_callback reports syntax error positions as positions in
+ * the transform (an internal query), not in the caller's statement, as SPI
+ * does for the statements of PL functions.
+ */
+static void
+transform_error_callback(void *arg)
+{
+	TransformErrorArg *a = (TransformErrorArg *) arg;
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery(a->transform);
+	}
+	errcontext("transform of pipeline \"%s\"", a->pipeline);
+}
+
+/*
+ * parse_single_select parses a transform and returns its only statement,
+ * which must be a plain SELECT.  Raises 42601 otherwise.  Nothing is
+ * executed.
+ */
+static RawStmt *
+parse_single_select(const char *pipeline, const char *transform)
+{
+	ErrorContextCallback errcb;
+	TransformErrorArg arg = {pipeline, transform};
+	List	   *raw;
+	RawStmt    *rs;
+	SelectStmt *sel;
+
+	errcb.callback = transform_error_callback;
+	errcb.arg = &arg;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	raw = raw_parser(transform, RAW_PARSE_DEFAULT);
+	error_context_stack = errcb.previous;
+
+	if (list_length(raw) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("transform of pipeline \"%s\" must be exactly one SELECT statement",
+						pipeline),
+				 errdetail("It holds %d statements.", list_length(raw)),
+				 errhint("Write the transform as a single SELECT ... FROM etl_delta; it is never executed on its own.")));
+
+	rs = linitial_node(RawStmt, raw);
+	if (!IsA(rs->stmt, SelectStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("transform of pipeline \"%s\" must be a SELECT statement",
+						pipeline),
+				 errdetail("It is a %s statement.", CreateCommandName(rs->stmt)),
+				 errhint("Write the transform as SELECT ... FROM etl_delta.")));
+
+	sel = (SelectStmt *) rs->stmt;
+	if (sel->intoClause != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("transform of pipeline \"%s\" must not use SELECT INTO",
+						pipeline),
+				 errhint("Remove the INTO clause; the pipeline's target receives the rows.")));
+	if (sel->withClause != NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, sel->withClause->ctes)
+		{
+			CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
+
+			if (!IsA(cte->ctequery, SelectStmt))
+				ereport(ERROR,
+						(errcode(ERRCODE_SYNTAX_ERROR),
+						 errmsg("transform of pipeline \"%s\" must not modify data",
+								pipeline),
+						 errdetail("WITH query \"%s\" is a %s statement.",
+								   cte->ctename, CreateCommandName(cte->ctequery)),
+						 errhint("A transform only reads; the load writes the target.")));
+		}
+	}
+	return rs;
+}
+
+/*
+ * etl_normalize_transform validates that a transform is exactly one SELECT
+ * and returns the text of that statement alone (without a trailing
+ * semicolon or trailing comments), which is what gets stored.
+ */
+char *
+etl_normalize_transform(const char *pipeline, const char *transform)
+{
+	RawStmt    *rs = parse_single_select(pipeline, transform);
+	int			start = rs->stmt_location > 0 ? rs->stmt_location : 0;
+	int			len = rs->stmt_len > 0 ? rs->stmt_len
+		: (int) strlen(transform) - start;
+
+	return pnstrdup(transform + start, len);
+}
+
+/*
+ * etl_resolve_relation resolves a relation name with the current
+ * search_path and returns its OID, or InvalidOid when missing_ok.  role is
+ * "source" or "target", for the message.
+ */
+Oid
+etl_resolve_relation(const char *name, const char *role, bool missing_ok)
+{
+	List	   *names;
+	RangeVar   *rv;
+	Oid			relid;
+
+	names = stringToQualifiedNameList(name);
+	rv = makeRangeVarFromNameList(names);
+	relid = RangeVarGetRelid(rv, AccessShareLock, true);
+	if (!OidIsValid(relid) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("%s relation \"%s\" does not exist", role, name),
+				 errhint("Create it first, or schema-qualify its name.")));
+	return relid;
+}
+
+/*
+ * etl_primary_key_columns returns the column names of a table's primary
+ * key, or NIL when it has none.
+ */
+List *
+etl_primary_key_columns(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
+	List	   *result = NIL;
+
+	if (OidIsValid(pkoid))
+	{
+		Relation	idx = index_open(pkoid, AccessShareLock);
+
+		for (int i = 0; i < idx->rd_index->indnkeyatts; i++)
+		{
+			AttrNumber	att = idx->rd_index->indkey.values[i];
+
+			result = lappend(result, get_attname(relid, att, false));
+		}
+		index_close(idx, AccessShareLock);
+	}
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * etl_is_audit_column tells whether a name is one of the audit columns that
+ * etl_ext fills itself.
+ */
+bool
+etl_is_audit_column(const char *name)
+{
+	return strcmp(name, ETL_COL_ROW_HASH) == 0 ||
+		strcmp(name, ETL_COL_RUN_ID) == 0 ||
+		strcmp(name, ETL_COL_LOADED_AT) == 0;
+}
+
+/*
+ * column_cmp orders columns by their position in the target.
+ */
+static int
+column_cmp(const ListCell *a, const ListCell *b)
+{
+	EtlColumn  *ca = lfirst(a);
+	EtlColumn  *cb = lfirst(b);
+
+	return (int) ca->attnum - (int) cb->attnum;
+}
+
+/*
+ * map_column finds the target column for one output column and checks that
+ * it can receive it.  Returns NULL for a column to skip silently (only when
+ * from_source, i.e. the default transform).
+ */
+static EtlColumn *
+map_column(EtlPipeline *p, Relation target, const char *name, Oid type,
+		   int32 typmod, bool from_source)
+{
+	TupleDesc	desc = RelationGetDescr(target);
+	EtlColumn  *col;
+	Form_pg_attribute att = NULL;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), name) == 0)
+		{
+			att = a;
+			break;
+		}
+	}
+
+	if (etl_is_audit_column(name))
+	{
+		if (from_source)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+				 errmsg("transform of pipeline \"%s\" produces column \"%s\", which etl_ext fills itself",
+						p->name, name),
+				 errhint("Remove \"%s\" from the transform's output.", name)));
+	}
+
+	if (att == NULL)
+	{
+		if (from_source)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("target relation %s has no column \"%s\"", p->target, name),
+				 errdetail("The transform of pipeline \"%s\" produces a column \"%s\".",
+						   p->name, name),
+				 errhint("Name each output column of the transform after a target column (SELECT expr AS column), or add the column to the target.")));
+	}
+
+	if (att->attgenerated || att->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+	{
+		if (from_source)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_GENERATED_ALWAYS),
+				 errmsg("target column \"%s\" of %s cannot be loaded", name, p->target),
+				 errdetail("It is a %s column.",
+						   att->attgenerated ? "generated" : "GENERATED ALWAYS identity"),
+				 errhint("Remove \"%s\" from the transform's output.", name)));
+	}
+
+	if (!can_coerce_type(1, &type, &att->atttypid, COERCION_ASSIGNMENT))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of pipeline \"%s\" is of type %s but target column \"%s\" of %s is of type %s",
+						name, p->name, format_type_with_typemod(type, typmod),
+						name, p->target,
+						format_type_with_typemod(att->atttypid, att->atttypmod)),
+				 errhint("Cast the value in the transform, e.g. SELECT expr::%s AS %s.",
+						 format_type_with_typemod(att->atttypid, att->atttypmod),
+						 quote_identifier(name))));
+
+	col = palloc0(sizeof(EtlColumn));
+	col->name = pstrdup(name);
+	col->attnum = att->attnum;
+	col->src_type = type;
+	col->src_typmod = typmod;
+	col->tgt_type = att->atttypid;
+	col->tgt_typmod = att->atttypmod;
+	return col;
+}
+
+/*
+ * check_audit_column records whether the target has an audit column and
+ * checks that it can hold what etl_ext writes into it.
+ */
+static bool
+check_audit_column(EtlPipeline *p, Relation target, const char *name,
+				   Oid valuetype)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(target), name);
+	Oid			atttype;
+
+	if (attnum == InvalidAttrNumber)
+		return false;
+	atttype = TupleDescAttr(RelationGetDescr(target), attnum - 1)->atttypid;
+	if (!can_coerce_type(1, &valuetype, &atttype, COERCION_ASSIGNMENT))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("audit column \"%s\" of %s must be of type %s", name,
+						p->target, format_type_be(valuetype)),
+				 errdetail("It is of type %s.", format_type_be(atttype)),
+				 errhint("ALTER TABLE %s ALTER COLUMN %s TYPE %s.", p->target,
+						 quote_identifier(name), format_type_be(valuetype))));
+	return true;
+}
+
+/*
+ * check_perms_walker checks the current user's privileges on every relation
+ * of an analysed query and its subqueries, CTEs and sublinks (42501).
+ */
+static bool
+check_perms_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *q = (Query *) node;
+
+		(void) ExecCheckRTPerms(q->rtable, true);
+		return query_tree_walker(q, check_perms_walker, context, 0);
+	}
+	return expression_tree_walker(node, check_perms_walker, context);
+}
+
+/*
+ * analyze_transform analyses the transform over the source and returns its
+ * output target list.  Raises the parser's errors with a context line and,
+ * for unknown relations or functions, a hint about the pinned search_path.
+ * Checks that the current user may read everything the transform reads.
+ */
+static List *
+analyze_transform(EtlPipeline *p, Oid source_relid)
+{
+	ErrorContextCallback errcb;
+	TransformErrorArg arg = {p->name, p->transform};
+	RawStmt    *rs = parse_single_select(p->name, p->transform);
+	SelectStmt *outer = makeNode(SelectStmt);
+	SelectStmt *delta = makeNode(SelectStmt);
+	ResTarget  *star = makeNode(ResTarget);
+	ColumnRef  *cref = makeNode(ColumnRef);
+	RangeSubselect *sub = makeNode(RangeSubselect);
+	CommonTableExpr *cte = makeNode(CommonTableExpr);
+	WithClause *with = makeNode(WithClause);
+	RawStmt    *wrapped = makeNode(RawStmt);
+	RangeVar   *srcrv;
+	Query	   *query;
+	List	   *result = NIL;
+	ListCell   *lc;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	cref->fields = list_make1(makeNode(A_Star));
+	cref->location = -1;
+	star->val = (Node *) cref;
+	star->location = -1;
+
+	srcrv = makeRangeVar(get_namespace_name(get_rel_namespace(source_relid)),
+						 get_rel_name(source_relid), -1);
+	delta->targetList = list_make1(copyObject(star));
+	delta->fromClause = list_make1(srcrv);
+
+	cte->ctename = "etl_delta";
+	cte->ctequery = (Node *) delta;
+	cte->ctematerialized = CTEMaterializeDefault;
+	cte->location = -1;
+	with->ctes = list_make1(cte);
+	with->location = -1;
+
+	sub->subquery = rs->stmt;
+	sub->alias = makeAlias("etl_t", NIL);
+
+	outer->targetList = list_make1(star);
+	outer->fromClause = list_make1(sub);
+	outer->withClause = with;
+
+	wrapped->stmt = (Node *) outer;
+	wrapped->stmt_location = -1;
+	wrapped->stmt_len = 0;
+
+	errcb.callback = transform_error_callback;
+	errcb.arg = &arg;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	PG_TRY();
+	{
+		query = parse_analyze_fixedparams(wrapped, p->transform, NULL, 0, NULL);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		error_context_stack = errcb.previous;
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (edata->hint == NULL &&
+			(edata->sqlerrcode == ERRCODE_UNDEFINED_TABLE ||
+			 edata->sqlerrcode == ERRCODE_UNDEFINED_FUNCTION ||
+			 edata->sqlerrcode == ERRCODE_UNDEFINED_OBJECT))
+			edata->hint = pstrdup("The transform runs with search_path = "
+								  ETL_PINNED_SEARCH_PATH
+								  ": schema-qualify your own tables, types and functions.");
+		FlushErrorState();
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	error_context_stack = errcb.previous;
+
+	/* the caller (the owner-to-be) must be allowed to read what it reads */
+	(void) check_perms_walker((Node *) query, NULL);
+
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *te = lfirst_node(TargetEntry, lc);
+
+		if (!te->resjunk)
+			result = lappend(result, te);
+	}
+	return result;
+}
+
+/*
+ * etl_resolve_columns works out the batch columns of a pipeline: the output
+ * columns of its transform (or the source columns the target also has),
+ * each mapped to a target column that accepts its type, the key columns
+ * among them, and the target's audit columns.  Raises a precise error for
+ * anything that does not fit.  Runs under the pinned settings.
+ */
+EtlColumnMap *
+etl_resolve_columns(EtlPipeline *p, Oid source_relid, Oid target_relid)
+{
+	EtlColumnMap *map = palloc0(sizeof(EtlColumnMap));
+	Relation	target = table_open(target_relid, AccessShareLock);
+	ListCell   *lc;
+
+	if (p->transform != NULL)
+	{
+		List	   *tlist = analyze_transform(p, source_relid);
+
+		foreach(lc, tlist)
+		{
+			TargetEntry *te = lfirst_node(TargetEntry, lc);
+			ListCell   *lc2;
+			EtlColumn  *col;
+
+			foreach(lc2, map->columns)
+			{
+				if (strcmp(((EtlColumn *) lfirst(lc2))->name, te->resname) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_DUPLICATE_COLUMN),
+							 errmsg("transform of pipeline \"%s\" produces column \"%s\" more than once",
+									p->name, te->resname),
+							 errhint("Give each output column its own name.")));
+			}
+			col = map_column(p, target, te->resname, exprType((Node *) te->expr),
+							 exprTypmod((Node *) te->expr), false);
+			map->columns = lappend(map->columns, col);
+		}
+		map->transform_sql = p->transform;
+	}
+	else
+	{
+		Relation	source = relation_open(source_relid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(source);
+		StringInfoData sql;
+
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(desc, i);
+			EtlColumn  *col;
+
+			if (a->attisdropped)
+				continue;
+			col = map_column(p, target, NameStr(a->attname), a->atttypid,
+							 a->atttypmod, true);
+			if (col)
+				map->columns = lappend(map->columns, col);
+		}
+		relation_close(source, AccessShareLock);
+
+		if (map->columns == NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("source %s and target %s of pipeline \"%s\" have no column in common",
+							p->source, p->target, p->name),
+					 errhint("Give the pipeline a transform that produces the target's columns.")));
+
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, "SELECT ");
+		foreach(lc, map->columns)
+			appendStringInfo(&sql, "%s%s", foreach_current_index(lc) ? ", " : "",
+							 quote_identifier(((EtlColumn *) lfirst(lc))->name));
+		appendStringInfoString(&sql, " FROM etl_delta");
+		map->transform_sql = sql.data;
+	}
+
+	list_sort(map->columns, column_cmp);
+
+	/* the key columns must be among the batch columns */
+	foreach(lc, p->key)
+	{
+		const char *k = lfirst(lc);
+		bool		found = false;
+		ListCell   *lc2;
+
+		foreach(lc2, map->columns)
+		{
+			EtlColumn  *col = lfirst(lc2);
+
+			if (strcmp(col->name, k) == 0)
+			{
+				col->is_key = true;
+				found = true;
+			}
+		}
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("pipeline \"%s\" does not load key column \"%s\"", p->name, k),
+					 errdetail(p->transform ? "The transform does not produce it."
+							   : "The source has no column of that name."),
+					 errhint("Produce the key column in the transform, or choose another key.")));
+	}
+
+	map->has_row_hash = check_audit_column(p, target, ETL_COL_ROW_HASH, BYTEAOID);
+	map->has_run_id = check_audit_column(p, target, ETL_COL_RUN_ID, INT8OID);
+	map->has_loaded_at = check_audit_column(p, target, ETL_COL_LOADED_AT,
+											TIMESTAMPTZOID);
+	table_close(target, AccessShareLock);
+	return map;
+}

@@ -1,0 +1,27 @@
+/*-------------------------------------------------------------------------
+ *
+ * deparse.h
+ *	  SQL text generation for the statements of a run.
+ *
+ * IDENTIFICATION
+ *	  src/deparse.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ETL_DEPARSE_H
+#define ETL_DEPARSE_H
+
+#include "postgres.h"
+
+#include "run.h"
+
+extern char *etl_relation_sql(Oid relid);
+extern char *etl_deparse_range_where(EtlRun *run);
+extern char *etl_deparse_stats(EtlRun *run);
+extern char *etl_deparse_cutoff(EtlRun *run);
+extern char *etl_deparse_target_probe(EtlRun *run);
+extern char *etl_deparse_insert(EtlRun *run, bool skip_existing);
+extern char *etl_deparse_merge(EtlRun *run);
+extern char *etl_deparse_delete(EtlRun *run);
+
+#endif							/* ETL_DEPARSE_H */

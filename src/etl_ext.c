@@ -1,0 +1,70 @@
+/*-------------------------------------------------------------------------
+ *
+ * etl_ext.c
+ *	  Module magic and settings.  _PG_init only registers; nothing here runs
+ *	  SQL or touches shared memory.
+ *
+ * IDENTIFICATION
+ *	  src/etl_ext.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "etl_ext.h"
+
+PG_MODULE_MAGIC;
+
+char	   *etl_debug_pause_at = NULL;
+
+void		_PG_init(void);
+
+/*
+ * _PG_init registers the GUCs of etl_ext.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("etl.debug_pause_at",
+							   "Test only: phase at which etl_run waits for an advisory lock.",
+							   "A run reaching the named phase takes the advisory lock "
+							   "727274 in share mode, so a test holding it exclusively "
+							   "can stop the run there.",
+							   &etl_debug_pause_at,
+							   NULL,
+							   PGC_SUSET,
+							   GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("etl");
+}
+
+/*
+ * etl_maybe_pause waits at a named phase when etl.debug_pause_at names it.
+ *
+ * The run takes the advisory lock ETL_PAUSE_LOCK_KEY in share mode for the
+ * rest of its transaction; a test session holding that lock exclusively
+ * holds the run here (isolation specs and TAP crash tests use it, PG15 has
+ * no injection points).  Cancel and lock_timeout work while waiting.
+ */
+void
+etl_maybe_pause(const char *phase)
+{
+	LOCKTAG		tag;
+
+	if (etl_debug_pause_at == NULL || etl_debug_pause_at[0] == '\0' ||
+		strcmp(etl_debug_pause_at, phase) != 0)
+		return;
+
+	/* the same tag as pg_advisory_xact_lock_shared(727274) */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId,
+						 (uint32) (ETL_PAUSE_LOCK_KEY >> 32),
+						 (uint32) ETL_PAUSE_LOCK_KEY, 1);
+	(void) LockAcquire(&tag, ShareLock, false, false);
+}

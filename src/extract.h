@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ *
+ * extract.h
+ *	  The range a run extracts: stored watermark, safe upper bound, batch cut.
+ *
+ * IDENTIFICATION
+ *	  src/extract.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ETL_EXTRACT_H
+#define ETL_EXTRACT_H
+
+#include "postgres.h"
+
+#include "run.h"
+
+extern void etl_check_watermark_type(EtlPipeline *p, Oid type);
+extern Datum etl_watermark_datum(EtlPipeline *p, const char *text, Oid type,
+								 int32 typmod);
+extern void etl_extract_begin(EtlRun *run);
+extern void etl_extract_stats(EtlRun *run);
+extern void etl_extract_end(EtlRun *run);
+
+#endif							/* ETL_EXTRACT_H */

@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * load.h
+ *	  Loading a run's batch into its target.
+ *
+ * IDENTIFICATION
+ *	  src/load.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ETL_LOAD_H
+#define ETL_LOAD_H
+
+#include "postgres.h"
+
+#include "run.h"
+
+extern void etl_load(EtlRun *run);
+
+#endif							/* ETL_LOAD_H */
