@@ -238,19 +238,6 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION etl_row_hash("any") IS
     'stable, NULL-safe, order-sensitive 128-bit signature of its arguments (SipHash-2-4 over a length-prefixed encoding)';
 
-/*
- * etl_tally counts the rows that flow through it while a run's load statement
- * executes (it returns its first argument unchanged).  Outside a run it only
- * returns its argument.  The run's SQL calls it to split MERGE's affected
- * rows into inserted and updated without a second pass.
- */
-CREATE FUNCTION etl_tally(anyelement, integer)
-RETURNS anyelement
-AS 'MODULE_PATHNAME', 'etl_tally'
-LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION etl_tally(anyelement, integer) IS
-    'internal: counts rows of a running load into a per-backend counter';
-
 -- Observing -----------------------------------------------------------------
 
 CREATE FUNCTION etl_lag(pipeline text)

@@ -34,6 +34,11 @@ RESET DateStyle;
 RESET IntervalStyle;
 RESET extra_float_digits;
 
+-- long numerics differ in their last digit
+SELECT etl_row_hash(('1' || repeat('0', 3000) || '1')::numeric)
+    <> etl_row_hash(('1' || repeat('0', 3000) || '2')::numeric) AS long_numerics_differ,
+       etl_row_hash(1.5::numeric) = etl_row_hash(1.50::numeric(10,1)) AS same_value_same_scale;
+
 -- text and varchar of the same characters hash alike (both are strings)
 SELECT etl_row_hash('abc'::text) = etl_row_hash('abc'::varchar) AS text_like_varchar;
 

@@ -32,18 +32,14 @@
 #include "security.h"
 #include "spi_util.h"
 
-const char *const etl_mode_names[] = {
-	"timestamp", "serial", "xid", "cdc", "snapshot", "full"
-};
-const char *const etl_load_names[] = {
-	"merge", "append", "delete_insert", "partition_swap"
-};
-const char *const etl_retry_policy_names[] = {
-	"none", "linear", "exponential", "exponential_jitter"
-};
-const char *const etl_schema_policy_names[] = {
-	"fail", "ignore", "append_new_columns"
-};
+const char *const etl_mode_names[] = { "timestamp", "serial",	"xid",
+									   "cdc",		"snapshot", "full" };
+const char *const etl_load_names[] = { "merge", "append", "delete_insert",
+									   "partition_swap" };
+const char *const etl_retry_policy_names[] = { "none", "linear", "exponential",
+											   "exponential_jitter" };
+const char *const etl_schema_policy_names[] = { "fail", "ignore",
+												"append_new_columns" };
 
 StaticAssertDecl(lengthof(etl_mode_names) == ETL_MODE_COUNT, "mode names");
 StaticAssertDecl(lengthof(etl_load_names) == ETL_LOAD_COUNT, "load names");
@@ -52,10 +48,10 @@ StaticAssertDecl(lengthof(etl_retry_policy_names) == ETL_RETRY_COUNT,
 StaticAssertDecl(lengthof(etl_schema_policy_names) == ETL_SCHEMA_COUNT,
 				 "schema policy names");
 
-#define PIPELINE_COLUMNS \
-	"pipeline_id, name, owner::pg_catalog.oid, source, target, key, mode, " \
-	"watermark_column, overlap, transform, load, batch_size, " \
-	"error_threshold, max_attempts, retry_policy, retry_base_delay, " \
+#define PIPELINE_COLUMNS                                                      \
+	"pipeline_id, name, owner::pg_catalog.oid, source, target, key, mode, "   \
+	"watermark_column, overlap, transform, load, batch_size, "                \
+	"error_threshold, max_attempts, retry_policy, retry_base_delay, "         \
 	"retry_max_delay, on_schema_change, options, watermark"
 
 /*
@@ -67,7 +63,7 @@ etl_name_lookup(const char *const names[], int count, const char *value,
 				const char *what)
 {
 	StringInfoData valid;
-	int			i;
+	int i;
 
 	for (i = 0; i < count; i++)
 		if (strcmp(names[i], value) == 0)
@@ -76,11 +72,10 @@ etl_name_lookup(const char *const names[], int count, const char *value,
 	initStringInfo(&valid);
 	for (i = 0; i < count; i++)
 		appendStringInfo(&valid, "%s%s", i ? ", " : "", names[i]);
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid %s \"%s\"", what, value),
-			 errhint("Valid values are: %s.", valid.data)));
-	return -1;					/* keep compiler quiet */
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("invalid %s \"%s\"", what, value),
+					errhint("Valid values are: %s.", valid.data)));
+	return -1; /* keep compiler quiet */
 }
 
 /*
@@ -89,10 +84,10 @@ etl_name_lookup(const char *const names[], int count, const char *value,
 static List *
 text_array_to_list(Datum arr)
 {
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	List	   *result = NIL;
+	Datum *elems;
+	bool *nulls;
+	int n;
+	List *result = NIL;
 
 	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false,
 					  TYPALIGN_INT, &elems, &nulls, &n);
@@ -108,14 +103,14 @@ text_array_to_list(Datum arr)
 static Datum
 list_to_text_array(List *list)
 {
-	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(list), 1));
-	ListCell   *lc;
-	int			i = 0;
+	Datum *elems = palloc(sizeof(Datum) * Max(list_length(list), 1));
+	ListCell *lc;
+	int i = 0;
 
-	foreach(lc, list)
+	foreach (lc, list)
 		elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
-	return PointerGetDatum(construct_array(elems, i, TEXTOID, -1, false,
-										   TYPALIGN_INT));
+	return PointerGetDatum(
+		construct_array(elems, i, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /*
@@ -126,29 +121,32 @@ list_to_text_array(List *list)
 EtlPipeline *
 etl_catalog_load(const char *name, bool missing_ok, Snapshot snapshot)
 {
-	EtlArgs		args;
+	EtlArgs args;
 	EtlPipeline *p;
-	bool		isnull;
-	Datum		d;
+	bool isnull;
+	Datum d;
 
 	etl_args_init(&args);
 	etl_args_add_text(&args, name);
-	if (etl_spi_exec("SELECT " PIPELINE_COLUMNS
-					 " FROM etl.pipelines WHERE name OPERATOR(pg_catalog.=) $1",
-					 &args, SPI_OK_SELECT, snapshot) == 0)
+	if (etl_spi_exec(
+			"SELECT " PIPELINE_COLUMNS
+			" FROM etl.pipelines WHERE name OPERATOR(pg_catalog.=) $1",
+			&args, SPI_OK_SELECT, snapshot) == 0)
 	{
 		if (missing_ok)
 			return NULL;
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("pipeline \"%s\" does not exist", name),
-				 errhint("SELECT name FROM etl.pipelines lists the pipelines.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("pipeline \"%s\" does not exist", name),
+			 errhint("SELECT name FROM etl.pipelines lists the pipelines.")));
 	}
 
 	p = palloc0(sizeof(EtlPipeline));
 	p->id = etl_spi_int64(0, Anum_pipeline_id, 0);
 	p->name = etl_spi_text(0, Anum_pipeline_name);
-	p->owner = DatumGetObjectId(etl_spi_datum(0, Anum_pipeline_owner, &isnull));
+	p->owner =
+		DatumGetObjectId(etl_spi_datum(0, Anum_pipeline_owner, &isnull));
 	p->source = etl_spi_text(0, Anum_pipeline_source);
 	p->target = etl_spi_text(0, Anum_pipeline_target);
 	p->key = text_array_to_list(etl_spi_datum(0, Anum_pipeline_key, &isnull));
@@ -164,17 +162,18 @@ etl_catalog_load(const char *name, bool missing_ok, Snapshot snapshot)
 	d = etl_spi_datum(0, Anum_pipeline_error_threshold, &isnull);
 	p->error_threshold = DatumGetNumericCopy(d);
 	p->max_attempts = (int32) etl_spi_int64(0, Anum_pipeline_max_attempts, 1);
-	p->retry_policy = etl_name_lookup(etl_retry_policy_names, ETL_RETRY_COUNT,
-									  etl_spi_text(0, Anum_pipeline_retry_policy),
-									  "retry_policy");
+	p->retry_policy = etl_name_lookup(
+		etl_retry_policy_names, ETL_RETRY_COUNT,
+		etl_spi_text(0, Anum_pipeline_retry_policy), "retry_policy");
 	d = etl_spi_datum(0, Anum_pipeline_retry_base_delay, &isnull);
-	p->retry_base_delay = DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
+	p->retry_base_delay =
+		DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
 	d = etl_spi_datum(0, Anum_pipeline_retry_max_delay, &isnull);
-	p->retry_max_delay = DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
-	p->on_schema_change =
-		etl_name_lookup(etl_schema_policy_names, ETL_SCHEMA_COUNT,
-						etl_spi_text(0, Anum_pipeline_on_schema_change),
-						"on_schema_change");
+	p->retry_max_delay =
+		DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
+	p->on_schema_change = etl_name_lookup(
+		etl_schema_policy_names, ETL_SCHEMA_COUNT,
+		etl_spi_text(0, Anum_pipeline_on_schema_change), "on_schema_change");
 	d = etl_spi_datum(0, Anum_pipeline_options, &isnull);
 	p->options = DatumGetJsonbPCopy(d);
 	p->watermark = etl_spi_text(0, Anum_pipeline_watermark);
@@ -187,17 +186,18 @@ etl_catalog_load(const char *name, bool missing_ok, Snapshot snapshot)
 int64
 etl_catalog_find_id(const char *name)
 {
-	EtlArgs		args;
+	EtlArgs args;
 
 	etl_args_init(&args);
 	etl_args_add_text(&args, name);
 	if (etl_spi_exec("SELECT pipeline_id FROM etl.pipelines"
 					 " WHERE name OPERATOR(pg_catalog.=) $1",
 					 &args, SPI_OK_SELECT, InvalidSnapshot) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("pipeline \"%s\" does not exist", name),
-				 errhint("SELECT name FROM etl.pipelines lists the pipelines.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("pipeline \"%s\" does not exist", name),
+			 errhint("SELECT name FROM etl.pipelines lists the pipelines.")));
 	return etl_spi_int64(0, 0, 0);
 }
 
@@ -223,8 +223,10 @@ add_definition_args(EtlArgs *args, EtlPipeline *p)
 	etl_args_add(args, NUMERICOID, NumericGetDatum(p->error_threshold), false);
 	etl_args_add(args, INT4OID, Int32GetDatum(p->max_attempts), false);
 	etl_args_add_text(args, etl_retry_policy_names[p->retry_policy]);
-	etl_args_add(args, INTERVALOID, IntervalPGetDatum(p->retry_base_delay), false);
-	etl_args_add(args, INTERVALOID, IntervalPGetDatum(p->retry_max_delay), false);
+	etl_args_add(args, INTERVALOID, IntervalPGetDatum(p->retry_base_delay),
+				 false);
+	etl_args_add(args, INTERVALOID, IntervalPGetDatum(p->retry_max_delay),
+				 false);
 	etl_args_add_text(args, etl_schema_policy_names[p->on_schema_change]);
 	etl_args_add(args, JSONBOID, JsonbPGetDatum(p->options), false);
 }
@@ -235,19 +237,20 @@ add_definition_args(EtlArgs *args, EtlPipeline *p)
 int64
 etl_catalog_insert(EtlPipeline *p)
 {
-	EtlArgs		args;
+	EtlArgs args;
 	EtlUserSwitch sw;
 
 	etl_args_init(&args);
 	add_definition_args(&args, p);
 	etl_become_extension_owner(&sw);
-	etl_spi_exec("INSERT INTO etl.pipelines (name, owner, source, target, key,"
-				 " mode, watermark_column, overlap, transform, load, batch_size,"
-				 " error_threshold, max_attempts, retry_policy, retry_base_delay,"
-				 " retry_max_delay, on_schema_change, options)"
-				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-				 " $13, $14, $15, $16, $17, $18) RETURNING pipeline_id",
-				 &args, SPI_OK_INSERT_RETURNING, InvalidSnapshot);
+	etl_spi_exec(
+		"INSERT INTO etl.pipelines (name, owner, source, target, key,"
+		" mode, watermark_column, overlap, transform, load, batch_size,"
+		" error_threshold, max_attempts, retry_policy, retry_base_delay,"
+		" retry_max_delay, on_schema_change, options)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+		" $13, $14, $15, $16, $17, $18) RETURNING pipeline_id",
+		&args, SPI_OK_INSERT_RETURNING, InvalidSnapshot);
 	etl_restore_user(&sw);
 	p->id = etl_spi_int64(0, 0, 0);
 	return p->id;
@@ -259,7 +262,7 @@ etl_catalog_insert(EtlPipeline *p)
 void
 etl_catalog_update(EtlPipeline *p)
 {
-	EtlArgs		args;
+	EtlArgs args;
 	EtlUserSwitch sw;
 
 	etl_args_init(&args);
@@ -267,15 +270,16 @@ etl_catalog_update(EtlPipeline *p)
 	etl_args_add_text(&args, p->watermark);
 	etl_args_add_int8(&args, p->id);
 	etl_become_extension_owner(&sw);
-	etl_spi_exec("UPDATE etl.pipelines SET name = $1, owner = $2, source = $3,"
-				 " target = $4, key = $5, mode = $6, watermark_column = $7,"
-				 " overlap = $8, transform = $9, load = $10, batch_size = $11,"
-				 " error_threshold = $12, max_attempts = $13, retry_policy = $14,"
-				 " retry_base_delay = $15, retry_max_delay = $16,"
-				 " on_schema_change = $17, options = $18, watermark = $19,"
-				 " updated_at = pg_catalog.now()"
-				 " WHERE pipeline_id OPERATOR(pg_catalog.=) $20",
-				 &args, SPI_OK_UPDATE, InvalidSnapshot);
+	etl_spi_exec(
+		"UPDATE etl.pipelines SET name = $1, owner = $2, source = $3,"
+		" target = $4, key = $5, mode = $6, watermark_column = $7,"
+		" overlap = $8, transform = $9, load = $10, batch_size = $11,"
+		" error_threshold = $12, max_attempts = $13, retry_policy = $14,"
+		" retry_base_delay = $15, retry_max_delay = $16,"
+		" on_schema_change = $17, options = $18, watermark = $19,"
+		" updated_at = pg_catalog.now()"
+		" WHERE pipeline_id OPERATOR(pg_catalog.=) $20",
+		&args, SPI_OK_UPDATE, InvalidSnapshot);
 	etl_restore_user(&sw);
 }
 
@@ -286,7 +290,7 @@ etl_catalog_update(EtlPipeline *p)
 void
 etl_catalog_delete(EtlPipeline *p)
 {
-	EtlArgs		args;
+	EtlArgs args;
 	EtlUserSwitch sw;
 
 	etl_args_init(&args);
@@ -304,7 +308,7 @@ etl_catalog_delete(EtlPipeline *p)
 void
 etl_catalog_set_watermark(EtlPipeline *p, const char *watermark)
 {
-	EtlArgs		args;
+	EtlArgs args;
 	EtlUserSwitch sw;
 
 	etl_args_init(&args);
@@ -327,8 +331,10 @@ etl_catalog_next_run_id(void)
 	EtlUserSwitch sw;
 
 	etl_become_extension_owner(&sw);
-	etl_spi_exec("SELECT pg_catalog.nextval('etl.runs_run_id_seq'::pg_catalog.regclass)",
-				 NULL, SPI_OK_SELECT, InvalidSnapshot);
+	etl_spi_exec(
+		"SELECT "
+		"pg_catalog.nextval('etl.runs_run_id_seq'::pg_catalog.regclass)",
+		NULL, SPI_OK_SELECT, InvalidSnapshot);
 	etl_restore_user(&sw);
 	return etl_spi_int64(0, 0, 0);
 }
@@ -348,7 +354,7 @@ add_ms(EtlArgs *args, double ms)
 void
 etl_catalog_record_run(EtlRunRecord *r)
 {
-	EtlArgs		args;
+	EtlArgs args;
 	EtlUserSwitch sw;
 
 	etl_args_init(&args);
@@ -365,8 +371,10 @@ etl_catalog_record_run(EtlRunRecord *r)
 	etl_args_add_text(&args, r->watermark_from);
 	etl_args_add_text(&args, r->watermark_to);
 	etl_args_add(&args, INT4OID, Int32GetDatum(r->attempts), false);
-	etl_args_add(&args, TIMESTAMPTZOID, TimestampTzGetDatum(r->started_at), false);
-	etl_args_add(&args, TIMESTAMPTZOID, TimestampTzGetDatum(r->finished_at), false);
+	etl_args_add(&args, TIMESTAMPTZOID, TimestampTzGetDatum(r->started_at),
+				 false);
+	etl_args_add(&args, TIMESTAMPTZOID, TimestampTzGetDatum(r->finished_at),
+				 false);
 	etl_args_add_text(&args, r->error);
 	etl_args_add_text(&args, r->sqlstate);
 	etl_args_add_text(&args, r->error_class);
@@ -378,16 +386,17 @@ etl_catalog_record_run(EtlRunRecord *r)
 	add_ms(&args, r->load_ms);
 
 	etl_become_extension_owner(&sw);
-	etl_spi_exec("INSERT INTO etl.runs (run_id, pipeline_id, pipeline, status,"
-				 " rows_extracted, rows_inserted, rows_updated, rows_deleted,"
-				 " rows_unchanged, rows_rejected, watermark_from, watermark_to,"
-				 " attempts, started_at, finished_at, duration, error, sqlstate,"
-				 " error_class, run_by, triggered_by, extract_ms, transform_ms,"
-				 " check_ms, load_ms)"
-				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-				 " $13, $14, $15, $15 OPERATOR(pg_catalog.-) $14, $16, $17, $18,"
-				 " $19, $20, $21, $22, $23, $24)",
-				 &args, SPI_OK_INSERT, InvalidSnapshot);
+	etl_spi_exec(
+		"INSERT INTO etl.runs (run_id, pipeline_id, pipeline, status,"
+		" rows_extracted, rows_inserted, rows_updated, rows_deleted,"
+		" rows_unchanged, rows_rejected, watermark_from, watermark_to,"
+		" attempts, started_at, finished_at, duration, error, sqlstate,"
+		" error_class, run_by, triggered_by, extract_ms, transform_ms,"
+		" check_ms, load_ms)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+		" $13, $14, $15, $15 OPERATOR(pg_catalog.-) $14, $16, $17, $18,"
+		" $19, $20, $21, $22, $23, $24)",
+		&args, SPI_OK_INSERT, InvalidSnapshot);
 	etl_restore_user(&sw);
 }
 
@@ -397,7 +406,7 @@ etl_catalog_record_run(EtlRunRecord *r)
 void
 etl_catalog_record_batch(EtlRunRecord *r, const char *kind, const char *status)
 {
-	EtlArgs		args;
+	EtlArgs args;
 	EtlUserSwitch sw;
 
 	etl_args_init(&args);
@@ -411,10 +420,11 @@ etl_catalog_record_batch(EtlRunRecord *r, const char *kind, const char *status)
 	etl_args_add_int8(&args, r->rows_extracted);
 
 	etl_become_extension_owner(&sw);
-	etl_spi_exec("INSERT INTO etl.batches (run_id, pipeline_id, pipeline, kind,"
-				 " range_from, range_to, status, rows)"
-				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-				 &args, SPI_OK_INSERT, InvalidSnapshot);
+	etl_spi_exec(
+		"INSERT INTO etl.batches (run_id, pipeline_id, pipeline, kind,"
+		" range_from, range_to, status, rows)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+		&args, SPI_OK_INSERT, InvalidSnapshot);
 	etl_restore_user(&sw);
 }
 
@@ -438,10 +448,11 @@ set_pipeline_locktag(LOCKTAG *tag, int64 pipeline_id)
 bool
 etl_lock_pipeline(int64 pipeline_id, bool wait)
 {
-	LOCKTAG		tag;
+	LOCKTAG tag;
 
 	set_pipeline_locktag(&tag, pipeline_id);
-	return LockAcquire(&tag, ExclusiveLock, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
+	return LockAcquire(&tag, ExclusiveLock, false, !wait) !=
+		   LOCKACQUIRE_NOT_AVAIL;
 }
 
 /*
@@ -451,8 +462,8 @@ etl_lock_pipeline(int64 pipeline_id, bool wait)
 int
 etl_pipeline_lock_holder(int64 pipeline_id)
 {
-	LOCKTAG		tag;
-	LockData   *data = GetLockStatusData();
+	LOCKTAG tag;
+	LockData *data = GetLockStatusData();
 
 	set_pipeline_locktag(&tag, pipeline_id);
 	for (int i = 0; i < data->nelements; i++)

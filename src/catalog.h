@@ -64,26 +64,26 @@ extern const char *const etl_schema_policy_names[];
 /* one row of etl.pipelines */
 typedef struct EtlPipeline
 {
-	int64		id;				/* 0 until stored */
-	char	   *name;
-	Oid			owner;
-	char	   *source;			/* qualified, quoted relation name */
-	char	   *target;			/* qualified, quoted relation name */
-	List	   *key;			/* list of char * column names */
-	EtlMode		mode;
-	char	   *watermark_column;	/* NULL when the mode has none */
-	Interval   *overlap;
-	char	   *transform;		/* NULL: default transform */
-	EtlLoad		load;
-	int64		batch_size;		/* 0: no limit (NULL in the catalog) */
-	Numeric		error_threshold;
-	int32		max_attempts;
+	int64 id; /* 0 until stored */
+	char *name;
+	Oid owner;
+	char *source; /* qualified, quoted relation name */
+	char *target; /* qualified, quoted relation name */
+	List *key;	  /* list of char * column names */
+	EtlMode mode;
+	char *watermark_column; /* NULL when the mode has none */
+	Interval *overlap;
+	char *transform; /* NULL: default transform */
+	EtlLoad load;
+	int64 batch_size; /* 0: no limit (NULL in the catalog) */
+	Numeric error_threshold;
+	int32 max_attempts;
 	EtlRetryPolicy retry_policy;
-	Interval   *retry_base_delay;
-	Interval   *retry_max_delay;
+	Interval *retry_base_delay;
+	Interval *retry_max_delay;
 	EtlSchemaPolicy on_schema_change;
-	Jsonb	   *options;
-	char	   *watermark;		/* NULL before the first run */
+	Jsonb *options;
+	char *watermark; /* NULL before the first run */
 } EtlPipeline;
 
 /* columns of etl.pipelines in the order etl_catalog_load() selects them */
@@ -115,34 +115,34 @@ enum
 /* what a run reports and records (etl.run_result plus etl.runs extras) */
 typedef struct EtlRunRecord
 {
-	int64		run_id;
-	int64		pipeline_id;
+	int64 run_id;
+	int64 pipeline_id;
 	const char *pipeline;
-	const char *status;			/* succeeded | failed | skipped */
-	int64		rows_extracted;
-	int64		rows_inserted;
-	int64		rows_updated;
-	int64		rows_deleted;
-	int64		rows_unchanged;
-	int64		rows_rejected;
-	char	   *watermark_from;
-	char	   *watermark_to;
-	int32		attempts;
+	const char *status; /* succeeded | failed | skipped */
+	int64 rows_extracted;
+	int64 rows_inserted;
+	int64 rows_updated;
+	int64 rows_deleted;
+	int64 rows_unchanged;
+	int64 rows_rejected;
+	char *watermark_from;
+	char *watermark_to;
+	int32 attempts;
 	TimestampTz started_at;
 	TimestampTz finished_at;
 	const char *error;
 	const char *sqlstate;
 	const char *error_class;
-	Oid			run_by;
+	Oid run_by;
 	const char *triggered_by;
-	double		extract_ms;		/* negative: not measured separately */
-	double		transform_ms;
-	double		check_ms;
-	double		load_ms;
+	double extract_ms; /* negative: not measured separately */
+	double transform_ms;
+	double check_ms;
+	double load_ms;
 } EtlRunRecord;
 
-extern int	etl_name_lookup(const char *const names[], int count,
-							const char *value, const char *what);
+extern int etl_name_lookup(const char *const names[], int count,
+						   const char *value, const char *what);
 extern EtlPipeline *etl_catalog_load(const char *name, bool missing_ok,
 									 Snapshot snapshot);
 extern int64 etl_catalog_find_id(const char *name);
@@ -156,6 +156,6 @@ extern void etl_catalog_record_batch(EtlRunRecord *r, const char *kind,
 									 const char *status);
 
 extern bool etl_lock_pipeline(int64 pipeline_id, bool wait);
-extern int	etl_pipeline_lock_holder(int64 pipeline_id);
+extern int etl_pipeline_lock_holder(int64 pipeline_id);
 
-#endif							/* ETL_CATALOG_H */
+#endif /* ETL_CATALOG_H */

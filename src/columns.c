@@ -32,6 +32,7 @@
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/parsetree.h"
 #include "parser/analyze.h"
 #include "parser/parse_coerce.h"
 #include "parser/parser.h"
@@ -60,7 +61,7 @@ static void
 transform_error_callback(void *arg)
 {
 	TransformErrorArg *a = (TransformErrorArg *) arg;
-	int			pos = geterrposition();
+	int pos = geterrposition();
 
 	if (pos > 0)
 	{
@@ -80,9 +81,9 @@ static RawStmt *
 parse_single_select(const char *pipeline, const char *transform)
 {
 	ErrorContextCallback errcb;
-	TransformErrorArg arg = {pipeline, transform};
-	List	   *raw;
-	RawStmt    *rs;
+	TransformErrorArg arg = { pipeline, transform };
+	List *raw;
+	RawStmt *rs;
 	SelectStmt *sel;
 
 	errcb.callback = transform_error_callback;
@@ -95,43 +96,51 @@ parse_single_select(const char *pipeline, const char *transform)
 	if (list_length(raw) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("transform of pipeline \"%s\" must be exactly one SELECT statement",
+				 errmsg("transform of pipeline \"%s\" must be exactly one "
+						"SELECT statement",
 						pipeline),
 				 errdetail("It holds %d statements.", list_length(raw)),
-				 errhint("Write the transform as a single SELECT ... FROM etl_delta; it is never executed on its own.")));
+				 errhint("Write the transform as a single SELECT ... FROM "
+						 "etl_delta; it is never executed on its own.")));
 
 	rs = linitial_node(RawStmt, raw);
 	if (!IsA(rs->stmt, SelectStmt))
-		ereport(ERROR,
-				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("transform of pipeline \"%s\" must be a SELECT statement",
-						pipeline),
-				 errdetail("It is a %s statement.", CreateCommandName(rs->stmt)),
-				 errhint("Write the transform as SELECT ... FROM etl_delta.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_SYNTAX_ERROR),
+			 errmsg("transform of pipeline \"%s\" must be a SELECT statement",
+					pipeline),
+			 errdetail("It is a %s statement.", CreateCommandName(rs->stmt)),
+			 errhint("Write the transform as SELECT ... FROM etl_delta.")));
 
 	sel = (SelectStmt *) rs->stmt;
 	if (sel->intoClause != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("transform of pipeline \"%s\" must not use SELECT INTO",
-						pipeline),
-				 errhint("Remove the INTO clause; the pipeline's target receives the rows.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_SYNTAX_ERROR),
+			 errmsg("transform of pipeline \"%s\" must not use SELECT INTO",
+					pipeline),
+			 errhint("Remove the INTO clause; the pipeline's target receives "
+					 "the rows.")));
 	if (sel->withClause != NULL)
 	{
-		ListCell   *lc;
+		ListCell *lc;
 
-		foreach(lc, sel->withClause->ctes)
+		foreach (lc, sel->withClause->ctes)
 		{
 			CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
 
 			if (!IsA(cte->ctequery, SelectStmt))
-				ereport(ERROR,
-						(errcode(ERRCODE_SYNTAX_ERROR),
-						 errmsg("transform of pipeline \"%s\" must not modify data",
-								pipeline),
-						 errdetail("WITH query \"%s\" is a %s statement.",
-								   cte->ctename, CreateCommandName(cte->ctequery)),
-						 errhint("A transform only reads; the load writes the target.")));
+				ereport(
+					ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg(
+						 "transform of pipeline \"%s\" must not modify data",
+						 pipeline),
+					 errdetail("WITH query \"%s\" is a %s statement.",
+							   cte->ctename, CreateCommandName(cte->ctequery)),
+					 errhint("A transform only reads; the load writes the "
+							 "target.")));
 		}
 	}
 	return rs;
@@ -145,10 +154,10 @@ parse_single_select(const char *pipeline, const char *transform)
 char *
 etl_normalize_transform(const char *pipeline, const char *transform)
 {
-	RawStmt    *rs = parse_single_select(pipeline, transform);
-	int			start = rs->stmt_location > 0 ? rs->stmt_location : 0;
-	int			len = rs->stmt_len > 0 ? rs->stmt_len
-		: (int) strlen(transform) - start;
+	RawStmt *rs = parse_single_select(pipeline, transform);
+	int start = rs->stmt_location > 0 ? rs->stmt_location : 0;
+	int len =
+		rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(transform) - start;
 
 	return pnstrdup(transform + start, len);
 }
@@ -161,9 +170,9 @@ etl_normalize_transform(const char *pipeline, const char *transform)
 Oid
 etl_resolve_relation(const char *name, const char *role, bool missing_ok)
 {
-	List	   *names;
-	RangeVar   *rv;
-	Oid			relid;
+	List *names;
+	RangeVar *rv;
+	Oid relid;
 
 	names = stringToQualifiedNameList(name);
 	rv = makeRangeVarFromNameList(names);
@@ -183,17 +192,17 @@ etl_resolve_relation(const char *name, const char *role, bool missing_ok)
 List *
 etl_primary_key_columns(Oid relid)
 {
-	Relation	rel = table_open(relid, AccessShareLock);
-	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
-	List	   *result = NIL;
+	Relation rel = table_open(relid, AccessShareLock);
+	Oid pkoid = RelationGetPrimaryKeyIndex(rel);
+	List *result = NIL;
 
 	if (OidIsValid(pkoid))
 	{
-		Relation	idx = index_open(pkoid, AccessShareLock);
+		Relation idx = index_open(pkoid, AccessShareLock);
 
 		for (int i = 0; i < idx->rd_index->indnkeyatts; i++)
 		{
-			AttrNumber	att = idx->rd_index->indkey.values[i];
+			AttrNumber att = idx->rd_index->indkey.values[i];
 
 			result = lappend(result, get_attname(relid, att, false));
 		}
@@ -211,8 +220,8 @@ bool
 etl_is_audit_column(const char *name)
 {
 	return strcmp(name, ETL_COL_ROW_HASH) == 0 ||
-		strcmp(name, ETL_COL_RUN_ID) == 0 ||
-		strcmp(name, ETL_COL_LOADED_AT) == 0;
+		   strcmp(name, ETL_COL_RUN_ID) == 0 ||
+		   strcmp(name, ETL_COL_LOADED_AT) == 0;
 }
 
 /*
@@ -221,8 +230,8 @@ etl_is_audit_column(const char *name)
 static int
 column_cmp(const ListCell *a, const ListCell *b)
 {
-	EtlColumn  *ca = lfirst(a);
-	EtlColumn  *cb = lfirst(b);
+	EtlColumn *ca = lfirst(a);
+	EtlColumn *cb = lfirst(b);
 
 	return (int) ca->attnum - (int) cb->attnum;
 }
@@ -236,8 +245,8 @@ static EtlColumn *
 map_column(EtlPipeline *p, Relation target, const char *name, Oid type,
 		   int32 typmod, bool from_source)
 {
-	TupleDesc	desc = RelationGetDescr(target);
-	EtlColumn  *col;
+	TupleDesc desc = RelationGetDescr(target);
+	EtlColumn *col;
 	Form_pg_attribute att = NULL;
 
 	for (int i = 0; i < desc->natts; i++)
@@ -257,7 +266,8 @@ map_column(EtlPipeline *p, Relation target, const char *name, Oid type,
 			return NULL;
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
-				 errmsg("transform of pipeline \"%s\" produces column \"%s\", which etl_ext fills itself",
+				 errmsg("transform of pipeline \"%s\" produces column \"%s\", "
+						"which etl_ext fills itself",
 						p->name, name),
 				 errhint("Remove \"%s\" from the transform's output.", name)));
 	}
@@ -266,12 +276,17 @@ map_column(EtlPipeline *p, Relation target, const char *name, Oid type,
 	{
 		if (from_source)
 			return NULL;
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("target relation %s has no column \"%s\"", p->target, name),
-				 errdetail("The transform of pipeline \"%s\" produces a column \"%s\".",
-						   p->name, name),
-				 errhint("Name each output column of the transform after a target column (SELECT expr AS column), or add the column to the target.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("target relation %s has no column \"%s\"", p->target,
+					name),
+			 errdetail(
+				 "The transform of pipeline \"%s\" produces a column \"%s\".",
+				 p->name, name),
+			 errhint("Name each output column of the transform after a target "
+					 "column (SELECT expr AS column), or add the column to "
+					 "the target.")));
 	}
 
 	if (att->attgenerated || att->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
@@ -280,22 +295,27 @@ map_column(EtlPipeline *p, Relation target, const char *name, Oid type,
 			return NULL;
 		ereport(ERROR,
 				(errcode(ERRCODE_GENERATED_ALWAYS),
-				 errmsg("target column \"%s\" of %s cannot be loaded", name, p->target),
+				 errmsg("target column \"%s\" of %s cannot be loaded", name,
+						p->target),
 				 errdetail("It is a %s column.",
-						   att->attgenerated ? "generated" : "GENERATED ALWAYS identity"),
+						   att->attgenerated ? "generated"
+											 : "GENERATED ALWAYS identity"),
 				 errhint("Remove \"%s\" from the transform's output.", name)));
 	}
 
 	if (!can_coerce_type(1, &type, &att->atttypid, COERCION_ASSIGNMENT))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("column \"%s\" of pipeline \"%s\" is of type %s but target column \"%s\" of %s is of type %s",
-						name, p->name, format_type_with_typemod(type, typmod),
-						name, p->target,
-						format_type_with_typemod(att->atttypid, att->atttypmod)),
-				 errhint("Cast the value in the transform, e.g. SELECT expr::%s AS %s.",
-						 format_type_with_typemod(att->atttypid, att->atttypmod),
-						 quote_identifier(name))));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("column \"%s\" of pipeline \"%s\" is of type %s but "
+					"target column \"%s\" of %s is of type %s",
+					name, p->name, format_type_with_typemod(type, typmod),
+					name, p->target,
+					format_type_with_typemod(att->atttypid, att->atttypmod)),
+			 errhint("Cast the value in the transform, e.g. SELECT expr::%s "
+					 "AS %s.",
+					 format_type_with_typemod(att->atttypid, att->atttypmod),
+					 quote_identifier(name))));
 
 	col = palloc0(sizeof(EtlColumn));
 	col->name = pstrdup(name);
@@ -315,8 +335,8 @@ static bool
 check_audit_column(EtlPipeline *p, Relation target, const char *name,
 				   Oid valuetype)
 {
-	AttrNumber	attnum = get_attnum(RelationGetRelid(target), name);
-	Oid			atttype;
+	AttrNumber attnum = get_attnum(RelationGetRelid(target), name);
+	Oid atttype;
 
 	if (attnum == InvalidAttrNumber)
 		return false;
@@ -343,12 +363,38 @@ check_perms_walker(Node *node, void *context)
 		return false;
 	if (IsA(node, Query))
 	{
-		Query	   *q = (Query *) node;
+		Query *q = (Query *) node;
 
 		(void) ExecCheckRTPerms(q->rtable, true);
 		return query_tree_walker(q, check_perms_walker, context, 0);
 	}
 	return expression_tree_walker(node, check_perms_walker, context);
+}
+
+/*
+ * is_one_to_one tells whether an analysed transform yields exactly one row
+ * per row of etl_delta: a plain projection of etl_delta alone, without
+ * WHERE, grouping, aggregates, DISTINCT, set operations, LIMIT or
+ * set-returning functions.  Then the run counts extracted rows from the
+ * load instead of scanning the range once more.
+ */
+static bool
+is_one_to_one(Query *q)
+{
+	RangeTblEntry *rte;
+
+	if (q == NULL || q->setOperations != NULL || q->hasAggs ||
+		q->hasTargetSRFs || q->groupClause != NIL || q->groupingSets != NIL ||
+		q->havingQual != NULL || q->distinctClause != NIL ||
+		q->limitCount != NULL || q->limitOffset != NULL ||
+		q->jointree == NULL || q->jointree->quals != NULL ||
+		list_length(q->jointree->fromlist) != 1 ||
+		!IsA(linitial(q->jointree->fromlist), RangeTblRef))
+		return false;
+	rte = rt_fetch(((RangeTblRef *) linitial(q->jointree->fromlist))->rtindex,
+				   q->rtable);
+	return rte->rtekind == RTE_CTE && rte->ctelevelsup == 1 &&
+		   strcmp(rte->ctename, "etl_delta") == 0;
 }
 
 /*
@@ -358,23 +404,23 @@ check_perms_walker(Node *node, void *context)
  * Checks that the current user may read everything the transform reads.
  */
 static List *
-analyze_transform(EtlPipeline *p, Oid source_relid)
+analyze_transform(EtlPipeline *p, Oid source_relid, bool *one_to_one)
 {
 	ErrorContextCallback errcb;
-	TransformErrorArg arg = {p->name, p->transform};
-	RawStmt    *rs = parse_single_select(p->name, p->transform);
+	TransformErrorArg arg = { p->name, p->transform };
+	RawStmt *rs = parse_single_select(p->name, p->transform);
 	SelectStmt *outer = makeNode(SelectStmt);
 	SelectStmt *delta = makeNode(SelectStmt);
-	ResTarget  *star = makeNode(ResTarget);
-	ColumnRef  *cref = makeNode(ColumnRef);
+	ResTarget *star = makeNode(ResTarget);
+	ColumnRef *cref = makeNode(ColumnRef);
 	RangeSubselect *sub = makeNode(RangeSubselect);
 	CommonTableExpr *cte = makeNode(CommonTableExpr);
 	WithClause *with = makeNode(WithClause);
-	RawStmt    *wrapped = makeNode(RawStmt);
-	RangeVar   *srcrv;
-	Query	   *query;
-	List	   *result = NIL;
-	ListCell   *lc;
+	RawStmt *wrapped = makeNode(RawStmt);
+	RangeVar *srcrv;
+	Query *query;
+	List *result = NIL;
+	ListCell *lc;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
 	cref->fields = list_make1(makeNode(A_Star));
@@ -411,11 +457,12 @@ analyze_transform(EtlPipeline *p, Oid source_relid)
 	error_context_stack = &errcb;
 	PG_TRY();
 	{
-		query = parse_analyze_fixedparams(wrapped, p->transform, NULL, 0, NULL);
+		query =
+			parse_analyze_fixedparams(wrapped, p->transform, NULL, 0, NULL);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData *edata;
 
 		error_context_stack = errcb.previous;
 		MemoryContextSwitchTo(oldcxt);
@@ -424,9 +471,9 @@ analyze_transform(EtlPipeline *p, Oid source_relid)
 			(edata->sqlerrcode == ERRCODE_UNDEFINED_TABLE ||
 			 edata->sqlerrcode == ERRCODE_UNDEFINED_FUNCTION ||
 			 edata->sqlerrcode == ERRCODE_UNDEFINED_OBJECT))
-			edata->hint = pstrdup("The transform runs with search_path = "
-								  ETL_PINNED_SEARCH_PATH
-								  ": schema-qualify your own tables, types and functions.");
+			edata->hint = pstrdup(
+				"The transform runs with search_path = " ETL_PINNED_SEARCH_PATH
+				": schema-qualify your own tables, types and functions.");
 		FlushErrorState();
 		ReThrowError(edata);
 	}
@@ -436,13 +483,14 @@ analyze_transform(EtlPipeline *p, Oid source_relid)
 	/* the caller (the owner-to-be) must be allowed to read what it reads */
 	(void) check_perms_walker((Node *) query, NULL);
 
-	foreach(lc, query->targetList)
+	foreach (lc, query->targetList)
 	{
 		TargetEntry *te = lfirst_node(TargetEntry, lc);
 
 		if (!te->resjunk)
 			result = lappend(result, te);
 	}
+	*one_to_one = is_one_to_one(rt_fetch(1, query->rtable)->subquery);
 	return result;
 }
 
@@ -457,44 +505,48 @@ EtlColumnMap *
 etl_resolve_columns(EtlPipeline *p, Oid source_relid, Oid target_relid)
 {
 	EtlColumnMap *map = palloc0(sizeof(EtlColumnMap));
-	Relation	target = table_open(target_relid, AccessShareLock);
-	ListCell   *lc;
+	Relation target = table_open(target_relid, AccessShareLock);
+	ListCell *lc;
 
 	if (p->transform != NULL)
 	{
-		List	   *tlist = analyze_transform(p, source_relid);
+		List *tlist = analyze_transform(p, source_relid, &map->one_to_one);
 
-		foreach(lc, tlist)
+		foreach (lc, tlist)
 		{
 			TargetEntry *te = lfirst_node(TargetEntry, lc);
-			ListCell   *lc2;
-			EtlColumn  *col;
+			ListCell *lc2;
+			EtlColumn *col;
 
-			foreach(lc2, map->columns)
+			foreach (lc2, map->columns)
 			{
-				if (strcmp(((EtlColumn *) lfirst(lc2))->name, te->resname) == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_DUPLICATE_COLUMN),
-							 errmsg("transform of pipeline \"%s\" produces column \"%s\" more than once",
-									p->name, te->resname),
-							 errhint("Give each output column its own name.")));
+				if (strcmp(((EtlColumn *) lfirst(lc2))->name, te->resname) ==
+					0)
+					ereport(
+						ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("transform of pipeline \"%s\" produces column "
+								"\"%s\" more than once",
+								p->name, te->resname),
+						 errhint("Give each output column its own name.")));
 			}
-			col = map_column(p, target, te->resname, exprType((Node *) te->expr),
-							 exprTypmod((Node *) te->expr), false);
+			col =
+				map_column(p, target, te->resname, exprType((Node *) te->expr),
+						   exprTypmod((Node *) te->expr), false);
 			map->columns = lappend(map->columns, col);
 		}
 		map->transform_sql = p->transform;
 	}
 	else
 	{
-		Relation	source = relation_open(source_relid, AccessShareLock);
-		TupleDesc	desc = RelationGetDescr(source);
+		Relation source = relation_open(source_relid, AccessShareLock);
+		TupleDesc desc = RelationGetDescr(source);
 		StringInfoData sql;
 
 		for (int i = 0; i < desc->natts; i++)
 		{
 			Form_pg_attribute a = TupleDescAttr(desc, i);
-			EtlColumn  *col;
+			EtlColumn *col;
 
 			if (a->attisdropped)
 				continue;
@@ -506,33 +558,36 @@ etl_resolve_columns(EtlPipeline *p, Oid source_relid, Oid target_relid)
 		relation_close(source, AccessShareLock);
 
 		if (map->columns == NIL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
-					 errmsg("source %s and target %s of pipeline \"%s\" have no column in common",
-							p->source, p->target, p->name),
-					 errhint("Give the pipeline a transform that produces the target's columns.")));
+			ereport(ERROR, (errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+							errmsg("source %s and target %s of pipeline "
+								   "\"%s\" have no column in common",
+								   p->source, p->target, p->name),
+							errhint("Give the pipeline a transform that "
+									"produces the target's columns.")));
 
 		initStringInfo(&sql);
 		appendStringInfoString(&sql, "SELECT ");
-		foreach(lc, map->columns)
-			appendStringInfo(&sql, "%s%s", foreach_current_index(lc) ? ", " : "",
-							 quote_identifier(((EtlColumn *) lfirst(lc))->name));
+		foreach (lc, map->columns)
+			appendStringInfo(
+				&sql, "%s%s", foreach_current_index(lc) ? ", " : "",
+				quote_identifier(((EtlColumn *) lfirst(lc))->name));
 		appendStringInfoString(&sql, " FROM etl_delta");
 		map->transform_sql = sql.data;
+		map->one_to_one = true;
 	}
 
 	list_sort(map->columns, column_cmp);
 
 	/* the key columns must be among the batch columns */
-	foreach(lc, p->key)
+	foreach (lc, p->key)
 	{
 		const char *k = lfirst(lc);
-		bool		found = false;
-		ListCell   *lc2;
+		bool found = false;
+		ListCell *lc2;
 
-		foreach(lc2, map->columns)
+		foreach (lc2, map->columns)
 		{
-			EtlColumn  *col = lfirst(lc2);
+			EtlColumn *col = lfirst(lc2);
 
 			if (strcmp(col->name, k) == 0)
 			{
@@ -543,16 +598,20 @@ etl_resolve_columns(EtlPipeline *p, Oid source_relid, Oid target_relid)
 		if (!found)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
-					 errmsg("pipeline \"%s\" does not load key column \"%s\"", p->name, k),
-					 errdetail(p->transform ? "The transform does not produce it."
-							   : "The source has no column of that name."),
-					 errhint("Produce the key column in the transform, or choose another key.")));
+					 errmsg("pipeline \"%s\" does not load key column \"%s\"",
+							p->name, k),
+					 errdetail(p->transform
+								   ? "The transform does not produce it."
+								   : "The source has no column of that name."),
+					 errhint("Produce the key column in the transform, or "
+							 "choose another key.")));
 	}
 
-	map->has_row_hash = check_audit_column(p, target, ETL_COL_ROW_HASH, BYTEAOID);
+	map->has_row_hash =
+		check_audit_column(p, target, ETL_COL_ROW_HASH, BYTEAOID);
 	map->has_run_id = check_audit_column(p, target, ETL_COL_RUN_ID, INT8OID);
-	map->has_loaded_at = check_audit_column(p, target, ETL_COL_LOADED_AT,
-											TIMESTAMPTZOID);
+	map->has_loaded_at =
+		check_audit_column(p, target, ETL_COL_LOADED_AT, TIMESTAMPTZOID);
 	table_close(target, AccessShareLock);
 	return map;
 }

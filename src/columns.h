@@ -26,30 +26,32 @@
 /* one column of the batch, i.e. one output column of the transform */
 typedef struct EtlColumn
 {
-	char	   *name;			/* output name == target column name */
-	AttrNumber	attnum;			/* in the target */
-	Oid			src_type;		/* type the transform produces */
-	int32		src_typmod;
-	Oid			tgt_type;		/* type of the target column */
-	int32		tgt_typmod;
-	bool		is_key;
+	char *name;		   /* output name == target column name */
+	AttrNumber attnum; /* in the target */
+	Oid src_type;	   /* type the transform produces */
+	int32 src_typmod;
+	Oid tgt_type; /* type of the target column */
+	int32 tgt_typmod;
+	bool is_key;
 } EtlColumn;
 
 typedef struct EtlColumnMap
 {
-	List	   *columns;		/* EtlColumn *, in target column order */
-	char	   *transform_sql;	/* SELECT over etl_delta producing them */
-	bool		has_row_hash;	/* target audit columns present */
-	bool		has_run_id;
-	bool		has_loaded_at;
+	List *columns;		 /* EtlColumn *, in target column order */
+	char *transform_sql; /* SELECT over etl_delta producing them */
+	bool one_to_one;	 /* one batch row per extracted row */
+	bool has_row_hash;	 /* target audit columns present */
+	bool has_run_id;
+	bool has_loaded_at;
 } EtlColumnMap;
 
-extern char *etl_normalize_transform(const char *pipeline, const char *transform);
+extern char *etl_normalize_transform(const char *pipeline,
+									 const char *transform);
 extern EtlColumnMap *etl_resolve_columns(EtlPipeline *p, Oid source_relid,
 										 Oid target_relid);
-extern Oid	etl_resolve_relation(const char *name, const char *role,
-								 bool missing_ok);
+extern Oid etl_resolve_relation(const char *name, const char *role,
+								bool missing_ok);
 extern List *etl_primary_key_columns(Oid relid);
 extern bool etl_is_audit_column(const char *name);
 
-#endif							/* ETL_COLUMNS_H */
+#endif /* ETL_COLUMNS_H */

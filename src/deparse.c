@@ -19,6 +19,13 @@
  *	  rows stream from the source into the target without being written in
  *	  between.
  *
+ *	  Load merge is a classification (one read-only join of batch and
+ *	  target, parallel where possible), then an UPDATE of the changed rows
+ *	  and an INSERT of the new keys, each only when there is something for
+ *	  it; not a MERGE: PostgreSQL 15's MERGE re-fetches every matched target
+ *	  row to evaluate its WHEN condition, which made a re-run over unchanged
+ *	  rows cost as much as loading them.
+ *
  * IDENTIFICATION
  *	  src/deparse.c
  *
@@ -38,16 +45,14 @@
 
 #include "deparse.h"
 
-#define HASH_ALIAS "etl_row_hash__"
-
 /*
  * etl_relation_sql returns the quoted, schema-qualified name of a relation.
  */
 char *
 etl_relation_sql(Oid relid)
 {
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
+	return quote_qualified_identifier(
+		get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
 }
 
 /*
@@ -83,20 +88,20 @@ etl_deparse_range_where(EtlRun *run)
 
 /*
  * etl_deparse_stats returns the statement that counts the rows of the run's
- * range and finds the new watermark: greatest of the stored one and the
- * range's maximum.
+ * range (-1 when the transform is one-to-one: the load counts them then)
+ * and finds the range's newest watermark value and whether it is past the
+ * stored one.
  */
 char *
 etl_deparse_stats(EtlRun *run)
 {
-	if (run->p->watermark_column == NULL)
-		return psprintf("SELECT pg_catalog.count(*), NULL, NULL FROM %s",
-						run->source_sql);
-	return psprintf("SELECT pg_catalog.count(*), pg_catalog.max(%s),"
-					" pg_catalog.max(%s) > $%d FROM %s%s",
-					quote_identifier(run->p->watermark_column),
-					quote_identifier(run->p->watermark_column), ETL_PARAM_LO,
-					run->source_sql, etl_deparse_range_where(run));
+	const char *col = quote_identifier(run->p->watermark_column);
+
+	/* a one-to-one transform: the load counts the rows */
+	return psprintf(
+		"SELECT %s, pg_catalog.max(%s), pg_catalog.max(%s) > $%d FROM %s%s",
+		run->map->one_to_one ? "-1::pg_catalog.int8" : "pg_catalog.count(*)",
+		col, col, ETL_PARAM_LO, run->source_sql, etl_deparse_range_where(run));
 }
 
 /*
@@ -159,13 +164,13 @@ append_transform(StringInfo buf, EtlRun *run)
 static void
 append_row_hash(StringInfo buf, EtlRun *run, const char *alias)
 {
-	ListCell   *lc;
-	bool		first = true;
+	ListCell *lc;
+	bool first = true;
 
 	appendStringInfoString(buf, "pg_catalog.etl_row_hash(");
-	foreach(lc, run->map->columns)
+	foreach (lc, run->map->columns)
 	{
-		EtlColumn  *col = lfirst(lc);
+		EtlColumn *col = lfirst(lc);
 
 		if (col->is_key)
 			continue;
@@ -185,10 +190,10 @@ append_row_hash(StringInfo buf, EtlRun *run, const char *alias)
 static void
 append_insert_columns(StringInfo buf, EtlRun *run)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	appendStringInfoChar(buf, '(');
-	foreach(lc, run->map->columns)
+	foreach (lc, run->map->columns)
 		appendStringInfo(buf, "%s%s", foreach_current_index(lc) ? ", " : "",
 						 quote_identifier(((EtlColumn *) lfirst(lc))->name));
 	if (run->map->has_row_hash)
@@ -201,21 +206,16 @@ append_insert_columns(StringInfo buf, EtlRun *run)
 }
 
 /*
- * append_audit_values writes the values of the audit columns (row hash
- * computed from alias, or taken from alias's HASH_ALIAS column when
- * hash_from_alias).
+ * append_audit_values writes the values of the audit columns, the row hash
+ * computed from alias's columns.
  */
 static void
-append_audit_values(StringInfo buf, EtlRun *run, const char *alias,
-					bool hash_from_alias)
+append_audit_values(StringInfo buf, EtlRun *run, const char *alias)
 {
 	if (run->map->has_row_hash)
 	{
 		appendStringInfoString(buf, ", ");
-		if (hash_from_alias)
-			appendStringInfo(buf, "%s." HASH_ALIAS, alias);
-		else
-			append_row_hash(buf, run, alias);
+		append_row_hash(buf, run, alias);
 	}
 	if (run->map->has_run_id)
 		appendStringInfo(buf, ", $%d", ETL_PARAM_RUN_ID);
@@ -229,57 +229,60 @@ append_audit_values(StringInfo buf, EtlRun *run, const char *alias,
 static void
 append_key_match(StringInfo buf, EtlRun *run, const char *a, const char *b)
 {
-	ListCell   *lc;
-	bool		first = true;
+	ListCell *lc;
+	bool first = true;
 
-	foreach(lc, run->map->columns)
+	foreach (lc, run->map->columns)
 	{
-		EtlColumn  *col = lfirst(lc);
+		EtlColumn *col = lfirst(lc);
 		const char *q;
 
 		if (!col->is_key)
 			continue;
 		q = quote_identifier(col->name);
-		appendStringInfo(buf, "%s%s.%s = %s.%s", first ? "" : " AND ",
-						 a, q, b, q);
+		appendStringInfo(buf, "%s%s.%s = %s.%s", first ? "" : " AND ", a, q, b,
+						 q);
 		first = false;
 	}
 }
 
 /*
  * etl_deparse_insert returns the INSERT of the batch into the target; with
- * skip_existing (load append), rows whose key is already there are skipped
- * and ETL_TALLY_BATCH counts the batch.
+ * skip_existing, rows whose key is already there are skipped (an anti-join:
+ * load append, second half of load merge).  Without it every row is
+ * inserted, and the transform is fenced (OFFSET 0) so that its expressions
+ * are computed once, not again as arguments of the row hash.
  */
 char *
 etl_deparse_insert(EtlRun *run, bool skip_existing)
 {
 	StringInfoData buf;
-	ListCell   *lc;
+	ListCell *lc;
 
 	initStringInfo(&buf);
 	append_delta_cte(&buf, run);
 	appendStringInfo(&buf, "INSERT INTO %s AS etl_target ", run->target_sql);
 	append_insert_columns(&buf, run);
 	appendStringInfoString(&buf, "\nSELECT ");
-	foreach(lc, run->map->columns)
-		appendStringInfo(&buf, "%setl_t.%s", foreach_current_index(lc) ? ", " : "",
+	foreach (lc, run->map->columns)
+		appendStringInfo(&buf, "%setl_t.%s",
+						 foreach_current_index(lc) ? ", " : "",
 						 quote_identifier(((EtlColumn *) lfirst(lc))->name));
-	append_audit_values(&buf, run, "etl_t", false);
+	append_audit_values(&buf, run, "etl_t");
 	appendStringInfoString(&buf, "\nFROM ");
-	append_transform(&buf, run);
-	if (skip_existing)
+	if (!skip_existing || run->p->key == NIL)
 	{
-		appendStringInfo(&buf, "\nWHERE pg_catalog.etl_tally(true, %d)",
-						 ETL_TALLY_BATCH);
-		if (run->p->key != NIL)
-		{
-			appendStringInfo(&buf, " AND NOT EXISTS (SELECT FROM %s AS etl_existing WHERE ",
-							 run->target_sql);
-			append_key_match(&buf, run, "etl_existing", "etl_t");
-			appendStringInfoChar(&buf, ')');
-		}
+		appendStringInfoString(&buf, "(SELECT * FROM ");
+		append_transform(&buf, run);
+		appendStringInfoString(&buf, " OFFSET 0) AS etl_t");
+		return buf.data;
 	}
+	append_transform(&buf, run);
+	appendStringInfo(
+		&buf, "\nWHERE NOT EXISTS (SELECT FROM %s AS etl_existing WHERE ",
+		run->target_sql);
+	append_key_match(&buf, run, "etl_existing", "etl_t");
+	appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
 
@@ -290,9 +293,9 @@ etl_deparse_insert(EtlRun *run, bool skip_existing)
 static bool
 has_equality(Oid ltype, Oid rtype)
 {
-	Operator	op = oper(NULL, list_make1(makeString("=")), ltype, rtype,
-						  true, -1);
-	bool		ok;
+	Operator op =
+		oper(NULL, list_make1(makeString("=")), ltype, rtype, true, -1);
+	bool ok;
 
 	if (op == NULL)
 		return false;
@@ -308,20 +311,21 @@ has_equality(Oid ltype, Oid rtype)
  * where the two types have no equality operator.
  */
 static void
-append_changed(StringInfo buf, EtlRun *run)
+append_changed(StringInfo buf, EtlRun *run, const char *alias)
 {
-	ListCell   *lc;
-	bool		first = true;
+	ListCell *lc;
+	bool first = true;
 
 	if (run->map->has_row_hash)
 	{
 		appendStringInfoString(buf, "etl_target." ETL_COL_ROW_HASH
-							   " IS DISTINCT FROM etl_source." HASH_ALIAS);
+									" IS DISTINCT FROM ");
+		append_row_hash(buf, run, alias);
 		return;
 	}
-	foreach(lc, run->map->columns)
+	foreach (lc, run->map->columns)
 	{
-		EtlColumn  *col = lfirst(lc);
+		EtlColumn *col = lfirst(lc);
 		const char *q = quote_identifier(col->name);
 
 		if (col->is_key)
@@ -329,10 +333,13 @@ append_changed(StringInfo buf, EtlRun *run)
 		if (!first)
 			appendStringInfoString(buf, " OR ");
 		if (has_equality(col->tgt_type, col->src_type))
-			appendStringInfo(buf, "etl_target.%s IS DISTINCT FROM etl_source.%s", q, q);
+			appendStringInfo(buf, "etl_target.%s IS DISTINCT FROM %s.%s", q,
+							 alias, q);
 		else
-			appendStringInfo(buf, "etl_target.%s::pg_catalog.text IS DISTINCT FROM etl_source.%s::pg_catalog.text",
-							 q, q);
+			appendStringInfo(buf,
+							 "etl_target.%s::pg_catalog.text IS DISTINCT FROM "
+							 "%s.%s::pg_catalog.text",
+							 q, alias, q);
 		first = false;
 	}
 	if (first)
@@ -340,89 +347,93 @@ append_changed(StringInfo buf, EtlRun *run)
 }
 
 /*
- * etl_deparse_merge returns the MERGE of the batch into the target: new keys
- * inserted, changed rows updated, unchanged rows (same row hash) not touched
- * at all.  ETL_TALLY_INSERTED, _MATCHED and _UPDATED count what it does.
+ * etl_deparse_classify returns the read-only query that sorts the batch
+ * against the target in one join: how many rows the batch has, how many
+ * keys are new, how many rows differ from their target row.  It may run in
+ * parallel; the writes that follow are skipped when there is nothing for
+ * them (a re-run over unchanged rows writes nothing and only reads).
  */
 char *
-etl_deparse_merge(EtlRun *run)
+etl_deparse_classify(EtlRun *run)
 {
 	StringInfoData buf;
-	ListCell   *lc;
-	bool		first;
-	bool		tallied = false;
+	const char *firstkey = NULL;
+	ListCell *lc;
+
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (col->is_key && firstkey == NULL)
+			firstkey = quote_identifier(col->name);
+	}
+	Assert(firstkey != NULL);
 
 	initStringInfo(&buf);
 	append_delta_cte(&buf, run);
-	appendStringInfo(&buf, "MERGE INTO %s AS etl_target\nUSING (SELECT ",
-					 run->target_sql);
-	foreach(lc, run->map->columns)
-		appendStringInfo(&buf, "etl_t.%s, ",
-						 quote_identifier(((EtlColumn *) lfirst(lc))->name));
-	append_row_hash(&buf, run, "etl_t");
-	appendStringInfoString(&buf, " AS " HASH_ALIAS "\nFROM ");
+	appendStringInfo(
+		&buf,
+		"SELECT pg_catalog.count(*),"
+		" pg_catalog.count(*) FILTER (WHERE etl_target.%s IS NULL),",
+		firstkey);
+	appendStringInfo(
+		&buf,
+		" pg_catalog.count(*) FILTER (WHERE etl_target.%s IS NOT NULL AND (",
+		firstkey);
+	append_changed(&buf, run, "etl_t");
+	appendStringInfoString(&buf, "))\nFROM ");
 	append_transform(&buf, run);
-	appendStringInfoString(&buf, ") AS etl_source\nON ");
-	append_key_match(&buf, run, "etl_target", "etl_source");
+	appendStringInfo(&buf, "\nLEFT JOIN %s AS etl_target ON ",
+					 run->target_sql);
+	append_key_match(&buf, run, "etl_target", "etl_t");
+	return buf.data;
+}
 
-	/* matched: update when changed */
-	appendStringInfoString(&buf, "\nWHEN MATCHED AND pg_catalog.etl_tally(");
-	append_changed(&buf, run);
-	appendStringInfo(&buf, ", %d) THEN ", ETL_TALLY_MATCHED);
-	first = true;
-	foreach(lc, run->map->columns)
+/*
+ * etl_deparse_update returns the UPDATE of the target rows whose key is in
+ * the batch and whose content differs (load merge): an unchanged row is not
+ * touched at all.  NULL when the batch has only key columns (nothing can
+ * change).
+ */
+char *
+etl_deparse_update(EtlRun *run)
+{
+	StringInfoData buf;
+	ListCell *lc;
+	bool first = true;
+
+	initStringInfo(&buf);
+	append_delta_cte(&buf, run);
+	appendStringInfo(&buf, "UPDATE %s AS etl_target SET ", run->target_sql);
+	foreach (lc, run->map->columns)
 	{
-		EtlColumn  *col = lfirst(lc);
+		EtlColumn *col = lfirst(lc);
 		const char *q = quote_identifier(col->name);
 
 		if (col->is_key)
 			continue;
-		appendStringInfo(&buf, "%s%s = ", first ? "UPDATE SET " : ", ", q);
-		if (!tallied)
-			appendStringInfo(&buf, "pg_catalog.etl_tally(etl_source.%s, %d)",
-							 q, ETL_TALLY_UPDATED);
-		else
-			appendStringInfo(&buf, "etl_source.%s", q);
-		tallied = true;
-		first = false;
-	}
-	if (run->map->has_row_hash)
-	{
-		appendStringInfoString(&buf, first ? "UPDATE SET " : ", ");
-		if (!tallied)
-			appendStringInfo(&buf, ETL_COL_ROW_HASH " = pg_catalog.etl_tally(etl_source." HASH_ALIAS ", %d)",
-							 ETL_TALLY_UPDATED);
-		else
-			appendStringInfoString(&buf, ETL_COL_ROW_HASH " = etl_source." HASH_ALIAS);
-		tallied = true;
+		appendStringInfo(&buf, "%s%s = etl_t.%s", first ? "" : ", ", q, q);
 		first = false;
 	}
 	if (first)
-		appendStringInfoString(&buf, "DO NOTHING");
-	else
+		return NULL;
+	if (run->map->has_row_hash)
 	{
-		if (run->map->has_run_id)
-			appendStringInfo(&buf, ", " ETL_COL_RUN_ID " = $%d", ETL_PARAM_RUN_ID);
-		if (run->map->has_loaded_at)
-			appendStringInfo(&buf, ", " ETL_COL_LOADED_AT " = $%d",
-							 ETL_PARAM_LOADED_AT);
+		appendStringInfoString(&buf, ", " ETL_COL_ROW_HASH " = ");
+		append_row_hash(&buf, run, "etl_t");
 	}
+	if (run->map->has_run_id)
+		appendStringInfo(&buf, ", " ETL_COL_RUN_ID " = $%d", ETL_PARAM_RUN_ID);
+	if (run->map->has_loaded_at)
+		appendStringInfo(&buf, ", " ETL_COL_LOADED_AT " = $%d",
+						 ETL_PARAM_LOADED_AT);
 
-	/* not matched: insert */
-	appendStringInfoString(&buf, "\nWHEN NOT MATCHED THEN INSERT ");
-	append_insert_columns(&buf, run);
-	appendStringInfoString(&buf, " VALUES (");
-	foreach(lc, run->map->columns)
-	{
-		const char *q = quote_identifier(((EtlColumn *) lfirst(lc))->name);
-
-		if (foreach_current_index(lc) == 0)
-			appendStringInfo(&buf, "pg_catalog.etl_tally(etl_source.%s, %d)", q,
-							 ETL_TALLY_INSERTED);
-		else
-			appendStringInfo(&buf, ", etl_source.%s", q);
-	}
-	append_audit_values(&buf, run, "etl_source", true);
+	appendStringInfoString(&buf, "\nFROM ");
+	append_transform(&buf, run);
+	appendStringInfoString(&buf, "\nWHERE ");
+	append_key_match(&buf, run, "etl_target", "etl_t");
+	appendStringInfoString(&buf, " AND (");
+	append_changed(&buf, run, "etl_t");
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
@@ -435,16 +446,17 @@ char *
 etl_deparse_delete(EtlRun *run)
 {
 	StringInfoData buf;
-	ListCell   *lc;
-	bool		first = true;
+	ListCell *lc;
+	bool first = true;
 
 	initStringInfo(&buf);
 	append_delta_cte(&buf, run);
-	appendStringInfo(&buf, "DELETE FROM %s AS etl_target USING (SELECT DISTINCT ",
+	appendStringInfo(&buf,
+					 "DELETE FROM %s AS etl_target USING (SELECT DISTINCT ",
 					 run->target_sql);
-	foreach(lc, run->map->columns)
+	foreach (lc, run->map->columns)
 	{
-		EtlColumn  *col = lfirst(lc);
+		EtlColumn *col = lfirst(lc);
 
 		if (!col->is_key)
 			continue;

@@ -21,7 +21,8 @@ extern char *etl_deparse_stats(EtlRun *run);
 extern char *etl_deparse_cutoff(EtlRun *run);
 extern char *etl_deparse_target_probe(EtlRun *run);
 extern char *etl_deparse_insert(EtlRun *run, bool skip_existing);
-extern char *etl_deparse_merge(EtlRun *run);
+extern char *etl_deparse_classify(EtlRun *run);
+extern char *etl_deparse_update(EtlRun *run);
 extern char *etl_deparse_delete(EtlRun *run);
 
-#endif							/* ETL_DEPARSE_H */
+#endif /* ETL_DEPARSE_H */

@@ -21,9 +21,10 @@
 
 PG_MODULE_MAGIC;
 
-char	   *etl_debug_pause_at = NULL;
+char *etl_debug_pause_at = NULL;
+int etl_work_mem = 65536;
 
-void		_PG_init(void);
+void _PG_init(void);
 
 /*
  * _PG_init registers the GUCs of etl_ext.
@@ -31,16 +32,22 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	DefineCustomStringVariable("etl.debug_pause_at",
-							   "Test only: phase at which etl_run waits for an advisory lock.",
-							   "A run reaching the named phase takes the advisory lock "
-							   "727274 in share mode, so a test holding it exclusively "
-							   "can stop the run there.",
-							   &etl_debug_pause_at,
-							   NULL,
-							   PGC_SUSET,
-							   GUC_NOT_IN_SAMPLE,
-							   NULL, NULL, NULL);
+	DefineCustomStringVariable(
+		"etl.debug_pause_at",
+		"Test only: phase at which etl_run waits for an advisory lock.",
+		"A run reaching the named phase takes the advisory lock "
+		"727274 in share mode, so a test holding it exclusively "
+		"can stop the run there.",
+		&etl_debug_pause_at, NULL, PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL,
+		NULL);
+
+	DefineCustomIntVariable(
+		"etl.work_mem", "Sets work_mem for the statements of a run.",
+		"Loads join whole batches with their target; hash joins that "
+		"fit in memory avoid temporary files.  -1 keeps the "
+		"session's work_mem.",
+		&etl_work_mem, 65536, -1, MAX_KILOBYTES, PGC_USERSET, GUC_UNIT_KB,
+		NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("etl");
 }
@@ -56,7 +63,7 @@ _PG_init(void)
 void
 etl_maybe_pause(const char *phase)
 {
-	LOCKTAG		tag;
+	LOCKTAG tag;
 
 	if (etl_debug_pause_at == NULL || etl_debug_pause_at[0] == '\0' ||
 		strcmp(etl_debug_pause_at, phase) != 0)

@@ -32,6 +32,9 @@
  */
 #define ETL_LOCKTAG_CLASS 0x4554
 
+/* etl.work_mem: work_mem of a run's statements in kB (-1: the session's) */
+extern int etl_work_mem;
+
 /* etl.debug_pause_at: test-only phase name at which a run waits */
 extern char *etl_debug_pause_at;
 
@@ -40,4 +43,4 @@ extern char *etl_debug_pause_at;
 
 extern void etl_maybe_pause(const char *phase);
 
-#endif							/* ETL_EXT_H */
+#endif /* ETL_EXT_H */

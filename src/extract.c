@@ -62,20 +62,26 @@ etl_check_watermark_type(EtlPipeline *p, Oid type)
 		case ETL_MODE_TIMESTAMP:
 			if (type == TIMESTAMPTZOID || type == TIMESTAMPOID)
 				return;
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("watermark column \"%s\" of %s is of type %s, which mode timestamp cannot use",
-							p->watermark_column, p->source, format_type_be(type)),
-					 errhint("Use a timestamptz or timestamp column, or mode => 'serial' for an increasing integer.")));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("watermark column \"%s\" of %s is of type %s, which "
+						"mode timestamp cannot use",
+						p->watermark_column, p->source, format_type_be(type)),
+				 errhint("Use a timestamptz or timestamp column, or mode => "
+						 "'serial' for an increasing integer.")));
 			break;
 		case ETL_MODE_SERIAL:
 			if (type == INT2OID || type == INT4OID || type == INT8OID)
 				return;
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("watermark column \"%s\" of %s is of type %s, which mode serial cannot use",
-							p->watermark_column, p->source, format_type_be(type)),
-					 errhint("Use an integer column filled from a sequence, or mode => 'timestamp' for a timestamp.")));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("watermark column \"%s\" of %s is of type %s, which "
+						"mode serial cannot use",
+						p->watermark_column, p->source, format_type_be(type)),
+				 errhint("Use an integer column filled from a sequence, or "
+						 "mode => 'timestamp' for a timestamp.")));
 			break;
 		default:
 			break;
@@ -105,10 +111,10 @@ Datum
 etl_watermark_datum(EtlPipeline *p, const char *text, Oid type, int32 typmod)
 {
 	ErrorContextCallback errcb;
-	WatermarkErrorArg arg = {p->name, text};
-	Oid			typinput;
-	Oid			typioparam;
-	Datum		result;
+	WatermarkErrorArg arg = { p->name, text };
+	Oid typinput;
+	Oid typioparam;
+	Datum result;
 
 	errcb.callback = watermark_error_callback;
 	errcb.arg = &arg;
@@ -130,14 +136,17 @@ static TimestampTz
 oldest_open_xact_start(void)
 {
 	TimestampTz result = GetCurrentTimestamp();
-	int			n;
+	int n;
 
 	if (!pgstat_track_activities)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("mode timestamp needs track_activities = on"),
-				 errdetail("The safe upper bound of a run is the start of the oldest open transaction, which only track_activities publishes."),
-				 errhint("SET track_activities = on, or use mode => 'xid'.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("mode timestamp needs track_activities = on"),
+			 errdetail(
+				 "The safe upper bound of a run is the start of the oldest "
+				 "open transaction, which only track_activities publishes."),
+			 errhint("SET track_activities = on, or use mode => 'xid'.")));
 
 	/* the backend status snapshot is per transaction: take a fresh one */
 	pgstat_clear_backend_activity_snapshot();
@@ -173,7 +182,8 @@ watermark_as_timestamptz(EtlRun *run, Datum value)
 {
 	if (run->wm_type == TIMESTAMPTZOID)
 		return DatumGetTimestampTz(value);
-	return DatumGetTimestampTz(DirectFunctionCall1(timestamp_timestamptz, value));
+	return DatumGetTimestampTz(
+		DirectFunctionCall1(timestamp_timestamptz, value));
 }
 
 /*
@@ -184,13 +194,16 @@ begin_timestamp(EtlRun *run)
 {
 	TimestampTz hi = oldest_open_xact_start();
 
-	if (run->has_lo && watermark_as_timestamptz(run, run->lo) > GetCurrentTimestamp())
+	if (run->has_lo &&
+		watermark_as_timestamptz(run, run->lo) > GetCurrentTimestamp())
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("watermark of pipeline \"%s\" is in the future", run->p->name),
+				 errmsg("watermark of pipeline \"%s\" is in the future",
+						run->p->name),
 				 errdetail("The watermark is %s; no run can have produced it.",
 						   run->p->watermark),
-				 errhint("Reset it: SELECT etl_reset_watermark(%s, <last loaded value>), or NULL to reload everything.",
+				 errhint("Reset it: SELECT etl_reset_watermark(%s, <last "
+						 "loaded value>), or NULL to reload everything.",
 						 quote_literal_cstr(run->p->name))));
 
 	run->has_hi = true;
@@ -200,8 +213,8 @@ begin_timestamp(EtlRun *run)
 
 	if (run->has_lo)
 	{
-		Interval   *ov = run->p->overlap;
-		bool		zero = ov->time == 0 && ov->day == 0 && ov->month == 0;
+		Interval *ov = run->p->overlap;
+		bool zero = ov->time == 0 && ov->day == 0 && ov->month == 0;
 
 		run->has_from = true;
 		if (zero)
@@ -222,9 +235,9 @@ begin_timestamp(EtlRun *run)
 static void
 begin_serial(EtlRun *run)
 {
-	EtlArgs		args;
-	bool		isnull;
-	Datum		hi;
+	EtlArgs args;
+	bool isnull;
+	Datum hi;
 
 	etl_args_init(&args);
 	etl_spi_exec(psprintf("SELECT pg_catalog.max(%s) FROM %s",
@@ -236,7 +249,7 @@ begin_serial(EtlRun *run)
 	run->has_from = run->has_lo;
 	run->from = run->lo;
 	run->has_hi = !isnull;
-	run->hi = hi;				/* integer types are passed by value */
+	run->hi = hi; /* integer types are passed by value */
 	run->hi_type = run->wm_type;
 	run->hi_inclusive = true;
 	if (isnull)
@@ -249,7 +262,7 @@ begin_serial(EtlRun *run)
 	if (run->source_relkind == RELKIND_RELATION ||
 		run->source_relkind == RELKIND_PARTITIONED_TABLE)
 	{
-		LOCKTAG		tag;
+		LOCKTAG tag;
 
 		SET_LOCKTAG_RELATION(tag, MyDatabaseId, run->source_relid);
 		WaitForLockers(tag, ShareLock, false);
@@ -265,16 +278,18 @@ void
 etl_extract_begin(EtlRun *run)
 {
 	EtlPipeline *p = run->p;
-	AttrNumber	attnum;
-	Oid			collid;
+	AttrNumber attnum;
+	Oid collid;
 
 	attnum = get_attnum(run->source_relid, p->watermark_column);
 	if (attnum == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("watermark column \"%s\" of pipeline \"%s\" no longer exists in %s",
+				 errmsg("watermark column \"%s\" of pipeline \"%s\" no longer "
+						"exists in %s",
 						p->watermark_column, p->name, run->source_sql),
-				 errhint("Restore the column, or change the pipeline with etl_alter_pipeline(%s, watermark_column => ...).",
+				 errhint("Restore the column, or change the pipeline with "
+						 "etl_alter_pipeline(%s, watermark_column => ...).",
 						 quote_literal_cstr(p->name))));
 	get_atttypetypmodcoll(run->source_relid, attnum, &run->wm_type,
 						  &run->wm_typmod, &collid);
@@ -282,8 +297,8 @@ etl_extract_begin(EtlRun *run)
 
 	run->has_lo = p->watermark != NULL;
 	if (run->has_lo)
-		run->lo = etl_watermark_datum(p, p->watermark, run->wm_type,
-									  run->wm_typmod);
+		run->lo =
+			etl_watermark_datum(p, p->watermark, run->wm_type, run->wm_typmod);
 
 	switch (p->mode)
 	{
@@ -294,18 +309,18 @@ etl_extract_begin(EtlRun *run)
 			begin_serial(run);
 			break;
 		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("mode %s is not supported yet", etl_mode_names[p->mode])));
+			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							errmsg("mode %s is not supported yet",
+								   etl_mode_names[p->mode])));
 	}
 
 	run->snapshot = RegisterSnapshot(GetLatestSnapshot());
 
 	if (p->batch_size > 0 && !run->nothing)
 	{
-		EtlArgs		args;
-		bool		isnull;
-		Datum		cutoff;
+		EtlArgs args;
+		bool isnull;
+		Datum cutoff;
 
 		etl_run_args(run, &args);
 		if (etl_spi_exec(etl_deparse_cutoff(run), &args, SPI_OK_SELECT,
@@ -313,22 +328,24 @@ etl_extract_begin(EtlRun *run)
 		{
 			cutoff = etl_spi_datum(0, 0, &isnull);
 			run->has_cutoff = !isnull;
-			run->cutoff = isnull ? (Datum) 0 :
-				datumCopy(cutoff, get_typbyval(run->wm_type),
-						  get_typlen(run->wm_type));
+			run->cutoff = isnull
+							  ? (Datum) 0
+							  : datumCopy(cutoff, get_typbyval(run->wm_type),
+										  get_typlen(run->wm_type));
 		}
 	}
 }
 
 /*
- * etl_extract_stats counts the rows of the range and sets the run's
- * watermarks (from: the stored one; to: the largest value extracted, or the
- * stored one when nothing newer came).
+ * etl_extract_stats counts the rows of the range (-1: counted by the load,
+ * see etl_deparse_stats()) and sets the run's watermarks (from: the stored
+ * one; to: the largest value extracted, or the stored one when nothing
+ * newer came).  Rows whose watermark column is NULL are never in a range.
  */
 void
 etl_extract_stats(EtlRun *run)
 {
-	EtlArgs		args;
+	EtlArgs args;
 
 	run->rec.watermark_from = run->p->watermark;
 	run->rec.watermark_to = run->p->watermark;
@@ -337,13 +354,14 @@ etl_extract_stats(EtlRun *run)
 
 	etl_run_args(run, &args);
 	etl_spi_exec(etl_deparse_stats(run), &args, SPI_OK_SELECT, run->snapshot);
+	if (etl_spi_isnull(0, 1))
+		return; /* nothing in the range */
 	run->rec.rows_extracted = etl_spi_int64(0, 0, 0);
 
-	/* column 2 tells whether the maximum is past the stored watermark */
-	if (run->rec.rows_extracted > 0 && !etl_spi_isnull(0, 1))
+	/* column 2 tells whether the newest value is past the stored watermark */
 	{
-		bool		isnull;
-		Datum		newer = etl_spi_datum(0, 2, &isnull);
+		bool isnull;
+		Datum newer = etl_spi_datum(0, 2, &isnull);
 
 		if (isnull || DatumGetBool(newer))
 			run->rec.watermark_to = etl_spi_text(0, 1);

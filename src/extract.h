@@ -22,4 +22,4 @@ extern void etl_extract_begin(EtlRun *run);
 extern void etl_extract_stats(EtlRun *run);
 extern void etl_extract_end(EtlRun *run);
 
-#endif							/* ETL_EXTRACT_H */
+#endif /* ETL_EXTRACT_H */

@@ -1,25 +1,23 @@
 /*-------------------------------------------------------------------------
  *
  * load.c
- *	  The loads: merge, append, delete_insert.  Each is one set-based
- *	  statement (two for delete_insert) that reads the source range through
- *	  the transform and writes the target, under the run's snapshot, as the
- *	  pipeline owner.
+ *	  The loads: merge, append, delete_insert.  Each is one or two set-based
+ *	  statements that read the source range through the transform and write
+ *	  the target, under the run's snapshot, as the pipeline owner.
  *
- *	  merge			MERGE on the key; a matched row is updated only when its
- *					row hash differs, so a re-run writes nothing.  When the
- *					target is empty (a first load) a plain INSERT does the
- *					same work without the join.
- *	  append		INSERT of the rows whose key is not in the target yet.
+ *	  merge			one read-only join sorts the batch into new keys, changed
+ *					rows and unchanged rows; then an UPDATE of the changed
+ *					rows (their row hash differs) and an INSERT of the new
+ *					keys, each only when there is something for it.  An
+ *					unchanged row is never touched, so a re-run writes
+ *					nothing.  When the target is empty (a first load) a
+ *					plain INSERT does the same work without any join.
+ *	  append		the same without the UPDATE: known keys are skipped.
  *	  delete_insert DELETE of the target rows with the batch's keys, then
  *					INSERT of the batch.
  *
- *	  MERGE in PostgreSQL 15 reports only the total of rows it changed; the
- *	  split into inserted and updated comes from etl_tally(), a pass-through
- *	  function the generated statement calls once per inserted, matched and
- *	  updated row, which counts into the per-backend counters below while a
- *	  load runs.  Loads never run in parallel workers (they write), so the
- *	  counters are exact.
+ *	  Counts: inserted and updated are what the statements processed;
+ *	  unchanged is the batch (from the classification) minus both.
  *
  * IDENTIFICATION
  *	  src/load.c
@@ -28,64 +26,8 @@
  */
 #include "postgres.h"
 
-#include "fmgr.h"
-
 #include "deparse.h"
 #include "load.h"
-
-PG_FUNCTION_INFO_V1(etl_tally);
-
-static bool tally_active = false;
-static int64 tally[ETL_TALLY_COUNT];
-
-/*
- * etl_tally_start zeroes the counters and starts counting.
- */
-void
-etl_tally_start(void)
-{
-	memset(tally, 0, sizeof(tally));
-	tally_active = true;
-}
-
-/*
- * etl_tally_get returns a counter.
- */
-int64
-etl_tally_get(EtlTallySlot slot)
-{
-	return tally[slot];
-}
-
-/*
- * etl_tally_stop stops counting.  After an error the counters may stay
- * active; they only count rows of etl_ext's own statements, and the next
- * etl_tally_start() zeroes them.
- */
-void
-etl_tally_stop(void)
-{
-	tally_active = false;
-}
-
-/*
- * etl_tally(value anyelement, slot integer) returns value; during a load it
- * also adds one to counter slot.
- */
-Datum
-etl_tally(PG_FUNCTION_ARGS)
-{
-	if (tally_active && !PG_ARGISNULL(1))
-	{
-		int32		slot = PG_GETARG_INT32(1);
-
-		if (slot >= 0 && slot < ETL_TALLY_COUNT)
-			tally[slot]++;
-	}
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-}
 
 /*
  * exec_load runs one load statement with the run's arguments and snapshot
@@ -94,7 +36,7 @@ etl_tally(PG_FUNCTION_ARGS)
 static uint64
 exec_load(EtlRun *run, const char *sql, int expected)
 {
-	EtlArgs		args;
+	EtlArgs args;
 
 	etl_run_args(run, &args);
 	return etl_spi_exec(sql, &args, expected, run->snapshot);
@@ -112,46 +54,73 @@ target_is_empty(EtlRun *run)
 }
 
 /*
+ * classify sorts the batch against the target (etl_deparse_classify()):
+ * rows in the batch, rows with a new key, rows that differ from their
+ * target row.
+ */
+static void
+classify(EtlRun *run, int64 *batch, int64 *new_keys, int64 *changed)
+{
+	EtlArgs args;
+
+	etl_run_args(run, &args);
+	etl_spi_query_parallel(etl_deparse_classify(run), &args, run->snapshot);
+	*batch = etl_spi_int64(0, 0, 0);
+	*new_keys = etl_spi_int64(0, 1, 0);
+	*changed = etl_spi_int64(0, 2, 0);
+}
+
+/*
  * etl_load writes the run's batch into the target and sets the run's row
- * counts.  Runs as the pipeline owner; errors propagate (nothing is written
+ * counts (rows_extracted too when the extract left it to the load: -1).  Runs as the pipeline owner; errors propagate (nothing is written
  * then: the caller's transaction or subtransaction rolls back).
  */
 void
 etl_load(EtlRun *run)
 {
 	EtlRunRecord *r = &run->rec;
-	uint64		n;
+	int64 batch;
+	int64 new_keys;
+	int64 changed;
+	char *update_sql;
 
-	etl_tally_start();
 	switch (run->p->load)
 	{
 		case ETL_LOAD_MERGE:
-			if (target_is_empty(run))
+		case ETL_LOAD_APPEND:
+			if (run->p->key == NIL || target_is_empty(run))
 			{
-				r->rows_inserted = exec_load(run, etl_deparse_insert(run, false),
-											 SPI_OK_INSERT);
+				/* a first load: every row is new */
+				r->rows_inserted = exec_load(
+					run, etl_deparse_insert(run, false), SPI_OK_INSERT);
+				batch = r->rows_inserted;
 				break;
 			}
-			n = exec_load(run, etl_deparse_merge(run), SPI_OK_MERGE);
-			r->rows_inserted = etl_tally_get(ETL_TALLY_INSERTED);
-			r->rows_updated = (int64) n - r->rows_inserted;
-			r->rows_unchanged = Max(etl_tally_get(ETL_TALLY_MATCHED) - r->rows_updated, 0);
-			break;
-		case ETL_LOAD_APPEND:
-			r->rows_inserted = exec_load(run, etl_deparse_insert(run, true),
-										 SPI_OK_INSERT);
-			r->rows_unchanged = etl_tally_get(ETL_TALLY_BATCH) - r->rows_inserted;
+			classify(run, &batch, &new_keys, &changed);
+			update_sql = run->p->load == ETL_LOAD_MERGE
+							 ? etl_deparse_update(run)
+							 : NULL;
+			if (changed > 0 && update_sql != NULL)
+				r->rows_updated = exec_load(run, update_sql, SPI_OK_UPDATE);
+			if (new_keys > 0)
+				r->rows_inserted = exec_load(
+					run, etl_deparse_insert(run, true), SPI_OK_INSERT);
+			r->rows_unchanged = batch - r->rows_inserted - r->rows_updated;
 			break;
 		case ETL_LOAD_DELETE_INSERT:
-			r->rows_deleted = exec_load(run, etl_deparse_delete(run), SPI_OK_DELETE);
-			r->rows_inserted = exec_load(run, etl_deparse_insert(run, false),
-										 SPI_OK_INSERT);
+			r->rows_deleted =
+				exec_load(run, etl_deparse_delete(run), SPI_OK_DELETE);
+			r->rows_inserted =
+				exec_load(run, etl_deparse_insert(run, false), SPI_OK_INSERT);
+			batch = r->rows_inserted;
 			break;
 		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("load %s is not supported yet",
-							etl_load_names[run->p->load])));
+			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							errmsg("load %s is not supported yet",
+								   etl_load_names[run->p->load])));
 	}
-	etl_tally_stop();
+
+	/* a one-to-one transform: the batch is what was extracted */
+	if (r->rows_extracted < 0)
+		r->rows_extracted = batch;
 }

@@ -17,4 +17,4 @@
 
 extern void etl_load(EtlRun *run);
 
-#endif							/* ETL_LOAD_H */
+#endif /* ETL_LOAD_H */

@@ -39,10 +39,10 @@ etl_lag(PG_FUNCTION_ARGS)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	EtlPipeline *p;
-	Oid			source;
-	AttrNumber	attnum;
-	int			nestlevel;
-	text	   *result = NULL;
+	Oid source;
+	AttrNumber attnum;
+	int nestlevel;
+	text *result = NULL;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -54,19 +54,21 @@ etl_lag(PG_FUNCTION_ARGS)
 	if (p != NULL && p->watermark != NULL && p->watermark_column != NULL &&
 		OidIsValid(source = etl_resolve_relation(p->source, "source", true)) &&
 		pg_class_aclcheck(source, GetUserId(), ACL_SELECT) == ACLCHECK_OK &&
-		(attnum = get_attnum(source, p->watermark_column)) != InvalidAttrNumber)
+		(attnum = get_attnum(source, p->watermark_column)) !=
+			InvalidAttrNumber)
 	{
-		Oid			type = get_atttype(source, attnum);
-		const char *zero = p->mode == ETL_MODE_TIMESTAMP ?
-			"'0'::pg_catalog.interval" : "0";
-		EtlArgs		args;
-		char	   *sql;
-		char	   *lag;
+		Oid type = get_atttype(source, attnum);
+		const char *zero =
+			p->mode == ETL_MODE_TIMESTAMP ? "'0'::pg_catalog.interval" : "0";
+		EtlArgs args;
+		char *sql;
+		char *lag;
 
 		etl_args_init(&args);
-		etl_args_add(&args, type, etl_watermark_datum(p, p->watermark, type, -1),
-					 false);
-		sql = psprintf("SELECT GREATEST(pg_catalog.max(%s) - $1, %s)::pg_catalog.text FROM %s",
+		etl_args_add(&args, type,
+					 etl_watermark_datum(p, p->watermark, type, -1), false);
+		sql = psprintf("SELECT GREATEST(pg_catalog.max(%s) - $1, "
+					   "%s)::pg_catalog.text FROM %s",
 					   quote_identifier(p->watermark_column), zero,
 					   etl_relation_sql(source));
 		etl_spi_exec(sql, &args, SPI_OK_SELECT, InvalidSnapshot);

@@ -83,8 +83,8 @@ enum
 /* relations of a definition, resolved with the caller's search_path */
 typedef struct ResolvedRelations
 {
-	Oid			source;
-	Oid			target;
+	Oid source;
+	Oid target;
 } ResolvedRelations;
 
 /*
@@ -117,18 +117,18 @@ check_name(const char *name)
 				 errmsg("pipeline name must not be empty"),
 				 errhint("Give the pipeline a name, e.g. name => 'orders'.")));
 	if (strlen(name) >= NAMEDATALEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("pipeline name \"%s\" is too long", name),
-				 errdetail("It is %zu bytes long; the limit is %d.", strlen(name),
-						   NAMEDATALEN - 1),
-				 errhint("Choose a shorter name.")));
+		ereport(ERROR, (errcode(ERRCODE_NAME_TOO_LONG),
+						errmsg("pipeline name \"%s\" is too long", name),
+						errdetail("It is %zu bytes long; the limit is %d.",
+								  strlen(name), NAMEDATALEN - 1),
+						errhint("Choose a shorter name.")));
 	for (const char *c = name; *c; c++)
 		if ((unsigned char) *c < 0x20 || *c == 0x7f)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("pipeline name must not contain control characters"),
-					 errhint("Use printable characters only.")));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pipeline name must not contain control characters"),
+				 errhint("Use printable characters only.")));
 }
 
 /*
@@ -153,38 +153,44 @@ resolve_or_fail(const char *name, const char *role)
 static void
 check_relations(EtlPipeline *p, ResolvedRelations *rels)
 {
-	char		skind = get_rel_relkind(rels->source);
-	char		tkind = get_rel_relkind(rels->target);
-	Oid			user = GetUserId();
-	AclMode		need;
+	char skind = get_rel_relkind(rels->source);
+	char tkind = get_rel_relkind(rels->target);
+	Oid user = GetUserId();
+	AclMode need;
 
 	if (skind != RELKIND_RELATION && skind != RELKIND_VIEW &&
 		skind != RELKIND_MATVIEW && skind != RELKIND_FOREIGN_TABLE &&
 		skind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("source %s is not a table, view, materialized view or foreign table",
-						p->source),
-				 errhint("Point source at a relation the pipeline can SELECT from.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("source %s is not a table, view, materialized view or "
+					"foreign table",
+					p->source),
+			 errhint(
+				 "Point source at a relation the pipeline can SELECT from.")));
 	if (tkind != RELKIND_RELATION && tkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("target %s is not a table", p->target),
-				 errhint("The target must be an existing plain or partitioned table.")));
+		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						errmsg("target %s is not a table", p->target),
+						errhint("The target must be an existing plain or "
+								"partitioned table.")));
 	if (rels->source == rels->target)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("source and target of pipeline \"%s\" are the same relation %s",
-						p->name, p->source),
-				 errhint("A run must not write to its own source.")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("source and target of pipeline \"%s\" are the "
+							   "same relation %s",
+							   p->name, p->source),
+						errhint("A run must not write to its own source.")));
 
 	if (pg_class_aclcheck(rels->source, user, ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to read source %s", p->source),
-				 errdetail("Role \"%s\" lacks SELECT on it.", GetUserNameFromId(user, false)),
-				 errhint("A pipeline runs with its owner's rights: GRANT SELECT ON %s TO %s.",
-						 p->source, quote_identifier(GetUserNameFromId(user, false)))));
+				 errdetail("Role \"%s\" lacks SELECT on it.",
+						   GetUserNameFromId(user, false)),
+				 errhint("A pipeline runs with its owner's rights: GRANT "
+						 "SELECT ON %s TO %s.",
+						 p->source,
+						 quote_identifier(GetUserNameFromId(user, false)))));
 
 	need = ACL_SELECT | ACL_INSERT;
 	if (p->load == ETL_LOAD_MERGE)
@@ -192,15 +198,17 @@ check_relations(EtlPipeline *p, ResolvedRelations *rels)
 	if (p->load == ETL_LOAD_DELETE_INSERT)
 		need |= ACL_DELETE;
 	if (pg_class_aclmask(rels->target, user, need, ACLMASK_ALL) != need)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to load target %s", p->target),
-				 errdetail("Load %s needs SELECT, INSERT%s%s on it.",
-						   etl_load_names[p->load],
-						   p->load == ETL_LOAD_MERGE ? ", UPDATE" : "",
-						   p->load == ETL_LOAD_DELETE_INSERT ? ", DELETE" : ""),
-				 errhint("A pipeline runs with its owner's rights: grant them to %s.",
-						 quote_identifier(GetUserNameFromId(user, false)))));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to load target %s", p->target),
+			 errdetail("Load %s needs SELECT, INSERT%s%s on it.",
+					   etl_load_names[p->load],
+					   p->load == ETL_LOAD_MERGE ? ", UPDATE" : "",
+					   p->load == ETL_LOAD_DELETE_INSERT ? ", DELETE" : ""),
+			 errhint(
+				 "A pipeline runs with its owner's rights: grant them to %s.",
+				 quote_identifier(GetUserNameFromId(user, false)))));
 }
 
 /*
@@ -213,10 +221,11 @@ find_nextval_walker(Node *node, List **seqs)
 		return false;
 	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == F_NEXTVAL)
 	{
-		Node	   *arg = linitial(((FuncExpr *) node)->args);
+		Node *arg = linitial(((FuncExpr *) node)->args);
 
 		if (IsA(arg, Const) && !((Const *) arg)->constisnull)
-			*seqs = lappend_oid(*seqs, DatumGetObjectId(((Const *) arg)->constvalue));
+			*seqs = lappend_oid(*seqs,
+								DatumGetObjectId(((Const *) arg)->constvalue));
 	}
 	return expression_tree_walker(node, find_nextval_walker, seqs);
 }
@@ -230,11 +239,11 @@ find_nextval_walker(Node *node, List **seqs)
 static void
 check_serial_sequence(EtlPipeline *p, Oid relid, AttrNumber attnum)
 {
-	List	   *seqs = NIL;
-	Relation	rel;
-	Node	   *def;
-	Oid			identity;
-	ListCell   *lc;
+	List *seqs = NIL;
+	Relation rel;
+	Node *def;
+	Oid identity;
+	ListCell *lc;
 
 	if (get_rel_relkind(relid) != RELKIND_RELATION &&
 		get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
@@ -248,25 +257,29 @@ check_serial_sequence(EtlPipeline *p, Oid relid, AttrNumber attnum)
 	relation_close(rel, AccessShareLock);
 	(void) find_nextval_walker(def, &seqs);
 
-	foreach(lc, seqs)
+	foreach (lc, seqs)
 	{
-		Oid			seqid = lfirst_oid(lc);
-		HeapTuple	tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seqid));
-		int64		cache;
+		Oid seqid = lfirst_oid(lc);
+		HeapTuple tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seqid));
+		int64 cache;
 
 		if (!HeapTupleIsValid(tup))
 			continue;
 		cache = ((Form_pg_sequence) GETSTRUCT(tup))->seqcache;
 		ReleaseSysCache(tup);
 		if (cache > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("watermark column \"%s\" of %s draws from sequence %s, which caches " INT64_FORMAT " values",
-							p->watermark_column, p->source,
-							etl_relation_sql(seqid), cache),
-					 errdetail("With a cache, ids commit out of order across sessions and mode serial could skip rows."),
-					 errhint("ALTER SEQUENCE %s CACHE 1, or use mode => 'xid' (exact change tracking).",
-							 etl_relation_sql(seqid))));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("watermark column \"%s\" of %s draws from sequence "
+						"%s, which caches " INT64_FORMAT " values",
+						p->watermark_column, p->source,
+						etl_relation_sql(seqid), cache),
+				 errdetail("With a cache, ids commit out of order across "
+						   "sessions and mode serial could skip rows."),
+				 errhint("ALTER SEQUENCE %s CACHE 1, or use mode => 'xid' "
+						 "(exact change tracking).",
+						 etl_relation_sql(seqid))));
 	}
 }
 
@@ -276,7 +289,7 @@ check_serial_sequence(EtlPipeline *p, Oid relid, AttrNumber attnum)
 static bool
 interval_is_negative(Interval *iv)
 {
-	Interval	zero = {0};
+	Interval zero = { 0 };
 
 	return DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(iv),
 											IntervalPGetDatum(&zero)));
@@ -297,8 +310,8 @@ interval_is_zero(Interval *iv)
 static void
 check_settings(EtlPipeline *p)
 {
-	Numeric		zero = int64_to_numeric(0);
-	Numeric		hundred = int64_to_numeric(100);
+	Numeric zero = int64_to_numeric(0);
+	Numeric hundred = int64_to_numeric(100);
 
 	if (numeric_is_nan(p->error_threshold) ||
 		DatumGetBool(DirectFunctionCall2(numeric_lt,
@@ -307,42 +320,38 @@ check_settings(EtlPipeline *p)
 		DatumGetBool(DirectFunctionCall2(numeric_gt,
 										 NumericGetDatum(p->error_threshold),
 										 NumericGetDatum(hundred))))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("error_threshold must be between 0 and 100"),
-				 errdetail("It is the percentage of rejected rows above which a run fails."),
-				 errhint("Use e.g. error_threshold => 5.")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("error_threshold must be between 0 and 100"),
+						errdetail("It is the percentage of rejected rows "
+								  "above which a run fails."),
+						errhint("Use e.g. error_threshold => 5.")));
 	if (p->max_attempts < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_attempts must be at least 1"),
-				 errhint("max_attempts => 1 means no retry.")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("max_attempts must be at least 1"),
+						errhint("max_attempts => 1 means no retry.")));
 	if (interval_is_negative(p->retry_base_delay) ||
 		interval_is_negative(p->retry_max_delay))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("retry delays must not be negative")));
-	if (DatumGetBool(DirectFunctionCall2(interval_gt,
-										 IntervalPGetDatum(p->retry_base_delay),
-										 IntervalPGetDatum(p->retry_max_delay))))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("retry delays must not be negative")));
+	if (DatumGetBool(DirectFunctionCall2(
+			interval_gt, IntervalPGetDatum(p->retry_base_delay),
+			IntervalPGetDatum(p->retry_max_delay))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("retry_base_delay must not exceed retry_max_delay"),
 				 errhint("Raise retry_max_delay or lower retry_base_delay.")));
 	if (interval_is_negative(p->overlap))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("overlap must not be negative")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("overlap must not be negative")));
 	if (!interval_is_zero(p->overlap) && p->mode != ETL_MODE_TIMESTAMP)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("overlap only applies to mode timestamp"),
 				 errhint("Remove overlap, or use mode => 'timestamp'.")));
 	if (!JB_ROOT_IS_OBJECT(p->options) || JB_ROOT_IS_SCALAR(p->options))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object"),
-				 errhint("Use e.g. options => '{}'.")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("options must be a JSON object"),
+						errhint("Use e.g. options => '{}'.")));
 }
 
 /*
@@ -351,31 +360,34 @@ check_settings(EtlPipeline *p)
 static void
 check_key(EtlPipeline *p, Oid target)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	if (p->key == NIL)
 		p->key = etl_primary_key_columns(target);
 	if (p->key == NIL && p->load != ETL_LOAD_APPEND)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
-				 errmsg("target %s has no primary key and pipeline \"%s\" names no key",
-						p->target, p->name),
-				 errhint("Pass key => ARRAY['column', ...], or add a primary key to the target.")));
-	foreach(lc, p->key)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+						errmsg("target %s has no primary key and pipeline "
+							   "\"%s\" names no key",
+							   p->target, p->name),
+						errhint("Pass key => ARRAY['column', ...], or add a "
+								"primary key to the target.")));
+	foreach (lc, p->key)
 	{
 		const char *k = lfirst(lc);
-		ListCell   *lc2;
+		ListCell *lc2;
 
 		if (get_attnum(target, k) == InvalidAttrNumber)
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("key column \"%s\" does not exist in target %s", k,
+						p->target),
+				 errhint("Name columns of the target in key => ARRAY[...].")));
+		for_each_cell(lc2, p->key,
+					  lnext(p->key, lc)) if (strcmp(k, lfirst(lc2)) == 0)
 			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("key column \"%s\" does not exist in target %s", k, p->target),
-					 errhint("Name columns of the target in key => ARRAY[...].")));
-		for_each_cell(lc2, p->key, lnext(p->key, lc))
-			if (strcmp(k, lfirst(lc2)) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_COLUMN),
-						 errmsg("key column \"%s\" is named more than once", k)));
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("key column \"%s\" is named more than once", k)));
 	}
 }
 
@@ -386,27 +398,31 @@ check_key(EtlPipeline *p, Oid target)
 static void
 validate(EtlPipeline *p, ResolvedRelations *rels)
 {
-	AttrNumber	attnum;
+	AttrNumber attnum;
 
 	check_name(p->name);
 	check_relations(p, rels);
 
 	if (p->mode != ETL_MODE_TIMESTAMP && p->mode != ETL_MODE_SERIAL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("mode %s is not supported yet", etl_mode_names[p->mode]),
-				 errhint("Use mode => 'timestamp' or mode => 'serial'.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("mode %s is not supported yet", etl_mode_names[p->mode]),
+			 errhint("Use mode => 'timestamp' or mode => 'serial'.")));
 	if (p->load == ETL_LOAD_PARTITION_SWAP)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("load partition_swap is not supported yet"),
-				 errhint("Use load => 'merge', 'append' or 'delete_insert'.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("load partition_swap is not supported yet"),
+			 errhint("Use load => 'merge', 'append' or 'delete_insert'.")));
 
 	if (p->watermark_column == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("mode %s needs a watermark_column", etl_mode_names[p->mode]),
-				 errhint("Name the source column that grows with every change, e.g. watermark_column => 'updated_at'.")));
+				 errmsg("mode %s needs a watermark_column",
+						etl_mode_names[p->mode]),
+				 errhint("Name the source column that grows with every "
+						 "change, e.g. watermark_column => 'updated_at'.")));
 	attnum = get_attnum(rels->source, p->watermark_column);
 	if (attnum == InvalidAttrNumber)
 		ereport(ERROR,
@@ -436,7 +452,7 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 static void
 apply_args(FunctionCallInfo fcinfo, EtlPipeline *p)
 {
-	char	   *s;
+	char *s;
 
 	if ((s = arg_cstring(fcinfo, ARG_SOURCE)) != NULL)
 		p->source = s;
@@ -444,24 +460,27 @@ apply_args(FunctionCallInfo fcinfo, EtlPipeline *p)
 		p->target = s;
 	if (!PG_ARGISNULL(ARG_KEY))
 	{
-		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(ARG_KEY);
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
+		ArrayType *arr = PG_GETARG_ARRAYTYPE_P(ARG_KEY);
+		Datum *elems;
+		bool *nulls;
+		int n;
 
-		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems,
+						  &nulls, &n);
 		if (n == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("key must name at least one column"),
-					 errhint("Pass key => ARRAY['column'], or leave it out to use the target's primary key.")));
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("key must name at least one column"),
+							errhint("Pass key => ARRAY['column'], or leave it "
+									"out to use the target's primary key.")));
 		p->key = NIL;
 		for (int i = 0; i < n; i++)
 		{
 			if (nulls[i] || VARSIZE_ANY_EXHDR(DatumGetPointer(elems[i])) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("key must not contain NULL or empty column names")));
+				ereport(
+					ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg(
+						 "key must not contain NULL or empty column names")));
 			p->key = lappend(p->key, TextDatumGetCString(elems[i]));
 		}
 	}
@@ -483,23 +502,23 @@ apply_args(FunctionCallInfo fcinfo, EtlPipeline *p)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("batch_size must be positive"),
 					 errdetail("It is " INT64_FORMAT ".", p->batch_size),
-					 errhint("Give the most source rows one run may take, or NULL for no limit.")));
+					 errhint("Give the most source rows one run may take, or "
+							 "NULL for no limit.")));
 	}
 	if (!PG_ARGISNULL(ARG_ERROR_THRESHOLD))
 		p->error_threshold = PG_GETARG_NUMERIC(ARG_ERROR_THRESHOLD);
 	if (!PG_ARGISNULL(ARG_MAX_ATTEMPTS))
 		p->max_attempts = PG_GETARG_INT32(ARG_MAX_ATTEMPTS);
 	if ((s = arg_cstring(fcinfo, ARG_RETRY_POLICY)) != NULL)
-		p->retry_policy = etl_name_lookup(etl_retry_policy_names, ETL_RETRY_COUNT,
-										  s, "retry_policy");
+		p->retry_policy = etl_name_lookup(etl_retry_policy_names,
+										  ETL_RETRY_COUNT, s, "retry_policy");
 	if (!PG_ARGISNULL(ARG_RETRY_BASE_DELAY))
 		p->retry_base_delay = PG_GETARG_INTERVAL_P(ARG_RETRY_BASE_DELAY);
 	if (!PG_ARGISNULL(ARG_RETRY_MAX_DELAY))
 		p->retry_max_delay = PG_GETARG_INTERVAL_P(ARG_RETRY_MAX_DELAY);
 	if ((s = arg_cstring(fcinfo, ARG_ON_SCHEMA_CHANGE)) != NULL)
-		p->on_schema_change = etl_name_lookup(etl_schema_policy_names,
-											  ETL_SCHEMA_COUNT, s,
-											  "on_schema_change");
+		p->on_schema_change = etl_name_lookup(
+			etl_schema_policy_names, ETL_SCHEMA_COUNT, s, "on_schema_change");
 	if (!PG_ARGISNULL(ARG_OPTIONS))
 		p->options = PG_GETARG_JSONB_P(ARG_OPTIONS);
 }
@@ -524,7 +543,8 @@ default_pipeline(void)
 	p->retry_max_delay = palloc0(sizeof(Interval));
 	p->retry_max_delay->time = 5 * USECS_PER_MINUTE;
 	p->on_schema_change = ETL_SCHEMA_FAIL;
-	p->options = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	p->options =
+		DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
 	p->owner = GetUserId();
 	return p;
 }
@@ -551,8 +571,8 @@ etl_create_pipeline(PG_FUNCTION_ARGS)
 {
 	EtlPipeline *p = default_pipeline();
 	ResolvedRelations rels;
-	int			nestlevel;
-	int64		id;
+	int nestlevel;
+	int64 id;
 
 	p->name = arg_cstring(fcinfo, ARG_NAME);
 	check_name(p->name);
@@ -567,10 +587,10 @@ etl_create_pipeline(PG_FUNCTION_ARGS)
 	nestlevel = etl_pin_settings();
 
 	if (etl_catalog_load(p->name, true, InvalidSnapshot) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("pipeline \"%s\" already exists", p->name),
-				 errhint("Choose another name, or change it with etl_alter_pipeline().")));
+		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+						errmsg("pipeline \"%s\" already exists", p->name),
+						errhint("Choose another name, or change it with "
+								"etl_alter_pipeline().")));
 
 	validate(p, &rels);
 	id = etl_catalog_insert(p);
@@ -587,12 +607,12 @@ etl_create_pipeline(PG_FUNCTION_ARGS)
 static EtlPipeline *
 lock_and_load(const char *name, const char *action)
 {
-	int64		id = etl_catalog_find_id(name);
+	int64 id = etl_catalog_find_id(name);
 	EtlPipeline *p;
 
 	(void) etl_lock_pipeline(id, true);
 	{
-		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+		Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
 
 		p = etl_catalog_load(name, false, snap);
 		UnregisterSnapshot(snap);
@@ -611,25 +631,29 @@ lock_and_load(const char *name, const char *action)
 Datum
 etl_alter_pipeline(PG_FUNCTION_ARGS)
 {
-	char	   *name = arg_cstring(fcinfo, ARG_NAME);
+	char *name = arg_cstring(fcinfo, ARG_NAME);
 	EtlPipeline *p;
-	EtlMode		old_mode;
-	char	   *old_wm_col;
+	EtlMode old_mode;
+	char *old_wm_col;
 	ResolvedRelations rels;
-	int			nestlevel;
-	bool		reset;
-	bool		had_watermark;
-	bool		source_given = !PG_ARGISNULL(ARG_SOURCE);
-	bool		target_given = !PG_ARGISNULL(ARG_TARGET);
+	int nestlevel;
+	bool reset;
+	bool had_watermark;
+	bool source_given = !PG_ARGISNULL(ARG_SOURCE);
+	bool target_given = !PG_ARGISNULL(ARG_TARGET);
 
 	check_name(name);
 	etl_spi_connect();
 
 	/* new relation names resolve with the caller's search_path */
-	rels.source = source_given ? resolve_or_fail(arg_cstring(fcinfo, ARG_SOURCE), "source")
-		: InvalidOid;
-	rels.target = target_given ? resolve_or_fail(arg_cstring(fcinfo, ARG_TARGET), "target")
-		: InvalidOid;
+	rels.source =
+		source_given
+			? resolve_or_fail(arg_cstring(fcinfo, ARG_SOURCE), "source")
+			: InvalidOid;
+	rels.target =
+		target_given
+			? resolve_or_fail(arg_cstring(fcinfo, ARG_TARGET), "target")
+			: InvalidOid;
 
 	nestlevel = etl_pin_settings();
 	p = lock_and_load(name, "alter");
@@ -641,12 +665,12 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
 	if (!target_given)
 		rels.target = etl_resolve_relation(p->target, "target", false);
 	else if (PG_ARGISNULL(ARG_KEY))
-		p->key = NIL;			/* a new target without a new key: its primary key */
+		p->key = NIL; /* a new target without a new key: its primary key */
 	store_relation_names(p, &rels);
 
 	reset = p->mode != old_mode ||
-		(old_wm_col == NULL) != (p->watermark_column == NULL) ||
-		(old_wm_col && strcmp(old_wm_col, p->watermark_column) != 0);
+			(old_wm_col == NULL) != (p->watermark_column == NULL) ||
+			(old_wm_col && strcmp(old_wm_col, p->watermark_column) != 0);
 	had_watermark = p->watermark != NULL;
 	if (reset)
 		p->watermark = NULL;
@@ -654,9 +678,9 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
 	validate(p, &rels);
 	etl_catalog_update(p);
 	if (reset && had_watermark)
-		ereport(NOTICE,
-				(errmsg("watermark of pipeline \"%s\" reset", p->name),
-				 errdetail("Mode or watermark column changed; the next run starts from the beginning.")));
+		ereport(NOTICE, (errmsg("watermark of pipeline \"%s\" reset", p->name),
+						 errdetail("Mode or watermark column changed; the "
+								   "next run starts from the beginning.")));
 
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();
@@ -672,9 +696,9 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
 Datum
 etl_drop_pipeline(PG_FUNCTION_ARGS)
 {
-	char	   *name = arg_cstring(fcinfo, 0);
+	char *name = arg_cstring(fcinfo, 0);
 	EtlPipeline *p;
-	int			nestlevel;
+	int nestlevel;
 
 	check_name(name);
 	etl_spi_connect();
@@ -696,13 +720,13 @@ etl_drop_pipeline(PG_FUNCTION_ARGS)
 Datum
 etl_reset_watermark(PG_FUNCTION_ARGS)
 {
-	char	   *name = arg_cstring(fcinfo, 0);
-	char	   *value = arg_cstring(fcinfo, 1);
+	char *name = arg_cstring(fcinfo, 0);
+	char *value = arg_cstring(fcinfo, 1);
 	MemoryContext callercxt = CurrentMemoryContext;
 	EtlPipeline *p;
-	int			nestlevel;
-	char	   *stored = NULL;
-	text	   *result = NULL;
+	int nestlevel;
+	char *stored = NULL;
+	text *result = NULL;
 
 	check_name(name);
 	etl_spi_connect();
@@ -711,33 +735,38 @@ etl_reset_watermark(PG_FUNCTION_ARGS)
 
 	if (value != NULL)
 	{
-		Oid			source = etl_resolve_relation(p->source, "source", false);
-		AttrNumber	attnum = get_attnum(source, p->watermark_column);
-		Oid			type;
-		int32		typmod;
-		Oid			collid;
-		Oid			typoutput;
-		bool		varlena;
-		Datum		d;
+		Oid source = etl_resolve_relation(p->source, "source", false);
+		AttrNumber attnum = get_attnum(source, p->watermark_column);
+		Oid type;
+		int32 typmod;
+		Oid collid;
+		Oid typoutput;
+		bool varlena;
+		Datum d;
 
 		if (attnum == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("watermark column \"%s\" of pipeline \"%s\" no longer exists in %s",
-							p->watermark_column, p->name, p->source)));
+			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+							errmsg("watermark column \"%s\" of pipeline "
+								   "\"%s\" no longer exists in %s",
+								   p->watermark_column, p->name, p->source)));
 		get_atttypetypmodcoll(source, attnum, &type, &typmod, &collid);
 		d = etl_watermark_datum(p, value, type, typmod);
 		if (p->mode == ETL_MODE_TIMESTAMP)
 		{
-			TimestampTz ts = type == TIMESTAMPTZOID ? DatumGetTimestampTz(d)
-				: DatumGetTimestampTz(DirectFunctionCall1(timestamp_timestamptz, d));
+			TimestampTz ts = type == TIMESTAMPTZOID
+								 ? DatumGetTimestampTz(d)
+								 : DatumGetTimestampTz(DirectFunctionCall1(
+									   timestamp_timestamptz, d));
 
 			if (ts > GetCurrentTimestamp())
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("watermark \"%s\" of pipeline \"%s\" is in the future",
+						 errmsg("watermark \"%s\" of pipeline \"%s\" is in "
+								"the future",
 								value, p->name),
-						 errhint("Rows past the watermark are loaded by the next run: give the last value loaded, or NULL to reload everything.")));
+						 errhint("Rows past the watermark are loaded by the "
+								 "next run: give the last value loaded, or "
+								 "NULL to reload everything.")));
 		}
 		getTypeOutputInfo(type, &typoutput, &varlena);
 		stored = OidOutputFunctionCall(typoutput, d);

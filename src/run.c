@@ -39,6 +39,7 @@
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -61,7 +62,7 @@ PG_FUNCTION_INFO_V1(etl_run);
 void
 etl_run_args(EtlRun *run, EtlArgs *args)
 {
-	Oid			wmtype = OidIsValid(run->wm_type) ? run->wm_type : TEXTOID;
+	Oid wmtype = OidIsValid(run->wm_type) ? run->wm_type : TEXTOID;
 
 	etl_args_init(args);
 	etl_args_add(args, wmtype, run->from, !run->has_from);
@@ -69,8 +70,8 @@ etl_run_args(EtlRun *run, EtlArgs *args)
 				 run->hi, !run->has_hi);
 	etl_args_add(args, wmtype, run->cutoff, !run->has_cutoff);
 	etl_args_add_int8(args, run->rec.run_id);
-	etl_args_add(args, TIMESTAMPTZOID, TimestampTzGetDatum(run->rec.started_at),
-				 false);
+	etl_args_add(args, TIMESTAMPTZOID,
+				 TimestampTzGetDatum(run->rec.started_at), false);
 	etl_args_add(args, wmtype, run->lo, !run->has_lo);
 	etl_args_add_int8(args, Max(run->p->batch_size - 1, 0));
 	Assert(args->n == ETL_NPARAMS);
@@ -82,7 +83,7 @@ etl_run_args(EtlRun *run, EtlArgs *args)
 static double
 elapsed_ms(instr_time start)
 {
-	instr_time	now;
+	instr_time now;
 
 	INSTR_TIME_SET_CURRENT(now);
 	INSTR_TIME_SUBTRACT(now, start);
@@ -96,11 +97,11 @@ elapsed_ms(instr_time start)
 static Datum
 make_result(FunctionCallInfo fcinfo, EtlRunRecord *r, MemoryContext cxt)
 {
-	TupleDesc	tupdesc;
-	Datum		values[14];
-	bool		nulls[14] = {0};
+	TupleDesc tupdesc;
+	Datum values[14];
+	bool nulls[14] = { 0 };
 	MemoryContext old = MemoryContextSwitchTo(cxt);
-	Datum		result;
+	Datum result;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "etl_run must return a composite type");
@@ -125,9 +126,9 @@ make_result(FunctionCallInfo fcinfo, EtlRunRecord *r, MemoryContext cxt)
 		nulls[10] = true;
 	values[11] = Int32GetDatum(r->attempts);
 	values[12] = TimestampTzGetDatum(r->started_at);
-	values[13] = DirectFunctionCall2(timestamp_mi,
-									 TimestampTzGetDatum(r->finished_at),
-									 TimestampTzGetDatum(r->started_at));
+	values[13] =
+		DirectFunctionCall2(timestamp_mi, TimestampTzGetDatum(r->finished_at),
+							TimestampTzGetDatum(r->started_at));
 	result = HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 	MemoryContextSwitchTo(old);
 	return result;
@@ -147,7 +148,8 @@ resolve_relations(EtlRun *run)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("source relation %s of pipeline \"%s\" does not exist",
 						p->source, p->name),
-				 errhint("Recreate it, or point the pipeline elsewhere with etl_alter_pipeline(%s, source => ...).",
+				 errhint("Recreate it, or point the pipeline elsewhere with "
+						 "etl_alter_pipeline(%s, source => ...).",
 						 quote_literal_cstr(p->name))));
 	run->target_relid = etl_resolve_relation(p->target, "target", true);
 	if (!OidIsValid(run->target_relid))
@@ -155,7 +157,8 @@ resolve_relations(EtlRun *run)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("target relation %s of pipeline \"%s\" does not exist",
 						p->target, p->name),
-				 errhint("Recreate it, or point the pipeline elsewhere with etl_alter_pipeline(%s, target => ...).",
+				 errhint("Recreate it, or point the pipeline elsewhere with "
+						 "etl_alter_pipeline(%s, target => ...).",
 						 quote_literal_cstr(p->name))));
 	run->source_sql = etl_relation_sql(run->source_relid);
 	run->target_sql = etl_relation_sql(run->target_relid);
@@ -169,12 +172,13 @@ resolve_relations(EtlRun *run)
 static void
 run_stages(EtlRun *run)
 {
-	EtlUserSwitch sw = {0};
-	instr_time	start;
+	EtlUserSwitch sw = { 0 };
+	instr_time start;
 
 	etl_become_owner(&sw, run->p->owner);
 
-	run->map = etl_resolve_columns(run->p, run->source_relid, run->target_relid);
+	run->map =
+		etl_resolve_columns(run->p, run->source_relid, run->target_relid);
 
 	INSTR_TIME_SET_CURRENT(start);
 	etl_extract_begin(run);
@@ -186,7 +190,7 @@ run_stages(EtlRun *run)
 	run->rec.transform_ms = -1;
 	run->rec.check_ms = -1;
 	INSTR_TIME_SET_CURRENT(start);
-	if (run->rec.rows_extracted > 0)
+	if (run->rec.rows_extracted != 0)
 		etl_load(run);
 	run->rec.load_ms = elapsed_ms(start);
 	etl_maybe_pause("after_load");
@@ -206,28 +210,33 @@ Datum
 etl_run(PG_FUNCTION_ARGS)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
-	EtlRun		run = {0};
+	EtlRun run = { 0 };
 	EtlRunRecord *r = &run.rec;
-	char	   *name;
-	int64		id;
-	int			nestlevel;
-	Snapshot	snap;
-	Datum		result;
+	char *name;
+	int64 id;
+	int nestlevel;
+	Snapshot snap;
+	Datum result;
 
 	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("pipeline name must not be NULL")));
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("pipeline name must not be NULL")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
 	if (RecoveryInProgress())
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot run pipeline \"%s\" during recovery", name),
-				 errhint("Run pipelines on the primary; after a promotion the next run continues from the replicated watermark.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+			 errmsg("cannot run pipeline \"%s\" during recovery", name),
+			 errhint("Run pipelines on the primary; after a promotion the "
+					 "next run continues from the replicated watermark.")));
 
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
+	if (etl_work_mem > 0)
+		(void) set_config_option("work_mem", psprintf("%d", etl_work_mem),
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
 
 	r->started_at = GetCurrentTimestamp();
 	r->attempts = 1;
@@ -239,13 +248,15 @@ etl_run(PG_FUNCTION_ARGS)
 	if (!etl_lock_pipeline(id, false))
 	{
 		/* running elsewhere: record the skip and return at once */
-		int			holder = etl_pipeline_lock_holder(id);
+		int holder = etl_pipeline_lock_holder(id);
 
 		run.p = etl_catalog_load(name, false, InvalidSnapshot);
 		etl_check_pipeline_owner(run.p->name, run.p->owner, "run");
-		ereport(NOTICE,
-				(errmsg("pipeline \"%s\" is already running in backend %d, skipped",
-						name, holder)));
+		ereport(
+			NOTICE,
+			(errmsg(
+				"pipeline \"%s\" is already running in backend %d, skipped",
+				name, holder)));
 		r->run_id = etl_catalog_next_run_id();
 		r->pipeline_id = run.p->id;
 		r->pipeline = run.p->name;
@@ -264,11 +275,11 @@ etl_run(PG_FUNCTION_ARGS)
 	run.p = etl_catalog_load(name, false, snap);
 	UnregisterSnapshot(snap);
 	if (run.p->id != id)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("pipeline \"%s\" was dropped and created again while its run started",
-						name),
-				 errhint("Run it again.")));
+		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						errmsg("pipeline \"%s\" was dropped and created again "
+							   "while its run started",
+							   name),
+						errhint("Run it again.")));
 	etl_check_pipeline_owner(run.p->name, run.p->owner, "run");
 	etl_check_role_exists(run.p->name, run.p->owner);
 

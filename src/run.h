@@ -25,13 +25,13 @@
  */
 typedef enum EtlRunParam
 {
-	ETL_PARAM_FROM = 1,			/* lower bound, exclusive (watermark - overlap) */
-	ETL_PARAM_HI,				/* safe upper bound */
-	ETL_PARAM_CUTOFF,			/* batch_size cut, inclusive */
-	ETL_PARAM_RUN_ID,			/* value of _etl_run_id */
-	ETL_PARAM_LOADED_AT,		/* value of _etl_loaded_at */
-	ETL_PARAM_LO,				/* stored watermark, exclusive */
-	ETL_PARAM_OFFSET,			/* batch_size - 1 */
+	ETL_PARAM_FROM = 1,	 /* lower bound, exclusive (watermark - overlap) */
+	ETL_PARAM_HI,		 /* safe upper bound */
+	ETL_PARAM_CUTOFF,	 /* batch_size cut, inclusive */
+	ETL_PARAM_RUN_ID,	 /* value of _etl_run_id */
+	ETL_PARAM_LOADED_AT, /* value of _etl_loaded_at */
+	ETL_PARAM_LO,		 /* stored watermark, exclusive */
+	ETL_PARAM_OFFSET,	 /* batch_size - 1 */
 	ETL_NPARAMS = ETL_PARAM_OFFSET
 } EtlRunParam;
 
@@ -40,46 +40,32 @@ typedef struct EtlRun
 	EtlPipeline *p;
 	EtlRunRecord rec;
 
-	Oid			source_relid;
-	Oid			target_relid;
-	char	   *source_sql;		/* quoted, qualified */
-	char	   *target_sql;
-	char		source_relkind;
+	Oid source_relid;
+	Oid target_relid;
+	char *source_sql; /* quoted, qualified */
+	char *target_sql;
+	char source_relkind;
 	EtlColumnMap *map;
 
 	/* the watermark column and the range of this run */
-	Oid			wm_type;
-	int32		wm_typmod;
-	bool		has_lo;
-	Datum		lo;
-	bool		has_from;
-	Datum		from;
-	bool		has_hi;
-	Datum		hi;
-	Oid			hi_type;
-	bool		hi_inclusive;
-	bool		has_cutoff;
-	Datum		cutoff;
-	bool		nothing;		/* the range is known to be empty */
+	Oid wm_type;
+	int32 wm_typmod;
+	bool has_lo;
+	Datum lo;
+	bool has_from;
+	Datum from;
+	bool has_hi;
+	Datum hi;
+	Oid hi_type;
+	bool hi_inclusive;
+	bool has_cutoff;
+	Datum cutoff;
+	bool nothing; /* the range is known to be empty */
 
 	/* one snapshot for the range statistics and the load */
-	Snapshot	snapshot;
+	Snapshot snapshot;
 } EtlRun;
 
 extern void etl_run_args(EtlRun *run, EtlArgs *args);
 
-/* tally slots (etl_tally) */
-typedef enum EtlTallySlot
-{
-	ETL_TALLY_BATCH = 0,
-	ETL_TALLY_INSERTED,
-	ETL_TALLY_MATCHED,
-	ETL_TALLY_UPDATED,
-	ETL_TALLY_COUNT
-} EtlTallySlot;
-
-extern void etl_tally_start(void);
-extern int64 etl_tally_get(EtlTallySlot slot);
-extern void etl_tally_stop(void);
-
-#endif							/* ETL_RUN_H */
+#endif /* ETL_RUN_H */

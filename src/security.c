@@ -48,10 +48,9 @@ void
 etl_become_owner(EtlUserSwitch *sw, Oid owner)
 {
 	GetUserIdAndSecContext(&sw->saved_userid, &sw->saved_sec_context);
-	SetUserIdAndSecContext(owner,
-						   sw->saved_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	SetUserIdAndSecContext(owner, sw->saved_sec_context |
+									  SECURITY_LOCAL_USERID_CHANGE |
+									  SECURITY_RESTRICTED_OPERATION);
 	sw->active = true;
 }
 
@@ -62,13 +61,12 @@ etl_become_owner(EtlUserSwitch *sw, Oid owner)
 void
 etl_become_extension_owner(EtlUserSwitch *sw)
 {
-	Oid			extowner = etl_extension_owner();
+	Oid extowner = etl_extension_owner();
 
 	GetUserIdAndSecContext(&sw->saved_userid, &sw->saved_sec_context);
-	SetUserIdAndSecContext(extowner,
-						   sw->saved_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	SetUserIdAndSecContext(extowner, sw->saved_sec_context |
+										 SECURITY_LOCAL_USERID_CHANGE |
+										 SECURITY_RESTRICTED_OPERATION);
 	sw->active = true;
 }
 
@@ -93,17 +91,15 @@ etl_restore_user(EtlUserSwitch *sw)
 int
 etl_pin_settings(void)
 {
-	int			nestlevel = NewGUCNestLevel();
+	int nestlevel = NewGUCNestLevel();
 
 	(void) set_config_option("search_path", ETL_PINNED_SEARCH_PATH,
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("datestyle", "ISO, YMD",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("intervalstyle", "postgres",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+							 0, false);
+	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	return nestlevel;
 }
 
@@ -123,9 +119,9 @@ etl_unpin_settings(int nestlevel)
 Oid
 etl_extension_owner(void)
 {
-	Oid			nspid = get_namespace_oid(ETL_SCHEMA, false);
-	HeapTuple	tup;
-	Oid			owner;
+	Oid nspid = get_namespace_oid(ETL_SCHEMA, false);
+	HeapTuple tup;
+	Oid owner;
 
 	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nspid));
 	if (!HeapTupleIsValid(tup))
@@ -146,7 +142,8 @@ etl_check_role_exists(const char *pipeline, Oid owner)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("owner of pipeline \"%s\" no longer exists", pipeline),
 				 errdetail("The pipeline belonged to role %u.", owner),
-				 errhint("Drop the pipeline with etl_drop_pipeline() as a superuser and create it again.")));
+				 errhint("Drop the pipeline with etl_drop_pipeline() as a "
+						 "superuser and create it again.")));
 }
 
 /*
@@ -160,13 +157,16 @@ etl_check_pipeline_owner(const char *pipeline, Oid owner, const char *action)
 {
 	if (has_privs_of_role(GetUserId(), owner))
 		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("must be owner of pipeline \"%s\" to %s it", pipeline, action),
-			 errdetail("Pipeline \"%s\" belongs to role \"%s\".",
-					   pipeline, GetUserNameFromId(owner, true) ?
-					   GetUserNameFromId(owner, true) : "(dropped)"),
-			 errhint("Ask its owner, a member of role \"%s\", or a superuser.",
-					 GetUserNameFromId(owner, true) ?
-					 GetUserNameFromId(owner, true) : "(dropped)")));
+	ereport(
+		ERROR,
+		(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+		 errmsg("must be owner of pipeline \"%s\" to %s it", pipeline, action),
+		 errdetail("Pipeline \"%s\" belongs to role \"%s\".", pipeline,
+				   GetUserNameFromId(owner, true)
+					   ? GetUserNameFromId(owner, true)
+					   : "(dropped)"),
+		 errhint("Ask its owner, a member of role \"%s\", or a superuser.",
+				 GetUserNameFromId(owner, true)
+					 ? GetUserNameFromId(owner, true)
+					 : "(dropped)")));
 }

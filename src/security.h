@@ -15,21 +15,21 @@
 
 typedef struct EtlUserSwitch
 {
-	Oid			saved_userid;
-	int			saved_sec_context;
-	bool		active;
+	Oid saved_userid;
+	int saved_sec_context;
+	bool active;
 } EtlUserSwitch;
 
 extern void etl_become_owner(EtlUserSwitch *sw, Oid owner);
 extern void etl_become_extension_owner(EtlUserSwitch *sw);
 extern void etl_restore_user(EtlUserSwitch *sw);
 
-extern int	etl_pin_settings(void);
+extern int etl_pin_settings(void);
 extern void etl_unpin_settings(int nestlevel);
 
-extern Oid	etl_extension_owner(void);
+extern Oid etl_extension_owner(void);
 extern void etl_check_pipeline_owner(const char *pipeline, Oid owner,
 									 const char *action);
 extern void etl_check_role_exists(const char *pipeline, Oid owner);
 
-#endif							/* ETL_SECURITY_H */
+#endif /* ETL_SECURITY_H */

@@ -16,14 +16,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIP_ROTL(x, b) (uint64_t) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIP_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
-#define SIPROUND \
-	do { \
-		v0 += v1; v1 = SIP_ROTL(v1, 13); v1 ^= v0; v0 = SIP_ROTL(v0, 32); \
-		v2 += v3; v3 = SIP_ROTL(v3, 16); v3 ^= v2; \
-		v0 += v3; v3 = SIP_ROTL(v3, 21); v3 ^= v0; \
-		v2 += v1; v1 = SIP_ROTL(v1, 17); v1 ^= v2; v2 = SIP_ROTL(v2, 32); \
+#define SIPROUND                                                              \
+	do                                                                        \
+	{                                                                         \
+		v0 += v1;                                                             \
+		v1 = SIP_ROTL(v1, 13);                                                \
+		v1 ^= v0;                                                             \
+		v0 = SIP_ROTL(v0, 32);                                                \
+		v2 += v3;                                                             \
+		v3 = SIP_ROTL(v3, 16);                                                \
+		v3 ^= v2;                                                             \
+		v0 += v3;                                                             \
+		v3 = SIP_ROTL(v3, 21);                                                \
+		v3 ^= v0;                                                             \
+		v2 += v1;                                                             \
+		v1 = SIP_ROTL(v1, 17);                                                \
+		v1 ^= v2;                                                             \
+		v2 = SIP_ROTL(v2, 32);                                                \
 	} while (0)
 
 /*
@@ -33,8 +44,9 @@ static inline uint64_t
 sip_load_le64(const unsigned char *p)
 {
 	return (uint64_t) p[0] | ((uint64_t) p[1] << 8) | ((uint64_t) p[2] << 16) |
-		((uint64_t) p[3] << 24) | ((uint64_t) p[4] << 32) | ((uint64_t) p[5] << 40) |
-		((uint64_t) p[6] << 48) | ((uint64_t) p[7] << 56);
+		   ((uint64_t) p[3] << 24) | ((uint64_t) p[4] << 32) |
+		   ((uint64_t) p[5] << 40) | ((uint64_t) p[6] << 48) |
+		   ((uint64_t) p[7] << 56);
 }
 
 static inline void
@@ -52,20 +64,20 @@ static inline void
 siphash_2_4_128(const unsigned char *data, size_t len,
 				const unsigned char key[16], unsigned char out[16])
 {
-	uint64_t		k0 = sip_load_le64(key);
-	uint64_t		k1 = sip_load_le64(key + 8);
-	uint64_t		v0 = k0 ^ UINT64_C(0x736f6d6570736575);
-	uint64_t		v1 = k1 ^ UINT64_C(0x646f72616e646f6d);
-	uint64_t		v2 = k0 ^ UINT64_C(0x6c7967656e657261);
-	uint64_t		v3 = k1 ^ UINT64_C(0x7465646279746573);
+	uint64_t k0 = sip_load_le64(key);
+	uint64_t k1 = sip_load_le64(key + 8);
+	uint64_t v0 = k0 ^ UINT64_C(0x736f6d6570736575);
+	uint64_t v1 = k1 ^ UINT64_C(0x646f72616e646f6d);
+	uint64_t v2 = k0 ^ UINT64_C(0x6c7967656e657261);
+	uint64_t v3 = k1 ^ UINT64_C(0x7465646279746573);
 	const unsigned char *end = data + (len - (len % 8));
-	uint64_t		b = ((uint64_t) len) << 56;
-	int			left = len & 7;
+	uint64_t b = ((uint64_t) len) << 56;
+	int left = len & 7;
 
 	v1 ^= 0xee;
 	for (; data != end; data += 8)
 	{
-		uint64_t		m = sip_load_le64(data);
+		uint64_t m = sip_load_le64(data);
 
 		v3 ^= m;
 		SIPROUND;
@@ -93,4 +105,4 @@ siphash_2_4_128(const unsigned char *data, size_t len,
 	sip_store_le64(out + 8, v0 ^ v1 ^ v2 ^ v3);
 }
 
-#endif							/* ETL_SIPHASH_H */
+#endif /* ETL_SIPHASH_H */

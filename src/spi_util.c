@@ -104,9 +104,30 @@ etl_spi_finish(void)
 uint64
 etl_spi_exec(const char *sql, EtlArgs *args, int expected, Snapshot snapshot)
 {
-	SPIPlanPtr	plan;
-	int			rc;
-	int			nargs = args ? args->n : 0;
+	return etl_spi_exec_opts(sql, args, expected, snapshot, 0);
+}
+
+/*
+ * etl_spi_query_parallel runs a read-only query that may use a parallel
+ * plan (SELECT only), otherwise as etl_spi_exec().
+ */
+uint64
+etl_spi_query_parallel(const char *sql, EtlArgs *args, Snapshot snapshot)
+{
+	return etl_spi_exec_opts(sql, args, SPI_OK_SELECT, snapshot,
+							 CURSOR_OPT_PARALLEL_OK);
+}
+
+/*
+ * etl_spi_exec_opts is etl_spi_exec() with planner cursor options.
+ */
+uint64
+etl_spi_exec_opts(const char *sql, EtlArgs *args, int expected,
+				  Snapshot snapshot, int cursor_options)
+{
+	SPIPlanPtr plan;
+	int rc;
+	int nargs = args ? args->n : 0;
 
 	if (SPI_tuptable != NULL)
 	{
@@ -114,20 +135,21 @@ etl_spi_exec(const char *sql, EtlArgs *args, int expected, Snapshot snapshot)
 		SPI_tuptable = NULL;
 	}
 
-	plan = SPI_prepare(sql, nargs, args ? args->types : NULL);
+	plan = SPI_prepare_cursor(sql, nargs, args ? args->types : NULL,
+							  cursor_options);
 	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		elog(ERROR, "SPI_prepare failed: %s",
+			 SPI_result_code_string(SPI_result));
 
-	rc = SPI_execute_snapshot(plan,
-							  args ? args->values : NULL,
-							  args ? args->nulls : NULL,
-							  snapshot, InvalidSnapshot,
-							  false, true, 0);
+	rc = SPI_execute_snapshot(plan, args ? args->values : NULL,
+							  args ? args->nulls : NULL, snapshot,
+							  InvalidSnapshot, false, true, 0);
 	SPI_freeplan(plan);
 
 	if (rc != expected)
 		elog(ERROR, "unexpected SPI result %s (expected %s) for: %s",
-			 SPI_result_code_string(rc), SPI_result_code_string(expected), sql);
+			 SPI_result_code_string(rc), SPI_result_code_string(expected),
+			 sql);
 
 	return SPI_processed;
 }
@@ -151,7 +173,7 @@ etl_spi_datum(uint64 row, int col, bool *isnull)
 bool
 etl_spi_isnull(uint64 row, int col)
 {
-	bool		isnull;
+	bool isnull;
 
 	(void) etl_spi_datum(row, col, &isnull);
 	return isnull;
@@ -173,10 +195,10 @@ etl_spi_coltype(int col)
 char *
 etl_spi_text(uint64 row, int col)
 {
-	bool		isnull;
-	Datum		d = etl_spi_datum(row, col, &isnull);
-	Oid			typoutput;
-	bool		varlena;
+	bool isnull;
+	Datum d = etl_spi_datum(row, col, &isnull);
+	Oid typoutput;
+	bool varlena;
 
 	if (isnull)
 		return NULL;
@@ -190,8 +212,8 @@ etl_spi_text(uint64 row, int col)
 int64
 etl_spi_int64(uint64 row, int col, int64 if_null)
 {
-	bool		isnull;
-	Datum		d = etl_spi_datum(row, col, &isnull);
+	bool isnull;
+	Datum d = etl_spi_datum(row, col, &isnull);
 
 	if (isnull)
 		return if_null;
@@ -206,7 +228,7 @@ etl_spi_int64(uint64 row, int col, int64 if_null)
 		default:
 			elog(ERROR, "etl_ext: column %d is not an integer", col);
 	}
-	return if_null;				/* keep compiler quiet */
+	return if_null; /* keep compiler quiet */
 }
 
 /*
@@ -215,8 +237,8 @@ etl_spi_int64(uint64 row, int col, int64 if_null)
 double
 etl_spi_float8(uint64 row, int col, double if_null)
 {
-	bool		isnull;
-	Datum		d = etl_spi_datum(row, col, &isnull);
+	bool isnull;
+	Datum d = etl_spi_datum(row, col, &isnull);
 
 	if (isnull)
 		return if_null;
