@@ -20,14 +20,19 @@ OBJS = \
 	src/extract.o \
 	src/load.o \
 	src/run.o \
-	src/rowhash.o \
-	src/observe.o
+		src/rowhash.o \
+	src/observe.o \
+	src/errors.o \
+	src/isolate.o \
+	src/deadletter.o \
+	src/autonomous.o
 
 DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
-REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security
+REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security \
+	failures
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)
@@ -50,6 +55,9 @@ all:
 	@echo "PostgreSQL server development files are missing: run 'make test' or 'scripts/deps.sh' first" >&2
 	@exit 1
 endif
+
+# every object depends on every header (PGXS tracks no header dependencies)
+$(OBJS): $(wildcard src/*.h)
 
 .PHONY: test demo bench deps format
 

@@ -84,7 +84,8 @@ CREATE TABLE etl.runs (
     extract_ms      double precision,
     transform_ms    double precision,
     check_ms        double precision,
-    load_ms         double precision
+        load_ms         double precision,
+    attempt_errors  jsonb
 );
 CREATE INDEX runs_pipeline_idx ON etl.runs (pipeline_id, run_id);
 COMMENT ON TABLE etl.runs IS 'one row per etl_run: counts, watermarks and per-stage milliseconds';
@@ -138,7 +139,17 @@ SELECT pg_catalog.pg_extension_config_dump('etl.dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.dead_letters_id_seq', '');
 
 REVOKE ALL ON etl.pipelines, etl.runs, etl.batches, etl.dead_letters FROM PUBLIC;
-GRANT SELECT ON etl.pipelines, etl.runs, etl.batches TO PUBLIC;
+GRANT SELECT ON etl.pipelines, etl.runs, etl.batches, etl.dead_letters TO PUBLIC;
+
+-- dead letters may hold personal data: each role sees those of the
+-- pipelines whose owner's privileges it has (superusers and the extension
+-- owner see all)
+ALTER TABLE etl.dead_letters ENABLE ROW LEVEL SECURITY;
+CREATE POLICY dead_letters_of_owner ON etl.dead_letters FOR SELECT
+    USING (pg_catalog.pg_has_role(
+        (SELECT p.owner FROM etl.pipelines p
+          WHERE p.pipeline_id OPERATOR(pg_catalog.=) dead_letters.pipeline_id),
+        'USAGE'));
 
 CREATE TYPE etl.run_result AS (
     run_id          bigint,
@@ -237,6 +248,37 @@ AS 'MODULE_PATHNAME', 'etl_row_hash'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION etl_row_hash("any") IS
     'stable, NULL-safe, order-sensitive 128-bit signature of its arguments (SipHash-2-4 over a length-prefixed encoding)';
+
+-- Failures ------------------------------------------------------------------
+
+CREATE FUNCTION etl_error_class(sqlstate text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'etl_error_class_sql'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION etl_error_class(text) IS
+    'the class etl_ext gives an error code: transient (retried), recoverable (dead letter) or fatal';
+
+CREATE FUNCTION etl_retry_delay(pipeline text, failed_attempts integer)
+RETURNS interval
+AS 'MODULE_PATHNAME', 'etl_retry_delay'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION etl_retry_delay(text, integer) IS
+    'the pause a run of the pipeline takes after that many failed attempts (one draw, with jitter)';
+
+CREATE FUNCTION etl_retry_dead_letters(pipeline text,
+    OUT retried bigint, OUT resolved bigint, OUT still_pending bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'etl_retry_dead_letters'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION etl_retry_dead_letters(text) IS
+    'replay the pending dead letters of a pipeline through its current transform and load';
+
+CREATE FUNCTION etl_resolve_dead_letter(id bigint, status text, resolution text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'etl_resolve_dead_letter'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION etl_resolve_dead_letter(bigint, text, text) IS
+    'close a dead letter by hand: resolved or ignored (pending reopens it)';
 
 -- Observing -----------------------------------------------------------------
 

@@ -42,3 +42,26 @@ CREATE EXTENSION etl_ext;
 DROP SCHEMA etl;
 CREATE EXTENSION etl_ext;
 SELECT extversion FROM pg_extension WHERE extname = 'etl_ext';
+
+-- a helper for the tests that follow: regress.run_failing(pipeline) runs a
+-- pipeline expected to fail and shows its error without the run id (which
+-- depends on the tests before): its SQLSTATE, message, detail, and hint
+-- with the newest run id of the pipeline replaced by <its run>
+CREATE SCHEMA regress;
+CREATE FUNCTION regress.run_failing(pipeline text,
+    OUT code text, OUT message text, OUT detail text, OUT hint text)
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM etl_run(pipeline);
+    message := 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                            detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+    message := regexp_replace(message, '^run [0-9]+ of', 'run N of');
+    hint := replace(hint,
+        'run_id = ' || COALESCE((SELECT max(r.run_id) FROM etl.runs r
+                                  WHERE r.pipeline = run_failing.pipeline), -1),
+        'run_id = <its run>');
+END
+$fn$;
+GRANT USAGE ON SCHEMA regress TO PUBLIC;

@@ -139,26 +139,21 @@ SELECT rows_extracted FROM etl_run('ts_events');
 
 -- a watermark in the future cannot come from a run: refused with a hint
 UPDATE etl.pipelines SET watermark = '2999-01-01 00:00:00' WHERE name = 'ts_events';
-SELECT * FROM etl_run('ts_events');
-\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM regress.run_failing('ts_events') \gx
 SELECT etl_reset_watermark('ts_events', '2024-01-01 00:03') IS NOT NULL AS reset;
 
 -- what went away since the definition is named precisely
 ALTER TABLE ts_src.events RENAME COLUMN at TO happened_at;
-SELECT * FROM etl_run('ts_events');
-\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM regress.run_failing('ts_events') \gx
 ALTER TABLE ts_src.events RENAME COLUMN happened_at TO at;
 DROP VIEW ts_src.diff;
 ALTER TABLE ts_dw.fact_orders DROP COLUMN order_month;
-SELECT * FROM etl_run('ts_orders');
-\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM regress.run_failing('ts_orders') \gx
 DROP TABLE ts_src.events;
-SELECT * FROM etl_run('ts_events');
-\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM regress.run_failing('ts_events') \gx
 
 -- bad calls
-SELECT * FROM etl_run('no_such_pipeline');
-\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM regress.run_failing('no_such_pipeline') \gx
 SELECT * FROM etl_run(NULL);
 \echo sqlstate :LAST_ERROR_SQLSTATE
 

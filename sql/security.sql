@@ -44,8 +44,7 @@ RESET ROLE;
 
 -- bob may not run, alter, reset or drop it
 SET ROLE regress_etl_bob;
-SELECT * FROM etl_run('sec_orders');
-\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM regress.run_failing('sec_orders') \gx
 SELECT etl_alter_pipeline('sec_orders', batch_size => 1);
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT etl_reset_watermark('sec_orders', NULL);
@@ -69,8 +68,7 @@ SELECT run_by FROM etl.runs WHERE pipeline = 'sec_orders';
 REVOKE UPDATE ON sec_dw.orders FROM regress_etl_alice;
 UPDATE sec_src.orders SET status = 'shipped', at = '2024-02-01' WHERE id = 1;
 \set SHOW_CONTEXT never
-SELECT * FROM etl_run('sec_orders');
-\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM regress.run_failing('sec_orders') \gx
 \set SHOW_CONTEXT errors
 GRANT UPDATE ON sec_dw.orders TO regress_etl_alice;
 

@@ -25,6 +25,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/json.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
@@ -384,6 +385,12 @@ etl_catalog_record_run(EtlRunRecord *r)
 	add_ms(&args, r->transform_ms);
 	add_ms(&args, r->check_ms);
 	add_ms(&args, r->load_ms);
+	etl_args_add(
+		&args, JSONBOID,
+		r->attempt_errors
+			? DirectFunctionCall1(jsonb_in, CStringGetDatum(r->attempt_errors))
+			: (Datum) 0,
+		r->attempt_errors == NULL);
 
 	etl_become_extension_owner(&sw);
 	etl_spi_exec(
@@ -392,10 +399,10 @@ etl_catalog_record_run(EtlRunRecord *r)
 		" rows_unchanged, rows_rejected, watermark_from, watermark_to,"
 		" attempts, started_at, finished_at, duration, error, sqlstate,"
 		" error_class, run_by, triggered_by, extract_ms, transform_ms,"
-		" check_ms, load_ms)"
+		" check_ms, load_ms, attempt_errors)"
 		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
 		" $13, $14, $15, $15 OPERATOR(pg_catalog.-) $14, $16, $17, $18,"
-		" $19, $20, $21, $22, $23, $24)",
+		" $19, $20, $21, $22, $23, $24, $25)",
 		&args, SPI_OK_INSERT, InvalidSnapshot);
 	etl_restore_user(&sw);
 }
@@ -476,4 +483,71 @@ etl_pipeline_lock_holder(int64 pipeline_id)
 			return li->pid;
 	}
 	return 0;
+}
+
+/*
+ * json_text appends a JSON string, or null.
+ */
+static void
+json_text(StringInfo buf, const char *key, const char *value)
+{
+	appendStringInfo(buf, ", \"%s\": ", key);
+	if (value)
+		escape_json(buf, value);
+	else
+		appendStringInfoString(buf, "null");
+}
+
+/*
+ * json_ms appends a stage duration, or null when not measured.
+ */
+static void
+json_ms(StringInfo buf, const char *key, double ms)
+{
+	if (ms < 0)
+		appendStringInfo(buf, ", \"%s\": null", key);
+	else
+		appendStringInfo(buf, ", \"%s\": %.3f", key, ms);
+}
+
+/*
+ * etl_run_record_json appends a run as a JSON object with the columns of
+ * etl.runs (what the autonomous writer inserts for a failed run).
+ */
+void
+etl_run_record_json(StringInfo buf, EtlRunRecord *r)
+{
+	appendStringInfo(
+		buf, "{\"run_id\": " INT64_FORMAT ", \"pipeline_id\": " INT64_FORMAT,
+		r->run_id, r->pipeline_id);
+	json_text(buf, "pipeline", r->pipeline);
+	json_text(buf, "status", r->status);
+	appendStringInfo(
+		buf,
+		", \"rows_extracted\": " INT64_FORMAT
+		", \"rows_inserted\": " INT64_FORMAT
+		", \"rows_updated\": " INT64_FORMAT ", \"rows_deleted\": " INT64_FORMAT
+		", \"rows_unchanged\": " INT64_FORMAT
+		", \"rows_rejected\": " INT64_FORMAT ", \"attempts\": %d",
+		Max(r->rows_extracted, 0), r->rows_inserted, r->rows_updated,
+		r->rows_deleted, r->rows_unchanged, r->rows_rejected, r->attempts);
+	json_text(buf, "watermark_from", r->watermark_from);
+	json_text(buf, "watermark_to", r->watermark_to);
+	json_text(buf, "started_at", timestamptz_to_str(r->started_at));
+	json_text(buf, "finished_at", timestamptz_to_str(r->finished_at));
+	json_text(buf, "duration",
+			  psprintf(INT64_FORMAT " microseconds",
+					   r->finished_at - r->started_at));
+	json_text(buf, "error", r->error);
+	json_text(buf, "sqlstate", r->sqlstate);
+	json_text(buf, "error_class", r->error_class);
+	json_text(buf, "run_by",
+			  quote_identifier(GetUserNameFromId(r->run_by, false)));
+	json_text(buf, "triggered_by", r->triggered_by);
+	json_ms(buf, "extract_ms", r->extract_ms);
+	json_ms(buf, "transform_ms", r->transform_ms);
+	json_ms(buf, "check_ms", r->check_ms);
+	json_ms(buf, "load_ms", r->load_ms);
+	appendStringInfo(buf, ", \"attempt_errors\": %s}",
+					 r->attempt_errors ? r->attempt_errors : "null");
 }

@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 #include "utils/snapshot.h"
@@ -135,7 +136,8 @@ typedef struct EtlRunRecord
 	const char *error_class;
 	Oid run_by;
 	const char *triggered_by;
-	double extract_ms; /* negative: not measured separately */
+	const char *attempt_errors; /* JSON array of failed attempts, or NULL */
+	double extract_ms;			/* negative: not measured separately */
 	double transform_ms;
 	double check_ms;
 	double load_ms;
@@ -152,6 +154,7 @@ extern void etl_catalog_delete(EtlPipeline *p);
 extern void etl_catalog_set_watermark(EtlPipeline *p, const char *watermark);
 extern int64 etl_catalog_next_run_id(void);
 extern void etl_catalog_record_run(EtlRunRecord *r);
+extern void etl_run_record_json(StringInfo buf, EtlRunRecord *r);
 extern void etl_catalog_record_batch(EtlRunRecord *r, const char *kind,
 									 const char *status);
 

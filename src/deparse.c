@@ -145,8 +145,15 @@ etl_deparse_target_probe(EtlRun *run)
 static void
 append_delta_cte(StringInfo buf, EtlRun *run)
 {
-	appendStringInfo(buf, "WITH etl_delta AS (SELECT * FROM %s%s)\n",
-					 run->source_sql, etl_deparse_range_where(run));
+	if (run->stage_table != NULL)
+		appendStringInfo(buf,
+						 "WITH etl_delta AS (SELECT %s FROM pg_temp.%s"
+						 " WHERE etl_rn BETWEEN $%d AND $%d)\n",
+						 run->stage_columns, run->stage_table, ETL_PARAM_RN_LO,
+						 ETL_PARAM_RN_HI);
+	else
+		appendStringInfo(buf, "WITH etl_delta AS (SELECT * FROM %s%s)\n",
+						 run->source_sql, etl_deparse_range_where(run));
 }
 
 /*
@@ -469,4 +476,47 @@ etl_deparse_delete(EtlRun *run)
 	appendStringInfoString(&buf, ") AS etl_source\nWHERE ");
 	append_key_match(&buf, run, "etl_target", "etl_source");
 	return buf.data;
+}
+
+/*
+ * etl_deparse_stage_select returns the SELECT that stages the run's range:
+ * row number, no reference, the source row.
+ */
+char *
+etl_deparse_stage_select(EtlRun *run)
+{
+	return psprintf(
+		"SELECT pg_catalog.row_number() OVER (), NULL::pg_catalog.int8,"
+		" etl_s.* FROM %s AS etl_s%s",
+		run->source_sql, etl_deparse_range_where(run));
+}
+
+/*
+ * etl_deparse_transform_probe returns a query that runs the transform over
+ * the current rows and discards its output (which part of a failing row
+ * fails: the transform, or the load).
+ */
+char *
+etl_deparse_transform_probe(EtlRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_delta_cte(&buf, run);
+	/* count the whole rows: every output column is computed */
+	appendStringInfoString(&buf, "SELECT pg_catalog.count(etl_t.*) FROM ");
+	append_transform(&buf, run);
+	return buf.data;
+}
+
+/*
+ * etl_deparse_stage_record returns the query of staged row rn_lo as JSON
+ * text (the record of a dead letter).
+ */
+char *
+etl_deparse_stage_record(EtlRun *run)
+{
+	return psprintf("SELECT pg_catalog.to_jsonb(etl_d)::pg_catalog.text FROM"
+					" (SELECT %s FROM pg_temp.%s WHERE etl_rn = $%d) AS etl_d",
+					run->stage_columns, run->stage_table, ETL_PARAM_RN_LO);
 }

@@ -43,14 +43,17 @@ exec_load(EtlRun *run, const char *sql, int expected)
 }
 
 /*
- * target_is_empty tells whether the target has no row (in the run's
- * snapshot).
+ * target_is_empty tells whether the target had no row when this attempt's
+ * load began (in the run's snapshot).  Asked once per attempt, so that the
+ * chunks of an isolated batch all load the way the whole batch would have.
  */
 static bool
 target_is_empty(EtlRun *run)
 {
-	return etl_spi_exec(etl_deparse_target_probe(run), NULL, SPI_OK_SELECT,
-						run->snapshot) == 0;
+	if (run->target_empty < 0)
+		run->target_empty = etl_spi_exec(etl_deparse_target_probe(run), NULL,
+										 SPI_OK_SELECT, run->snapshot) == 0;
+	return run->target_empty == 1;
 }
 
 /*
@@ -71,19 +74,19 @@ classify(EtlRun *run, int64 *batch, int64 *new_keys, int64 *changed)
 }
 
 /*
- * etl_load writes the run's batch into the target and sets the run's row
- * counts (rows_extracted too when the extract left it to the load: -1).  Runs as the pipeline owner; errors propagate (nothing is written
- * then: the caller's transaction or subtransaction rolls back).
+ * etl_load writes the run's batch (or, when staged, rows rn_lo .. rn_hi of
+ * it) into the target and returns what it did in *c.  Runs as the pipeline
+ * owner; errors propagate (nothing is written then: the caller's
+ * transaction or subtransaction rolls back).
  */
 void
-etl_load(EtlRun *run)
+etl_load(EtlRun *run, EtlLoadCounts *c)
 {
-	EtlRunRecord *r = &run->rec;
-	int64 batch;
 	int64 new_keys;
 	int64 changed;
 	char *update_sql;
 
+	memset(c, 0, sizeof(*c));
 	switch (run->p->load)
 	{
 		case ETL_LOAD_MERGE:
@@ -91,36 +94,32 @@ etl_load(EtlRun *run)
 			if (run->p->key == NIL || target_is_empty(run))
 			{
 				/* a first load: every row is new */
-				r->rows_inserted = exec_load(
-					run, etl_deparse_insert(run, false), SPI_OK_INSERT);
-				batch = r->rows_inserted;
+				c->inserted = exec_load(run, etl_deparse_insert(run, false),
+										SPI_OK_INSERT);
+				c->batch = c->inserted;
 				break;
 			}
-			classify(run, &batch, &new_keys, &changed);
+			classify(run, &c->batch, &new_keys, &changed);
 			update_sql = run->p->load == ETL_LOAD_MERGE
 							 ? etl_deparse_update(run)
 							 : NULL;
 			if (changed > 0 && update_sql != NULL)
-				r->rows_updated = exec_load(run, update_sql, SPI_OK_UPDATE);
+				c->updated = exec_load(run, update_sql, SPI_OK_UPDATE);
 			if (new_keys > 0)
-				r->rows_inserted = exec_load(
-					run, etl_deparse_insert(run, true), SPI_OK_INSERT);
-			r->rows_unchanged = batch - r->rows_inserted - r->rows_updated;
+				c->inserted = exec_load(run, etl_deparse_insert(run, true),
+										SPI_OK_INSERT);
+			c->unchanged = c->batch - c->inserted - c->updated;
 			break;
 		case ETL_LOAD_DELETE_INSERT:
-			r->rows_deleted =
+			c->deleted =
 				exec_load(run, etl_deparse_delete(run), SPI_OK_DELETE);
-			r->rows_inserted =
+			c->inserted =
 				exec_load(run, etl_deparse_insert(run, false), SPI_OK_INSERT);
-			batch = r->rows_inserted;
+			c->batch = c->inserted;
 			break;
 		default:
 			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 							errmsg("load %s is not supported yet",
 								   etl_load_names[run->p->load])));
 	}
-
-	/* a one-to-one transform: the batch is what was extracted */
-	if (r->rows_extracted < 0)
-		r->rows_extracted = batch;
 }

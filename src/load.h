@@ -15,6 +15,6 @@
 
 #include "run.h"
 
-extern void etl_load(EtlRun *run);
+extern void etl_load(EtlRun *run, EtlLoadCounts *counts);
 
 #endif /* ETL_LOAD_H */

@@ -2,27 +2,37 @@
  *
  * run.c
  *	  etl_run: one increment of a pipeline, atomically, in the caller's
- *	  transaction.
+ *	  transaction; retries, bad-row isolation and durable failure records.
  *
  *	  Glossary
  *	  - pipeline: a named definition (source, target, key, mode, transform,
  *		load ...) in etl.pipelines, owned by the role that created it.
  *	  - run: one call of etl_run; a row of etl.runs.
+ *	  - attempt: one try of a run; a transient error (a lost connection, a
+ *		deadlock, a lock timeout ...) ends an attempt and, within
+ *		max_attempts, starts the next after the pipeline's backoff.
  *	  - batch: the rows one run extracts (its range); a row of etl.batches.
  *	  - watermark: the largest watermark-column value loaded so far, stored
  *		as text in etl.pipelines; the next run extracts what lies past it.
  *	  - safe upper bound: the value below which no write can still be in
  *		flight (extract.c); a run never extracts past it, so no late commit
  *		is lost.
+ *	  - dead letter: a source row that failed the transform or the load
+ *		with a data error, isolated from its batch (isolate.c).
  *
- *	  Stages: lock -> range -> extract -> transform + load -> advance ->
- *	  record.  The load, the new watermark and the records are written in
- *	  the caller's transaction: a crash or an error anywhere rolls all of
- *	  them back together, which is where the exactly-once effect comes from.
+ *	  Stages: lock -> range -> extract -> transform + load (isolating bad
+ *	  rows) -> advance -> record.  Each attempt runs in a subtransaction; the
+ *	  load, the new watermark and the records are written in it, so they
+ *	  stay in the caller's transaction when it succeeds and vanish together
+ *	  when it fails: exactly-once effect comes from the transaction.  A run
+ *	  that fails (retries exhausted, a fatal error, rejected rows above the
+ *	  error threshold) has its record and dead letters committed by the
+ *	  autonomous writer (autonomous.c) before the ERROR is raised.
  *
  *	  Locking: a run takes its pipeline's run lock (an advisory-class lock,
  *	  catalog.c) without waiting; when another backend holds it the run
- *	  returns 'skipped' at once.  alter, drop and reset wait for it.
+ *	  returns 'skipped' at once.  alter, drop, reset and dead-letter replay
+ *	  wait for it.
  *
  * IDENTIFICATION
  *	  src/run.c
@@ -31,29 +41,41 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
+#include "common/pg_prng.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "portability/instr_time.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "autonomous.h"
 #include "catalog.h"
 #include "columns.h"
+#include "deadletter.h"
 #include "deparse.h"
+#include "errors.h"
 #include "etl_ext.h"
 #include "extract.h"
+#include "isolate.h"
 #include "load.h"
 #include "run.h"
 #include "security.h"
 
 PG_FUNCTION_INFO_V1(etl_run);
+PG_FUNCTION_INFO_V1(etl_retry_delay);
 
 /*
  * etl_run_args fills the positional arguments every statement of a run may
@@ -74,6 +96,8 @@ etl_run_args(EtlRun *run, EtlArgs *args)
 				 TimestampTzGetDatum(run->rec.started_at), false);
 	etl_args_add(args, wmtype, run->lo, !run->has_lo);
 	etl_args_add_int8(args, Max(run->p->batch_size - 1, 0));
+	etl_args_add_int8(args, run->rn_lo);
+	etl_args_add_int8(args, run->rn_hi);
 	Assert(args->n == ETL_NPARAMS);
 }
 
@@ -135,10 +159,11 @@ make_result(FunctionCallInfo fcinfo, EtlRunRecord *r, MemoryContext cxt)
 }
 
 /*
- * resolve_relations finds the source and target of a run as they are now.
+ * etl_run_resolve_relations finds the source and target of a run as they
+ * are now (42P01 naming the pipeline when one has gone).
  */
-static void
-resolve_relations(EtlRun *run)
+void
+etl_run_resolve_relations(EtlRun *run)
 {
 	EtlPipeline *p = run->p;
 
@@ -166,6 +191,84 @@ resolve_relations(EtlRun *run)
 }
 
 /*
+ * load_whole loads the whole batch in one go (the body of a subtransaction).
+ */
+static void
+load_whole(EtlRun *run, void *arg)
+{
+	etl_load(run, (EtlLoadCounts *) arg);
+}
+
+/*
+ * run_rejected makes a rejected row a dead letter of the run, and fails the
+ * attempt as soon as the rejected rows exceed the error threshold (no need
+ * to look further: the run fails anyway).
+ */
+static void
+run_rejected(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
+			 char *record, void *arg)
+{
+	int64 nrows = *(int64 *) arg;
+	int64 rejected;
+	double threshold;
+
+	run->dead_letters =
+		lappend(run->dead_letters, etl_dead_letter_make(stage, record, edata));
+	rejected = list_length(run->dead_letters);
+	threshold = DatumGetFloat8(DirectFunctionCall1(
+		numeric_float8, NumericGetDatum(run->p->error_threshold)));
+	if ((double) rejected * 100.0 > threshold * (double) nrows)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("more than %g%% of the batch was rejected", threshold),
+				 errdetail("At least " INT64_FORMAT " of " INT64_FORMAT
+						   " rows were rejected (%.2f%%), above the error "
+						   "threshold of %g%%; the last one: %s",
+						   rejected, nrows, 100.0 * rejected / nrows,
+						   threshold, edata->message)));
+}
+
+/*
+ * load_batch loads the batch: set-based in one go, and only when that fails
+ * with a data error, again from a stage with the bad rows isolated.
+ */
+static void
+load_batch(EtlRun *run)
+{
+	EtlLoadCounts c = { 0 };
+	EtlRunRecord *r = &run->rec;
+	ErrorData *edata;
+
+	edata = etl_in_subxact(load_whole, run, &c, true);
+	if (edata != NULL)
+	{
+		int64 nrows;
+		EtlIsolateHooks hooks = { NULL, run_rejected, &nrows };
+		EtlArgs args;
+
+		ereport(DEBUG1, (errmsg_internal(
+							"pipeline \"%s\": isolating bad rows after: %s",
+							run->p->name, edata->message)));
+		FreeErrorData(edata);
+		memset(&c, 0, sizeof(c));
+		etl_stage_create(run);
+		etl_run_args(run, &args);
+		nrows = etl_stage_fill(run, etl_deparse_stage_select(run), &args);
+		if (r->rows_extracted < 0)
+			r->rows_extracted = nrows;
+		etl_load_isolated(run, nrows, &hooks, &c);
+		etl_stage_drop(run);
+	}
+	r->rows_inserted = c.inserted;
+	r->rows_updated = c.updated;
+	r->rows_deleted = c.deleted;
+	r->rows_unchanged = c.unchanged;
+	r->rows_rejected = list_length(run->dead_letters);
+	if (r->rows_extracted < 0)
+		r->rows_extracted = c.batch;
+}
+
+/*
  * run_stages runs extract, transform and load as the pipeline owner and
  * fills the run's counts and watermarks.
  */
@@ -187,11 +290,9 @@ run_stages(EtlRun *run)
 	etl_maybe_pause("after_extract");
 
 	/* transform and load are one statement: transform_ms is not separate */
-	run->rec.transform_ms = -1;
-	run->rec.check_ms = -1;
 	INSTR_TIME_SET_CURRENT(start);
 	if (run->rec.rows_extracted != 0)
-		etl_load(run);
+		load_batch(run);
 	run->rec.load_ms = elapsed_ms(start);
 	etl_maybe_pause("after_load");
 
@@ -200,11 +301,236 @@ run_stages(EtlRun *run)
 }
 
 /*
+ * attempt is one try of a run (the body of a subtransaction): stages,
+ * watermark and records.
+ */
+static void
+attempt(EtlRun *run, void *arg)
+{
+	EtlRunRecord *r = &run->rec;
+
+	etl_run_resolve_relations(run);
+	run_stages(run);
+
+	if ((r->watermark_to == NULL) != (run->p->watermark == NULL) ||
+		(r->watermark_to && strcmp(r->watermark_to, run->p->watermark) != 0))
+		etl_catalog_set_watermark(run->p, r->watermark_to);
+	etl_maybe_pause("before_record");
+
+	r->status = "succeeded";
+	r->finished_at = GetCurrentTimestamp();
+	etl_catalog_record_run(r);
+	if (r->rows_extracted > 0)
+		etl_catalog_record_batch(r, "incremental", "completed");
+	etl_dead_letters_store(run);
+}
+
+/*
+ * reset_attempt clears what one attempt leaves in the run's state.
+ */
+static void
+reset_attempt(EtlRun *run)
+{
+	EtlRunRecord *r = &run->rec;
+
+	run->snapshot = NULL; /* released with the subtransaction */
+	run->target_empty = -1;
+	run->stage_table = NULL;
+	run->dead_letters = NIL;
+	run->has_lo = run->has_from = run->has_hi = run->has_cutoff = false;
+	run->nothing = false;
+	run->hi_type = InvalidOid;
+	r->rows_extracted = r->rows_inserted = r->rows_updated = 0;
+	r->rows_deleted = r->rows_unchanged = r->rows_rejected = 0;
+	r->extract_ms = r->transform_ms = r->check_ms = r->load_ms = -1;
+	r->watermark_from = r->watermark_to = run->p->watermark;
+}
+
+/*
+ * note_attempt_error appends a failed attempt to the run's JSON list.
+ */
+static void
+note_attempt_error(EtlRun *run, ErrorData *edata)
+{
+	StringInfo buf = run->attempt_errors;
+
+	appendStringInfo(buf, "%s{\"attempt\": %d, \"sqlstate\": ",
+					 buf->len > 0 ? ", " : "", run->rec.attempts);
+	escape_json(buf, unpack_sql_state(edata->sqlerrcode));
+	appendStringInfoString(buf, ", \"error_class\": ");
+	escape_json(buf, etl_error_class_name(etl_error_class(edata->sqlerrcode)));
+	appendStringInfoString(buf, ", \"message\": ");
+	escape_json(buf, edata->message ? edata->message : "");
+	appendStringInfoString(buf, ", \"at\": ");
+	escape_json(buf, timestamptz_to_str(GetCurrentTimestamp()));
+	appendStringInfoChar(buf, '}');
+	run->rec.attempt_errors = psprintf("[%s]", buf->data);
+}
+
+/*
+ * interval_ms converts an interval to milliseconds (months of 30 days).
+ */
+static double
+interval_ms(Interval *iv)
+{
+	return iv->time / 1000.0 + (iv->day + iv->month * 30.0) * 86400000.0;
+}
+
+/*
+ * retry_delay_ms returns the pause before the next attempt after
+ * `failed` failed attempts: none 0, linear base * n, exponential
+ * base * 2^(n-1), exponential_jitter 50-150% of that, at most the maximum.
+ */
+static double
+retry_delay_ms(EtlPipeline *p, int failed)
+{
+	double base = interval_ms(p->retry_base_delay);
+	double delay;
+
+	switch (p->retry_policy)
+	{
+		case ETL_RETRY_NONE:
+			return 0;
+		case ETL_RETRY_LINEAR:
+			delay = base * failed;
+			break;
+		case ETL_RETRY_EXPONENTIAL:
+			delay = base * pow(2.0, failed - 1);
+			break;
+		default:
+			delay = base * pow(2.0, failed - 1) *
+					(0.5 + pg_prng_double(&pg_global_prng_state));
+			break;
+	}
+	return Min(delay, interval_ms(p->retry_max_delay));
+}
+
+/*
+ * retry_sleep waits on the latch, so that cancel, statement_timeout and
+ * shutdown interrupt it.  Returns NULL after the full pause, or the error
+ * of an interrupt (cancel, statement_timeout), caught so that the run is
+ * recorded before it fails: nothing is acquired while sleeping, so nothing
+ * needs releasing.  A termination exits the backend as usual.
+ */
+static ErrorData *
+retry_sleep(double ms)
+{
+	TimestampTz end =
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) ms);
+	MemoryContext cxt = CurrentMemoryContext;
+	ErrorData *volatile edata = NULL;
+
+	PG_TRY();
+	{
+		for (;;)
+		{
+			long left;
+
+			CHECK_FOR_INTERRUPTS();
+			left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
+			if (left <= 0)
+				break;
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 left, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return edata;
+}
+
+/*
+ * fail_run records a failed run through the autonomous writer (its row of
+ * etl.runs and its dead letters survive the rollback) and raises the
+ * run's ERROR: the error's own SQLSTATE, a detail saying why, a hint
+ * naming the run.
+ */
+static void
+fail_run(EtlRun *run, ErrorData *edata, const char *why)
+{
+	EtlRunRecord *r = &run->rec;
+	StringInfoData payload;
+	char *what;
+
+	r->status = "failed";
+	r->finished_at = GetCurrentTimestamp();
+	r->error = edata->message;
+	r->sqlstate = unpack_sql_state(edata->sqlerrcode);
+	r->error_class = etl_error_class_name(etl_error_class(edata->sqlerrcode));
+	r->rows_inserted = r->rows_updated = r->rows_deleted = r->rows_unchanged =
+		0;
+	r->rows_rejected = list_length(run->dead_letters);
+	r->watermark_to = r->watermark_from;
+
+	initStringInfo(&payload);
+	appendStringInfoString(&payload, "{\"run\": ");
+	etl_run_record_json(&payload, r);
+	appendStringInfoString(&payload, ", \"dead_letters\": ");
+	etl_dead_letters_json(&payload, run);
+	appendStringInfoChar(&payload, '}');
+
+	what = psprintf("the failure record of run " INT64_FORMAT
+					" of pipeline \"%s\"",
+					r->run_id, r->pipeline);
+	(void) etl_autonomous_commit(payload.data, what);
+
+	ereport(
+		ERROR,
+		(errcode(edata->sqlerrcode),
+		 errmsg("run " INT64_FORMAT " of pipeline \"%s\" failed", r->run_id,
+				r->pipeline),
+		 errdetail("%s%s%s%s", why, edata->message, edata->detail ? "\n" : "",
+				   edata->detail ? edata->detail : ""),
+		 errhint(
+			 "%s%sSELECT * FROM etl.runs WHERE run_id = " INT64_FORMAT
+			 "; SELECT * FROM etl.dead_letters WHERE run_id = " INT64_FORMAT
+			 ";",
+			 edata->hint ? edata->hint : "", edata->hint ? "\n" : "",
+			 r->run_id, r->run_id)));
+}
+
+/*
+ * skip_run records and returns a run skipped because another backend runs
+ * the pipeline.
+ */
+static Datum
+skip_run(FunctionCallInfo fcinfo, EtlRun *run, const char *name, int64 id,
+		 MemoryContext callercxt)
+{
+	EtlRunRecord *r = &run->rec;
+	int holder = etl_pipeline_lock_holder(id);
+
+	run->p = etl_catalog_load(name, false, InvalidSnapshot);
+	etl_check_pipeline_owner(run->p->name, run->p->owner, "run");
+	ereport(
+		NOTICE,
+		(errmsg("pipeline \"%s\" is already running in backend %d, skipped",
+				name, holder)));
+	r->run_id = etl_catalog_next_run_id();
+	r->pipeline_id = run->p->id;
+	r->pipeline = run->p->name;
+	r->status = "skipped";
+	r->watermark_from = r->watermark_to = run->p->watermark;
+	r->finished_at = GetCurrentTimestamp();
+	etl_catalog_record_run(r);
+	return make_result(fcinfo, r, callercxt);
+}
+
+/*
  * etl_run(pipeline text) RETURNS etl.run_result
  *
  * Runs one increment of a pipeline in the caller's transaction and returns
  * what it did.  Another backend running the same pipeline makes it return
- * 'skipped' at once.  Errors propagate: nothing of the run stays then.
+ * 'skipped' at once.  Transient errors are retried per the pipeline's
+ * policy; rows failing with data errors become dead letters.  A failed run
+ * raises an ERROR after its record is committed on its own.
  */
 Datum
 etl_run(PG_FUNCTION_ARGS)
@@ -247,24 +573,7 @@ etl_run(PG_FUNCTION_ARGS)
 	id = etl_catalog_find_id(name);
 	if (!etl_lock_pipeline(id, false))
 	{
-		/* running elsewhere: record the skip and return at once */
-		int holder = etl_pipeline_lock_holder(id);
-
-		run.p = etl_catalog_load(name, false, InvalidSnapshot);
-		etl_check_pipeline_owner(run.p->name, run.p->owner, "run");
-		ereport(
-			NOTICE,
-			(errmsg(
-				"pipeline \"%s\" is already running in backend %d, skipped",
-				name, holder)));
-		r->run_id = etl_catalog_next_run_id();
-		r->pipeline_id = run.p->id;
-		r->pipeline = run.p->name;
-		r->status = "skipped";
-		r->watermark_from = r->watermark_to = run.p->watermark;
-		r->finished_at = GetCurrentTimestamp();
-		etl_catalog_record_run(r);
-		result = make_result(fcinfo, r, callercxt);
+		result = skip_run(fcinfo, &run, name, id, callercxt);
 		etl_unpin_settings(nestlevel);
 		etl_spi_finish();
 		PG_RETURN_DATUM(result);
@@ -286,24 +595,84 @@ etl_run(PG_FUNCTION_ARGS)
 	r->pipeline_id = run.p->id;
 	r->pipeline = run.p->name;
 	r->run_id = etl_catalog_next_run_id();
+	run.attempt_errors = makeStringInfo();
 	etl_maybe_pause("after_lock");
 
-	resolve_relations(&run);
-	run_stages(&run);
+	for (;;)
+	{
+		ErrorData *edata;
+		EtlErrorClass cls;
 
-	if ((r->watermark_to == NULL) != (run.p->watermark == NULL) ||
-		(r->watermark_to && strcmp(r->watermark_to, run.p->watermark) != 0))
-		etl_catalog_set_watermark(run.p, r->watermark_to);
-	etl_maybe_pause("before_record");
+		reset_attempt(&run);
+		edata = etl_in_subxact(attempt, &run, NULL, false);
+		if (edata == NULL)
+			break;
 
-	r->status = "succeeded";
-	r->finished_at = GetCurrentTimestamp();
-	etl_catalog_record_run(r);
-	if (r->rows_extracted > 0)
-		etl_catalog_record_batch(r, "incremental", "completed");
+		note_attempt_error(&run, edata);
+		cls = etl_error_class(edata->sqlerrcode);
+		if (cls == ETL_ERROR_TRANSIENT && r->attempts < run.p->max_attempts)
+		{
+			double ms = retry_delay_ms(run.p, r->attempts);
+
+			ereport(NOTICE,
+					(errmsg("pipeline \"%s\": attempt %d of %d failed, "
+							"retrying in %.0f ms",
+							run.p->name, r->attempts, run.p->max_attempts, ms),
+					 errdetail("%s", edata->message)));
+			edata = retry_sleep(ms);
+			if (edata != NULL)
+				fail_run(&run, edata, "Interrupted while waiting to retry: ");
+			r->attempts++;
+			continue;
+		}
+
+		if (cls == ETL_ERROR_TRANSIENT)
+			fail_run(
+				&run, edata,
+				psprintf("All %d attempts failed; the last: ", r->attempts));
+		else if (edata->sqlerrcode == ERRCODE_DATA_EXCEPTION &&
+				 run.dead_letters != NIL)
+			fail_run(&run, edata, "Too many rows were rejected: ");
+		else
+			fail_run(&run, edata, "");
+	}
 
 	result = make_result(fcinfo, r, callercxt);
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();
 	PG_RETURN_DATUM(result);
+}
+
+/*
+ * etl_retry_delay(pipeline text, failed_attempts integer) RETURNS interval
+ *
+ * The pause a run of the pipeline takes after that many failed attempts
+ * (with exponential_jitter, one draw of it).
+ */
+Datum
+etl_retry_delay(PG_FUNCTION_ARGS)
+{
+	EtlPipeline *p;
+	int32 failed;
+	double ms;
+	int nestlevel;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	failed = PG_GETARG_INT32(1);
+	if (failed < 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("failed_attempts must be at least 1")));
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
+						 InvalidSnapshot);
+	ms = retry_delay_ms(p, failed);
+	etl_unpin_settings(nestlevel);
+	etl_spi_finish();
+	PG_RETURN_DATUM(
+		DirectFunctionCall2(interval_mul,
+							DirectFunctionCall7(make_interval, 0, 0, 0, 0, 0,
+												0, Float8GetDatum(0.001)),
+							Float8GetDatum(ms)));
 }

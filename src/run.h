@@ -32,8 +32,20 @@ typedef enum EtlRunParam
 	ETL_PARAM_LOADED_AT, /* value of _etl_loaded_at */
 	ETL_PARAM_LO,		 /* stored watermark, exclusive */
 	ETL_PARAM_OFFSET,	 /* batch_size - 1 */
-	ETL_NPARAMS = ETL_PARAM_OFFSET
+	ETL_PARAM_RN_LO,	 /* staged rows: first row number */
+	ETL_PARAM_RN_HI,	 /* staged rows: last row number */
+	ETL_NPARAMS = ETL_PARAM_RN_HI
 } EtlRunParam;
+
+/* what one load did */
+typedef struct EtlLoadCounts
+{
+	int64 batch; /* rows the transform produced */
+	int64 inserted;
+	int64 updated;
+	int64 deleted;
+	int64 unchanged;
+} EtlLoadCounts;
 
 typedef struct EtlRun
 {
@@ -64,8 +76,25 @@ typedef struct EtlRun
 
 	/* one snapshot for the range statistics and the load */
 	Snapshot snapshot;
+
+	/* whether the target was empty when the load began: -1 not known */
+	int target_empty;
+
+	/*
+	 * Staged rows (bad-row isolation, dead-letter replay): the source rows of
+	 * the range in a temporary table with row numbers; loads then read rows
+	 * rn_lo .. rn_hi of it instead of the source.
+	 */
+	char *stage_table;	 /* quoted name in pg_temp, NULL: not staged */
+	char *stage_columns; /* the source's columns, quoted, comma list */
+	int64 rn_lo;
+	int64 rn_hi;
+
+	List *dead_letters;		   /* EtlDeadLetter *, found by this attempt */
+	StringInfo attempt_errors; /* JSON array of the failed attempts */
 } EtlRun;
 
 extern void etl_run_args(EtlRun *run, EtlArgs *args);
+extern void etl_run_resolve_relations(EtlRun *run);
 
 #endif /* ETL_RUN_H */

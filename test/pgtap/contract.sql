@@ -2,7 +2,7 @@
 -- privileges and error codes
 BEGIN;
 CREATE EXTENSION etl_ext;
-SELECT plan(120);
+SELECT plan(137);
 
 -- catalogs and views in schema etl
 SELECT has_schema('etl');
@@ -65,6 +65,13 @@ SELECT has_function('pg_catalog', 'etl_alter_pipeline',
 SELECT has_function('pg_catalog', 'etl_drop_pipeline', ARRAY['text'], 'etl_drop_pipeline(text)');
 SELECT has_function('pg_catalog', 'etl_reset_watermark', ARRAY['text', 'text'], 'etl_reset_watermark(text, text)');
 SELECT has_function('pg_catalog', 'etl_row_hash', ARRAY['"any"'], 'etl_row_hash(VARIADIC "any")');
+SELECT has_function('pg_catalog', 'etl_retry_dead_letters', ARRAY['text'], 'etl_retry_dead_letters(text)');
+SELECT has_function('pg_catalog', 'etl_resolve_dead_letter', ARRAY['bigint', 'text', 'text'],
+                    'etl_resolve_dead_letter(bigint, text, text)');
+SELECT has_column('etl', 'dead_letters', c, 'etl.dead_letters.' || c)
+  FROM unnest(ARRAY['id', 'pipeline', 'run_id', 'stage', 'record', 'error_class',
+                    'sqlstate', 'error_message', 'status', 'retry_count',
+                    'occurred_at', 'resolved_at', 'resolution']) c;
 SELECT function_returns('pg_catalog', 'etl_row_hash', ARRAY['"any"'], 'bytea', 'etl_row_hash returns bytea');
 SELECT is((SELECT array_agg(p.parameter_name::text ORDER BY p.ordinal_position)
              FROM information_schema.parameters p
@@ -80,7 +87,11 @@ SELECT is((SELECT array_agg(p.parameter_name::text ORDER BY p.ordinal_position)
 SELECT table_privs_are('etl', 'pipelines', 'public', ARRAY['SELECT'], 'PUBLIC only reads etl.pipelines');
 SELECT table_privs_are('etl', 'runs', 'public', ARRAY['SELECT'], 'PUBLIC only reads etl.runs');
 SELECT table_privs_are('etl', 'batches', 'public', ARRAY['SELECT'], 'PUBLIC only reads etl.batches');
-SELECT table_privs_are('etl', 'dead_letters', 'public', '{}'::text[], 'PUBLIC cannot read etl.dead_letters');
+SELECT table_privs_are('etl', 'dead_letters', 'public', ARRAY['SELECT'], 'PUBLIC only reads etl.dead_letters');
+SELECT policies_are('etl', 'dead_letters', ARRAY['dead_letters_of_owner'],
+                    'row level security shows each role only its own pipelines'' dead letters');
+SELECT is((SELECT relrowsecurity FROM pg_class WHERE oid = 'etl.dead_letters'::regclass), true,
+          'row level security is on for etl.dead_letters');
 SELECT table_privs_are('etl', 'status', 'public', ARRAY['SELECT'], 'PUBLIC only reads etl.status');
 SELECT function_privs_are('pg_catalog', 'etl_run', ARRAY['text'], 'public', ARRAY['EXECUTE'],
                           'anyone may call etl_run (ownership is checked inside)');

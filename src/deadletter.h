@@ -1,0 +1,50 @@
+/*-------------------------------------------------------------------------
+ *
+ * deadletter.h
+ *	  Dead letters: rows isolated from their batch, with the error that
+ *	  rejected them.
+ *
+ * IDENTIFICATION
+ *	  src/deadletter.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ETL_DEADLETTER_H
+#define ETL_DEADLETTER_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+
+#include "run.h"
+
+typedef struct EtlDeadLetter
+{
+	const char *stage; /* transform | check | load */
+	char *record;	   /* the source row as JSON text */
+	int sqlerrcode;
+	char *message;
+	TimestampTz occurred_at;
+} EtlDeadLetter;
+
+/*
+ * The INSERT of dead letters given as a JSON array (the expression src,
+ * e.g. $1), shared by the run and the autonomous writer.
+ */
+#define ETL_DEAD_LETTERS_INSERT(src)                                          \
+	"INSERT INTO etl.dead_letters (pipeline_id, pipeline, run_id, stage, "    \
+	"record,"                                                                 \
+	" error_class, sqlstate, error_message, status, retry_count, "            \
+	"occurred_at)"                                                            \
+	" SELECT pipeline_id, pipeline, run_id, stage, record, error_class,"      \
+	" sqlstate, error_message, 'pending', 0, occurred_at"                     \
+	" FROM pg_catalog.jsonb_populate_recordset(NULL::etl.dead_letters, " src  \
+	")"
+
+extern EtlDeadLetter *etl_dead_letter_make(const char *stage, char *record,
+										   ErrorData *edata);
+extern void etl_dead_letters_json(StringInfo buf, EtlRun *run);
+extern void etl_dead_letters_store(EtlRun *run);
+
+#endif /* ETL_DEADLETTER_H */

@@ -1,0 +1,41 @@
+/*-------------------------------------------------------------------------
+ *
+ * isolate.h
+ *	  Bad-row isolation: loading a batch in subtransactions and bisecting
+ *	  the parts that fail with a data error down to single rows.
+ *
+ * IDENTIFICATION
+ *	  src/isolate.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ETL_ISOLATE_H
+#define ETL_ISOLATE_H
+
+#include "postgres.h"
+
+#include "run.h"
+
+typedef void (*EtlSubxactFn)(EtlRun *run, void *arg);
+
+/* what the caller of etl_load_isolated() wants to hear of */
+typedef struct EtlIsolateHooks
+{
+	/* rows lo .. hi were loaded; called inside their subtransaction */
+	void (*loaded)(EtlRun *run, int64 lo, int64 hi, void *arg);
+	/* staged row rn was rejected at stage with edata; record: its JSON */
+	void (*rejected)(EtlRun *run, int64 rn, const char *stage,
+					 ErrorData *edata, char *record, void *arg);
+	void *arg;
+} EtlIsolateHooks;
+
+extern ErrorData *etl_in_subxact(EtlSubxactFn fn, EtlRun *run, void *arg,
+								 bool recoverable_only);
+extern void etl_stage_create(EtlRun *run);
+extern int64 etl_stage_fill(EtlRun *run, const char *select_sql,
+							EtlArgs *args);
+extern void etl_stage_drop(EtlRun *run);
+extern void etl_load_isolated(EtlRun *run, int64 nrows, EtlIsolateHooks *hooks,
+							  EtlLoadCounts *total);
+
+#endif /* ETL_ISOLATE_H */
