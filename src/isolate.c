@@ -141,9 +141,19 @@ etl_stage_create(EtlRun *run)
 int64
 etl_stage_fill(EtlRun *run, const char *select_sql, EtlArgs *args)
 {
-	return etl_spi_exec(
+	int64 n;
+
+	n = etl_spi_exec(
 		psprintf("INSERT INTO pg_temp.%s %s", run->stage_table, select_sql),
 		args, SPI_OK_INSERT, run->snapshot);
+
+	/* chunks read the stage by row number: index it, give it statistics */
+	etl_spi_exec(
+		psprintf("CREATE INDEX ON pg_temp.%s (etl_rn)", run->stage_table),
+		NULL, SPI_OK_UTILITY, InvalidSnapshot);
+	etl_spi_exec(psprintf("ANALYZE pg_temp.%s", run->stage_table), NULL,
+				 SPI_OK_UTILITY, InvalidSnapshot);
+	return n;
 }
 
 /*
