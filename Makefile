@@ -25,14 +25,15 @@ OBJS = \
 	src/errors.o \
 	src/isolate.o \
 	src/deadletter.o \
-	src/autonomous.o
+		src/autonomous.o \
+	src/quality.o
 
 DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
 REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security \
-	failures
+	failures checks
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)

@@ -128,6 +128,38 @@ CREATE TABLE etl.dead_letters (
 CREATE INDEX dead_letters_pipeline_idx ON etl.dead_letters (pipeline_id, status);
 COMMENT ON TABLE etl.dead_letters IS 'rows isolated from their batch, with the error that rejected them';
 
+CREATE TABLE etl.checks (
+    check_id     bigserial PRIMARY KEY,
+    pipeline_id  bigint NOT NULL REFERENCES etl.pipelines ON DELETE CASCADE,
+    name         text NOT NULL,
+    kind         text NOT NULL CHECK (kind IN ('not_null', 'unique', 'accepted_values',
+                     'positive', 'range', 'foreign_key', 'z_score', 'row_count',
+                     'expression', 'freshness')),
+    column_name  text,
+    params       jsonb NOT NULL DEFAULT '{}',
+    severity     text NOT NULL CHECK (severity IN ('critical', 'warning', 'quarantine')),
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    UNIQUE (pipeline_id, name)
+);
+COMMENT ON TABLE etl.checks IS 'quality checks run on every batch before it loads';
+
+CREATE TABLE etl.check_results (
+    result_id     bigserial PRIMARY KEY,
+    run_id        bigint NOT NULL REFERENCES etl.runs ON DELETE CASCADE,
+    pipeline_id   bigint NOT NULL REFERENCES etl.pipelines ON DELETE CASCADE,
+    pipeline      text NOT NULL,
+    check_name    text NOT NULL,
+    kind          text NOT NULL,
+    column_name   text,
+    severity      text NOT NULL,
+    passed        boolean NOT NULL,
+    failing_rows  bigint NOT NULL,
+    observed      jsonb,
+    checked_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX check_results_run_idx ON etl.check_results (run_id);
+COMMENT ON TABLE etl.check_results IS 'one row per check per run, failed runs included';
+
 -- pg_dump keeps user pipelines, their history and their sequences
 SELECT pg_catalog.pg_extension_config_dump('etl.pipelines', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.pipelines_pipeline_id_seq', '');
@@ -137,9 +169,15 @@ SELECT pg_catalog.pg_extension_config_dump('etl.batches', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.batches_batch_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.dead_letters_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.checks', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.checks_check_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.check_results', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.check_results_result_id_seq', '');
 
-REVOKE ALL ON etl.pipelines, etl.runs, etl.batches, etl.dead_letters FROM PUBLIC;
-GRANT SELECT ON etl.pipelines, etl.runs, etl.batches, etl.dead_letters TO PUBLIC;
+REVOKE ALL ON etl.pipelines, etl.runs, etl.batches, etl.dead_letters, etl.checks,
+    etl.check_results FROM PUBLIC;
+GRANT SELECT ON etl.pipelines, etl.runs, etl.batches, etl.dead_letters, etl.checks,
+    etl.check_results TO PUBLIC;
 
 -- dead letters may hold personal data: each role sees those of the
 -- pipelines whose owner's privileges it has (superusers and the extension
@@ -279,6 +317,34 @@ AS 'MODULE_PATHNAME', 'etl_resolve_dead_letter'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION etl_resolve_dead_letter(bigint, text, text) IS
     'close a dead letter by hand: resolved or ignored (pending reopens it)';
+
+-- Quality checks --------------------------------------------------------------
+
+CREATE FUNCTION etl_add_check(
+    pipeline    text,
+    kind        text,
+    column_name text  DEFAULT NULL,
+    params      jsonb DEFAULT '{}',
+    severity    text  DEFAULT 'critical',
+    name        text  DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'etl_add_check'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION etl_add_check(text, text, text, jsonb, text, text) IS
+    'add a quality check run on every batch before it loads; returns its name';
+
+CREATE FUNCTION etl_drop_check(pipeline text, name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'etl_drop_check'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION etl_drop_check(text, text) IS 'drop a quality check of a pipeline';
+
+CREATE FUNCTION etl_check_sql(pipeline text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'etl_check_sql'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION etl_check_sql(text) IS
+    'the one aggregate query that evaluates the pipeline''s checks over a batch';
 
 -- Observing -----------------------------------------------------------------
 

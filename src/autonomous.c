@@ -51,6 +51,7 @@
 #include "utils/snapmgr.h"
 
 #include "autonomous.h"
+#include "quality.h"
 #include "etl_ext.h"
 #include "security.h"
 
@@ -82,6 +83,7 @@ static const char *const apply_statements[] = {
 	" sqlstate, error_message, 'pending', 0, occurred_at"
 	" FROM pg_catalog.jsonb_populate_recordset(NULL::etl.dead_letters,"
 	" $1 OPERATOR(pg_catalog.->) 'dead_letters')",
+	ETL_CHECK_RESULTS_INSERT("$1 OPERATOR(pg_catalog.->) 'check_results'"),
 	"SELECT pg_catalog.pg_notify('etl_events', ($1 OPERATOR(pg_catalog.->) "
 	"'event')::pg_catalog.text)"
 	" WHERE $1 OPERATOR(pg_catalog.?) 'event'",

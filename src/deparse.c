@@ -157,12 +157,48 @@ append_delta_cte(StringInfo buf, EtlRun *run)
 }
 
 /*
- * append_transform writes the transform as a subquery aliased etl_t.
+ * etl_deparse_delta_cte writes the CTE etl_delta (for quality.c).
+ */
+void
+etl_deparse_delta_cte(StringInfo buf, EtlRun *run)
+{
+	append_delta_cte(buf, run);
+}
+
+/*
+ * append_transform writes the transform as a subquery aliased etl_t; rows
+ * whose key quality checks quarantined are left out.
  */
 static void
 append_transform(StringInfo buf, EtlRun *run)
 {
-	appendStringInfo(buf, "(\n%s\n) AS etl_t", run->map->transform_sql);
+	ListCell *lc;
+	bool first = true;
+
+	if (run->quarantine_table == NULL)
+	{
+		appendStringInfo(buf, "(\n%s\n) AS etl_t", run->map->transform_sql);
+		return;
+	}
+	appendStringInfo(buf,
+					 "(SELECT * FROM (\n%s\n) AS etl_k WHERE NOT EXISTS "
+					 "(SELECT FROM pg_temp.%s AS etl_q WHERE ",
+					 run->map->transform_sql, run->quarantine_table);
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+		const char *q;
+
+		if (!col->is_key)
+			continue;
+		q = quote_identifier(col->name);
+		appendStringInfo(buf, "%setl_q.%s = etl_k.%s", first ? "" : " AND ", q,
+						 q);
+		first = false;
+	}
+	if (first)
+		appendStringInfoString(buf, "false");
+	appendStringInfoString(buf, ")) AS etl_t");
 }
 
 /*

@@ -16,6 +16,7 @@
 #include "run.h"
 
 extern char *etl_relation_sql(Oid relid);
+extern void etl_deparse_delta_cte(StringInfo buf, EtlRun *run);
 extern char *etl_deparse_range_where(EtlRun *run);
 extern char *etl_deparse_stats(EtlRun *run);
 extern char *etl_deparse_cutoff(EtlRun *run);

@@ -49,6 +49,7 @@
 #include "deparse.h"
 #include "etl_ext.h"
 #include "extract.h"
+#include "quality.h"
 #include "security.h"
 #include "spi_util.h"
 
@@ -676,6 +677,7 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
 		p->watermark = NULL;
 
 	validate(p, &rels);
+	etl_checks_validate_all(p, rels.source, rels.target);
 	etl_catalog_update(p);
 	if (reset && had_watermark)
 		ereport(NOTICE, (errmsg("watermark of pipeline \"%s\" reset", p->name),

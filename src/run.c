@@ -71,6 +71,7 @@
 #include "extract.h"
 #include "isolate.h"
 #include "load.h"
+#include "quality.h"
 #include "run.h"
 #include "security.h"
 
@@ -199,6 +200,8 @@ load_whole(EtlRun *run, void *arg)
 	etl_load(run, (EtlLoadCounts *) arg);
 }
 
+static void check_threshold(EtlRun *run, int64 nrows, const char *last);
+
 /*
  * run_rejected makes a rejected row a dead letter of the run, and fails the
  * attempt as soon as the rejected rows exceed the error threshold (no need
@@ -208,12 +211,22 @@ static void
 run_rejected(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
 			 char *record, void *arg)
 {
-	int64 nrows = *(int64 *) arg;
+	run->dead_letters =
+		lappend(run->dead_letters, etl_dead_letter_make(stage, record, edata));
+	check_threshold(run, *(int64 *) arg, edata->message);
+}
+
+/*
+ * check_threshold fails the attempt when the run's dead letters exceed the
+ * error threshold of nrows (the batch): no need to look further, the run
+ * fails anyway.  last: the last rejection's message, for the detail.
+ */
+static void
+check_threshold(EtlRun *run, int64 nrows, const char *last)
+{
 	int64 rejected;
 	double threshold;
 
-	run->dead_letters =
-		lappend(run->dead_letters, etl_dead_letter_make(stage, record, edata));
 	rejected = list_length(run->dead_letters);
 	threshold = DatumGetFloat8(DirectFunctionCall1(
 		numeric_float8, NumericGetDatum(run->p->error_threshold)));
@@ -223,9 +236,10 @@ run_rejected(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
 				 errmsg("more than %g%% of the batch was rejected", threshold),
 				 errdetail("At least " INT64_FORMAT " of " INT64_FORMAT
 						   " rows were rejected (%.2f%%), above the error "
-						   "threshold of %g%%; the last one: %s",
-						   rejected, nrows, 100.0 * rejected / nrows,
-						   threshold, edata->message)));
+						   "threshold of %g%%%s%s",
+						   rejected, nrows, 100.0 * rejected / Max(nrows, 1),
+						   threshold, last ? "; the last one: " : "",
+						   last ? last : "")));
 }
 
 /*
@@ -289,12 +303,26 @@ run_stages(EtlRun *run)
 	run->rec.extract_ms = elapsed_ms(start);
 	etl_maybe_pause("after_extract");
 
+	/* quality checks look at the batch before it loads */
+	INSTR_TIME_SET_CURRENT(start);
+	etl_run_checks(run);
+	if (run->check_results != NIL)
+		run->rec.check_ms = elapsed_ms(start);
+	if (run->quarantined > 0)
+		check_threshold(run, run->rec.rows_extracted, NULL);
+
 	/* transform and load are one statement: transform_ms is not separate */
 	INSTR_TIME_SET_CURRENT(start);
 	if (run->rec.rows_extracted != 0)
 		load_batch(run);
 	run->rec.load_ms = elapsed_ms(start);
 	etl_maybe_pause("after_load");
+	if (run->quarantine_table != NULL)
+	{
+		etl_spi_exec(psprintf("DROP TABLE pg_temp.%s", run->quarantine_table),
+					 NULL, SPI_OK_UTILITY, InvalidSnapshot);
+		run->quarantine_table = NULL;
+	}
 
 	etl_extract_end(run);
 	etl_restore_user(&sw);
@@ -323,6 +351,7 @@ attempt(EtlRun *run, void *arg)
 	if (r->rows_extracted > 0)
 		etl_catalog_record_batch(r, "incremental", "completed");
 	etl_dead_letters_store(run);
+	etl_check_results_store(run);
 }
 
 /*
@@ -337,6 +366,9 @@ reset_attempt(EtlRun *run)
 	run->target_empty = -1;
 	run->stage_table = NULL;
 	run->dead_letters = NIL;
+	run->check_results = NIL;
+	run->quarantine_table = NULL;
+	run->quarantined = 0;
 	run->has_lo = run->has_from = run->has_hi = run->has_cutoff = false;
 	run->nothing = false;
 	run->hi_type = InvalidOid;
@@ -474,6 +506,8 @@ fail_run(EtlRun *run, ErrorData *edata, const char *why)
 	etl_run_record_json(&payload, r);
 	appendStringInfoString(&payload, ", \"dead_letters\": ");
 	etl_dead_letters_json(&payload, run);
+	appendStringInfoString(&payload, ", \"check_results\": ");
+	etl_check_results_json(&payload, run);
 	appendStringInfoChar(&payload, '}');
 
 	what = psprintf("the failure record of run " INT64_FORMAT
@@ -633,6 +667,8 @@ etl_run(PG_FUNCTION_ARGS)
 		else if (edata->sqlerrcode == ERRCODE_DATA_EXCEPTION &&
 				 run.dead_letters != NIL)
 			fail_run(&run, edata, "Too many rows were rejected: ");
+		else if (etl_checks_failed_critical(&run))
+			fail_run(&run, edata, "A critical quality check failed: ");
 		else
 			fail_run(&run, edata, "");
 	}

@@ -91,6 +91,9 @@ typedef struct EtlRun
 	int64 rn_hi;
 
 	List *dead_letters;		   /* EtlDeadLetter *, found by this attempt */
+	List *check_results;	   /* quality.c's results of this attempt */
+	char *quarantine_table;	   /* keys the load skips, NULL: none */
+	int64 quarantined;		   /* rows it holds */
 	StringInfo attempt_errors; /* JSON array of the failed attempts */
 } EtlRun;
 

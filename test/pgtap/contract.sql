@@ -2,7 +2,7 @@
 -- privileges and error codes
 BEGIN;
 CREATE EXTENSION etl_ext;
-SELECT plan(137);
+SELECT plan(148);
 
 -- catalogs and views in schema etl
 SELECT has_schema('etl');
@@ -66,6 +66,14 @@ SELECT has_function('pg_catalog', 'etl_drop_pipeline', ARRAY['text'], 'etl_drop_
 SELECT has_function('pg_catalog', 'etl_reset_watermark', ARRAY['text', 'text'], 'etl_reset_watermark(text, text)');
 SELECT has_function('pg_catalog', 'etl_row_hash', ARRAY['"any"'], 'etl_row_hash(VARIADIC "any")');
 SELECT has_function('pg_catalog', 'etl_retry_dead_letters', ARRAY['text'], 'etl_retry_dead_letters(text)');
+SELECT has_function('pg_catalog', 'etl_add_check', ARRAY['text', 'text', 'text', 'jsonb', 'text', 'text'],
+                    'etl_add_check(pipeline, kind, column_name, params, severity, name)');
+SELECT has_function('pg_catalog', 'etl_drop_check', ARRAY['text', 'text'], 'etl_drop_check(pipeline, name)');
+SELECT has_column('etl', 'check_results', c, 'etl.check_results.' || c)
+  FROM unnest(ARRAY['run_id', 'check_name', 'kind', 'column_name', 'severity', 'passed',
+                    'failing_rows', 'observed']) c;
+SELECT throws_ok($$SELECT etl_add_check('nope', 'not_null', column_name => 'x')$$, '42704', NULL,
+                 'a check of an unknown pipeline: 42704');
 SELECT has_function('pg_catalog', 'etl_resolve_dead_letter', ARRAY['bigint', 'text', 'text'],
                     'etl_resolve_dead_letter(bigint, text, text)');
 SELECT has_column('etl', 'dead_letters', c, 'etl.dead_letters.' || c)

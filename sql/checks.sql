@@ -1,0 +1,186 @@
+-- checks: quality checks on every batch before it loads
+CREATE SCHEMA ck_src;
+CREATE SCHEMA ck_dw;
+CREATE TABLE ck_dw.dim_customers (customer_id int PRIMARY KEY);
+INSERT INTO ck_dw.dim_customers SELECT g FROM generate_series(1, 50) g;
+CREATE TABLE ck_src.orders (order_id int PRIMARY KEY, customer_id int, status text,
+                            total numeric(12,2), email text,
+                            updated_at timestamptz NOT NULL);
+-- 100 clean rows
+INSERT INTO ck_src.orders
+SELECT g, 1 + g % 50, (ARRAY['pending', 'completed', 'cancelled', 'refunded'])[1 + g % 4],
+       10 + g, 'c' || g || '@example.com', now() - interval '1 hour' + g * interval '1 second'
+  FROM generate_series(1, 100) g;
+CREATE TABLE ck_dw.orders (order_id int PRIMARY KEY, customer_id int, status text,
+                           total numeric(12,2), email text);
+SELECT etl_create_pipeline('ck', 'ck_src.orders', 'ck_dw.orders', watermark_column => 'updated_at') > 0 AS created;
+
+-- one check of each kind; default names <pipeline>_<column>_<kind>
+SELECT etl_add_check('ck', 'not_null', column_name => 'customer_id');
+SELECT etl_add_check('ck', 'unique', column_name => 'email');
+SELECT etl_add_check('ck', 'accepted_values', column_name => 'status',
+                     params => '{"values": ["pending", "completed", "cancelled", "refunded"]}');
+SELECT etl_add_check('ck', 'positive', column_name => 'total');
+SELECT etl_add_check('ck', 'range', column_name => 'total', params => '{"min": 0, "max": 100000}');
+SELECT etl_add_check('ck', 'foreign_key', column_name => 'customer_id',
+                     params => '{"references": "ck_dw.dim_customers(customer_id)"}');
+SELECT etl_add_check('ck', 'z_score', column_name => 'total', params => '{"threshold": 4}',
+                     severity => 'warning');
+SELECT etl_add_check('ck', 'row_count', params => '{"min": 1}');
+SELECT etl_add_check('ck', 'expression', params => '{"sql": "total < 1e6 AND email LIKE ''%@%''"}',
+                     name => 'ck_sane');
+SELECT etl_add_check('ck', 'freshness', params => '{"max_age": "2 hours"}');
+SELECT name, kind, column_name, params, severity FROM etl.checks ORDER BY check_id;
+
+-- a clean batch passes every check and loads
+SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('ck');
+SELECT check_name, kind, column_name, severity, passed, failing_rows
+  FROM etl.check_results ORDER BY result_id;
+SELECT observed->'mean' IS NOT NULL AS has_mean, observed->'stddev' IS NOT NULL AS has_stddev,
+       (observed->>'max_z')::float8 <= 4 AS max_z_below
+  FROM etl.check_results WHERE kind = 'z_score';
+SELECT observed FROM etl.check_results WHERE kind IN ('row_count') ;
+
+-- critical: a NULL customer fails the run; nothing loads; the results are kept
+INSERT INTO ck_src.orders VALUES (101, NULL, 'pending', 5, 'x@example.com', now() - interval '1 minute');
+SELECT * FROM regress.run_failing('ck') \gx
+SELECT count(*) AS loaded FROM ck_dw.orders;
+SELECT watermark::timestamptz < (SELECT max(updated_at) FROM ck_src.orders) AS watermark_unmoved
+  FROM etl.pipelines WHERE name = 'ck';
+SELECT r.status, c.check_name, c.passed, c.failing_rows, c.observed
+  FROM etl.check_results c JOIN etl.runs r USING (run_id)
+ WHERE r.status = 'failed' AND NOT c.passed;
+SELECT count(*) AS results_of_failed_run FROM etl.check_results c JOIN etl.runs r USING (run_id)
+ WHERE r.status = 'failed';
+
+-- warning: recorded, the batch loads
+SELECT etl_drop_check('ck', 'ck_customer_id_not_null');
+SELECT etl_add_check('ck', 'not_null', column_name => 'customer_id', severity => 'warning');
+SELECT status, rows_inserted FROM etl_run('ck');
+SELECT check_name, passed, failing_rows, observed FROM etl.check_results
+ WHERE run_id = (SELECT max(run_id) FROM etl.runs) AND NOT passed;
+SELECT count(*) AS loaded FROM ck_dw.orders;
+
+-- quarantine: exactly the failing rows become dead letters, the rest loads
+SELECT etl_add_check('ck', 'accepted_values', column_name => 'status', name => 'ck_status_quarantine',
+                     params => '{"values": ["pending", "completed", "cancelled", "refunded"]}',
+                     severity => 'quarantine');
+SELECT etl_drop_check('ck', 'ck_status_accepted_values');
+SELECT etl_add_check('ck', 'foreign_key', column_name => 'customer_id', name => 'ck_fk_quarantine',
+                     params => '{"references": "ck_dw.dim_customers(customer_id)"}', severity => 'quarantine');
+SELECT etl_drop_check('ck', 'ck_customer_id_foreign_key');
+INSERT INTO ck_src.orders VALUES
+    (102, 1, 'lost', 20, 'a102@example.com', now() - interval '30 seconds'),
+    (103, 999, 'pending', 20, 'a103@example.com', now() - interval '30 seconds'),
+    (104, 2, 'pending', 20, 'a104@example.com', now() - interval '30 seconds');
+-- 2 of 3 rows quarantined: above the error threshold, the run fails
+SELECT * FROM regress.run_failing('ck') \gx
+SELECT etl_alter_pipeline('ck', error_threshold => 100) > 0 AS altered;
+SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('ck');
+SELECT order_id FROM ck_dw.orders WHERE order_id > 101 ORDER BY order_id;
+SELECT stage, record->>'order_id' AS order_id, sqlstate, error_message
+  FROM etl.dead_letters ORDER BY id;
+SELECT check_name, passed, failing_rows, observed->'sample_keys' AS sample_keys
+  FROM etl.check_results WHERE run_id = (SELECT max(run_id) FROM etl.runs) AND NOT passed
+ ORDER BY check_name;
+
+-- unique: duplicates in the batch and clashes with the target's other rows
+INSERT INTO ck_src.orders VALUES
+    (105, 3, 'pending', 20, 'dup@example.com', now() - interval '20 seconds'),
+    (106, 4, 'pending', 20, 'dup@example.com', now() - interval '20 seconds'),
+    (107, 5, 'pending', 20, 'c1@example.com', now() - interval '20 seconds');
+SELECT * FROM regress.run_failing('ck') \gx
+SELECT check_name, failing_rows, observed FROM etl.check_results
+ WHERE run_id = (SELECT max(run_id) FROM etl.runs) AND NOT passed;
+DELETE FROM ck_src.orders WHERE order_id IN (105, 106, 107);
+
+-- z-score: an outlier is flagged (warning), a batch without spread passes
+INSERT INTO ck_src.orders SELECT 200 + g, 1, 'pending', 50, 'z' || g || '@example.com',
+                                 now() - interval '10 seconds' FROM generate_series(1, 30) g;
+INSERT INTO ck_src.orders VALUES (300, 1, 'pending', 99999, 'big@example.com', now() - interval '10 seconds');
+SELECT status, rows_inserted FROM etl_run('ck');
+SELECT passed, failing_rows, observed->'sample_keys' AS sample_keys,
+       (observed->>'max_z')::float8 > 4 AS max_z_above
+  FROM etl.check_results WHERE run_id = (SELECT max(run_id) FROM etl.runs) AND kind = 'z_score';
+INSERT INTO ck_src.orders VALUES (301, 1, 'pending', 50, 'same@example.com', now() - interval '5 seconds');
+SELECT status FROM etl_run('ck');
+SELECT passed, observed->>'note' AS note FROM etl.check_results
+ WHERE run_id = (SELECT max(run_id) FROM etl.runs) AND kind = 'z_score';
+
+-- row_count and freshness judge the batch: an empty increment fails
+-- row_count min 1 (as a warning here), freshness sees an old source
+SELECT etl_drop_check('ck', 'ck_row_count');
+SELECT etl_add_check('ck', 'row_count', params => '{"min": 1, "max": 1000}', severity => 'warning');
+SELECT status FROM etl_run('ck');
+SELECT passed, observed FROM etl.check_results
+ WHERE run_id = (SELECT max(run_id) FROM etl.runs) AND kind = 'row_count';
+UPDATE ck_src.orders SET updated_at = updated_at - interval '1 day';
+SELECT etl_reset_watermark('ck', (now() - interval '3 days')::text) IS NOT NULL AS reset;
+SELECT code, message, detail LIKE '%freshness check failed; observed {"newest": %' AS detail_names_newest
+  FROM regress.run_failing('ck');
+SELECT passed, observed->'max_age' AS max_age FROM etl.check_results
+ WHERE run_id = (SELECT max(run_id) FROM etl.runs) AND kind = 'freshness';
+
+-- the checks compile into one aggregate pass over the batch: one SELECT
+-- over the transform, one FILTER per row-level check, the foreign key as a
+-- probe inside it, the z-score as four aggregates
+SELECT etl_check_sql('ck');
+SELECT (SELECT count(*) FROM regexp_matches(etl_check_sql('ck'), 'FILTER \(WHERE', 'g')) AS filters,
+       (SELECT count(*) FROM etl.checks
+         WHERE kind NOT IN ('unique', 'z_score', 'row_count', 'freshness')) AS row_level_checks;
+
+-- validation when a check is added
+SELECT etl_add_check('ck', 'sometimes', column_name => 'total');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'not_null', column_name => 'totl');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'not_null');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'row_count', column_name => 'total', params => '{"min": 1}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'accepted_values', column_name => 'status', params => '{"values": "pending"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'range', column_name => 'total', params => '{"min": "cheap"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'range', column_name => 'total');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'positive', column_name => 'status');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'z_score', column_name => 'total', params => '{"threshold": -1}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'foreign_key', column_name => 'customer_id', params => '{"references": "ck_dw.nope(customer_id)"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'foreign_key', column_name => 'customer_id', params => '{"references": "ck_dw.dim_customers(id)"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'foreign_key', column_name => 'customer_id', params => '{"references": "dim_customers"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'expression', params => '{"sql": "total > 0; DROP TABLE ck_dw.orders"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'expression', params => '{"sql": "1 FROM pg_class"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'expression', params => '{"sql": "totl > 0"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'expression', params => '{"sql": "total + 1"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'expression', params => '{"sql": "sum(total) > 0"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'freshness', params => '{"max_age": 7200}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'not_null', column_name => 'total', severity => 'fatal');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'row_count', params => '{"min": 1}', severity => 'quarantine');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'not_null', column_name => 'total', name => repeat('n', 64));
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'unique', column_name => 'email');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_drop_check('ck', 'nope');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+-- a change of the pipeline that would break a check is refused
+SELECT etl_alter_pipeline('ck', transform => 'SELECT order_id, customer_id, status, total FROM etl_delta');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT count(*) AS checks FROM etl.checks;
+
+SELECT etl_drop_pipeline('ck');
+SELECT count(*) AS orphan_checks FROM etl.checks;
+DROP SCHEMA ck_src, ck_dw CASCADE;

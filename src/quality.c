@@ -1,0 +1,1581 @@
+/*-------------------------------------------------------------------------
+ *
+ * quality.c
+ *	  Quality checks: etl_add_check, etl_drop_check, and their evaluation
+ *	  on every batch before it loads.
+ *
+ *	  Kinds: not_null, unique (within the batch and against the target's
+ *	  other rows), accepted_values, positive, range, foreign_key, z_score,
+ *	  row_count, expression, freshness.  Severities: critical (the run
+ *	  fails, nothing loads), warning (recorded, the batch loads), quarantine
+ *	  (row-level kinds: the failing rows become dead letters, the rest
+ *	  loads).
+ *
+ *	  One pass: all checks of a pipeline compile into a single aggregate
+ *	  query over the batch (the transform over etl_delta) -- count(*) FILTER
+ *	  (WHERE <the row fails>) per row-level check, with foreign keys as
+ *	  hashed IN (SELECT ...) probes, count(DISTINCT) for uniqueness within
+ *	  the batch, min/max/avg/stddev for z-scores -- which may run in
+ *	  parallel.  Only a unique check against the target adds one join per
+ *	  check, freshness one look at the source's newest value, and only a
+ *	  failing check pays for its sample keys (and a z-score for its count).
+ *
+ *	  A check is validated when it is added (and again when the pipeline is
+ *	  altered, and when it runs): its kind, its column among the batch's
+ *	  columns with a suitable type, its params, the referenced table and
+ *	  column, its expression (parsed and analysed as one boolean expression
+ *	  over the batch's columns, never executed), its severity.
+ *
+ * IDENTIFICATION
+ *	  src/quality.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/analyze.h"
+#include "parser/parse_coerce.h"
+#include "parser/parser.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/array.h"
+#include "utils/datum.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "catalog.h"
+#include "columns.h"
+#include "deadletter.h"
+#include "deparse.h"
+#include "etl_ext.h"
+#include "quality.h"
+#include "security.h"
+#include "spi_util.h"
+
+PG_FUNCTION_INFO_V1(etl_add_check);
+PG_FUNCTION_INFO_V1(etl_drop_check);
+PG_FUNCTION_INFO_V1(etl_check_sql);
+
+typedef enum EtlCheckKind
+{
+	CK_NOT_NULL,
+	CK_UNIQUE,
+	CK_ACCEPTED_VALUES,
+	CK_POSITIVE,
+	CK_RANGE,
+	CK_FOREIGN_KEY,
+	CK_Z_SCORE,
+	CK_ROW_COUNT,
+	CK_EXPRESSION,
+	CK_FRESHNESS,
+	CK_COUNT
+} EtlCheckKind;
+
+static const char *const check_kind_names[] = {
+	"not_null",	   "unique",  "accepted_values", "positive",   "range",
+	"foreign_key", "z_score", "row_count",		 "expression", "freshness"
+};
+StaticAssertDecl(lengthof(check_kind_names) == CK_COUNT, "check kind names");
+
+/* kinds that look at one column, and kinds that judge single rows */
+static const bool kind_has_column[] = { 1, 1, 1, 1, 1, 1, 1, 0, 0, 0 };
+static const bool kind_row_level[] = { 1, 1, 1, 1, 1, 1, 1, 0, 1, 0 };
+
+typedef enum EtlSeverity
+{
+	SEV_CRITICAL,
+	SEV_WARNING,
+	SEV_QUARANTINE,
+	SEV_COUNT
+} EtlSeverity;
+
+static const char *const severity_names[] = { "critical", "warning",
+											  "quarantine" };
+
+/* one check, with what its kind needs resolved against the batch */
+typedef struct EtlCheck
+{
+	char *name;
+	EtlCheckKind kind;
+	char *column; /* NULL for row_count, expression, freshness */
+	Jsonb *params;
+	EtlSeverity severity;
+
+	Oid coltype;  /* the batch column's type */
+	Datum values; /* accepted_values: text[] */
+	char *min;	  /* range: bounds as text, or NULL */
+	char *max;
+	double threshold; /* z_score */
+	int64 rc_min;	  /* row_count, -1: none */
+	int64 rc_max;
+	char *ref_table; /* foreign_key: quoted qualified name */
+	char *ref_column;
+	char *expr;		   /* expression: its text */
+	Interval *max_age; /* freshness */
+	int param_no;	   /* first positional argument of its params */
+} EtlCheck;
+
+/* what a check found in one batch */
+typedef struct EtlCheckResult
+{
+	EtlCheck *check;
+	bool passed;
+	int64 failing;
+	StringInfo observed; /* a JSON object */
+} EtlCheckResult;
+
+typedef struct CheckErrorArg
+{
+	EtlCheck *check;
+	const char *pipeline;
+	const char *text; /* the parsed text, for syntax positions */
+} CheckErrorArg;
+
+/*
+ * check_error_callback names the check in errors raised while validating
+ * it, and reports positions in its expression as internal positions.
+ */
+static void
+check_error_callback(void *arg)
+{
+	CheckErrorArg *a = arg;
+	int pos = geterrposition();
+
+	if (pos > 0 && a->text)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery(a->text);
+	}
+	errcontext("check \"%s\" of pipeline \"%s\"", a->check->name, a->pipeline);
+}
+
+/*
+ * jfield_text returns params->key as text (a JSON string's contents, or a
+ * number's text), NULL when absent or JSON null; *type gets its JSON type.
+ */
+static char *
+jfield_text(Jsonb *params, const char *key, const char **type)
+{
+	EtlArgs args;
+
+	etl_args_init(&args);
+	etl_args_add(&args, JSONBOID, JsonbPGetDatum(params), false);
+	etl_args_add_text(&args, key);
+	etl_spi_exec(
+		"SELECT pg_catalog.jsonb_typeof($1 OPERATOR(pg_catalog.->) $2),"
+		" $1 OPERATOR(pg_catalog.->>) $2",
+		&args, SPI_OK_SELECT, InvalidSnapshot);
+	*type = etl_spi_text(0, 0);
+	if (*type != NULL && strcmp(*type, "null") == 0)
+		*type = NULL;
+	return *type ? etl_spi_text(0, 1) : NULL;
+}
+
+/*
+ * bad_param raises 22023 for a check parameter of the wrong shape.
+ */
+static void
+bad_param(EtlCheck *c, const char *what, const char *hint)
+{
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("check \"%s\" (%s): %s", c->name,
+						   check_kind_names[c->kind], what),
+					errhint("%s", hint)));
+}
+
+/*
+ * cast_check_value checks that text converts to the column's type (the
+ * type's own error otherwise, with the check named).
+ */
+static void
+cast_check_value(EtlCheck *c, const char *text)
+{
+	Oid typinput;
+	Oid typioparam;
+
+	getTypeInputInfo(c->coltype, &typinput, &typioparam);
+	PG_TRY();
+	{
+		(void) OidInputFunctionCall(typinput, (char *) text, typioparam, -1);
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		MemoryContextSwitchTo(CurTransactionContext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->detail =
+			psprintf("A parameter of check \"%s\" is not a value of type %s.",
+					 c->name, format_type_be(c->coltype));
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * column_type returns the batch column's type, or raises 42703.
+ */
+static Oid
+column_type(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map)
+{
+	ListCell *lc;
+	StringInfoData names;
+
+	initStringInfo(&names);
+	foreach (lc, map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (strcmp(col->name, c->column) == 0)
+			return col->src_type;
+		appendStringInfo(&names, "%s%s", names.len ? ", " : "", col->name);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("pipeline \"%s\" loads no column \"%s\" for check \"%s\"",
+					p->name, c->column, c->name),
+			 errhint("Checks see the batch's columns: %s.", names.data)));
+	return InvalidOid; /* keep compiler quiet */
+}
+
+/*
+ * require_numeric refuses a column whose type is not numeric.
+ */
+static void
+require_numeric(EtlCheck *c)
+{
+	char category;
+	bool preferred;
+
+	get_type_category_preferred(getBaseType(c->coltype), &category,
+								&preferred);
+	if (category != TYPCATEGORY_NUMERIC)
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+						errmsg("check \"%s\" (%s) needs a numeric column, "
+							   "\"%s\" is of type %s",
+							   c->name, check_kind_names[c->kind], c->column,
+							   format_type_be(c->coltype)),
+						errhint("Cast the column in the transform, or check "
+								"another column.")));
+}
+
+/*
+ * resolve_foreign_key parses params.references, "schema.table(column)".
+ */
+static void
+resolve_foreign_key(EtlCheck *c, EtlPipeline *p)
+{
+	const char *type;
+	char *ref = jfield_text(c->params, "references", &type);
+	char *open;
+	char *close;
+	char *tabname;
+	char *colname;
+	Oid relid;
+	AttrNumber attnum;
+	List *cols;
+
+	if (ref == NULL || strcmp(type, "string") != 0)
+		bad_param(c, "params.references must be a string",
+				  "Use e.g. params => '{\"references\": "
+				  "\"dw.dim_customers(customer_id)\"}'.");
+	open = strrchr(ref, '(');
+	close = strrchr(ref, ')');
+	if (open == NULL || close == NULL || close < open || close[1] != '\0')
+		bad_param(
+			c,
+			psprintf("params.references \"%s\" is not schema.table(column)",
+					 ref),
+			"Use e.g. params => '{\"references\": "
+			"\"dw.dim_customers(customer_id)\"}'.");
+	tabname = pnstrdup(ref, open - ref);
+	colname = pnstrdup(open + 1, close - open - 1);
+	relid = etl_resolve_relation(tabname, "referenced", true);
+	if (!OidIsValid(relid))
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("table \"%s\" referenced by check \"%s\" does not exist",
+					tabname, c->name),
+			 errhint("Create it, or schema-qualify its name in "
+					 "params.references.")));
+	if (!SplitIdentifierString(colname, ',', &cols) || list_length(cols) != 1)
+		bad_param(c, psprintf("\"%s\" is not one column name", colname),
+				  "Name one column between the parentheses.");
+	colname = linitial(cols);
+	attnum = get_attnum(relid, colname);
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+						errmsg("column \"%s\" referenced by check \"%s\" does "
+							   "not exist in %s",
+							   colname, c->name, tabname),
+						errhint("Name a column of the referenced table.")));
+	if (pg_class_aclcheck(relid, p->owner, ACL_SELECT) != ACLCHECK_OK)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to read %s, referenced by check \"%s\"",
+					tabname, c->name),
+			 errhint("GRANT SELECT ON %s TO the pipeline's owner.", tabname)));
+	c->ref_table = etl_relation_sql(relid);
+	c->ref_column = pstrdup(colname);
+}
+
+/*
+ * resolve_expression validates params.sql: one boolean expression over the
+ * batch's columns, parsed and analysed against typed NULL columns, never
+ * executed.
+ */
+static void
+resolve_expression(EtlCheck *c, EtlColumnMap *map, CheckErrorArg *errarg)
+{
+	const char *type;
+	char *expr = jfield_text(c->params, "sql", &type);
+	char *text;
+	List *raw;
+	SelectStmt *sel;
+	StringInfoData cols;
+	ListCell *lc;
+	List *fromraw;
+	RangeSubselect *sub;
+	RawStmt *rs;
+	Query *q;
+	TargetEntry *te;
+
+	if (expr == NULL || strcmp(type, "string") != 0 || expr[0] == '\0')
+		bad_param(c, "params.sql must be a non-empty string",
+				  "Use e.g. params => '{\"sql\": \"total_amount < 1e6\"}'.");
+	text = psprintf("SELECT %s", expr);
+	errarg->text = text;
+	raw = raw_parser(text, RAW_PARSE_DEFAULT);
+	sel = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
+	if (list_length(raw) != 1 || !IsA(sel, SelectStmt) ||
+		list_length(sel->targetList) != 1 || sel->fromClause ||
+		sel->whereClause || sel->groupClause || sel->havingClause ||
+		sel->windowClause || sel->distinctClause || sel->sortClause ||
+		sel->limitCount || sel->limitOffset || sel->lockingClause ||
+		sel->withClause || sel->intoClause || sel->valuesLists ||
+		sel->op != SETOP_NONE ||
+		((ResTarget *) linitial(sel->targetList))->name != NULL)
+		ereport(ERROR, (errcode(ERRCODE_SYNTAX_ERROR),
+						errmsg("check \"%s\" (expression): params.sql must be "
+							   "one expression",
+							   c->name),
+						errdetail("It is \"%s\".", expr),
+						errhint("Write a boolean expression over the batch's "
+								"columns, e.g. total_amount < 1e6.")));
+
+	/* FROM (SELECT NULL::type AS column, ...) AS etl_b */
+	initStringInfo(&cols);
+	foreach (lc, map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		appendStringInfo(&cols, "%sNULL::%s AS %s", cols.len ? ", " : "",
+						 format_type_extended(col->src_type, col->src_typmod,
+											  FORMAT_TYPE_TYPEMOD_GIVEN |
+												  FORMAT_TYPE_FORCE_QUALIFY),
+						 quote_identifier(col->name));
+	}
+	fromraw = raw_parser(psprintf("SELECT %s", cols.data), RAW_PARSE_DEFAULT);
+	sub = makeNode(RangeSubselect);
+	sub->subquery = linitial_node(RawStmt, fromraw)->stmt;
+	sub->alias = makeAlias("etl_b", NIL);
+	sel->fromClause = list_make1(sub);
+
+	rs = makeNode(RawStmt);
+	rs->stmt = (Node *) sel;
+	rs->stmt_location = -1;
+	q = parse_analyze_fixedparams(rs, text, NULL, 0, NULL);
+	te = linitial_node(TargetEntry, q->targetList);
+	if (q->hasAggs || q->hasWindowFuncs || q->hasTargetSRFs)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_GROUPING_ERROR),
+			 errmsg("check \"%s\" (expression) must not use aggregate, window "
+					"or set-returning functions",
+					c->name),
+			 errhint(
+				 "The expression is evaluated on each row of the batch.")));
+	if (exprType((Node *) te->expr) != BOOLOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("check \"%s\" (expression) must be boolean, \"%s\" is "
+						"of type %s",
+						c->name, expr,
+						format_type_be(exprType((Node *) te->expr))),
+				 errhint("Write a condition that every good row meets.")));
+	c->expr = expr;
+}
+
+/*
+ * resolve_check validates a check against its pipeline and batch columns
+ * and fills what its kind needs.  Raises a precise error for anything that
+ * does not fit.
+ */
+static void resolve_check_inner(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map,
+								Oid source_relid, CheckErrorArg *errarg);
+
+static void
+resolve_check(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map, Oid source_relid)
+{
+	ErrorContextCallback errcb;
+	CheckErrorArg errarg = { c, p->name, NULL };
+
+	errcb.callback = check_error_callback;
+	errcb.arg = &errarg;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	resolve_check_inner(c, p, map, source_relid, &errarg);
+	error_context_stack = errcb.previous;
+}
+
+/*
+ * resolve_check_inner does the work of resolve_check().
+ */
+static void
+resolve_check_inner(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map,
+					Oid source_relid, CheckErrorArg *errarg)
+{
+	const char *type;
+	char *s;
+
+	if (kind_has_column[c->kind] && c->column == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("check kind %s needs a column_name",
+						check_kind_names[c->kind]),
+				 errhint("Pass column_name => 'the batch column to check'.")));
+	if (!kind_has_column[c->kind] && c->column != NULL)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("check kind %s takes no column_name",
+							   check_kind_names[c->kind]),
+						errhint("Leave column_name out.")));
+	if (c->severity == SEV_QUARANTINE && !kind_row_level[c->kind])
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("check kind %s judges the whole batch and "
+							   "cannot quarantine rows",
+							   check_kind_names[c->kind]),
+						errhint("Use severity => 'critical' or 'warning'.")));
+	if (!JB_ROOT_IS_OBJECT(c->params) || JB_ROOT_IS_SCALAR(c->params))
+		bad_param(c, "params must be a JSON object",
+				  "Use e.g. params => '{}'.");
+	if (c->column)
+		c->coltype = column_type(c, p, map);
+
+	c->rc_min = c->rc_max = -1;
+	switch (c->kind)
+	{
+		case CK_NOT_NULL:
+		case CK_UNIQUE:
+			break;
+		case CK_ACCEPTED_VALUES:
+		{
+			EtlArgs args;
+			bool isnull;
+
+			s = jfield_text(c->params, "values", &type);
+			if (s == NULL || strcmp(type, "array") != 0)
+				bad_param(c, "params.values must be a JSON array",
+						  "Use e.g. params => '{\"values\": [\"pending\", "
+						  "\"completed\"]}'.");
+			etl_args_init(&args);
+			etl_args_add(&args, JSONBOID, JsonbPGetDatum(c->params), false);
+			etl_spi_exec(
+				"SELECT pg_catalog.array_agg(v), "
+				"pg_catalog.bool_or(pg_catalog.jsonb_typeof(e) IN ('object', "
+				"'array'))"
+				" FROM pg_catalog.jsonb_array_elements($1 "
+				"OPERATOR(pg_catalog.->) 'values') e,"
+				" LATERAL (SELECT e OPERATOR(pg_catalog.#>>) '{}') v(v)",
+				&args, SPI_OK_SELECT, InvalidSnapshot);
+			if (etl_spi_isnull(0, 0))
+				bad_param(c, "params.values must not be empty",
+						  "Give at least one accepted value.");
+			if (DatumGetBool(etl_spi_datum(0, 1, &isnull)))
+				bad_param(c, "params.values must hold scalar values",
+						  "Give strings or numbers.");
+			c->values = datumCopy(etl_spi_datum(0, 0, &isnull), false, -1);
+			{
+				ArrayType *arr = DatumGetArrayTypeP(c->values);
+				Datum *elems;
+				bool *nulls;
+				int n;
+
+				deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+								  &elems, &nulls, &n);
+				for (int i = 0; i < n; i++)
+					if (!nulls[i])
+						cast_check_value(c, TextDatumGetCString(elems[i]));
+			}
+			break;
+		}
+		case CK_POSITIVE:
+			require_numeric(c);
+			break;
+		case CK_RANGE:
+			c->min = jfield_text(c->params, "min", &type);
+			if (c->min && strcmp(type, "number") != 0 &&
+				strcmp(type, "string") != 0)
+				bad_param(c, "params.min must be a number or a string",
+						  "Use e.g. params => '{\"min\": 0}'.");
+			c->max = jfield_text(c->params, "max", &type);
+			if (c->max && strcmp(type, "number") != 0 &&
+				strcmp(type, "string") != 0)
+				bad_param(c, "params.max must be a number or a string",
+						  "Use e.g. params => '{\"max\": 100}'.");
+			if (c->min == NULL && c->max == NULL)
+				bad_param(
+					c, "params needs min, max or both",
+					"Use e.g. params => '{\"min\": 0, \"max\": 100000}'.");
+			if (c->min)
+				cast_check_value(c, c->min);
+			if (c->max)
+				cast_check_value(c, c->max);
+			break;
+		case CK_FOREIGN_KEY:
+			resolve_foreign_key(c, p);
+			break;
+		case CK_Z_SCORE:
+			require_numeric(c);
+			s = jfield_text(c->params, "threshold", &type);
+			c->threshold = 3.0;
+			if (s != NULL)
+			{
+				if (strcmp(type, "number") != 0 ||
+					(c->threshold = strtod(s, NULL)) <= 0)
+					bad_param(c, "params.threshold must be a positive number",
+							  "Use e.g. params => '{\"threshold\": 3}'.");
+			}
+			break;
+		case CK_ROW_COUNT:
+		{
+			const char *keys[2] = { "min", "max" };
+			int64 *vals[2] = { &c->rc_min, &c->rc_max };
+
+			for (int i = 0; i < 2; i++)
+			{
+				s = jfield_text(c->params, keys[i], &type);
+				if (s == NULL)
+					continue;
+				if (strcmp(type, "number") != 0 ||
+					strspn(s, "0123456789") != strlen(s))
+					bad_param(
+						c,
+						psprintf("params.%s must be a whole number of rows",
+								 keys[i]),
+						"Use e.g. params => '{\"min\": 1}'.");
+				*vals[i] = strtoi64(s, NULL, 10);
+			}
+			if (c->rc_min < 0 && c->rc_max < 0)
+				bad_param(c, "params needs min, max or both",
+						  "Use e.g. params => '{\"min\": 1}'.");
+			break;
+		}
+		case CK_EXPRESSION:
+			resolve_expression(c, map, errarg);
+			break;
+		case CK_FRESHNESS:
+		{
+			Oid wmtype;
+
+			s = jfield_text(c->params, "max_age", &type);
+			if (s == NULL || strcmp(type, "string") != 0)
+				bad_param(c, "params.max_age must be an interval, as a string",
+						  "Use e.g. params => '{\"max_age\": \"2 hours\"}'.");
+			c->max_age = DatumGetIntervalP(DirectFunctionCall3(
+				interval_in, CStringGetDatum(s), ObjectIdGetDatum(InvalidOid),
+				Int32GetDatum(-1)));
+			wmtype = p->watermark_column
+						 ? get_atttype(
+							   source_relid,
+							   get_attnum(source_relid, p->watermark_column))
+						 : InvalidOid;
+			if (wmtype != TIMESTAMPTZOID && wmtype != TIMESTAMPOID)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("check \"%s\" (freshness) needs a pipeline "
+								"whose watermark column is a timestamp",
+								c->name),
+						 errhint("Freshness compares the newest watermark "
+								 "value of the source with now().")));
+			break;
+		}
+		default:
+			break;
+	}
+}
+
+/*
+ * load_checks reads the checks of a pipeline (unresolved).
+ */
+static List *
+load_checks(int64 pipeline_id)
+{
+	EtlArgs args;
+	List *result = NIL;
+	uint64 n;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, pipeline_id);
+	n = etl_spi_exec(
+		"SELECT name, kind, column_name, params, severity FROM etl.checks"
+		" WHERE pipeline_id OPERATOR(pg_catalog.=) $1 ORDER BY check_id",
+		&args, SPI_OK_SELECT, InvalidSnapshot);
+	for (uint64 i = 0; i < n; i++)
+	{
+		EtlCheck *c = palloc0(sizeof(EtlCheck));
+		bool isnull;
+
+		c->name = etl_spi_text(i, 0);
+		c->kind = etl_name_lookup(check_kind_names, CK_COUNT,
+								  etl_spi_text(i, 1), "check kind");
+		c->column = etl_spi_text(i, 2);
+		c->params = DatumGetJsonbPCopy(etl_spi_datum(i, 3, &isnull));
+		c->severity = etl_name_lookup(severity_names, SEV_COUNT,
+									  etl_spi_text(i, 4), "severity");
+		result = lappend(result, c);
+	}
+	return result;
+}
+
+/*
+ * etl_checks_load reads and returns the checks of a pipeline, unresolved
+ * (etl_run_checks resolves them against the run's batch).
+ */
+List *
+etl_checks_load(int64 pipeline_id)
+{
+	return load_checks(pipeline_id);
+}
+
+/*
+ * etl_checks_validate_all validates the stored checks of a pipeline against
+ * its (new) definition: etl_alter_pipeline refuses a change that would
+ * break one.
+ */
+void
+etl_checks_validate_all(EtlPipeline *p, Oid source_relid, Oid target_relid)
+{
+	List *checks;
+	EtlColumnMap *map;
+	ListCell *lc;
+
+	if (p->id == 0)
+		return;
+	checks = load_checks(p->id);
+	if (checks == NIL)
+		return;
+	map = etl_resolve_columns(p, source_relid, target_relid);
+	foreach (lc, checks)
+		resolve_check(lfirst(lc), p, map, source_relid);
+}
+
+/* ------------------------------------------------------------------------
+ * Evaluation
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * append_fail_predicate writes the condition under which a batch row (alias
+ * etl_b) fails a row-level check (not unique, which is judged by sets).
+ */
+static void
+append_fail_predicate(StringInfo buf, EtlCheck *c, double mean, double stddev)
+{
+	const char *col = c->column ? quote_identifier(c->column) : NULL;
+	char *type = c->column ? format_type_extended(c->coltype, -1,
+												  FORMAT_TYPE_FORCE_QUALIFY)
+						   : NULL;
+
+	switch (c->kind)
+	{
+		case CK_NOT_NULL:
+			appendStringInfo(buf, "etl_b.%s IS NULL", col);
+			break;
+		case CK_ACCEPTED_VALUES:
+			appendStringInfo(buf, "etl_b.%s <> ALL (CAST($%d AS %s[]))", col,
+							 c->param_no, type);
+			break;
+		case CK_POSITIVE:
+			appendStringInfo(buf, "etl_b.%s <= 0", col);
+			break;
+		case CK_RANGE:
+			appendStringInfoChar(buf, '(');
+			if (c->min)
+				appendStringInfo(buf, "etl_b.%s < CAST($%d AS %s)", col,
+								 c->param_no, type);
+			if (c->min && c->max)
+				appendStringInfoString(buf, " OR ");
+			if (c->max)
+				appendStringInfo(buf, "etl_b.%s > CAST($%d AS %s)", col,
+								 c->param_no + 1, type);
+			appendStringInfoChar(buf, ')');
+			break;
+		case CK_FOREIGN_KEY:
+			appendStringInfo(buf,
+							 "etl_b.%s IS NOT NULL AND NOT (etl_b.%s IN "
+							 "(SELECT etl_r.%s FROM %s AS etl_r))",
+							 col, col, quote_identifier(c->ref_column),
+							 c->ref_table);
+			break;
+		case CK_Z_SCORE:
+			appendStringInfo(buf,
+							 "pg_catalog.abs(etl_b.%s::pg_catalog.float8 - "
+							 "%.17g) / %.17g > %.17g",
+							 col, mean, stddev, c->threshold);
+			break;
+		case CK_EXPRESSION:
+			appendStringInfo(buf, "(\n%s\n) IS NOT TRUE", c->expr);
+			break;
+		default:
+			appendStringInfoString(buf, "false");
+			break;
+	}
+}
+
+/*
+ * add_check_args appends the positional arguments of a check's params and
+ * remembers where they start.
+ */
+static void
+add_check_args(EtlArgs *args, EtlCheck *c)
+{
+	c->param_no = args->n + 1;
+	if (c->kind == CK_ACCEPTED_VALUES)
+		etl_args_add(args, TEXTARRAYOID, c->values, false);
+	else if (c->kind == CK_RANGE)
+	{
+		etl_args_add_text(args, c->min);
+		etl_args_add_text(args, c->max);
+	}
+}
+
+/*
+ * batch_from appends "FROM <transform> AS etl_b" (with the delta CTE first).
+ */
+static char *
+batch_query(EtlRun *run, const char *select_list, const char *tail)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	etl_deparse_delta_cte(&buf, run);
+	appendStringInfo(&buf, "SELECT %s FROM (\n%s\n) AS etl_b%s", select_list,
+					 run->map->transform_sql, tail ? tail : "");
+	return buf.data;
+}
+
+/*
+ * key_object returns jsonb_build_object('k1', etl_b.k1, ...) of the key.
+ */
+static char *
+key_object(EtlRun *run)
+{
+	StringInfoData buf;
+	ListCell *lc;
+	bool first = true;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "pg_catalog.jsonb_build_object(");
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(&buf, "%s%s, etl_b.%s", first ? "" : ", ",
+						 quote_literal_cstr(col->name),
+						 quote_identifier(col->name));
+		first = false;
+	}
+	if (first)
+		appendStringInfoString(&buf, "'row', etl_b.*");
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * sample_keys returns a JSON array of up to 10 keys of rows failing pred.
+ */
+static char *
+sample_keys(EtlRun *run, EtlArgs *args, const char *pred)
+{
+	char *sql;
+
+	sql = batch_query(run, psprintf("%s AS k", key_object(run)),
+					  psprintf(" WHERE %s LIMIT 10", pred));
+	sql = psprintf("SELECT COALESCE(pg_catalog.jsonb_agg(s.k), "
+				   "'[]')::pg_catalog.text FROM (%s) s",
+				   sql);
+	etl_spi_exec(sql, args, SPI_OK_SELECT, run->snapshot);
+	return etl_spi_text(0, 0);
+}
+
+/*
+ * new_result starts the result of a check.
+ */
+static EtlCheckResult *
+new_result(EtlCheck *c)
+{
+	EtlCheckResult *r = palloc0(sizeof(EtlCheckResult));
+
+	r->check = c;
+	r->passed = true;
+	r->observed = makeStringInfo();
+	appendStringInfoChar(r->observed, '{');
+	return r;
+}
+
+/*
+ * unique_against_target counts batch rows whose value of the checked column
+ * another target row (another key) already has.
+ */
+static int64
+unique_against_target(EtlRun *run, EtlCheck *c, EtlArgs *args)
+{
+	StringInfoData tail;
+	StringInfoData bkeys;
+	StringInfoData xkeys;
+	ListCell *lc;
+	const char *col = quote_identifier(c->column);
+
+	initStringInfo(&bkeys);
+	initStringInfo(&xkeys);
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *kc = lfirst(lc);
+
+		if (!kc->is_key)
+			continue;
+		appendStringInfo(&bkeys, "%setl_b.%s", bkeys.len ? ", " : "",
+						 quote_identifier(kc->name));
+		appendStringInfo(&xkeys, "%setl_x.%s", xkeys.len ? ", " : "",
+						 quote_identifier(kc->name));
+	}
+	if (bkeys.len == 0)
+		return 0;
+	initStringInfo(&tail);
+	appendStringInfo(&tail,
+					 " JOIN %s AS etl_x ON etl_x.%s = etl_b.%s AND ROW(%s) IS "
+					 "DISTINCT FROM ROW(%s)",
+					 run->target_sql, col, col, xkeys.data, bkeys.data);
+	etl_spi_query_parallel(batch_query(run, "pg_catalog.count(*)", tail.data),
+						   args, run->snapshot);
+	return etl_spi_int64(0, 0, 0);
+}
+
+/*
+ * quarantine moves the rows failing the quarantine checks out of the batch:
+ * their keys into a temporary table the load skips (deparse.c), their rows
+ * into the run's dead letters (stage 'check').
+ */
+static void
+quarantine(EtlRun *run, List *results, EtlArgs *args, double *means,
+		   double *stddevs)
+{
+	StringInfoData pred;
+	StringInfoData keys;
+	StringInfoData keydefs;
+	StringInfoData join;
+	ListCell *lc;
+	char *sql;
+	uint64 n;
+	bool source_has_keys = true;
+	Oid userid;
+	int sec;
+	int i = 0;
+
+	initStringInfo(&pred);
+	appendStringInfoString(&pred, "CASE");
+	foreach (lc, results)
+	{
+		EtlCheckResult *r = lfirst(lc);
+
+		if (!r->passed && r->check->severity == SEV_QUARANTINE)
+		{
+			if (r->check->kind == CK_UNIQUE)
+			{
+				const char *col = quote_identifier(r->check->column);
+
+				appendStringInfo(
+					&pred,
+					" WHEN etl_b.%s IN (SELECT etl_d.%s FROM (\n%s\n) AS "
+					"etl_d GROUP BY 1 HAVING pg_catalog.count(*) > 1)",
+					col, col, run->map->transform_sql);
+			}
+			else
+			{
+				appendStringInfoString(&pred, " WHEN ");
+				append_fail_predicate(&pred, r->check, means[i], stddevs[i]);
+			}
+			appendStringInfo(&pred, " THEN %s",
+							 quote_literal_cstr(r->check->name));
+		}
+		i++;
+	}
+	appendStringInfoString(&pred, " END");
+
+	initStringInfo(&keys);
+	initStringInfo(&keydefs);
+	initStringInfo(&join);
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *kc = lfirst(lc);
+		const char *q;
+
+		if (!kc->is_key)
+			continue;
+		q = quote_identifier(kc->name);
+		appendStringInfo(&keys, "%setl_b.%s", keys.len ? ", " : "", q);
+		appendStringInfo(&keydefs, "%s%s %s", keydefs.len ? ", " : "", q,
+						 format_type_extended(kc->src_type, kc->src_typmod,
+											  FORMAT_TYPE_TYPEMOD_GIVEN |
+												  FORMAT_TYPE_FORCE_QUALIFY));
+		appendStringInfo(&join, "%setl_q.%s = etl_d.%s",
+						 join.len ? " AND " : "", q, q);
+		if (get_attnum(run->source_relid, kc->name) == InvalidAttrNumber)
+			source_has_keys = false;
+	}
+
+	run->quarantine_table =
+		psprintf("etl_quarantine_" INT64_FORMAT, run->rec.run_id);
+	GetUserIdAndSecContext(&userid, &sec);
+	SetUserIdAndSecContext(userid, sec & ~SECURITY_RESTRICTED_OPERATION);
+	etl_spi_exec(psprintf("CREATE TEMP TABLE %s (%s, etl_check text, "
+						  "etl_record text) ON COMMIT DROP",
+						  run->quarantine_table, keydefs.data),
+				 NULL, SPI_OK_UTILITY, InvalidSnapshot);
+	SetUserIdAndSecContext(userid, sec);
+
+	sql = batch_query(
+		run,
+		psprintf(
+			"%s, %s AS etl_check, pg_catalog.to_jsonb(etl_b)::pg_catalog.text",
+			keys.data, pred.data),
+		NULL);
+	sql = psprintf("INSERT INTO pg_temp.%s SELECT * FROM (%s) etl_f WHERE "
+				   "etl_check IS NOT NULL",
+				   run->quarantine_table, sql);
+	etl_spi_exec(sql, args, SPI_OK_INSERT, run->snapshot);
+
+	/* the dead letters hold the source rows when the source has the key */
+	if (source_has_keys)
+	{
+		StringInfoData dsql;
+
+		initStringInfo(&dsql);
+		etl_deparse_delta_cte(&dsql, run);
+		appendStringInfo(
+			&dsql,
+			"SELECT pg_catalog.to_jsonb(etl_d)::pg_catalog.text, "
+			"etl_q.etl_check"
+			" FROM etl_delta AS etl_d JOIN pg_temp.%s AS etl_q ON %s",
+			run->quarantine_table, join.data);
+		sql = dsql.data;
+	}
+	else
+		sql = psprintf("SELECT etl_record, etl_check FROM pg_temp.%s",
+					   run->quarantine_table);
+	n = etl_spi_exec(sql, args, SPI_OK_SELECT, run->snapshot);
+	for (uint64 j = 0; j < n; j++)
+	{
+		ErrorData edata = { 0 };
+		char *check = etl_spi_text(j, 1);
+
+		edata.sqlerrcode = ERRCODE_CHECK_VIOLATION;
+		edata.message = psprintf("quarantined by check \"%s\"", check);
+		run->dead_letters =
+			lappend(run->dead_letters,
+					etl_dead_letter_make("check", etl_spi_text(j, 0), &edata));
+	}
+	run->quarantined = n;
+}
+
+/*
+ * check_pass_sql returns the one aggregate query that evaluates the checks
+ * over the batch: count(*) first, then per check its column(s); first_col
+ * gets each check's first column.  Appends the checks' params to args.
+ */
+static char *
+check_pass_sql(EtlRun *run, List *checks, EtlArgs *args, int *first_col)
+{
+	StringInfoData sel;
+	ListCell *lc;
+	int ncol = 1;
+	int i = 0;
+
+	initStringInfo(&sel);
+	appendStringInfoString(&sel, "pg_catalog.count(*)");
+	foreach (lc, checks)
+	{
+		EtlCheck *c = lfirst(lc);
+		const char *col = c->column ? quote_identifier(c->column) : NULL;
+
+		add_check_args(args, c);
+		first_col[i++] = ncol;
+		switch (c->kind)
+		{
+			case CK_UNIQUE:
+				appendStringInfo(&sel,
+								 ",\n  pg_catalog.count(etl_b.%s) - "
+								 "pg_catalog.count(DISTINCT etl_b.%s)",
+								 col, col);
+				ncol++;
+				break;
+			case CK_Z_SCORE:
+				appendStringInfo(
+					&sel,
+					",\n  pg_catalog.avg(etl_b.%s::pg_catalog.float8),"
+					" pg_catalog.stddev_samp(etl_b.%s::pg_catalog.float8),"
+					" pg_catalog.min(etl_b.%s::pg_catalog.float8),"
+					" pg_catalog.max(etl_b.%s::pg_catalog.float8)",
+					col, col, col, col);
+				ncol += 4;
+				break;
+			case CK_ROW_COUNT:
+			case CK_FRESHNESS:
+				break;
+			default:
+				appendStringInfoString(
+					&sel, ",\n  pg_catalog.count(*) FILTER (WHERE ");
+				append_fail_predicate(&sel, c, 0, 0);
+				appendStringInfoChar(&sel, ')');
+				ncol++;
+				break;
+		}
+	}
+	return batch_query(run, sel.data, NULL);
+}
+
+/*
+ * etl_run_checks evaluates the pipeline's checks on the run's batch, before
+ * it loads, and keeps their results in run->check_results.  A failing
+ * critical check fails the attempt (23514); failing quarantine checks move
+ * their rows to the dead letters.  Runs as the pipeline owner.
+ */
+void
+etl_run_checks(EtlRun *run)
+{
+	List *checks = etl_checks_load(run->p->id);
+	EtlArgs args;
+	ListCell *lc;
+	char *pass_sql;
+	int nchecks;
+	int *first_col;
+	double *means;
+	double *stddevs;
+	int64 nrows;
+	List *results = NIL;
+	bool any_quarantine = false;
+	EtlCheckResult *critical = NULL;
+	int i;
+
+	run->check_results = NIL;
+	if (checks == NIL)
+		return;
+	nchecks = list_length(checks);
+	first_col = palloc0(sizeof(int) * nchecks);
+	means = palloc0(sizeof(double) * nchecks);
+	stddevs = palloc0(sizeof(double) * nchecks);
+
+	foreach (lc, checks)
+		resolve_check(lfirst(lc), run->p, run->map, run->source_relid);
+
+	/* the one aggregate pass */
+	etl_run_args(run, &args);
+	pass_sql = check_pass_sql(run, checks, &args, first_col);
+	etl_spi_query_parallel(pass_sql, &args, run->snapshot);
+	nrows = etl_spi_int64(0, 0, 0);
+	if (run->rec.rows_extracted < 0 && run->map->one_to_one)
+		run->rec.rows_extracted = nrows;
+
+	/* judge each check; the result set of the pass is read first */
+	i = 0;
+	foreach (lc, checks)
+	{
+		EtlCheck *c = lfirst(lc);
+		EtlCheckResult *r = new_result(c);
+		int col = first_col[i];
+
+		switch (c->kind)
+		{
+			case CK_ROW_COUNT:
+				r->failing = 0;
+				r->passed = !(c->rc_min >= 0 && nrows < c->rc_min) &&
+							!(c->rc_max >= 0 && nrows > c->rc_max);
+				appendStringInfo(r->observed, "\"rows\": " INT64_FORMAT,
+								 nrows);
+				if (c->rc_min >= 0)
+					appendStringInfo(r->observed, ", \"min\": " INT64_FORMAT,
+									 c->rc_min);
+				if (c->rc_max >= 0)
+					appendStringInfo(r->observed, ", \"max\": " INT64_FORMAT,
+									 c->rc_max);
+				break;
+			case CK_Z_SCORE:
+			{
+				bool isnull;
+				double mean;
+				double sd;
+				double lo;
+				double hi;
+				double maxz;
+
+				if (etl_spi_isnull(0, col + 1) ||
+					DatumGetFloat8(etl_spi_datum(0, col + 1, &isnull)) == 0)
+				{
+					appendStringInfo(
+						r->observed,
+						"\"threshold\": %g, \"note\": \"no spread: every "
+						"value is the same, or fewer than two\"",
+						c->threshold);
+					break;
+				}
+				mean = etl_spi_float8(0, col, 0);
+				sd = etl_spi_float8(0, col + 1, 0);
+				lo = etl_spi_float8(0, col + 2, 0);
+				hi = etl_spi_float8(0, col + 3, 0);
+				maxz = Max(hi - mean, mean - lo) / sd;
+				means[i] = mean;
+				stddevs[i] = sd;
+				r->passed = maxz <= c->threshold;
+				appendStringInfo(r->observed,
+								 "\"mean\": %.17g, \"stddev\": %.17g, "
+								 "\"max_z\": %.17g, \"threshold\": %g",
+								 mean, sd, maxz, c->threshold);
+				break;
+			}
+			case CK_FRESHNESS:
+				break;
+			default:
+				r->failing = etl_spi_int64(0, col, 0);
+				r->passed = r->failing == 0;
+				if (c->kind == CK_UNIQUE)
+					appendStringInfo(r->observed,
+									 "\"duplicates_in_batch\": " INT64_FORMAT,
+									 r->failing);
+				break;
+		}
+		results = lappend(results, r);
+		i++;
+	}
+
+	/* what needs its own query: freshness, uniqueness against the target,
+	 * counts and samples of what failed */
+	i = 0;
+	foreach (lc, results)
+	{
+		EtlCheckResult *r = lfirst(lc);
+		EtlCheck *c = r->check;
+		StringInfoData pred;
+
+		if (c->kind == CK_FRESHNESS)
+		{
+			TimestampTz newest;
+			TimestampTz limit;
+
+			etl_spi_exec(
+				psprintf("SELECT pg_catalog.max(%s)::pg_catalog.timestamptz "
+						 "FROM %s",
+						 quote_identifier(run->p->watermark_column),
+						 run->source_sql),
+				NULL, SPI_OK_SELECT, run->snapshot);
+			limit = DatumGetTimestampTz(
+				DirectFunctionCall2(timestamptz_mi_interval,
+									TimestampTzGetDatum(GetCurrentTimestamp()),
+									IntervalPGetDatum(c->max_age)));
+			if (etl_spi_isnull(0, 0))
+			{
+				r->passed = false;
+				appendStringInfoString(r->observed, "\"newest\": null");
+			}
+			else
+			{
+				bool isnull;
+
+				newest = DatumGetTimestampTz(etl_spi_datum(0, 0, &isnull));
+				r->passed = newest >= limit;
+				appendStringInfoString(r->observed, "\"newest\": ");
+				escape_json(r->observed, timestamptz_to_str(newest));
+			}
+			appendStringInfoString(r->observed, ", \"max_age\": ");
+			escape_json(r->observed,
+						DatumGetCString(DirectFunctionCall1(
+							interval_out, IntervalPGetDatum(c->max_age))));
+		}
+		else if (c->kind == CK_UNIQUE && run->target_empty != 1)
+		{
+			int64 clash = unique_against_target(run, c, &args);
+
+			appendStringInfo(r->observed,
+							 ", \"clashing_with_target\": " INT64_FORMAT,
+							 clash);
+			r->failing += clash;
+			r->passed = r->failing == 0;
+		}
+
+		if (!r->passed && kind_row_level[c->kind])
+		{
+			initStringInfo(&pred);
+			if (c->kind == CK_UNIQUE)
+			{
+				const char *col = quote_identifier(c->column);
+
+				etl_spi_exec(
+					psprintf(
+						"SELECT COALESCE(pg_catalog.jsonb_agg(v), "
+						"'[]')::pg_catalog.text FROM"
+						" (%s) s(v)",
+						batch_query(
+							run, psprintf("etl_b.%s", col),
+							psprintf(" GROUP BY 1 HAVING pg_catalog.count(*) "
+									 "> 1 LIMIT 10"))),
+					&args, SPI_OK_SELECT, run->snapshot);
+				appendStringInfo(r->observed, ", \"sample_values\": %s",
+								 etl_spi_text(0, 0));
+			}
+			else
+			{
+				append_fail_predicate(&pred, c, means[i], stddevs[i]);
+				if (c->kind == CK_Z_SCORE)
+				{
+					etl_spi_query_parallel(
+						batch_query(run, "pg_catalog.count(*)",
+									psprintf(" WHERE %s", pred.data)),
+						&args, run->snapshot);
+					r->failing = etl_spi_int64(0, 0, 0);
+				}
+				appendStringInfo(r->observed, "%s\"sample_keys\": %s",
+								 r->observed->len > 1 ? ", " : "",
+								 sample_keys(run, &args, pred.data));
+			}
+		}
+		appendStringInfoChar(r->observed, '}');
+		if (!r->passed && c->severity == SEV_CRITICAL && critical == NULL)
+			critical = r;
+		if (!r->passed && c->severity == SEV_QUARANTINE)
+			any_quarantine = true;
+		i++;
+	}
+	run->check_results = results;
+
+	if (critical != NULL)
+	{
+		EtlCheck *c = critical->check;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("check \"%s\" failed", c->name),
+				 errdetail("%s check%s%s%s failed%s; observed %s",
+						   check_kind_names[c->kind],
+						   c->column ? " on column \"" : "",
+						   c->column ? c->column : "", c->column ? "\"" : "",
+						   kind_row_level[c->kind]
+							   ? psprintf(" for " INT64_FORMAT
+										  " of " INT64_FORMAT " rows",
+										  critical->failing, nrows)
+							   : "",
+						   critical->observed->data),
+				 errhint("The batch was not loaded; SELECT * FROM "
+						 "etl.check_results WHERE run_id = " INT64_FORMAT
+						 " shows every check.",
+						 run->rec.run_id)));
+	}
+
+	if (any_quarantine)
+		quarantine(run, results, &args, means, stddevs);
+}
+
+/*
+ * etl_checks_failed_critical tells whether the run's checks failed one
+ * critical check.
+ */
+bool
+etl_checks_failed_critical(EtlRun *run)
+{
+	ListCell *lc;
+
+	foreach (lc, run->check_results)
+	{
+		EtlCheckResult *r = lfirst(lc);
+
+		if (!r->passed && r->check->severity == SEV_CRITICAL)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * etl_check_results_json appends the run's check results as a JSON array
+ * of etl.check_results rows.
+ */
+void
+etl_check_results_json(StringInfo buf, EtlRun *run)
+{
+	ListCell *lc;
+
+	appendStringInfoChar(buf, '[');
+	foreach (lc, run->check_results)
+	{
+		EtlCheckResult *r = lfirst(lc);
+
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoChar(buf, ',');
+		appendStringInfo(buf,
+						 "{\"run_id\": " INT64_FORMAT
+						 ", \"pipeline_id\": " INT64_FORMAT ", \"pipeline\": ",
+						 run->rec.run_id, run->p->id);
+		escape_json(buf, run->p->name);
+		appendStringInfoString(buf, ", \"check_name\": ");
+		escape_json(buf, r->check->name);
+		appendStringInfoString(buf, ", \"kind\": ");
+		escape_json(buf, check_kind_names[r->check->kind]);
+		appendStringInfoString(buf, ", \"column_name\": ");
+		if (r->check->column)
+			escape_json(buf, r->check->column);
+		else
+			appendStringInfoString(buf, "null");
+		appendStringInfoString(buf, ", \"severity\": ");
+		escape_json(buf, severity_names[r->check->severity]);
+		appendStringInfo(buf,
+						 ", \"passed\": %s, \"failing_rows\": " INT64_FORMAT
+						 ", \"observed\": %s}",
+						 r->passed ? "true" : "false", r->failing,
+						 r->observed->data);
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * etl_check_results_store inserts the run's check results in the current
+ * transaction (a succeeding run).
+ */
+void
+etl_check_results_store(EtlRun *run)
+{
+	StringInfoData json;
+	EtlArgs args;
+	EtlUserSwitch sw;
+
+	if (run->check_results == NIL)
+		return;
+	initStringInfo(&json);
+	etl_check_results_json(&json, run);
+	etl_args_init(&args);
+	etl_args_add(&args, JSONBOID,
+				 DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)),
+				 false);
+	etl_become_extension_owner(&sw);
+	etl_spi_exec(ETL_CHECK_RESULTS_INSERT("$1"), &args, SPI_OK_INSERT,
+				 InvalidSnapshot);
+	etl_restore_user(&sw);
+}
+
+/* ------------------------------------------------------------------------
+ * etl_add_check, etl_drop_check
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * etl_add_check(pipeline, kind, column_name, params, severity, name)
+ *	 RETURNS text
+ *
+ * Adds a check to a pipeline after validating it; returns its name (by
+ * default <pipeline>_<column>_<kind>, or <pipeline>_<kind>).
+ */
+Datum
+etl_add_check(PG_FUNCTION_ARGS)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	EtlCheck *c = palloc0(sizeof(EtlCheck));
+	EtlPipeline *p;
+	EtlColumnMap *map;
+	Oid source_relid;
+	Oid target_relid;
+	EtlArgs args;
+	EtlUserSwitch sw;
+	int nestlevel;
+	text *result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("pipeline and kind of a check must not be NULL")));
+	c->kind =
+		etl_name_lookup(check_kind_names, CK_COUNT,
+						text_to_cstring(PG_GETARG_TEXT_PP(1)), "check kind");
+	c->column = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	c->params = PG_ARGISNULL(3) ? DatumGetJsonbP(DirectFunctionCall1(
+									  jsonb_in, CStringGetDatum("{}")))
+								: PG_GETARG_JSONB_P(3);
+	c->severity = PG_ARGISNULL(4)
+					  ? SEV_CRITICAL
+					  : etl_name_lookup(severity_names, SEV_COUNT,
+										text_to_cstring(PG_GETARG_TEXT_PP(4)),
+										"severity");
+
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
+						 InvalidSnapshot);
+	etl_check_pipeline_owner(p->name, p->owner, "add checks to");
+
+	if (!PG_ARGISNULL(5))
+		c->name = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	else if (c->column)
+		c->name = psprintf("%s_%s_%s", p->name, c->column,
+						   check_kind_names[c->kind]);
+	else
+		c->name = psprintf("%s_%s", p->name, check_kind_names[c->kind]);
+	if (c->name[0] == '\0' || strlen(c->name) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("check name \"%s\" is empty or longer than %d bytes",
+						c->name, NAMEDATALEN - 1),
+				 errhint("Give the check a shorter name => '...'.")));
+
+	source_relid = etl_resolve_relation(p->source, "source", false);
+	target_relid = etl_resolve_relation(p->target, "target", false);
+	map = etl_resolve_columns(p, source_relid, target_relid);
+	resolve_check(c, p, map, source_relid);
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, p->id);
+	etl_args_add_text(&args, c->name);
+	if (etl_spi_exec("SELECT 1 FROM etl.checks WHERE pipeline_id "
+					 "OPERATOR(pg_catalog.=) $1"
+					 " AND name OPERATOR(pg_catalog.=) $2",
+					 &args, SPI_OK_SELECT, InvalidSnapshot) > 0)
+		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+						errmsg("pipeline \"%s\" already has a check \"%s\"",
+							   p->name, c->name),
+						errhint("Give the check another name => '...', or "
+								"drop the other with etl_drop_check().")));
+	etl_args_add_text(&args, check_kind_names[c->kind]);
+	etl_args_add_text(&args, c->column);
+	etl_args_add(&args, JSONBOID, JsonbPGetDatum(c->params), false);
+	etl_args_add_text(&args, severity_names[c->severity]);
+	etl_become_extension_owner(&sw);
+	etl_spi_exec("INSERT INTO etl.checks (pipeline_id, name, kind, "
+				 "column_name, params, severity)"
+				 " VALUES ($1, $2, $3, $4, $5, $6)",
+				 &args, SPI_OK_INSERT, InvalidSnapshot);
+	etl_restore_user(&sw);
+
+	result =
+		(text *) MemoryContextAlloc(callercxt, VARHDRSZ + strlen(c->name));
+	SET_VARSIZE(result, VARHDRSZ + strlen(c->name));
+	memcpy(VARDATA(result), c->name, strlen(c->name));
+	etl_unpin_settings(nestlevel);
+	etl_spi_finish();
+	PG_RETURN_TEXT_P(result);
+}
+
+/*
+ * etl_drop_check(pipeline, name) RETURNS boolean
+ *
+ * Drops a check of a pipeline (42704 when it has none of that name).
+ */
+Datum
+etl_drop_check(PG_FUNCTION_ARGS)
+{
+	EtlPipeline *p;
+	EtlArgs args;
+	EtlUserSwitch sw;
+	int nestlevel;
+	uint64 n;
+	char *name;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("pipeline and check name must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
+						 InvalidSnapshot);
+	etl_check_pipeline_owner(p->name, p->owner, "drop checks of");
+	etl_args_init(&args);
+	etl_args_add_int8(&args, p->id);
+	etl_args_add_text(&args, name);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec(
+		"DELETE FROM etl.checks WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+		" AND name OPERATOR(pg_catalog.=) $2",
+		&args, SPI_OK_DELETE, InvalidSnapshot);
+	etl_restore_user(&sw);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pipeline \"%s\" has no check \"%s\"", p->name, name),
+				 errhint("SELECT name FROM etl.checks WHERE pipeline_id "
+						 "= " INT64_FORMAT " lists them.",
+						 p->id)));
+	etl_unpin_settings(nestlevel);
+	etl_spi_finish();
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * etl_check_sql(pipeline text) RETURNS text
+ *
+ * The one aggregate query that evaluates a pipeline's checks over a batch
+ * ($n are the run's range and the checks' params): what etl_run executes
+ * before each load.
+ */
+Datum
+etl_check_sql(PG_FUNCTION_ARGS)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	EtlRun run = { 0 };
+	EtlArgs args;
+	List *checks;
+	ListCell *lc;
+	int nestlevel;
+	char *sql = NULL;
+	text *result = NULL;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+	run.p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
+							 InvalidSnapshot);
+	etl_run_resolve_relations(&run);
+	run.map = etl_resolve_columns(run.p, run.source_relid, run.target_relid);
+	checks = etl_checks_load(run.p->id);
+	if (checks != NIL)
+	{
+		int *first_col = palloc0(sizeof(int) * list_length(checks));
+
+		foreach (lc, checks)
+			resolve_check(lfirst(lc), run.p, run.map, run.source_relid);
+		etl_args_init(&args);
+		args.n = ETL_NPARAMS;
+		sql = check_pass_sql(&run, checks, &args, first_col);
+		result =
+			(text *) MemoryContextAlloc(callercxt, VARHDRSZ + strlen(sql));
+		SET_VARSIZE(result, VARHDRSZ + strlen(sql));
+		memcpy(VARDATA(result), sql, strlen(sql));
+	}
+	etl_unpin_settings(nestlevel);
+	etl_spi_finish();
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(result);
+}
