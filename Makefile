@@ -26,7 +26,8 @@ OBJS = \
 	src/isolate.o \
 	src/deadletter.o \
 		src/autonomous.o \
-	src/quality.o
+		src/quality.o \
+	src/aggregates.o
 
 DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"

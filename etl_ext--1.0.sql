@@ -339,6 +339,26 @@ AS 'MODULE_PATHNAME', 'etl_drop_check'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION etl_drop_check(text, text) IS 'drop a quality check of a pipeline';
 
+-- etl_dup_count(value): rows whose value an earlier row had (an upper
+-- bound: values are compared by 64-bit hash), parallel-safe, for the unique
+-- check of the one aggregate pass
+CREATE FUNCTION etl_dup_trans(internal, anyelement) RETURNS internal
+AS 'MODULE_PATHNAME', 'etl_dup_trans' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION etl_dup_final(internal) RETURNS bigint
+AS 'MODULE_PATHNAME', 'etl_dup_final' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION etl_dup_combine(internal, internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'etl_dup_combine' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION etl_dup_serial(internal) RETURNS bytea
+AS 'MODULE_PATHNAME', 'etl_dup_serial' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION etl_dup_deserial(bytea, internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'etl_dup_deserial' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE AGGREGATE etl_dup_count(anyelement) (
+    SFUNC = etl_dup_trans, STYPE = internal, FINALFUNC = etl_dup_final,
+    COMBINEFUNC = etl_dup_combine, SERIALFUNC = etl_dup_serial,
+    DESERIALFUNC = etl_dup_deserial, PARALLEL = SAFE);
+COMMENT ON AGGREGATE etl_dup_count(anyelement) IS
+    'rows whose value an earlier row had, compared by 64-bit hash (never too few; recount exactly when not zero)';
+
 CREATE FUNCTION etl_check_sql(pipeline text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'etl_check_sql'

@@ -1,4 +1,34 @@
 -- checks: quality checks on every batch before it loads
+
+-- etl_dup_count, the parallel-safe duplicate counter of unique checks,
+-- agrees with count(x) - count(DISTINCT x), serially and in parallel
+CREATE TABLE public.dups AS
+SELECT g % 700 AS i, (g % 650)::text AS t, (g % 600)::numeric / 7 AS n,
+       point(g % 10, 0) AS p, CASE WHEN g % 9 = 0 THEN NULL ELSE g % 800 END AS withnulls
+  FROM generate_series(1, 20000) g;
+ANALYZE public.dups;
+SELECT etl_dup_count(i) = count(i) - count(DISTINCT i) AS int_ok,
+       etl_dup_count(t) = count(t) - count(DISTINCT t) AS text_ok,
+       etl_dup_count(n) = count(n) - count(DISTINCT n) AS numeric_ok,
+       etl_dup_count(p) = count(p) - count(DISTINCT p::text) AS no_hash_type_ok,
+       etl_dup_count(withnulls) = count(withnulls) - count(DISTINCT withnulls) AS nulls_ok
+  FROM public.dups;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT etl_dup_count(i) FROM public.dups;
+SELECT etl_dup_count(i) AS int_dups, etl_dup_count(t) AS text_dups,
+       etl_dup_count(withnulls) AS dups_with_nulls
+  FROM public.dups;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+SELECT count(i) - count(DISTINCT i) AS int_dups, count(t) - count(DISTINCT t) AS text_dups,
+       count(withnulls) - count(DISTINCT withnulls) AS dups_with_nulls
+  FROM public.dups;
+DROP TABLE public.dups;
 CREATE SCHEMA ck_src;
 CREATE SCHEMA ck_dw;
 CREATE TABLE ck_dw.dim_customers (customer_id int PRIMARY KEY);
