@@ -1534,12 +1534,13 @@ etl_drop_check(PG_FUNCTION_ARGS)
 		&args, SPI_OK_DELETE, InvalidSnapshot);
 	etl_restore_user(&sw);
 	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("pipeline \"%s\" has no check \"%s\"", p->name, name),
-				 errhint("SELECT name FROM etl.checks WHERE pipeline_id "
-						 "= " INT64_FORMAT " lists them.",
-						 p->id)));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("pipeline \"%s\" has no check \"%s\"", p->name, name),
+			 errhint(
+				 "SELECT name FROM etl.checks JOIN etl.pipelines p USING (pipeline_id) WHERE p.name = %s lists them.",
+				 quote_literal_cstr(p->name))));
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();
 	PG_RETURN_BOOL(true);
