@@ -60,7 +60,11 @@ free_port() {
 }
 
 # start_cluster DIR PORT [postgresql.conf lines...]: initdb and start a
-# throwaway cluster in DIR/data, socket in DIR, listening on 127.0.0.1:PORT
+# throwaway cluster in DIR/data, socket in DIR, listening on 127.0.0.1:PORT.
+# Tests get fsync = off and room for many connections and workers.  With
+# CLUSTER_DEFAULTS=1 in the environment (make bench) the server keeps its own
+# defaults, durability included: only where to listen and how to log are set
+# (plus the extra lines given).
 start_cluster() {
     local dir=$1 port=$2
     shift 2
@@ -70,9 +74,11 @@ start_cluster() {
         echo "port = $port"
         echo "listen_addresses = '127.0.0.1'"
         echo "unix_socket_directories = '$dir'"
-        echo "fsync = off"
-        echo "max_connections = 50"
-        echo "max_worker_processes = 16"
+        if [ "${CLUSTER_DEFAULTS:-0}" != 1 ]; then
+            echo "fsync = off"
+            echo "max_connections = 50"
+            echo "max_worker_processes = 16"
+        fi
         echo "log_line_prefix = '%m [%p] %e %q%a '"
         echo "lc_messages = 'C'"
         for line in "$@"; do echo "$line"; done

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# scripts/bench.sh — `make bench`: the benchmark suite of issue 7.
+#
+# Installs what is missing (Debian's python3-psycopg2 for the client-side
+# baseline), builds and installs etl_ext, starts a throwaway cluster with the
+# server's default settings (durability included: no fsync = off here), runs
+# bench/bench.py against it, which prints the table and appends a dated
+# section to BENCHMARKS.md, and stops the cluster, also on failure.
+#
+# Environment:
+#   BENCH_ROWS         source rows (default 1000000); the increment case
+#                      also uses 5 x BENCH_ROWS
+#   BENCH_REPEAT       runs per variant, the median is reported (default 5, at least 3)
+#   BENCH_CLIENT_RUNS  runs of the client-side Python pipeline (default 3)
+#   BENCH_OUTPUT       the file to append to (default BENCHMARKS.md at the top
+#                      of the repository; empty: print only)
+#   KEEP_WORK=1        keep the cluster's directory (server log) afterwards
+source "$(dirname "$0")/lib.sh"
+
+BENCH_STARTED=$(date +%s)
+BENCH_ROWS=${BENCH_ROWS:-1000000}
+BENCH_REPEAT=${BENCH_REPEAT:-5}
+BENCH_CLIENT_RUNS=${BENCH_CLIENT_RUNS:-3}
+BENCH_OUTPUT=${BENCH_OUTPUT-$TOP/BENCHMARKS.md}
+# Debian's interpreter, which has python3-psycopg2 (not whatever python3
+# comes first in PATH)
+PYTHON=/usr/bin/python3
+
+ensure_deps bench
+build_install
+
+WORK=$(make_workdir)
+PORT=$(free_port)
+status=1
+cleanup() {
+    stop_cluster "$WORK"
+    if [ "$status" -eq 0 ] && [ -z "${KEEP_WORK:-}" ]; then
+        rm -rf "$WORK"
+    else
+        echo "cluster directory kept: $WORK (server log: $WORK/server.log)" >&2
+    fi
+}
+trap cleanup EXIT
+
+say "starting a throwaway cluster on port $PORT with default settings (data in $WORK)"
+CLUSTER_DEFAULTS=1 start_cluster "$WORK" "$PORT"
+
+say "running the benchmark: $BENCH_ROWS rows, $BENCH_REPEAT runs per variant"
+"$PYTHON" -B "$TOP/bench/bench.py" \
+    --dsn "host=$WORK port=$PORT dbname=postgres user=postgres" \
+    --rows "$BENCH_ROWS" --repeat "$BENCH_REPEAT" --client-runs "$BENCH_CLIENT_RUNS" \
+    ${BENCH_OUTPUT:+--output "$BENCH_OUTPUT"} \
+    --date "$(date -u)" --started "$BENCH_STARTED"
+status=0
+
+elapsed=$(( $(date +%s) - BENCH_STARTED ))
+say "make bench done in $(( elapsed / 60 )) min $(( elapsed % 60 )) s"
