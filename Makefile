@@ -11,6 +11,7 @@ EXTENSION = etl_ext
 MODULE_big = etl_ext
 OBJS = \
 	src/etl_ext.o \
+	src/runlog.o \
 	src/spi_util.o \
 	src/deparse.o \
 	src/security.o \
@@ -20,21 +21,22 @@ OBJS = \
 	src/extract.o \
 	src/load.o \
 	src/run.o \
-		src/rowhash.o \
+	src/rowhash.o \
 	src/observe.o \
 	src/errors.o \
 	src/isolate.o \
 	src/deadletter.o \
-		src/autonomous.o \
-		src/quality.o \
-	src/aggregates.o
+	src/autonomous.o \
+	src/quality.o \
+	src/aggregates.o \
+	src/lineage.o
 
 DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
 REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security \
-	failures checks
+	failures checks observe
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)

@@ -37,6 +37,7 @@ CREATE TABLE etl.pipelines (
     retry_max_delay   interval NOT NULL,
     on_schema_change  text NOT NULL,
     options           jsonb NOT NULL DEFAULT '{}',
+    alert_after_failures integer NOT NULL DEFAULT 1,
     watermark         text,
     created_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -52,7 +53,8 @@ CREATE TABLE etl.pipelines (
     CONSTRAINT pipelines_retry_policy_check
         CHECK (retry_policy IN ('none', 'linear', 'exponential', 'exponential_jitter')),
     CONSTRAINT pipelines_on_schema_change_check
-        CHECK (on_schema_change IN ('fail', 'ignore', 'append_new_columns'))
+        CHECK (on_schema_change IN ('fail', 'ignore', 'append_new_columns')),
+    CONSTRAINT pipelines_alert_after_failures_check CHECK (alert_after_failures >= 1)
 );
 COMMENT ON TABLE etl.pipelines IS
     'one row per pipeline: its definition and its watermark (change only through etl_* functions)';
@@ -158,7 +160,85 @@ CREATE TABLE etl.check_results (
     checked_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 CREATE INDEX check_results_run_idx ON etl.check_results (run_id);
+CREATE INDEX check_results_failed_idx ON etl.check_results (pipeline_id, check_name)
+    WHERE NOT passed;
 COMMENT ON TABLE etl.check_results IS 'one row per check per run, failed runs included';
+
+-- Run totals: what etl_metrics() reads, kept per pipeline and outcome by a
+-- trigger on etl.runs, so the metrics cost does not grow with the history.
+-- Counters only grow: deleting old runs does not lower them.  A row per
+-- outcome keeps writers apart: the run's own transaction adds succeeded
+-- runs, the autonomous writer failed ones.  Skipped runs are counted from
+-- their partial index instead, so that sessions skipping a busy pipeline
+-- never wait on each other.
+CREATE FUNCTION etl_duration_buckets()
+RETURNS double precision[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $fn$
+SELECT '{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,120,300,600}'::double precision[]
+$fn$;
+COMMENT ON FUNCTION etl_duration_buckets() IS
+    'upper bounds (seconds) of the buckets of the etl_run_duration_seconds histogram';
+
+CREATE TABLE etl.run_totals (
+    pipeline_id      bigint NOT NULL REFERENCES etl.pipelines ON DELETE CASCADE,
+    status           text NOT NULL,
+    runs             bigint NOT NULL,
+    seconds          double precision NOT NULL,
+    buckets          bigint[] NOT NULL,
+    rows_extracted   numeric NOT NULL,
+    rows_inserted    numeric NOT NULL,
+    rows_updated     numeric NOT NULL,
+    rows_deleted     numeric NOT NULL,
+    rows_unchanged   numeric NOT NULL,
+    rows_rejected    numeric NOT NULL,
+    last_run_id      bigint NOT NULL,
+    last_seconds     double precision NOT NULL,
+    last_finished_at timestamptz,
+    PRIMARY KEY (pipeline_id, status)
+) WITH (fillfactor = 50);
+COMMENT ON TABLE etl.run_totals IS
+    'per pipeline and outcome: run count, durations (cumulative histogram buckets), row counts, last run';
+CREATE INDEX runs_skipped_idx ON etl.runs (pipeline_id) WHERE status = 'skipped';
+
+CREATE FUNCTION etl.runs_add_totals()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    secs double precision := COALESCE(EXTRACT(epoch FROM NEW.duration)::double precision, 0);
+BEGIN
+    IF NEW.status NOT IN ('succeeded', 'failed') THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO etl.run_totals AS t
+    VALUES (NEW.pipeline_id, NEW.status, 1, secs,
+            ARRAY(SELECT (secs OPERATOR(pg_catalog.<=) b)::integer::bigint
+                    FROM unnest(etl_duration_buckets()) WITH ORDINALITY AS u(b, i) ORDER BY i),
+            NEW.rows_extracted, NEW.rows_inserted, NEW.rows_updated, NEW.rows_deleted,
+            NEW.rows_unchanged, NEW.rows_rejected, NEW.run_id, secs, NEW.finished_at)
+    ON CONFLICT (pipeline_id, status) DO UPDATE
+       SET runs = t.runs + 1,
+           seconds = t.seconds + EXCLUDED.seconds,
+           buckets = ARRAY(SELECT x + y FROM unnest(t.buckets, EXCLUDED.buckets)
+                                              WITH ORDINALITY AS u(x, y, i) ORDER BY i),
+           rows_extracted = t.rows_extracted + EXCLUDED.rows_extracted,
+           rows_inserted = t.rows_inserted + EXCLUDED.rows_inserted,
+           rows_updated = t.rows_updated + EXCLUDED.rows_updated,
+           rows_deleted = t.rows_deleted + EXCLUDED.rows_deleted,
+           rows_unchanged = t.rows_unchanged + EXCLUDED.rows_unchanged,
+           rows_rejected = t.rows_rejected + EXCLUDED.rows_rejected,
+           last_run_id = greatest(t.last_run_id, EXCLUDED.last_run_id),
+           last_seconds = CASE WHEN EXCLUDED.last_run_id > t.last_run_id
+                               THEN EXCLUDED.last_seconds ELSE t.last_seconds END,
+           last_finished_at = CASE WHEN EXCLUDED.last_run_id > t.last_run_id
+                                   THEN EXCLUDED.last_finished_at ELSE t.last_finished_at END;
+    RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER runs_add_totals AFTER INSERT ON etl.runs
+    FOR EACH ROW EXECUTE FUNCTION etl.runs_add_totals();
 
 -- pg_dump keeps user pipelines, their history and their sequences
 SELECT pg_catalog.pg_extension_config_dump('etl.pipelines', '');
@@ -175,9 +255,9 @@ SELECT pg_catalog.pg_extension_config_dump('etl.check_results', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.check_results_result_id_seq', '');
 
 REVOKE ALL ON etl.pipelines, etl.runs, etl.batches, etl.dead_letters, etl.checks,
-    etl.check_results FROM PUBLIC;
+    etl.check_results, etl.run_totals FROM PUBLIC;
 GRANT SELECT ON etl.pipelines, etl.runs, etl.batches, etl.dead_letters, etl.checks,
-    etl.check_results TO PUBLIC;
+    etl.check_results, etl.run_totals TO PUBLIC;
 
 -- dead letters may hold personal data: each role sees those of the
 -- pipelines whose owner's privileges it has (superusers and the extension
@@ -226,11 +306,12 @@ CREATE FUNCTION etl_create_pipeline(
     retry_base_delay interval DEFAULT '1 second',
     retry_max_delay  interval DEFAULT '5 minutes',
     on_schema_change text     DEFAULT 'fail',
-    options          jsonb    DEFAULT '{}')
+    options          jsonb    DEFAULT '{}',
+    alert_after_failures integer DEFAULT 1)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'etl_create_pipeline'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION etl_create_pipeline(text, text, text, text[], text, text, interval, text, text, bigint, numeric, integer, text, interval, interval, text, jsonb) IS
+COMMENT ON FUNCTION etl_create_pipeline(text, text, text, text[], text, text, interval, text, text, bigint, numeric, integer, text, interval, interval, text, jsonb, integer) IS
     'define a pipeline after validating everything; returns its id';
 
 CREATE FUNCTION etl_alter_pipeline(
@@ -250,11 +331,12 @@ CREATE FUNCTION etl_alter_pipeline(
     retry_base_delay interval DEFAULT NULL,
     retry_max_delay  interval DEFAULT NULL,
     on_schema_change text     DEFAULT NULL,
-    options          jsonb    DEFAULT NULL)
+    options          jsonb    DEFAULT NULL,
+    alert_after_failures integer DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'etl_alter_pipeline'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION etl_alter_pipeline(text, text, text, text[], text, text, interval, text, text, bigint, numeric, integer, text, interval, interval, text, jsonb) IS
+COMMENT ON FUNCTION etl_alter_pipeline(text, text, text, text[], text, text, interval, text, text, bigint, numeric, integer, text, interval, interval, text, jsonb, integer) IS
     'change a pipeline (NULL = unchanged; transform => '''' restores the default transform); the whole definition is validated again';
 
 CREATE FUNCTION etl_drop_pipeline(name text)
@@ -434,3 +516,388 @@ SELECT p.name AS pipeline,
          LIMIT 1) ok ON true;
 COMMENT ON VIEW etl.status IS 'one row per pipeline: watermark, lag, last outcome, failures, dead letters, schedule';
 GRANT SELECT ON etl.status TO PUBLIC;
+
+-- Metrics ---------------------------------------------------------------------
+
+CREATE FUNCTION etl_metric_rows()
+RETURNS TABLE (metric text, type text, help text, labels jsonb, value double precision)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+WITH t AS (
+    SELECT p.name AS pipeline, t.*
+      FROM etl.run_totals t JOIN etl.pipelines p USING (pipeline_id)
+), skipped AS (
+    SELECT p.name AS pipeline, count(*) AS runs
+      FROM etl.runs r JOIN etl.pipelines p USING (pipeline_id)
+     WHERE r.status = 'skipped'
+     GROUP BY p.name
+)
+SELECT 'etl_runs_total', 'counter', 'Runs of each pipeline, by outcome.',
+       jsonb_build_object('pipeline', t.pipeline, 'status', t.status), t.runs::float8
+  FROM t
+UNION ALL
+SELECT 'etl_runs_total', 'counter', 'Runs of each pipeline, by outcome.',
+       jsonb_build_object('pipeline', s.pipeline, 'status', 'skipped'), s.runs::float8
+  FROM skipped s
+UNION ALL
+SELECT 'etl_rows_total', 'counter', 'Rows handled by each pipeline, by kind.',
+       jsonb_build_object('pipeline', x.pipeline, 'kind', k.kind), k.n::float8
+  FROM (SELECT pipeline, sum(rows_extracted) AS extracted, sum(rows_inserted) AS inserted,
+               sum(rows_updated) AS updated, sum(rows_deleted) AS deleted,
+               sum(rows_unchanged) AS unchanged, sum(rows_rejected) AS rejected
+          FROM t GROUP BY pipeline) x
+  CROSS JOIN LATERAL (VALUES ('extracted', x.extracted), ('inserted', x.inserted),
+                             ('updated', x.updated), ('deleted', x.deleted),
+                             ('unchanged', x.unchanged), ('rejected', x.rejected)) k(kind, n)
+UNION ALL
+SELECT 'etl_run_duration_seconds', 'histogram', 'Duration of the runs of each pipeline.',
+       jsonb_build_object('pipeline', h.pipeline, '.series', '_bucket', 'le', b.le::text),
+       h.n::float8
+  FROM (SELECT t.pipeline, u.i, sum(u.n) AS n
+          FROM t, unnest(t.buckets) WITH ORDINALITY AS u(n, i)
+         GROUP BY t.pipeline, u.i) h
+  JOIN unnest(etl_duration_buckets()) WITH ORDINALITY AS b(le, i) USING (i)
+UNION ALL
+SELECT 'etl_run_duration_seconds', 'histogram', 'Duration of the runs of each pipeline.',
+       jsonb_strip_nulls(jsonb_build_object('pipeline', h.pipeline, '.series', v.series, 'le', v.le)),
+       v.value
+  FROM (SELECT pipeline, sum(runs) AS runs, sum(seconds) AS seconds FROM t GROUP BY pipeline) h
+  CROSS JOIN LATERAL (VALUES ('_bucket', '+Inf', h.runs::float8),
+                             ('_sum', NULL, h.seconds),
+                             ('_count', NULL, h.runs::float8)) v(series, le, value)
+UNION ALL
+SELECT 'etl_last_run_duration_seconds', 'gauge', 'Duration of the last run of each pipeline.',
+       jsonb_build_object('pipeline', l.pipeline), l.last_seconds
+  FROM (SELECT DISTINCT ON (pipeline) pipeline, last_seconds
+          FROM t ORDER BY pipeline, last_run_id DESC) l
+UNION ALL
+SELECT 'etl_last_success_timestamp_seconds', 'gauge',
+       'When the last successful run of each pipeline finished (Unix time).',
+       jsonb_build_object('pipeline', t.pipeline), EXTRACT(epoch FROM t.last_finished_at)::float8
+  FROM t WHERE t.status = 'succeeded'
+UNION ALL
+SELECT 'etl_watermark_lag_seconds', 'gauge',
+       'How far the watermark of each timestamp pipeline is behind the newest source row.',
+       jsonb_build_object('pipeline', p.name), EXTRACT(epoch FROM l.lag::interval)::float8
+  FROM etl.pipelines p, LATERAL (SELECT etl_lag(p.name) AS lag) l
+ WHERE p.mode = 'timestamp' AND l.lag IS NOT NULL
+UNION ALL
+SELECT 'etl_dead_letters_pending', 'gauge', 'Dead letters of each pipeline waiting for a decision.',
+       jsonb_build_object('pipeline', p.name),
+       (SELECT count(*) FROM etl.dead_letters d
+         WHERE d.pipeline_id = p.pipeline_id AND d.status = 'pending')::float8
+  FROM etl.pipelines p
+UNION ALL
+SELECT 'etl_check_failures_total', 'counter', 'Failed quality checks of each pipeline, by check.',
+       jsonb_build_object('pipeline', p.name, 'check', c.name),
+       (SELECT count(*) FROM etl.check_results r
+         WHERE r.pipeline_id = c.pipeline_id AND r.check_name = c.name AND NOT r.passed)::float8
+  FROM etl.checks c JOIN etl.pipelines p USING (pipeline_id)
+$fn$;
+COMMENT ON FUNCTION etl_metric_rows() IS
+    'the samples of etl_metrics(), one row each (labels as jsonb; histogram rows carry .series)';
+
+CREATE FUNCTION etl_metrics(format text DEFAULT 'prometheus')
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    result text;
+BEGIN
+    IF format IS NULL OR format NOT IN ('prometheus', 'json') THEN
+        RAISE EXCEPTION 'invalid metrics format "%"', format
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid values are: prometheus, json.';
+    END IF;
+    IF format = 'json' THEN
+        SELECT jsonb_build_object('metrics', COALESCE(jsonb_agg(m ORDER BY m->>'name'), '[]'))::text
+          INTO result
+          FROM (SELECT jsonb_build_object('name', metric, 'type', type, 'help', help,
+                         'samples', jsonb_agg(jsonb_build_object('labels', labels, 'value', value)
+                                              ORDER BY labels::text)) AS m
+                  FROM etl_metric_rows() GROUP BY metric, type, help) s;
+        RETURN result;
+    END IF;
+    -- Prometheus text exposition format 0.0.4
+    SELECT string_agg(block, E'\n' ORDER BY metric) || E'\n' INTO result
+      FROM (SELECT metric,
+                   '# HELP ' || metric || ' ' || help || E'\n' ||
+                   '# TYPE ' || metric || ' ' || type || E'\n' ||
+                   string_agg(metric || COALESCE(labels->>'.series', '') || '{' ||
+                              (SELECT string_agg(key || '="' ||
+                                                 replace(replace(replace(v, '\', '\\'), '"', '\"'), E'\n', '\n') || '"',
+                                                 ',' ORDER BY key = 'le', key)
+                                 FROM jsonb_each_text(labels - '.series') AS l(key, v)) ||
+                              '} ' ||
+                              CASE WHEN value = 'Infinity'::float8 THEN '+Inf'
+                                   WHEN value = '-Infinity'::float8 THEN '-Inf'
+                                   ELSE value::text END,
+                              E'\n' ORDER BY labels - '.series' - 'le',
+                                            (labels->>'le' = '+Inf'),
+                                            CASE WHEN labels->>'le' <> '+Inf' THEN (labels->>'le')::float8 END,
+                                            labels->>'.series') AS block
+              FROM etl_metric_rows() GROUP BY metric, type, help) b;
+    RETURN COALESCE(result, '');
+END
+$fn$;
+COMMENT ON FUNCTION etl_metrics(text) IS
+    'metrics of every pipeline in the Prometheus text exposition format 0.0.4, or as JSON';
+
+-- Lineage -----------------------------------------------------------------------
+
+CREATE FUNCTION etl_lineage_columns(pipeline text,
+    OUT target_column text, OUT source_columns text[], OUT transformation text,
+    OUT input_fields jsonb)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'etl_lineage_columns'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION etl_lineage_columns(text) IS
+    'column lineage of a pipeline''s transform, read from its query tree';
+
+CREATE FUNCTION etl_lineage_relations(pipeline text)
+RETURNS TABLE (relation text, kind text)
+AS 'MODULE_PATHNAME', 'etl_lineage_relations'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION etl_lineage_relations(text) IS
+    'relations other than its source that a pipeline''s transform reads';
+
+CREATE FUNCTION etl_lineage(relation regclass DEFAULT NULL)
+RETURNS TABLE (source text, pipeline text, target text, target_column text,
+               source_columns text[], transformation text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT p.source, p.name, p.target, l.target_column, l.source_columns, l.transformation
+  FROM etl.pipelines p, LATERAL etl_lineage_columns(p.name) l
+ WHERE relation IS NULL
+    OR to_regclass(p.source) = relation OR to_regclass(p.target) = relation
+ ORDER BY p.name, l.target_column
+$fn$;
+COMMENT ON FUNCTION etl_lineage(regclass) IS
+    'column lineage of the pipelines reading or writing a relation (all pipelines when NULL)';
+
+CREATE FUNCTION etl_lineage_edges()
+RETURNS TABLE (from_relation text, to_relation text, pipeline text, via text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT p.source, p.target, p.name, 'source'::text FROM etl.pipelines p
+UNION
+SELECT r.relation, p.target, p.name, 'join'::text
+  FROM etl.pipelines p, LATERAL etl_lineage_relations(p.name) AS r
+$fn$;
+COMMENT ON FUNCTION etl_lineage_edges() IS
+    'the relation graph of all pipelines: each source and joined relation to its target';
+
+CREATE FUNCTION etl_lineage_upstream(relation regclass)
+RETURNS TABLE (relation text, depth integer, pipeline text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+WITH RECURSIVE edges AS (
+    SELECT e.*, to_regclass(e.from_relation) AS from_oid, to_regclass(e.to_relation) AS to_oid
+      FROM etl_lineage_edges() e
+), up(oid, rel, depth, pipeline) AS (
+    SELECT e.from_oid, e.from_relation, 1, e.pipeline FROM edges e WHERE e.to_oid = $1
+    UNION
+    SELECT e.from_oid, e.from_relation, up.depth + 1, e.pipeline
+      FROM up JOIN edges e ON e.to_oid = up.oid
+     WHERE up.depth < 64
+)
+SELECT DISTINCT ON (rel) rel, depth, pipeline FROM up ORDER BY rel, depth, pipeline
+$fn$;
+COMMENT ON FUNCTION etl_lineage_upstream(regclass) IS
+    'every relation a relation derives from through pipelines, recursively, with its distance';
+
+CREATE FUNCTION etl_lineage_dot()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT E'digraph etl_lineage {\n  rankdir=LR;\n  node [shape=box, fontname="Helvetica"];\n  edge [fontname="Helvetica", fontsize=10];\n'
+       || COALESCE(string_agg(format(E'  "%s" -> "%s" [label="%s"%s];',
+                                     replace(replace(from_relation, '\', '\\'), '"', '\"'),
+                                     replace(replace(to_relation, '\', '\\'), '"', '\"'),
+                                     replace(replace(pipeline, '\', '\\'), '"', '\"'),
+                                     CASE WHEN via = 'join' THEN ', style=dashed' ELSE '' END),
+                              E'\n' ORDER BY pipeline, via DESC, from_relation) || E'\n', '')
+       || '}' || E'\n'
+  FROM etl_lineage_edges()
+$fn$;
+COMMENT ON FUNCTION etl_lineage_dot() IS
+    'the lineage of all pipelines as a Graphviz DOT graph (joined relations dashed)';
+
+-- OpenLineage ------------------------------------------------------------------
+
+CREATE FUNCTION etl_lineage_namespace()
+RETURNS text
+AS 'MODULE_PATHNAME', 'etl_lineage_namespace'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION etl_lineage_namespace() IS
+    'the OpenLineage namespace of this server: etl.lineage_namespace, or postgres://host:port';
+
+CREATE FUNCTION etl_openlineage_dataset(relation regclass)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT jsonb_build_object(
+         'namespace', etl_lineage_namespace(),
+         'name', current_database() || '.' || n.nspname || '.' || c.relname,
+         'facets', jsonb_build_object('schema', jsonb_build_object(
+             '_producer', 'https://github.com/etl-ext/etl_ext/tree/v1.0',
+             '_schemaURL', 'https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet',
+             'fields', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                                          'name', a.attname,
+                                          'type', format_type(a.atttypid, a.atttypmod))
+                                        ORDER BY a.attnum)
+                                   FROM pg_attribute a
+                                  WHERE a.attrelid = c.oid AND a.attnum > 0
+                                    AND NOT a.attisdropped), '[]'))))
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.oid = relation
+$fn$;
+COMMENT ON FUNCTION etl_openlineage_dataset(regclass) IS
+    'a relation as an OpenLineage dataset: namespace, db.schema.table name, schema facet';
+
+CREATE FUNCTION etl_openlineage(run_id bigint, event_type text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    producer CONSTANT text := 'https://github.com/etl-ext/etl_ext/tree/v1.0';
+    facets CONSTANT text := 'https://openlineage.io/spec/facets/';
+    ns text := etl_lineage_namespace();
+    r etl.runs;
+    p etl.pipelines;
+    et text;
+    at timestamptz;
+    h text;
+    run_facets jsonb := '{}';
+    job_facets jsonb := '{}';
+    src jsonb;
+    tgt jsonb;
+    joined jsonb := '[]';
+    lineage jsonb := '{}';
+    checks jsonb;
+BEGIN
+    SELECT * INTO r FROM etl.runs x WHERE x.run_id = etl_openlineage.run_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'run % does not exist', etl_openlineage.run_id
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT run_id, pipeline, status FROM etl.runs lists the runs.';
+    END IF;
+    SELECT * INTO p FROM etl.pipelines x WHERE x.pipeline_id = r.pipeline_id;
+
+    et := COALESCE(upper(event_type),
+                   CASE r.status WHEN 'succeeded' THEN 'COMPLETE' WHEN 'failed' THEN 'FAIL'
+                                 WHEN 'skipped' THEN 'ABORT' ELSE 'RUNNING' END);
+    IF et NOT IN ('START', 'RUNNING', 'COMPLETE', 'ABORT', 'FAIL', 'OTHER') THEN
+        RAISE EXCEPTION 'invalid OpenLineage event type "%"', event_type
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid values are: START, RUNNING, COMPLETE, ABORT, FAIL, OTHER; NULL follows the run''s status.';
+    END IF;
+    at := CASE WHEN et = 'START' THEN r.started_at
+               ELSE COALESCE(r.finished_at, r.started_at + r.duration, r.started_at) END;
+
+    -- a stable UUID (version 8) per server, database, pipeline and run
+    h := md5(ns || '/' || current_database() || '/' || p.pipeline_id || '/' ||
+             p.created_at::text || '/' || r.run_id);
+    IF r.status = 'failed' AND et <> 'START' THEN
+        run_facets := jsonb_build_object('errorMessage', jsonb_build_object(
+            '_producer', producer,
+            '_schemaURL', facets || '1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet',
+            'message', COALESCE(r.error, 'failed') ||
+                       COALESCE(' (SQLSTATE ' || r.sqlstate || ')', ''),
+            'programmingLanguage', 'SQL'));
+    END IF;
+    IF p.transform IS NOT NULL THEN
+        job_facets := jsonb_build_object('sql', jsonb_build_object(
+            '_producer', producer,
+            '_schemaURL', facets || '1-0-1/SQLJobFacet.json#/$defs/SQLJobFacet',
+            'query', p.transform));
+    END IF;
+
+    src := etl_openlineage_dataset(to_regclass(p.source));
+    tgt := etl_openlineage_dataset(to_regclass(p.target));
+
+    -- column lineage and joined relations, from the current definition
+    -- (a pipeline that no longer analyses gives none)
+    BEGIN
+        SELECT COALESCE(jsonb_object_agg(l.target_column, jsonb_build_object(
+                   'inputFields', (SELECT COALESCE(jsonb_agg(jsonb_build_object(
+                                       'namespace', ns,
+                                       'name', current_database() || '.' || (f->>'schema') || '.' || (f->>'table'),
+                                       'field', f->>'field',
+                                       'transformations', jsonb_build_array(jsonb_build_object(
+                                           'type', l.transformation,
+                                           'subtype', CASE l.transformation WHEN 'DIRECT' THEN 'IDENTITY'
+                                                                            ELSE 'TRANSFORMATION' END)))), '[]')
+                                     FROM jsonb_array_elements(l.input_fields) f))), '{}')
+          INTO lineage
+          FROM etl_lineage_columns(p.name) l;
+        SELECT COALESCE(jsonb_agg(etl_openlineage_dataset(to_regclass(x.relation))
+                                  ORDER BY x.relation), '[]')
+          INTO joined
+          FROM etl_lineage_relations(p.name) x;
+    EXCEPTION WHEN OTHERS THEN
+        lineage := '{}';
+        joined := '[]';
+    END;
+
+    IF src IS NOT NULL AND et <> 'START' THEN
+        SELECT jsonb_build_object(
+                 'dataQualityMetrics', jsonb_build_object(
+                     '_producer', producer,
+                     '_schemaURL', facets || '1-0-2/DataQualityMetricsInputDatasetFacet.json#/$defs/DataQualityMetricsInputDatasetFacet',
+                     'rowCount', r.rows_extracted,
+                     'columnMetrics', COALESCE(jsonb_object_agg(c.column_name,
+                                          jsonb_build_object('nullCount', c.failing_rows))
+                                          FILTER (WHERE c.kind = 'not_null' AND c.column_name IS NOT NULL),
+                                          '{}')),
+                 'dataQualityAssertions', jsonb_build_object(
+                     '_producer', producer,
+                     '_schemaURL', facets || '1-0-1/DataQualityAssertionsDatasetFacet.json#/$defs/DataQualityAssertionsDatasetFacet',
+                     'assertions', COALESCE(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                                       'assertion', c.kind, 'success', c.passed,
+                                       'column', c.column_name)) ORDER BY c.result_id), '[]')))
+          INTO checks
+          FROM etl.check_results c
+         WHERE c.run_id = r.run_id;
+        src := src || jsonb_build_object('inputFacets', checks);
+    END IF;
+    IF tgt IS NOT NULL THEN
+        tgt := jsonb_set(tgt, '{facets,columnLineage}', jsonb_build_object(
+                   '_producer', producer,
+                   '_schemaURL', facets || '1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet',
+                   'fields', lineage));
+        IF et <> 'START' THEN
+            tgt := tgt || jsonb_build_object('outputFacets', jsonb_build_object(
+                       'outputStatistics', jsonb_build_object(
+                           '_producer', producer,
+                           '_schemaURL', facets || '1-0-2/OutputStatisticsOutputDatasetFacet.json#/$defs/OutputStatisticsOutputDatasetFacet',
+                           'rowCount', r.rows_inserted + r.rows_updated + r.rows_deleted)));
+        END IF;
+    END IF;
+
+    RETURN jsonb_build_object(
+        'eventType', et,
+        'eventTime', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'producer', producer,
+        'schemaURL', 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent',
+        'run', jsonb_build_object(
+            'runId', substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-8' || substr(h, 14, 3) || '-' ||
+                     substr('89ab', get_byte(decode(substr(h, 17, 2), 'hex'), 0) % 4 + 1, 1) ||
+                     substr(h, 18, 3) || '-' || substr(h, 21, 12),
+            'facets', run_facets),
+        'job', jsonb_build_object('namespace', ns, 'name', current_database() || '.' || p.name,
+                                  'facets', job_facets),
+        'inputs', (CASE WHEN src IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(src) END) || joined,
+        'outputs', CASE WHEN tgt IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(tgt) END);
+END
+$fn$;
+COMMENT ON FUNCTION etl_openlineage(bigint, text) IS
+    'an OpenLineage 2-0-2 RunEvent for a run (COMPLETE, FAIL or ABORT by its status, or the event_type given)';

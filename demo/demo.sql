@@ -136,7 +136,28 @@ SELECT run_id, status, rows_extracted AS extracted, rows_inserted AS inserted,
   FROM etl.runs ORDER BY run_id;
 
 \echo
-\echo '== 12. A bad definition is refused with a clear error, and nothing is stored'
+\echo '== 12. Observing: a second pipeline downstream, then metrics and column lineage'
+CREATE TABLE dw.currencies (code char(3) PRIMARY KEY, name text NOT NULL, usd_rate numeric NOT NULL);
+INSERT INTO dw.currencies VALUES ('USD', 'US dollar', 1), ('EUR', 'Euro', 1.08), ('GBP', 'Pound sterling', 1.27);
+CREATE TABLE dw.orders_usd (
+    order_id bigint PRIMARY KEY, order_month text, currency_name text, total_usd numeric(14,2));
+SELECT etl_create_pipeline('orders_usd', 'dw.fact_orders', 'dw.orders_usd',
+    mode => 'serial', watermark_column => '_etl_run_id',
+    transform => $$SELECT f.order_id, f.order_month, c.name AS currency_name,
+                          round(f.total_amount * c.usd_rate, 2) AS total_usd
+                     FROM etl_delta f JOIN dw.currencies c ON c.code = f.currency$$) AS pipeline_id;
+SELECT status, rows_extracted AS extracted, rows_inserted AS inserted FROM etl_run('orders_usd');
+\echo '   etl_metrics(), Prometheus text (a few of its lines):'
+SELECT line AS metrics FROM regexp_split_to_table(etl_metrics(), E'\n') AS line
+ WHERE line ~ '^etl_(runs_total|rows_total\{kind="(extracted|inserted|updated)"|last_run_duration|run_duration_seconds_(count|bucket\{.*le="0.5"))';
+\echo '   etl_lineage(): every target column and the source columns it comes from'
+SELECT pipeline, target_column, source_columns, transformation FROM etl_lineage()
+ WHERE pipeline = 'orders_usd' OR target_column IN ('currency', 'total_amount', 'order_month');
+\echo '   etl_lineage_upstream(''dw.orders_usd''): where it comes from, across pipelines'
+SELECT * FROM etl_lineage_upstream('dw.orders_usd');
+
+\echo
+\echo '== 13. A bad definition is refused with a clear error, and nothing is stored'
 \set ON_ERROR_STOP 0
 SELECT etl_create_pipeline('broken', 'src.orders', 'dw.fact_orders',
     watermark_column => 'updated_at',

@@ -19,4 +19,13 @@ say "running demo/demo.sql"
 cp "$TOP/demo/demo.sql" "$WORK/demo.sql"
 chmod 644 "$WORK/demo.sql"
 as_pg "$PG_BIN/psql" -X -h "$WORK" -p "$PORT" -d demo -f "$WORK/demo.sql"
+
+# the lineage of every pipeline as a picture: etl_lineage_dot() through Graphviz
+OUT=${DEMO_OUT:-$TOP/demo-output}
+mkdir -p "$OUT"
+as_pg "$PG_BIN/psql" -X -At -h "$WORK" -p "$PORT" -d demo \
+    -c "SELECT etl_lineage_dot()" >"$OUT/lineage.dot"
+dot -Tpng -Gdpi=110 "$OUT/lineage.dot" -o "$OUT/lineage.png"
+say "the lineage graph: $OUT/lineage.png (Graphviz, from SELECT etl_lineage_dot())"
+cat "$OUT/lineage.dot"
 say "demo finished; the cluster is stopped and removed"

@@ -10,6 +10,7 @@ packages=(
     postgresql-15 postgresql-client-15 postgresql-server-dev-15
     postgresql-15-cron postgresql-15-pgtap
     libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
+    prometheus-postgres-exporter python3 python3-jsonschema graphviz
 )
 if [ "${1:-}" = bench ]; then
     packages+=(python3 python3-psycopg2)

@@ -84,6 +84,7 @@ typedef struct EtlPipeline
 	Interval *retry_max_delay;
 	EtlSchemaPolicy on_schema_change;
 	Jsonb *options;
+	int32 alert_after_failures;
 	char *watermark; /* NULL before the first run */
 } EtlPipeline;
 
@@ -109,6 +110,7 @@ enum
 	Anum_pipeline_retry_max_delay,
 	Anum_pipeline_on_schema_change,
 	Anum_pipeline_options,
+	Anum_pipeline_alert_after_failures,
 	Anum_pipeline_watermark,
 	Natts_pipeline
 };

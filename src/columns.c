@@ -403,8 +403,8 @@ is_one_to_one(Query *q)
  * for unknown relations or functions, a hint about the pinned search_path.
  * Checks that the current user may read everything the transform reads.
  */
-static List *
-analyze_transform(EtlPipeline *p, Oid source_relid, bool *one_to_one)
+static Query *
+analyze_wrapped(EtlPipeline *p, Oid source_relid, bool check_perms)
 {
 	ErrorContextCallback errcb;
 	TransformErrorArg arg = { p->name, p->transform };
@@ -419,8 +419,6 @@ analyze_transform(EtlPipeline *p, Oid source_relid, bool *one_to_one)
 	RawStmt *wrapped = makeNode(RawStmt);
 	RangeVar *srcrv;
 	Query *query;
-	List *result = NIL;
-	ListCell *lc;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
 	cref->fields = list_make1(makeNode(A_Star));
@@ -481,7 +479,37 @@ analyze_transform(EtlPipeline *p, Oid source_relid, bool *one_to_one)
 	error_context_stack = errcb.previous;
 
 	/* the caller (the owner-to-be) must be allowed to read what it reads */
-	(void) check_perms_walker((Node *) query, NULL);
+	if (check_perms)
+		(void) check_perms_walker((Node *) query, NULL);
+	return query;
+}
+
+/*
+ * etl_transform_query returns the analysed transform of a pipeline, wrapped
+ * as WITH etl_delta AS (SELECT * FROM <source>) SELECT * FROM (<transform>)
+ * AS etl_t (the subquery is the first range table entry), or NULL for the
+ * default transform.  Nothing is executed and no privilege is checked
+ * (lineage reads the definition only).
+ */
+Query *
+etl_transform_query(EtlPipeline *p, Oid source_relid)
+{
+	if (p->transform == NULL)
+		return NULL;
+	return analyze_wrapped(p, source_relid, false);
+}
+
+/*
+ * analyze_transform analyses the transform (checking that the current user
+ * may read what it reads) and returns its output target entries; sets
+ * *one_to_one.
+ */
+static List *
+analyze_transform(EtlPipeline *p, Oid source_relid, bool *one_to_one)
+{
+	Query *query = analyze_wrapped(p, source_relid, true);
+	List *result = NIL;
+	ListCell *lc;
 
 	foreach (lc, query->targetList)
 	{

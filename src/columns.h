@@ -53,5 +53,6 @@ extern Oid etl_resolve_relation(const char *name, const char *role,
 								bool missing_ok);
 extern List *etl_primary_key_columns(Oid relid);
 extern bool etl_is_audit_column(const char *name);
+extern Query *etl_transform_query(EtlPipeline *p, Oid source_relid);
 
 #endif /* ETL_COLUMNS_H */

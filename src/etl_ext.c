@@ -18,6 +18,7 @@
 #include "utils/guc.h"
 
 #include "etl_ext.h"
+#include "runlog.h"
 
 PG_MODULE_MAGIC;
 
@@ -48,6 +49,26 @@ _PG_init(void)
 		"session's work_mem.",
 		&etl_work_mem, 65536, -1, MAX_KILOBYTES, PGC_USERSET, GUC_UNIT_KB,
 		NULL, NULL, NULL);
+
+	DefineCustomEnumVariable(
+		"etl.log_format", "Sets the format of the log lines of runs.",
+		"text: logfmt key=value pairs; json: one JSON object per line.",
+		&etl_log_format, ETL_LOG_TEXT, etl_log_format_options, PGC_SUSET, 0,
+		NULL, NULL, NULL);
+
+	DefineCustomEnumVariable(
+		"etl.log_min_messages",
+		"Sets the lowest level of run events written to the server log.",
+		"Stage starts and completions are info, attempts that will be "
+		"retried warning, failures error; off writes none.",
+		&etl_log_min_messages, INFO, etl_log_level_options, PGC_SUSET, 0, NULL,
+		NULL, NULL);
+
+	DefineCustomStringVariable(
+		"etl.lineage_namespace",
+		"Sets the OpenLineage namespace of this server's datasets and jobs.",
+		"Empty: postgres://<host name>:<port>.",
+		&etl_lineage_namespace_setting, "", PGC_SUSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("etl");
 }

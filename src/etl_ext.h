@@ -43,4 +43,7 @@ extern char *etl_debug_pause_at;
 
 extern void etl_maybe_pause(const char *phase);
 
+/* etl.lineage_namespace: OpenLineage namespace ("" : postgres://host:port) */
+extern char *etl_lineage_namespace_setting;
+
 #endif /* ETL_EXT_H */

@@ -78,6 +78,7 @@ enum
 	ARG_RETRY_MAX_DELAY,
 	ARG_ON_SCHEMA_CHANGE,
 	ARG_OPTIONS,
+	ARG_ALERT_AFTER_FAILURES,
 	NUM_DEFINITION_ARGS
 };
 
@@ -330,6 +331,14 @@ check_settings(EtlPipeline *p)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("max_attempts must be at least 1"),
 						errhint("max_attempts => 1 means no retry.")));
+	if (p->alert_after_failures < 1)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("alert_after_failures must be at least 1"),
+			 errdetail("It is the number of consecutive failed runs after "
+					   "which each failure is announced on etl_events."),
+			 errhint("alert_after_failures => 1 announces every failure.")));
 	if (interval_is_negative(p->retry_base_delay) ||
 		interval_is_negative(p->retry_max_delay))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -522,6 +531,8 @@ apply_args(FunctionCallInfo fcinfo, EtlPipeline *p)
 			etl_schema_policy_names, ETL_SCHEMA_COUNT, s, "on_schema_change");
 	if (!PG_ARGISNULL(ARG_OPTIONS))
 		p->options = PG_GETARG_JSONB_P(ARG_OPTIONS);
+	if (!PG_ARGISNULL(ARG_ALERT_AFTER_FAILURES))
+		p->alert_after_failures = PG_GETARG_INT32(ARG_ALERT_AFTER_FAILURES);
 }
 
 /*
@@ -538,6 +549,7 @@ default_pipeline(void)
 	p->load = ETL_LOAD_MERGE;
 	p->error_threshold = int64_to_numeric(10);
 	p->max_attempts = 3;
+	p->alert_after_failures = 1;
 	p->retry_policy = ETL_RETRY_EXPONENTIAL_JITTER;
 	p->retry_base_delay = palloc0(sizeof(Interval));
 	p->retry_base_delay->time = USECS_PER_SEC;

@@ -1061,15 +1061,14 @@ check_pass_sql(EtlRun *run, List *checks, EtlArgs *args, int *first_col)
 }
 
 /*
- * etl_run_checks evaluates the pipeline's checks on the run's batch, before
- * it loads, and keeps their results in run->check_results.  A failing
+ * etl_run_checks evaluates the pipeline's checks (from etl_checks_load) on
+ * the run's batch, before it loads, and keeps their results in run->check_results.  A failing
  * critical check fails the attempt (23514); failing quarantine checks move
  * their rows to the dead letters.  Runs as the pipeline owner.
  */
 void
-etl_run_checks(EtlRun *run)
+etl_run_checks(EtlRun *run, List *checks)
 {
-	List *checks = etl_checks_load(run->p->id);
 	EtlArgs args;
 	ListCell *lc;
 	char *pass_sql;
@@ -1332,6 +1331,46 @@ etl_checks_failed_critical(EtlRun *run)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * etl_checks_failed_json appends the run's failed checks as a JSON array
+ * of {check, kind, column, severity, failing_rows} (at most max of them)
+ * and returns how many failed.
+ */
+int
+etl_checks_failed_json(StringInfo buf, EtlRun *run, int max)
+{
+	ListCell *lc;
+	int failed = 0;
+
+	appendStringInfoChar(buf, '[');
+	foreach (lc, run->check_results)
+	{
+		EtlCheckResult *r = lfirst(lc);
+
+		if (r->passed)
+			continue;
+		if (failed++ >= max)
+			continue;
+		if (failed > 1)
+			appendStringInfoString(buf, ", ");
+		appendStringInfoString(buf, "{\"check\": ");
+		escape_json(buf, r->check->name);
+		appendStringInfoString(buf, ", \"kind\": ");
+		escape_json(buf, check_kind_names[r->check->kind]);
+		appendStringInfoString(buf, ", \"column\": ");
+		if (r->check->column)
+			escape_json(buf, r->check->column);
+		else
+			appendStringInfoString(buf, "null");
+		appendStringInfoString(buf, ", \"severity\": ");
+		escape_json(buf, severity_names[r->check->severity]);
+		appendStringInfo(buf, ", \"failing_rows\": " INT64_FORMAT "}",
+						 r->failing);
+	}
+	appendStringInfoChar(buf, ']');
+	return failed;
 }
 
 /*

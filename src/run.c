@@ -73,6 +73,7 @@
 #include "load.h"
 #include "quality.h"
 #include "run.h"
+#include "runlog.h"
 #include "security.h"
 
 PG_FUNCTION_INFO_V1(etl_run);
@@ -100,19 +101,6 @@ etl_run_args(EtlRun *run, EtlArgs *args)
 	etl_args_add_int8(args, run->rn_lo);
 	etl_args_add_int8(args, run->rn_hi);
 	Assert(args->n == ETL_NPARAMS);
-}
-
-/*
- * elapsed_ms returns the milliseconds since start.
- */
-static double
-elapsed_ms(instr_time start)
-{
-	instr_time now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_MILLISEC(now);
 }
 
 /*
@@ -291,31 +279,39 @@ run_stages(EtlRun *run)
 {
 	EtlUserSwitch sw = { 0 };
 	instr_time start;
+	List *checks;
 
 	etl_become_owner(&sw, run->p->owner);
 
 	run->map =
 		etl_resolve_columns(run->p, run->source_relid, run->target_relid);
 
-	INSTR_TIME_SET_CURRENT(start);
+	etl_stage_begin(run, "extract", &start);
 	etl_extract_begin(run);
 	etl_extract_stats(run);
-	run->rec.extract_ms = elapsed_ms(start);
+	run->rec.extract_ms = etl_stage_end(run, start, run->rec.rows_extracted);
 	etl_maybe_pause("after_extract");
 
 	/* quality checks look at the batch before it loads */
-	INSTR_TIME_SET_CURRENT(start);
-	etl_run_checks(run);
-	if (run->check_results != NIL)
-		run->rec.check_ms = elapsed_ms(start);
-	if (run->quarantined > 0)
-		check_threshold(run, run->rec.rows_extracted, NULL);
+	run->check_results = NIL;
+	checks = etl_checks_load(run->p->id);
+	if (checks != NIL)
+	{
+		etl_stage_begin(run, "check", &start);
+		etl_run_checks(run, checks);
+		run->rec.check_ms = etl_stage_end(run, start, run->rec.rows_extracted);
+		if (run->quarantined > 0)
+			check_threshold(run, run->rec.rows_extracted, NULL);
+	}
 
 	/* transform and load are one statement: transform_ms is not separate */
-	INSTR_TIME_SET_CURRENT(start);
+	etl_stage_begin(run, "load", &start);
 	if (run->rec.rows_extracted != 0)
 		load_batch(run);
-	run->rec.load_ms = elapsed_ms(start);
+	run->rec.load_ms =
+		etl_stage_end(run, start,
+					  run->rec.rows_inserted + run->rec.rows_updated +
+						  run->rec.rows_deleted);
 	etl_maybe_pause("after_load");
 	if (run->quarantine_table != NULL)
 	{
@@ -372,6 +368,7 @@ reset_attempt(EtlRun *run)
 	run->has_lo = run->has_from = run->has_hi = run->has_cutoff = false;
 	run->nothing = false;
 	run->hi_type = InvalidOid;
+	run->stage = "run";
 	r->rows_extracted = r->rows_inserted = r->rows_updated = 0;
 	r->rows_deleted = r->rows_unchanged = r->rows_rejected = 0;
 	r->extract_ms = r->transform_ms = r->check_ms = r->load_ms = -1;
@@ -508,6 +505,7 @@ fail_run(EtlRun *run, ErrorData *edata, const char *why)
 	etl_dead_letters_json(&payload, run);
 	appendStringInfoString(&payload, ", \"check_results\": ");
 	etl_check_results_json(&payload, run);
+	etl_run_failed_event(&payload, run);
 	appendStringInfoChar(&payload, '}');
 
 	what = psprintf("the failure record of run " INT64_FORMAT
@@ -554,6 +552,7 @@ skip_run(FunctionCallInfo fcinfo, EtlRun *run, const char *name, int64 id,
 	r->watermark_from = r->watermark_to = run->p->watermark;
 	r->finished_at = GetCurrentTimestamp();
 	etl_catalog_record_run(r);
+	etl_log_skipped(run);
 	return make_result(fcinfo, r, callercxt);
 }
 
@@ -577,6 +576,7 @@ etl_run(PG_FUNCTION_ARGS)
 	int nestlevel;
 	Snapshot snap;
 	Datum result;
+	instr_time start;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -631,11 +631,13 @@ etl_run(PG_FUNCTION_ARGS)
 	r->run_id = etl_catalog_next_run_id();
 	run.attempt_errors = makeStringInfo();
 	etl_maybe_pause("after_lock");
+	etl_stage_begin(&run, "run", &start);
 
 	for (;;)
 	{
 		ErrorData *edata;
 		EtlErrorClass cls;
+		bool retry;
 
 		reset_attempt(&run);
 		edata = etl_in_subxact(attempt, &run, NULL, false);
@@ -644,7 +646,10 @@ etl_run(PG_FUNCTION_ARGS)
 
 		note_attempt_error(&run, edata);
 		cls = etl_error_class(edata->sqlerrcode);
-		if (cls == ETL_ERROR_TRANSIENT && r->attempts < run.p->max_attempts)
+		retry =
+			cls == ETL_ERROR_TRANSIENT && r->attempts < run.p->max_attempts;
+		etl_log_error(&run, edata, retry);
+		if (retry)
 		{
 			double ms = retry_delay_ms(run.p, r->attempts);
 
@@ -673,6 +678,9 @@ etl_run(PG_FUNCTION_ARGS)
 			fail_run(&run, edata, "");
 	}
 
+	run.stage = "run";
+	(void) etl_stage_end(&run, start, r->rows_extracted);
+	etl_notify_failed_checks(&run);
 	result = make_result(fcinfo, r, callercxt);
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();

@@ -95,6 +95,7 @@ typedef struct EtlRun
 	char *quarantine_table;	   /* keys the load skips, NULL: none */
 	int64 quarantined;		   /* rows it holds */
 	StringInfo attempt_errors; /* JSON array of the failed attempts */
+	const char *stage;		   /* the stage running or last run */
 } EtlRun;
 
 extern void etl_run_args(EtlRun *run, EtlArgs *args);

@@ -2,7 +2,7 @@
 -- privileges and error codes
 BEGIN;
 CREATE EXTENSION etl_ext;
-SELECT plan(148);
+SELECT plan(149);
 
 -- catalogs and views in schema etl
 SELECT has_schema('etl');
@@ -17,7 +17,8 @@ SELECT has_column('etl', 'pipelines', c, 'etl.pipelines.' || c)
                     'watermark_column', 'overlap', 'transform', 'load',
                     'batch_size', 'error_threshold', 'max_attempts',
                     'retry_policy', 'retry_base_delay', 'retry_max_delay',
-                    'on_schema_change', 'options', 'watermark']) c;
+                                        'on_schema_change', 'options', 'alert_after_failures',
+                    'watermark']) c;
 SELECT has_column('etl', 'runs', c, 'etl.runs.' || c)
   FROM unnest(ARRAY['run_id', 'pipeline', 'status', 'rows_extracted',
                     'rows_inserted', 'rows_updated', 'rows_deleted',
@@ -53,15 +54,15 @@ SELECT function_returns('pg_catalog', 'etl_run', ARRAY['text'], 'etl.run_result'
 SELECT has_function('pg_catalog', 'etl_create_pipeline',
     ARRAY['text', 'text', 'text', 'text[]', 'text', 'text', 'interval', 'text',
           'text', 'bigint', 'numeric', 'integer', 'text', 'interval', 'interval',
-          'text', 'jsonb'], 'etl_create_pipeline with every parameter of API.md');
+          'text', 'jsonb', 'integer'], 'etl_create_pipeline with every parameter of API.md');
 SELECT function_returns('pg_catalog', 'etl_create_pipeline',
     ARRAY['text', 'text', 'text', 'text[]', 'text', 'text', 'interval', 'text',
           'text', 'bigint', 'numeric', 'integer', 'text', 'interval', 'interval',
-          'text', 'jsonb'], 'bigint', 'etl_create_pipeline returns the id');
+          'text', 'jsonb', 'integer'], 'bigint', 'etl_create_pipeline returns the id');
 SELECT has_function('pg_catalog', 'etl_alter_pipeline',
     ARRAY['text', 'text', 'text', 'text[]', 'text', 'text', 'interval', 'text',
           'text', 'bigint', 'numeric', 'integer', 'text', 'interval', 'interval',
-          'text', 'jsonb'], 'etl_alter_pipeline with the same parameters');
+          'text', 'jsonb', 'integer'], 'etl_alter_pipeline with the same parameters');
 SELECT has_function('pg_catalog', 'etl_drop_pipeline', ARRAY['text'], 'etl_drop_pipeline(text)');
 SELECT has_function('pg_catalog', 'etl_reset_watermark', ARRAY['text', 'text'], 'etl_reset_watermark(text, text)');
 SELECT has_function('pg_catalog', 'etl_row_hash', ARRAY['"any"'], 'etl_row_hash(VARIADIC "any")');
@@ -88,8 +89,9 @@ SELECT is((SELECT array_agg(p.parameter_name::text ORDER BY p.ordinal_position)
           ARRAY['name', 'source', 'target', 'key', 'mode', 'watermark_column',
                 'overlap', 'transform', 'load', 'batch_size', 'error_threshold',
                 'max_attempts', 'retry_policy', 'retry_base_delay',
-                'retry_max_delay', 'on_schema_change', 'options'],
-          'etl_create_pipeline parameter names are those of API.md');
+                                'retry_max_delay', 'on_schema_change', 'options',
+                'alert_after_failures'],
+          'etl_create_pipeline parameter names are those of API.md (and alert_after_failures)');
 
 -- privileges: PUBLIC reads, never writes; dead letters are private
 SELECT table_privs_are('etl', 'pipelines', 'public', ARRAY['SELECT'], 'PUBLIC only reads etl.pipelines');
