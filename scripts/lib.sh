@@ -4,9 +4,13 @@
 set -euo pipefail
 
 PG_MAJOR=15
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
-PG_CONFIG=$PG_BIN/pg_config
-PGXS_DIR=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs
+# ETL_PGROOT=/some/dir: build, install and test against a private copy of
+# the PostgreSQL installation under that directory (created on first use)
+# instead of the system's, so that several checkouts can test at once
+ETL_PGROOT=${ETL_PGROOT:-}
+PG_BIN=$ETL_PGROOT/usr/lib/postgresql/$PG_MAJOR/bin
+PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
+PGXS_DIR=$ETL_PGROOT/usr/lib/postgresql/$PG_MAJOR/lib/pgxs
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 say() { printf '\n==> %s\n' "$*"; }
@@ -25,21 +29,34 @@ ensure_deps() {
     "$TOP/scripts/deps.sh" "$@"
 }
 
+# private_pgroot: make the private copy of PostgreSQL under ETL_PGROOT
+private_pgroot() {
+    if [ -z "$ETL_PGROOT" ] || [ -x "$PG_BIN/postgres" ]; then return 0; fi
+    say "copying PostgreSQL $PG_MAJOR to $ETL_PGROOT"
+    mkdir -p "$ETL_PGROOT/usr/lib/postgresql" "$ETL_PGROOT/usr/share/postgresql"
+    cp -a "/usr/lib/postgresql/$PG_MAJOR" "$ETL_PGROOT/usr/lib/postgresql/"
+    cp -a "/usr/share/postgresql/$PG_MAJOR" "$ETL_PGROOT/usr/share/postgresql/"
+    chmod 755 "$ETL_PGROOT"
+}
+
 # build_install: build the extension and install it into PostgreSQL 15
+# (or into the private copy under ETL_PGROOT)
 build_install() {
+    private_pgroot
     say "building and installing etl_ext"
     make -C "$TOP" -s PG_CONFIG="$PG_CONFIG" all
     if [ "$(id -u)" = 0 ]; then
-        make -C "$TOP" -s PG_CONFIG="$PG_CONFIG" install
+        make -C "$TOP" -s PG_CONFIG="$PG_CONFIG" DESTDIR="$ETL_PGROOT" install
     else
-        sudo make -C "$TOP" -s PG_CONFIG="$PG_CONFIG" install
+        sudo make -C "$TOP" -s PG_CONFIG="$PG_CONFIG" DESTDIR="$ETL_PGROOT" install
     fi
 }
 
-# make_workdir: a fresh directory owned by postgres; prints its path
+# make_workdir [PREFIX]: a fresh directory /tmp/PREFIX.XXXXXX (default
+# prefix etl_ext) owned by postgres; prints its path
 make_workdir() {
     local dir
-    dir=$(mktemp -d /tmp/etl_ext.XXXXXX)
+    dir=$(mktemp -d "/tmp/${1:-etl_ext}.XXXXXX")
     chmod 755 "$dir"
     if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
     echo "$dir"
