@@ -29,18 +29,19 @@ OBJS = \
 	src/autonomous.o \
 	src/quality.o \
 	src/aggregates.o \
-	src/lineage.o
+	src/lineage.o \
+	src/track.o
 
 DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
 REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security \
-	failures checks observe
+	failures checks observe run_xid
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)
-ISOLATION = concurrent_runs late_writer_timestamp late_writer_serial
+ISOLATION = concurrent_runs late_writer_timestamp late_writer_serial late_writer_xid
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare

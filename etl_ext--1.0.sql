@@ -901,3 +901,19 @@ END
 $fn$;
 COMMENT ON FUNCTION etl_openlineage(bigint, text) IS
     'an OpenLineage 2-0-2 RunEvent for a run (COMPLETE, FAIL or ABORT by its status, or the event_type given)';
+
+-- Change tracking (mode xid) --------------------------------------------------
+
+CREATE FUNCTION etl_track_changes_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'etl_track_changes_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION etl_track_changes_trigger() IS
+    'BEFORE UPDATE row trigger of etl_track_changes: sets _etl_xid to the writing transaction';
+
+CREATE FUNCTION etl_track_changes(source regclass)
+RETURNS text
+AS 'MODULE_PATHNAME', 'etl_track_changes'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION etl_track_changes(regclass) IS
+    'prepare a table for mode xid: column _etl_xid, its update trigger and index (owner only; idempotent)';

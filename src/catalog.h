@@ -58,6 +58,9 @@ typedef enum EtlSchemaPolicy
 } EtlSchemaPolicy;
 
 extern const char *const etl_mode_names[];
+
+/* the change-tracking column of mode xid (etl_track_changes) */
+#define ETL_COL_XID "_etl_xid"
 extern const char *const etl_load_names[];
 extern const char *const etl_retry_policy_names[];
 extern const char *const etl_schema_policy_names[];

@@ -70,6 +70,18 @@ etl_deparse_range_where(EtlRun *run)
 	if (run->p->watermark_column == NULL)
 		return buf.data;
 	col = quote_identifier(run->p->watermark_column);
+	if (run->p->mode == ETL_MODE_XID)
+	{
+		/* visible now (the scan's snapshot), not in the previous one */
+		if (run->has_from)
+			appendStringInfo(&buf,
+							 " WHERE %s >= $%d AND NOT "
+							 "pg_catalog.pg_visible_in_snapshot(%s, "
+							 "$%d::pg_catalog.pg_snapshot)",
+							 col, ETL_PARAM_FROM, col,
+							 ETL_PARAM_PREV_SNAPSHOT);
+		return buf.data;
+	}
 	if (run->has_from)
 	{
 		appendStringInfo(&buf, "%s%s > $%d", sep, col, ETL_PARAM_FROM);

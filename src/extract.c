@@ -22,6 +22,12 @@
  *				 (WaitForLockers, ShareLock): ids are drawn under that lock,
  *				 so every id <= hi is then committed or gone.  Only sound for
  *				 sequences with CACHE 1 (checked at definition time).
+ *	  xid		 no bound and no wait: the watermark is the previous run's
+ *				 snapshot, and a run takes the rows its own snapshot sees
+ *				 whose _etl_xid (the writer's top-level transaction id) that
+ *				 snapshot did not see committed (PgQ's batch algorithm).  A
+ *				 transaction open at one run's snapshot is taken by the
+ *				 first run after it commits; nothing else waits for it.
  *
  *	  The snapshot for the range statistics and the load is taken after the
  *	  bound (and the wait), and shared by those statements, so the count, the
@@ -34,6 +40,9 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
@@ -45,6 +54,7 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/xid8.h"
 
 #include "deparse.h"
 #include "etl_ext.h"
@@ -70,6 +80,17 @@ etl_check_watermark_type(EtlPipeline *p, Oid type)
 						p->watermark_column, p->source, format_type_be(type)),
 				 errhint("Use a timestamptz or timestamp column, or mode => "
 						 "'serial' for an increasing integer.")));
+			break;
+		case ETL_MODE_XID:
+			if (type == XID8OID)
+				return;
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of %s is of type %s, not xid8",
+							ETL_COL_XID, p->source, format_type_be(type)),
+					 errhint("Mode xid tracks changes through an xid8 column "
+							 "filled by etl_track_changes(%s).",
+							 quote_literal_cstr(p->source))));
 			break;
 		case ETL_MODE_SERIAL:
 			if (type == INT2OID || type == INT4OID || type == INT8OID)
@@ -270,6 +291,137 @@ begin_serial(EtlRun *run)
 }
 
 /*
+ * etl_xid_watermark_parse splits an xid-mode watermark
+ * "<system identifier>/<pg_snapshot>" and checks that it was taken in this
+ * cluster: xid8 values of another cluster (a restore, a pg_upgrade'd copy)
+ * mean nothing here.  A bare snapshot is taken as this cluster's.  Returns
+ * the snapshot text; raises 22023 for anything else.
+ */
+char *
+etl_xid_watermark_parse(EtlPipeline *p, const char *watermark)
+{
+	const char *slash = strchr(watermark, '/');
+	const char *snap = slash ? slash + 1 : watermark;
+	uint64 here = GetSystemIdentifier();
+
+	if (slash != NULL)
+	{
+		char *end;
+		uint64 sysid;
+
+		errno = 0;
+		sysid = strtou64(watermark, &end, 10);
+		if (errno != 0 || end != slash)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("watermark \"%s\" of pipeline \"%s\" is not a "
+							"transaction snapshot",
+							watermark, p->name),
+					 errhint("An xid watermark is <system identifier>/<xmin>:"
+							 "<xmax>:<xip list>, as pg_current_snapshot() "
+							 "shows it.")));
+		if (sysid != here)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("watermark of pipeline \"%s\" was taken in "
+							"another cluster",
+							p->name),
+					 errdetail("It belongs to the cluster with system "
+							   "identifier " UINT64_FORMAT
+							   ", this one is " UINT64_FORMAT
+							   "; transaction ids of one cluster mean nothing "
+							   "in another (a restore or a copy).",
+							   sysid, here),
+					 errhint("Reload from the start with "
+							 "etl_reset_watermark(%s), or set this cluster's "
+							 "snapshot of the last load.",
+							 quote_literal_cstr(p->name))));
+	}
+	/* must read as a pg_snapshot */
+	(void) DirectFunctionCall1(pg_snapshot_in, CStringGetDatum(snap));
+	return pstrdup(snap);
+}
+
+/*
+ * begin_xid sets the range of an xid-mode run: the rows whose _etl_xid is
+ * at least the previous snapshot's xmin and not visible in it.
+ */
+static void
+begin_xid(EtlRun *run)
+{
+	if (!run->has_lo)
+		return; /* the first run: everything */
+	run->xid_prev = etl_xid_watermark_parse(run->p, run->p->watermark);
+	run->has_from = true;
+	run->from = DirectFunctionCall1(
+		pg_snapshot_xmin,
+		DirectFunctionCall1(pg_snapshot_in, CStringGetDatum(run->xid_prev)));
+	run->lo = run->from;
+}
+
+/*
+ * xid_snapshot_watermark returns the watermark of an xid-mode run: the
+ * system identifier and the run's snapshot, in which the run's own
+ * transaction counts as in progress (rows it writes to the source after the
+ * run, or wrote before it, are taken by the next run: the scan saw the
+ * latter, but once more does no harm to an idempotent load).
+ */
+static char *
+xid_snapshot_watermark(EtlRun *run)
+{
+	FullTransactionId own = GetTopFullTransactionIdIfAny();
+	char *snap;
+
+	etl_spi_exec("SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text",
+				 NULL, SPI_OK_SELECT, run->snapshot);
+	snap = etl_spi_text(0, 0);
+	if (FullTransactionIdIsValid(own))
+	{
+		Datum s = DirectFunctionCall1(pg_snapshot_in, CStringGetDatum(snap));
+		uint64 xmin = U64FromFullTransactionId(DatumGetFullTransactionId(
+			DirectFunctionCall1(pg_snapshot_xmin, s)));
+		uint64 xmax = U64FromFullTransactionId(DatumGetFullTransactionId(
+			DirectFunctionCall1(pg_snapshot_xmax, s)));
+		uint64 me = U64FromFullTransactionId(own);
+
+		if (me < xmax)
+		{
+			/* rebuild the xip list with our own xid in it, in order */
+			StringInfoData buf;
+			char *xips = strrchr(snap, ':') + 1;
+			char *tok;
+			bool added = false;
+			bool first = true;
+
+			initStringInfo(&buf);
+			appendStringInfo(&buf, UINT64_FORMAT ":" UINT64_FORMAT ":",
+							 Min(xmin, me), xmax);
+			for (tok = strtok(xips, ","); tok; tok = strtok(NULL, ","))
+			{
+				uint64 x = strtou64(tok, NULL, 10);
+
+				if (!added && me <= x)
+				{
+					if (me < x)
+						appendStringInfo(&buf, "%s" UINT64_FORMAT,
+										 first ? "" : ",", me);
+					added = true;
+					first = false;
+				}
+				appendStringInfo(&buf, "%s" UINT64_FORMAT, first ? "" : ",",
+								 x);
+				first = false;
+			}
+			if (!added)
+				appendStringInfo(&buf, "%s" UINT64_FORMAT, first ? "" : ",",
+								 me);
+			snap = buf.data;
+		}
+	}
+	return psprintf(UINT64_FORMAT "/%s", GetSystemIdentifier(), snap);
+}
+
+/*
  * etl_extract_begin works out the range of a run: the stored watermark, the
  * safe upper bound (waiting where the mode needs it), the shared snapshot
  * and the batch_size cut.  Runs as the pipeline owner.
@@ -296,7 +448,7 @@ etl_extract_begin(EtlRun *run)
 	etl_check_watermark_type(p, run->wm_type);
 
 	run->has_lo = p->watermark != NULL;
-	if (run->has_lo)
+	if (run->has_lo && p->mode != ETL_MODE_XID)
 		run->lo =
 			etl_watermark_datum(p, p->watermark, run->wm_type, run->wm_typmod);
 
@@ -308,6 +460,9 @@ etl_extract_begin(EtlRun *run)
 		case ETL_MODE_SERIAL:
 			begin_serial(run);
 			break;
+		case ETL_MODE_XID:
+			begin_xid(run);
+			break;
 		default:
 			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 							errmsg("mode %s is not supported yet",
@@ -315,6 +470,8 @@ etl_extract_begin(EtlRun *run)
 	}
 
 	run->snapshot = RegisterSnapshot(GetLatestSnapshot());
+	if (p->mode == ETL_MODE_XID)
+		run->xid_cur = xid_snapshot_watermark(run);
 
 	if (p->batch_size > 0 && !run->nothing)
 	{
@@ -349,6 +506,8 @@ etl_extract_stats(EtlRun *run)
 
 	run->rec.watermark_from = run->p->watermark;
 	run->rec.watermark_to = run->p->watermark;
+	if (run->p->mode == ETL_MODE_XID)
+		run->rec.watermark_to = run->xid_cur; /* whatever the range holds */
 	if (run->nothing)
 		return;
 
@@ -359,6 +518,7 @@ etl_extract_stats(EtlRun *run)
 	run->rec.rows_extracted = etl_spi_int64(0, 0, 0);
 
 	/* column 2 tells whether the newest value is past the stored watermark */
+	if (run->p->mode != ETL_MODE_XID)
 	{
 		bool isnull;
 		Datum newer = etl_spi_datum(0, 2, &isnull);

@@ -30,7 +30,8 @@ PG_FUNCTION_INFO_V1(etl_lag);
  *
  * The distance from a pipeline's watermark to the newest value of its
  * watermark column in the source: an interval in mode timestamp, a number in
- * mode serial, 0 when caught up.  NULL before the first run, for an unknown
+ * mode serial, the transaction ids assigned since the previous run's snapshot
+ * in mode xid, 0 when caught up.  NULL before the first run, for an unknown
  * pipeline, or when the caller may not read the source (the query runs with
  * the caller's rights).
  */
@@ -51,11 +52,37 @@ etl_lag(PG_FUNCTION_ARGS)
 	nestlevel = etl_pin_settings();
 	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), true,
 						 InvalidSnapshot);
-	if (p != NULL && p->watermark != NULL && p->watermark_column != NULL &&
-		OidIsValid(source = etl_resolve_relation(p->source, "source", true)) &&
-		pg_class_aclcheck(source, GetUserId(), ACL_SELECT) == ACLCHECK_OK &&
-		(attnum = get_attnum(source, p->watermark_column)) !=
-			InvalidAttrNumber)
+	if (p != NULL && p->watermark != NULL && p->mode == ETL_MODE_XID)
+	{
+		/* transaction ids assigned since the previous run's snapshot */
+		EtlArgs args;
+		char *lag;
+
+		etl_args_init(&args);
+		etl_args_add_text(&args, etl_xid_watermark_parse(p, p->watermark));
+		etl_spi_exec("SELECT GREATEST(pg_catalog.pg_snapshot_xmax("
+					 "pg_catalog.pg_current_snapshot())::pg_catalog.text::"
+					 "pg_catalog.numeric - pg_catalog.pg_snapshot_xmax("
+					 "$1::pg_catalog.pg_snapshot)::pg_catalog.text::"
+					 "pg_catalog.numeric, 0)::pg_catalog.text",
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+		lag = etl_spi_text(0, 0);
+		if (lag != NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(callercxt);
+
+			result = cstring_to_text(lag);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	else if (p != NULL && p->watermark != NULL &&
+			 p->watermark_column != NULL &&
+			 OidIsValid(source =
+							etl_resolve_relation(p->source, "source", true)) &&
+			 pg_class_aclcheck(source, GetUserId(), ACL_SELECT) ==
+				 ACLCHECK_OK &&
+			 (attnum = get_attnum(source, p->watermark_column)) !=
+				 InvalidAttrNumber)
 	{
 		Oid type = get_atttype(source, attnum);
 		const char *zero =

@@ -24,6 +24,7 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/xlog.h"
 #include "catalog/dependency.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_sequence.h"
@@ -402,6 +403,55 @@ check_key(EtlPipeline *p, Oid target)
 }
 
 /*
+ * check_xid_source checks what mode xid needs: a local table whose changes
+ * etl_track_changes() tracks, and no batch_size (a run takes everything
+ * committed since the previous run's snapshot).  The watermark column is
+ * _etl_xid, whether named or not.
+ */
+static void
+check_xid_source(EtlPipeline *p, Oid source)
+{
+	char kind = get_rel_relkind(source);
+
+	if (p->watermark_column == NULL)
+		p->watermark_column = pstrdup(ETL_COL_XID);
+	else if (strcmp(p->watermark_column, ETL_COL_XID) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mode xid tracks changes through column \"%s\", not "
+						"\"%s\"",
+						ETL_COL_XID, p->watermark_column),
+				 errhint("Leave watermark_column out with mode => 'xid'.")));
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("mode xid needs a local table as source, and %s is "
+						"not one",
+						p->source),
+				 errdetail("Transaction ids are only meaningful for the "
+						   "tables of this cluster."),
+				 errhint("Use mode => 'timestamp' with an overlap for views "
+						 "and foreign tables.")));
+	if (get_attnum(source, ETL_COL_XID) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("source %s does not track its changes", p->source),
+				 errdetail("Mode xid reads the column \"%s\" that "
+						   "etl_track_changes() adds.",
+						   ETL_COL_XID),
+				 errhint("Run SELECT etl_track_changes(%s); as the owner of "
+						 "the table.",
+						 quote_literal_cstr(p->source))));
+	if (p->batch_size > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("batch_size does not apply to mode xid"),
+				 errdetail("A run takes every change committed since the "
+						   "previous run's snapshot."),
+				 errhint("Leave batch_size out.")));
+}
+
+/*
  * validate checks a whole definition (relations already resolved) and
  * normalises it for storage.  Runs under the pinned settings.
  */
@@ -413,12 +463,15 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 	check_name(p->name);
 	check_relations(p, rels);
 
-	if (p->mode != ETL_MODE_TIMESTAMP && p->mode != ETL_MODE_SERIAL)
-		ereport(
-			ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("mode %s is not supported yet", etl_mode_names[p->mode]),
-			 errhint("Use mode => 'timestamp' or mode => 'serial'.")));
+	if (p->mode != ETL_MODE_TIMESTAMP && p->mode != ETL_MODE_SERIAL &&
+		p->mode != ETL_MODE_XID)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("mode %s is not supported yet",
+							   etl_mode_names[p->mode]),
+						errhint("Use mode => 'timestamp', 'serial' or "
+								"'xid'.")));
+	if (p->mode == ETL_MODE_XID)
+		check_xid_source(p, rels->source);
 	if (p->load == ETL_LOAD_PARTITION_SWAP)
 		ereport(
 			ERROR,
@@ -443,6 +496,9 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 	etl_check_watermark_type(p, get_atttype(rels->source, attnum));
 	if (p->mode == ETL_MODE_SERIAL)
 		check_serial_sequence(p, rels->source, attnum);
+	if (p->mode == ETL_MODE_XID && p->watermark != NULL)
+		p->watermark = psprintf(UINT64_FORMAT "/%s", GetSystemIdentifier(),
+								etl_xid_watermark_parse(p, p->watermark));
 
 	check_settings(p);
 	check_key(p, rels->target);
@@ -451,7 +507,7 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 		p->transform = etl_normalize_transform(p->name, p->transform);
 	(void) etl_resolve_columns(p, rels->source, rels->target);
 
-	if (p->watermark != NULL)
+	if (p->watermark != NULL && p->mode != ETL_MODE_XID)
 		(void) etl_watermark_datum(p, p->watermark,
 								   get_atttype(rels->source, attnum), -1);
 }
@@ -673,6 +729,8 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
 	old_mode = p->mode;
 	old_wm_col = p->watermark_column;
 	apply_args(fcinfo, p);
+	if (p->mode != old_mode && PG_ARGISNULL(ARG_WATERMARK_COLUMN))
+		p->watermark_column = NULL; /* the new mode's default, or none */
 	if (!source_given)
 		rels.source = etl_resolve_relation(p->source, "source", false);
 	if (!target_given)
@@ -747,7 +805,10 @@ etl_reset_watermark(PG_FUNCTION_ARGS)
 	nestlevel = etl_pin_settings();
 	p = lock_and_load(name, "reset the watermark of");
 
-	if (value != NULL)
+	if (value != NULL && p->mode == ETL_MODE_XID)
+		stored = psprintf(UINT64_FORMAT "/%s", GetSystemIdentifier(),
+						  etl_xid_watermark_parse(p, value));
+	else if (value != NULL)
 	{
 		Oid source = etl_resolve_relation(p->source, "source", false);
 		AttrNumber attnum = get_attnum(source, p->watermark_column);

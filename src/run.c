@@ -100,6 +100,7 @@ etl_run_args(EtlRun *run, EtlArgs *args)
 	etl_args_add_int8(args, Max(run->p->batch_size - 1, 0));
 	etl_args_add_int8(args, run->rn_lo);
 	etl_args_add_int8(args, run->rn_hi);
+	etl_args_add_text(args, run->xid_prev);
 	Assert(args->n == ETL_NPARAMS);
 }
 

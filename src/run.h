@@ -25,16 +25,17 @@
  */
 typedef enum EtlRunParam
 {
-	ETL_PARAM_FROM = 1,	 /* lower bound, exclusive (watermark - overlap) */
-	ETL_PARAM_HI,		 /* safe upper bound */
-	ETL_PARAM_CUTOFF,	 /* batch_size cut, inclusive */
-	ETL_PARAM_RUN_ID,	 /* value of _etl_run_id */
-	ETL_PARAM_LOADED_AT, /* value of _etl_loaded_at */
-	ETL_PARAM_LO,		 /* stored watermark, exclusive */
-	ETL_PARAM_OFFSET,	 /* batch_size - 1 */
-	ETL_PARAM_RN_LO,	 /* staged rows: first row number */
-	ETL_PARAM_RN_HI,	 /* staged rows: last row number */
-	ETL_NPARAMS = ETL_PARAM_RN_HI
+	ETL_PARAM_FROM = 1,		 /* lower bound, exclusive (watermark - overlap) */
+	ETL_PARAM_HI,			 /* safe upper bound */
+	ETL_PARAM_CUTOFF,		 /* batch_size cut, inclusive */
+	ETL_PARAM_RUN_ID,		 /* value of _etl_run_id */
+	ETL_PARAM_LOADED_AT,	 /* value of _etl_loaded_at */
+	ETL_PARAM_LO,			 /* stored watermark, exclusive */
+	ETL_PARAM_OFFSET,		 /* batch_size - 1 */
+	ETL_PARAM_RN_LO,		 /* staged rows: first row number */
+	ETL_PARAM_RN_HI,		 /* staged rows: last row number */
+	ETL_PARAM_PREV_SNAPSHOT, /* mode xid: the previous run's snapshot */
+	ETL_NPARAMS = ETL_PARAM_PREV_SNAPSHOT
 } EtlRunParam;
 
 /* what one load did */
@@ -96,6 +97,11 @@ typedef struct EtlRun
 	int64 quarantined;		   /* rows it holds */
 	StringInfo attempt_errors; /* JSON array of the failed attempts */
 	const char *stage;		   /* the stage running or last run */
+
+	/* mode xid: the previous run's snapshot (NULL: none), this run's
+	 * watermark */
+	char *xid_prev;
+	char *xid_cur;
 } EtlRun;
 
 extern void etl_run_args(EtlRun *run, EtlArgs *args);
