@@ -107,8 +107,11 @@ etl_deparse_range_where(EtlRun *run)
 char *
 etl_deparse_stats(EtlRun *run)
 {
-	const char *col = quote_identifier(run->p->watermark_column);
+	const char *col;
 
+	if (run->p->watermark_column == NULL)
+		return psprintf("SELECT pg_catalog.count(*) FROM %s", run->source_sql);
+	col = quote_identifier(run->p->watermark_column);
 	/* a one-to-one transform: the load counts the rows */
 	return psprintf(
 		"SELECT %s, pg_catalog.max(%s), pg_catalog.max(%s) > $%d FROM %s%s",
@@ -567,4 +570,38 @@ etl_deparse_stage_record(EtlRun *run)
 	return psprintf("SELECT pg_catalog.to_jsonb(etl_d)::pg_catalog.text FROM"
 					" (SELECT %s FROM pg_temp.%s WHERE etl_rn = $%d) AS etl_d",
 					run->stage_columns, run->stage_table, ETL_PARAM_RN_LO);
+}
+
+/*
+ * etl_deparse_delete_vanished returns the DELETE of the target rows whose
+ * key is no longer in the whole source (mode full): an anti-join of the
+ * target with the transform over the source, quarantined rows included (a
+ * row with a bad new version keeps its old one).
+ */
+char *
+etl_deparse_delete_vanished(EtlRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "WITH etl_delta AS (SELECT * FROM %s)\n"
+					 "DELETE FROM %s AS etl_target WHERE NOT EXISTS "
+					 "(SELECT FROM (\n%s\n) AS etl_t WHERE ",
+					 run->source_sql, run->target_sql,
+					 run->map->transform_sql);
+	append_key_match(&buf, run, "etl_target", "etl_t");
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * etl_deparse_delete_all returns the DELETE of every target row (mode full
+ * without a key: the target is replaced, MVCC-safe, in the run's
+ * transaction).
+ */
+char *
+etl_deparse_delete_all(EtlRun *run)
+{
+	return psprintf("DELETE FROM %s", run->target_sql);
 }

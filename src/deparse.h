@@ -25,6 +25,8 @@ extern char *etl_deparse_insert(EtlRun *run, bool skip_existing);
 extern char *etl_deparse_classify(EtlRun *run);
 extern char *etl_deparse_update(EtlRun *run);
 extern char *etl_deparse_delete(EtlRun *run);
+extern char *etl_deparse_delete_vanished(EtlRun *run);
+extern char *etl_deparse_delete_all(EtlRun *run);
 extern char *etl_deparse_stage_select(EtlRun *run);
 extern char *etl_deparse_transform_probe(EtlRun *run);
 extern char *etl_deparse_stage_record(EtlRun *run);

@@ -123,3 +123,31 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 								   etl_load_names[run->p->load])));
 	}
 }
+
+/*
+ * etl_load_full_before prepares the load of a mode full run and returns the
+ * rows it deleted: without a key, the target's rows (the batch then
+ * replaces them all).  The statements of the run's transaction see the
+ * deletion; other transactions see the old content until it commits.
+ */
+int64
+etl_load_full_before(EtlRun *run)
+{
+	if (run->p->key != NIL)
+		return 0;
+	run->target_empty = 1;
+	return exec_load(run, etl_deparse_delete_all(run), SPI_OK_DELETE);
+}
+
+/*
+ * etl_load_full_after finishes the load of a mode full run and returns the
+ * rows it deleted: with a key, the target rows whose key has left the
+ * source.
+ */
+int64
+etl_load_full_after(EtlRun *run)
+{
+	if (run->p->key == NIL)
+		return 0;
+	return exec_load(run, etl_deparse_delete_vanished(run), SPI_OK_DELETE);
+}

@@ -16,5 +16,7 @@
 #include "run.h"
 
 extern void etl_load(EtlRun *run, EtlLoadCounts *counts);
+extern int64 etl_load_full_before(EtlRun *run);
+extern int64 etl_load_full_after(EtlRun *run);
 
 #endif /* ETL_LOAD_H */

@@ -452,6 +452,29 @@ check_xid_source(EtlPipeline *p, Oid source)
 }
 
 /*
+ * check_full checks what mode full allows: no watermark (column), no
+ * batch_size (the whole source replaces the target).
+ */
+static void
+check_full(EtlPipeline *p)
+{
+	if (p->watermark_column != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mode full reads the whole source and takes no "
+						"watermark_column"),
+				 errhint("Leave watermark_column out with mode => 'full'.")));
+	if (p->batch_size > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("batch_size does not apply to mode full"),
+				 errdetail("Each run replaces the target with the whole "
+						   "source, in one transaction."),
+				 errhint("Leave batch_size out.")));
+	p->watermark = NULL;
+}
+
+/*
  * validate checks a whole definition (relations already resolved) and
  * normalises it for storage.  Runs under the pinned settings.
  */
@@ -464,12 +487,12 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 	check_relations(p, rels);
 
 	if (p->mode != ETL_MODE_TIMESTAMP && p->mode != ETL_MODE_SERIAL &&
-		p->mode != ETL_MODE_XID)
+		p->mode != ETL_MODE_XID && p->mode != ETL_MODE_FULL)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("mode %s is not supported yet",
 							   etl_mode_names[p->mode]),
-						errhint("Use mode => 'timestamp', 'serial' or "
-								"'xid'.")));
+						errhint("Use mode => 'timestamp', 'serial', 'xid' "
+								"or 'full'.")));
 	if (p->mode == ETL_MODE_XID)
 		check_xid_source(p, rels->source);
 	if (p->load == ETL_LOAD_PARTITION_SWAP)
@@ -479,6 +502,12 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 			 errmsg("load partition_swap is not supported yet"),
 			 errhint("Use load => 'merge', 'append' or 'delete_insert'.")));
 
+	if (p->mode == ETL_MODE_FULL)
+	{
+		check_full(p);
+		attnum = InvalidAttrNumber;
+		goto settings;
+	}
 	if (p->watermark_column == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -500,6 +529,7 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 		p->watermark = psprintf(UINT64_FORMAT "/%s", GetSystemIdentifier(),
 								etl_xid_watermark_parse(p, p->watermark));
 
+settings:
 	check_settings(p);
 	check_key(p, rels->target);
 
@@ -507,7 +537,8 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 		p->transform = etl_normalize_transform(p->name, p->transform);
 	(void) etl_resolve_columns(p, rels->source, rels->target);
 
-	if (p->watermark != NULL && p->mode != ETL_MODE_XID)
+	if (p->watermark != NULL && p->mode != ETL_MODE_XID &&
+		p->mode != ETL_MODE_FULL)
 		(void) etl_watermark_datum(p, p->watermark,
 								   get_atttype(rels->source, attnum), -1);
 }

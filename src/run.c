@@ -307,7 +307,15 @@ run_stages(EtlRun *run)
 
 	/* transform and load are one statement: transform_ms is not separate */
 	etl_stage_begin(run, "load", &start);
-	if (run->rec.rows_extracted != 0)
+	if (run->p->mode == ETL_MODE_FULL)
+	{
+		/* the whole source replaces the target: also when it is empty */
+		int64 deleted = etl_load_full_before(run);
+
+		load_batch(run);
+		run->rec.rows_deleted += deleted + etl_load_full_after(run);
+	}
+	else if (run->rec.rows_extracted != 0)
 		load_batch(run);
 	run->rec.load_ms =
 		etl_stage_end(run, start,
