@@ -556,3 +556,30 @@ etl_run_record_json(StringInfo buf, EtlRunRecord *r)
 	appendStringInfo(buf, ", \"attempt_errors\": %s}",
 					 r->attempt_errors ? r->attempt_errors : "null");
 }
+
+/*
+ * etl_option_text returns the text value of a key of the pipeline's
+ * options, or dflt when absent or null; raises 22023 when it is not a
+ * string.
+ */
+char *
+etl_option_text(EtlPipeline *p, const char *key, const char *dflt)
+{
+	JsonbValue k;
+	JsonbValue *v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&p->options->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type == jbvNull)
+		return dflt ? pstrdup(dflt) : NULL;
+	if (v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" of pipeline \"%s\" must be a string",
+						key, p->name),
+				 errhint("Use e.g. options => '{\"%s\": \"%s\"}'.", key,
+						 dflt ? dflt : "...")));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}

@@ -59,6 +59,11 @@ typedef enum EtlSchemaPolicy
 
 extern const char *const etl_mode_names[];
 
+/* mode cdc: default watermark and operation columns, loaded never */
+#define ETL_CDC_PREFIX "_cdc_"
+#define ETL_CDC_DEFAULT_LSN "_cdc_lsn"
+#define ETL_CDC_DEFAULT_OP "_cdc_operation"
+
 /* the change-tracking column of mode xid (etl_track_changes) */
 #define ETL_COL_XID "_etl_xid"
 extern const char *const etl_load_names[];
@@ -165,5 +170,7 @@ extern void etl_catalog_record_batch(EtlRunRecord *r, const char *kind,
 
 extern bool etl_lock_pipeline(int64 pipeline_id, bool wait);
 extern int etl_pipeline_lock_holder(int64 pipeline_id);
+extern char *etl_option_text(EtlPipeline *p, const char *key,
+							 const char *dflt);
 
 #endif /* ETL_CATALOG_H */

@@ -578,6 +578,14 @@ etl_resolve_columns(EtlPipeline *p, Oid source_relid, Oid target_relid)
 
 			if (a->attisdropped)
 				continue;
+			/* mode cdc: change metadata is not loaded */
+			if (p->mode == ETL_MODE_CDC &&
+				(strncmp(NameStr(a->attname), ETL_CDC_PREFIX,
+						 strlen(ETL_CDC_PREFIX)) == 0 ||
+				 strcmp(NameStr(a->attname),
+						etl_option_text(p, "op_column", ETL_CDC_DEFAULT_OP)) ==
+					 0))
+				continue;
 			col = map_column(p, target, NameStr(a->attname), a->atttypid,
 							 a->atttypmod, true);
 			if (col)

@@ -112,10 +112,13 @@ etl_deparse_stats(EtlRun *run)
 	if (run->p->watermark_column == NULL)
 		return psprintf("SELECT pg_catalog.count(*) FROM %s", run->source_sql);
 	col = quote_identifier(run->p->watermark_column);
-	/* a one-to-one transform: the load counts the rows */
+	/* a one-to-one transform: the load counts the rows (not in mode cdc,
+	 * where the load sees only each key's last change) */
 	return psprintf(
 		"SELECT %s, pg_catalog.max(%s), pg_catalog.max(%s) > $%d FROM %s%s",
-		run->map->one_to_one ? "-1::pg_catalog.int8" : "pg_catalog.count(*)",
+		run->map->one_to_one && run->p->mode != ETL_MODE_CDC
+			? "-1::pg_catalog.int8"
+			: "pg_catalog.count(*)",
 		col, col, ETL_PARAM_LO, run->source_sql, etl_deparse_range_where(run));
 }
 
@@ -154,6 +157,41 @@ etl_deparse_target_probe(EtlRun *run)
 }
 
 /*
+ * append_cdc_last_changes writes the subquery of mode cdc that keeps, of
+ * the change rows of the range, the last one of each key (by watermark
+ * column).
+ */
+static void
+append_cdc_last_changes(StringInfo buf, EtlRun *run)
+{
+	ListCell *lc;
+
+	appendStringInfoString(buf, "(SELECT DISTINCT ON (");
+	foreach (lc, run->p->key)
+		appendStringInfo(buf, "%s%s", foreach_current_index(lc) ? ", " : "",
+						 quote_identifier(lfirst(lc)));
+	appendStringInfo(buf, ") * FROM %s%s ORDER BY ", run->source_sql,
+					 etl_deparse_range_where(run));
+	foreach (lc, run->p->key)
+		appendStringInfo(buf, "%s, ", quote_identifier(lfirst(lc)));
+	appendStringInfo(buf, "%s DESC)",
+					 quote_identifier(run->p->watermark_column));
+}
+
+/*
+ * cdc_op_test returns the condition that a change row of alias is a delete
+ * (deletes) or an insert or update (!deletes).
+ */
+static char *
+cdc_op_test(EtlRun *run, const char *alias, bool deletes)
+{
+	char *op = etl_option_text(run->p, "op_column", ETL_CDC_DEFAULT_OP);
+
+	return psprintf("pg_catalog.lower(%s.%s::pg_catalog.text) %s 'd'", alias,
+					quote_identifier(op), deletes ? "=" : "<>");
+}
+
+/*
  * append_delta_cte writes the CTE through which every statement reads the
  * source.
  */
@@ -166,6 +204,13 @@ append_delta_cte(StringInfo buf, EtlRun *run)
 						 " WHERE etl_rn BETWEEN $%d AND $%d)\n",
 						 run->stage_columns, run->stage_table, ETL_PARAM_RN_LO,
 						 ETL_PARAM_RN_HI);
+	else if (run->p->mode == ETL_MODE_CDC)
+	{
+		appendStringInfoString(buf, "WITH etl_delta AS (SELECT * FROM ");
+		append_cdc_last_changes(buf, run);
+		appendStringInfo(buf, " AS etl_last WHERE %s)\n",
+						 cdc_op_test(run, "etl_last", false));
+	}
 	else
 		appendStringInfo(buf, "WITH etl_delta AS (SELECT * FROM %s%s)\n",
 						 run->source_sql, etl_deparse_range_where(run));
@@ -536,6 +581,19 @@ etl_deparse_delete(EtlRun *run)
 char *
 etl_deparse_stage_select(EtlRun *run)
 {
+	if (run->p->mode == ETL_MODE_CDC)
+	{
+		/* mode cdc stages each key's last change, deletes left out */
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "SELECT pg_catalog.row_number() OVER (),"
+									 " NULL::pg_catalog.int8, etl_s.* FROM ");
+		append_cdc_last_changes(&buf, run);
+		appendStringInfo(&buf, " AS etl_s WHERE %s",
+						 cdc_op_test(run, "etl_s", false));
+		return buf.data;
+	}
 	return psprintf(
 		"SELECT pg_catalog.row_number() OVER (), NULL::pg_catalog.int8,"
 		" etl_s.* FROM %s AS etl_s%s",
@@ -604,4 +662,48 @@ char *
 etl_deparse_delete_all(EtlRun *run)
 {
 	return psprintf("DELETE FROM %s", run->target_sql);
+}
+
+/*
+ * etl_deparse_cdc_delete returns the DELETE of the target rows whose key's
+ * last change in the range is a delete (mode cdc).  Key columns have the
+ * same names in the change rows and the target.
+ */
+char *
+etl_deparse_cdc_delete(EtlRun *run)
+{
+	StringInfoData buf;
+	ListCell *lc;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "DELETE FROM %s AS etl_target USING ",
+					 run->target_sql);
+	append_cdc_last_changes(&buf, run);
+	appendStringInfo(&buf, " AS etl_d WHERE %s",
+					 cdc_op_test(run, "etl_d", true));
+	foreach (lc, run->p->key)
+	{
+		const char *q = quote_identifier(lfirst(lc));
+
+		appendStringInfo(&buf, " AND etl_target.%s = etl_d.%s", q, q);
+	}
+	return buf.data;
+}
+
+/*
+ * etl_deparse_cdc_bad_operations returns the query of the first change
+ * row of the range whose operation is unknown, with how many there are.
+ */
+char *
+etl_deparse_cdc_bad_operations(EtlRun *run, const char *op)
+{
+	const char *q = quote_identifier(op);
+
+	return psprintf(
+		"SELECT %s::pg_catalog.text, pg_catalog.count(*) OVER ()::pg_catalog.text"
+		" FROM %s%s%s (%s IS NULL OR pg_catalog.lower(%s::pg_catalog.text)"
+		" <> ALL ('{c,r,i,u,d}')) LIMIT 1",
+		q, run->source_sql, etl_deparse_range_where(run),
+		run->has_from || run->has_hi || run->has_cutoff ? " AND" : " WHERE", q,
+		q);
 }

@@ -27,6 +27,8 @@ extern char *etl_deparse_update(EtlRun *run);
 extern char *etl_deparse_delete(EtlRun *run);
 extern char *etl_deparse_delete_vanished(EtlRun *run);
 extern char *etl_deparse_delete_all(EtlRun *run);
+extern char *etl_deparse_cdc_delete(EtlRun *run);
+extern char *etl_deparse_cdc_bad_operations(EtlRun *run, const char *op);
 extern char *etl_deparse_stage_select(EtlRun *run);
 extern char *etl_deparse_transform_probe(EtlRun *run);
 extern char *etl_deparse_stage_record(EtlRun *run);

@@ -92,6 +92,20 @@ etl_check_watermark_type(EtlPipeline *p, Oid type)
 							 "filled by etl_track_changes(%s).",
 							 quote_literal_cstr(p->source))));
 			break;
+		case ETL_MODE_CDC:
+			if (type == INT2OID || type == INT4OID || type == INT8OID ||
+				type == NUMERICOID || type == PG_LSNOID ||
+				type == TIMESTAMPTZOID || type == TIMESTAMPOID)
+				return;
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("watermark column \"%s\" of %s is of type %s, "
+						"which mode cdc cannot use",
+						p->watermark_column, p->source, format_type_be(type)),
+				 errhint("Order the change rows by a pg_lsn, integer, "
+						 "numeric or timestamp column.")));
+			break;
 		case ETL_MODE_SERIAL:
 			if (type == INT2OID || type == INT4OID || type == INT8OID)
 				return;
@@ -270,7 +284,9 @@ begin_serial(EtlRun *run)
 	run->has_from = run->has_lo;
 	run->from = run->lo;
 	run->has_hi = !isnull;
-	run->hi = hi; /* integer types are passed by value */
+	run->hi = isnull ? (Datum) 0
+					 : datumCopy(hi, get_typbyval(run->wm_type),
+								 get_typlen(run->wm_type));
 	run->hi_type = run->wm_type;
 	run->hi_inclusive = true;
 	if (isnull)
@@ -465,6 +481,8 @@ etl_extract_begin(EtlRun *run)
 			begin_timestamp(run);
 			break;
 		case ETL_MODE_SERIAL:
+		case ETL_MODE_CDC:
+			/* change rows are ordered like ids: max, then the writers */
 			begin_serial(run);
 			break;
 		case ETL_MODE_XID:
@@ -498,6 +516,36 @@ etl_extract_begin(EtlRun *run)
 										  get_typlen(run->wm_type));
 		}
 	}
+}
+
+/*
+ * check_cdc_operations refuses change rows whose operation is none of
+ * c, r, i (insert), u (update), d (delete), in any case: the run fails
+ * before it loads anything, and the watermark stays.
+ */
+static void
+check_cdc_operations(EtlRun *run)
+{
+	EtlArgs args;
+	char *op = etl_option_text(run->p, "op_column", ETL_CDC_DEFAULT_OP);
+
+	etl_run_args(run, &args);
+	if (etl_spi_exec(etl_deparse_cdc_bad_operations(run, op), &args,
+					 SPI_OK_SELECT, run->snapshot) == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s change rows of pipeline \"%s\" have an unknown "
+					"operation",
+					etl_spi_text(0, 1), run->p->name),
+			 errdetail("Column \"%s\" holds %s; the operations are c, r, i "
+					   "(insert), u (update) and d (delete).",
+					   op,
+					   etl_spi_isnull(0, 0)
+						   ? "NULL"
+						   : quote_literal_cstr(etl_spi_text(0, 0))),
+			 errhint("Correct or remove those change rows, or set "
+					 "options => '{\"op_column\": ...}'.")));
 }
 
 /*
@@ -543,6 +591,9 @@ etl_extract_stats(EtlRun *run)
 		if (isnull || DatumGetBool(newer))
 			run->rec.watermark_to = etl_spi_text(0, 1);
 	}
+
+	if (run->p->mode == ETL_MODE_CDC)
+		check_cdc_operations(run);
 }
 
 /*

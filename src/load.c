@@ -151,3 +151,13 @@ etl_load_full_after(EtlRun *run)
 		return 0;
 	return exec_load(run, etl_deparse_delete_vanished(run), SPI_OK_DELETE);
 }
+
+/*
+ * etl_load_cdc_deletes applies the deletes of a mode cdc run (keys whose
+ * last change is a delete) and returns the rows it deleted.
+ */
+int64
+etl_load_cdc_deletes(EtlRun *run)
+{
+	return exec_load(run, etl_deparse_cdc_delete(run), SPI_OK_DELETE);
+}

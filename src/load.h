@@ -18,5 +18,6 @@
 extern void etl_load(EtlRun *run, EtlLoadCounts *counts);
 extern int64 etl_load_full_before(EtlRun *run);
 extern int64 etl_load_full_after(EtlRun *run);
+extern int64 etl_load_cdc_deletes(EtlRun *run);
 
 #endif /* ETL_LOAD_H */

@@ -32,6 +32,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/parse_coerce.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -452,6 +453,53 @@ check_xid_source(EtlPipeline *p, Oid source)
 }
 
 /*
+ * check_cdc_source checks what mode cdc needs of the change rows: an
+ * operation column of a string type, and the key columns under the
+ * target's names (deletes match on them).
+ */
+static void
+check_cdc_source(EtlPipeline *p, Oid source)
+{
+	char *op = etl_option_text(p, "op_column", ETL_CDC_DEFAULT_OP);
+	AttrNumber attnum = get_attnum(source, op);
+	ListCell *lc;
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("operation column \"%s\" does not exist in source %s",
+						op, p->source),
+				 errdetail("Mode cdc reads each change row's operation (c, "
+						   "r, i, u or d) from it."),
+				 errhint("Name it with options => '{\"op_column\": "
+						 "\"...\"}'.")));
+	if (TypeCategory(get_atttype(source, attnum)) != TYPCATEGORY_STRING)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("operation column \"%s\" of %s is of type %s, not a "
+						"string type",
+						op, p->source,
+						format_type_be(get_atttype(source, attnum)))));
+	if (p->key == NIL)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("mode cdc needs a key"),
+						errdetail("Only the last change of each key counts, "
+								  "and deletes find their rows by key."),
+						errhint("Pass key => ARRAY['column', ...], or give "
+								"the target a primary key.")));
+	foreach (lc, p->key)
+		if (get_attnum(source, lfirst(lc)) == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" does not exist in source %s",
+							(char *) lfirst(lc), p->source),
+					 errdetail("In mode cdc the change rows carry the key "
+							   "under the target's column names."),
+					 errhint("Rename the column in the change table, or "
+							 "choose another key.")));
+}
+
+/*
  * check_full checks what mode full allows: no watermark (column), no
  * batch_size (the whole source replaces the target).
  */
@@ -486,15 +534,16 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 	check_name(p->name);
 	check_relations(p, rels);
 
-	if (p->mode != ETL_MODE_TIMESTAMP && p->mode != ETL_MODE_SERIAL &&
-		p->mode != ETL_MODE_XID && p->mode != ETL_MODE_FULL)
+	if (p->mode == ETL_MODE_SNAPSHOT)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("mode %s is not supported yet",
 							   etl_mode_names[p->mode]),
-						errhint("Use mode => 'timestamp', 'serial', 'xid' "
-								"or 'full'.")));
+						errhint("Use mode => 'timestamp', 'serial', 'xid', "
+								"'cdc' or 'full'.")));
 	if (p->mode == ETL_MODE_XID)
 		check_xid_source(p, rels->source);
+	if (p->mode == ETL_MODE_CDC && p->watermark_column == NULL)
+		p->watermark_column = pstrdup(ETL_CDC_DEFAULT_LSN);
 	if (p->load == ETL_LOAD_PARTITION_SWAP)
 		ereport(
 			ERROR,
@@ -532,6 +581,8 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 settings:
 	check_settings(p);
 	check_key(p, rels->target);
+	if (p->mode == ETL_MODE_CDC)
+		check_cdc_source(p, rels->source);
 
 	if (p->transform != NULL)
 		p->transform = etl_normalize_transform(p->name, p->transform);

@@ -316,7 +316,11 @@ run_stages(EtlRun *run)
 		run->rec.rows_deleted += deleted + etl_load_full_after(run);
 	}
 	else if (run->rec.rows_extracted != 0)
+	{
 		load_batch(run);
+		if (run->p->mode == ETL_MODE_CDC)
+			run->rec.rows_deleted += etl_load_cdc_deletes(run);
+	}
 	run->rec.load_ms =
 		etl_stage_end(run, start,
 					  run->rec.rows_inserted + run->rec.rows_updated +

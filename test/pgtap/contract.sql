@@ -146,7 +146,7 @@ SELECT throws_ok($$SELECT etl_create_pipeline(NULL, 'tap.src', 'tap.dst', waterm
 SELECT throws_ok($$SELECT etl_create_pipeline('', 'tap.src', 'tap.dst', watermark_column => 'at')$$,
                  '22023', NULL, 'empty name: 22023');
 SELECT throws_ok($$SELECT etl_create_pipeline('t', 'tap.src', 'tap.dst', mode => 'cdc', watermark_column => 'at')$$,
-                 '0A000', NULL, 'a mode of a later release: 0A000');
+                 '42703', NULL, 'mode cdc without an operation column: 42703');
 SELECT is((SELECT count(*) FROM etl.pipelines), 0::bigint, 'no refusal stored anything');
 
 -- a pipeline, a run, a duplicate
