@@ -164,6 +164,29 @@ CREATE INDEX check_results_failed_idx ON etl.check_results (pipeline_id, check_n
     WHERE NOT passed;
 COMMENT ON TABLE etl.check_results IS 'one row per check per run, failed runs included';
 
+-- Snapshot signatures: mode snapshot's memory of the last run, one row per
+-- key of the transformed source (hashes of the key and of the other
+-- columns, and the key's values to find its target row once it is gone).
+-- Runs maintain them as the pipeline owner: each role reads and writes the
+-- signatures of the pipelines whose owner's privileges it has.
+CREATE TABLE etl.snapshot_signatures (
+    pipeline_id bigint NOT NULL REFERENCES etl.pipelines ON DELETE CASCADE,
+    key_hash    bytea NOT NULL,
+    row_hash    bytea NOT NULL,
+    key         jsonb NOT NULL,
+    PRIMARY KEY (pipeline_id, key_hash)
+);
+COMMENT ON TABLE etl.snapshot_signatures IS
+    'mode snapshot: per pipeline and key, the row hash loaded by the last run';
+ALTER TABLE etl.snapshot_signatures ENABLE ROW LEVEL SECURITY;
+CREATE POLICY signatures_of_owner ON etl.snapshot_signatures
+    USING (pipeline_id IN (SELECT p.pipeline_id FROM etl.pipelines p
+                            WHERE pg_catalog.pg_has_role(p.owner, 'USAGE')))
+    WITH CHECK (pipeline_id IN (SELECT p.pipeline_id FROM etl.pipelines p
+                                 WHERE pg_catalog.pg_has_role(p.owner, 'USAGE')));
+GRANT SELECT, INSERT, UPDATE, DELETE ON etl.snapshot_signatures TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('etl.snapshot_signatures', '');
+
 -- Run totals: what etl_metrics() reads, kept per pipeline and outcome by a
 -- trigger on etl.runs, so the metrics cost does not grow with the history.
 -- Counters only grow: deleting old runs does not lower them.  A row per

@@ -81,7 +81,7 @@ SELECT etl_create_pipeline('bad', 'api_src.orders', 'api_dw.orders', retry_polic
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT etl_create_pipeline('bad', 'api_src.orders', 'api_dw.orders', on_schema_change => 'drop', watermark_column => 'updated_at');
 \echo sqlstate :LAST_ERROR_SQLSTATE
-SELECT etl_create_pipeline('bad', 'api_src.orders', 'api_dw.orders', mode => 'snapshot');
+SELECT etl_create_pipeline('bad', 'api_src.orders', 'api_dw.orders', mode => 'snapshot', options => '{"delete_mode": "sometimes"}');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT etl_create_pipeline('bad', 'api_src.orders', 'api_dw.orders', load => 'partition_swap', watermark_column => 'updated_at');
 \echo sqlstate :LAST_ERROR_SQLSTATE

@@ -707,3 +707,216 @@ etl_deparse_cdc_bad_operations(EtlRun *run, const char *op)
 		run->has_from || run->has_hi || run->has_cutoff ? " AND" : " WHERE", q,
 		q);
 }
+
+/* ------------------------------------------------------------------------
+ * Mode snapshot: the transformed source against the stored signatures
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * append_key_hash writes the hash of the key columns of alias.
+ */
+static void
+append_key_hash(StringInfo buf, EtlRun *run, const char *alias)
+{
+	ListCell *lc;
+	bool first = true;
+
+	appendStringInfoString(buf, "pg_catalog.etl_row_hash(");
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(buf, "%s%s.%s", first ? "" : ", ", alias,
+						 quote_identifier(col->name));
+		first = false;
+	}
+	appendStringInfoChar(buf, ')');
+}
+
+/*
+ * append_signed_source writes the source CTE and the transformed source
+ * with its key and row hashes, aliased etl_c (etl_kh, etl_rh, columns).
+ */
+static void
+append_signed_source(StringInfo buf, EtlRun *run)
+{
+	appendStringInfoString(buf, "(SELECT ");
+	append_key_hash(buf, run, "etl_t");
+	appendStringInfoString(buf, " AS etl_kh, ");
+	append_row_hash(buf, run, "etl_t");
+	appendStringInfo(buf,
+					 " AS etl_rh, etl_t.* FROM (\n%s\n) AS etl_t) AS etl_c",
+					 run->map->transform_sql);
+}
+
+static void
+append_source_cte(StringInfo buf, EtlRun *run)
+{
+	appendStringInfo(buf, "WITH etl_delta AS (SELECT * FROM %s)\n",
+					 run->source_sql);
+}
+
+/*
+ * append_vanished writes the subquery of the stored keys that are no
+ * longer in the source, as rows of the target's type (etl_v).
+ */
+static void
+append_vanished(StringInfo buf, EtlRun *run)
+{
+	appendStringInfo(buf,
+					 "(SELECT (pg_catalog.jsonb_populate_record(NULL::%s, "
+					 "etl_s.key)).* FROM etl.snapshot_signatures AS etl_s "
+					 "WHERE etl_s.pipeline_id = $%d AND NOT EXISTS (SELECT "
+					 "FROM ",
+					 run->target_sql, ETL_PARAM_PIPELINE_ID);
+	append_signed_source(buf, run);
+	appendStringInfoString(buf,
+						   " WHERE etl_c.etl_kh = etl_s.key_hash)) AS etl_v");
+}
+
+/*
+ * etl_deparse_snapshot_classify returns the one read of mode snapshot: the
+ * transformed source fully joined with the stored signatures, counting
+ * source rows, new keys, changed rows and vanished keys.
+ */
+char *
+etl_deparse_snapshot_classify(EtlRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_source_cte(&buf, run);
+	appendStringInfoString(
+		&buf,
+		"SELECT pg_catalog.count(etl_c.etl_kh),"
+		" pg_catalog.count(*) FILTER (WHERE etl_s.key_hash IS NULL),"
+		" pg_catalog.count(*) FILTER (WHERE etl_c.etl_kh IS NOT NULL AND"
+		" etl_s.key_hash IS NOT NULL AND etl_s.row_hash <> etl_c.etl_rh),"
+		" pg_catalog.count(*) FILTER (WHERE etl_c.etl_kh IS NULL)\nFROM ");
+	append_signed_source(&buf, run);
+	appendStringInfo(&buf,
+					 "\nFULL JOIN (SELECT key_hash, row_hash FROM "
+					 "etl.snapshot_signatures WHERE pipeline_id = $%d) AS "
+					 "etl_s ON etl_s.key_hash = etl_c.etl_kh",
+					 ETL_PARAM_PIPELINE_ID);
+	return buf.data;
+}
+
+/*
+ * etl_deparse_snapshot_delete returns the statement that removes the
+ * target rows of the vanished keys: a DELETE, or with soft set, an UPDATE
+ * that stamps soft_column with the run's start.
+ */
+char *
+etl_deparse_snapshot_delete(EtlRun *run, const char *soft_column)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_source_cte(&buf, run);
+	if (soft_column)
+		appendStringInfo(&buf, "UPDATE %s AS etl_target SET %s = $%d FROM ",
+						 run->target_sql, quote_identifier(soft_column),
+						 ETL_PARAM_LOADED_AT);
+	else
+		appendStringInfo(&buf, "DELETE FROM %s AS etl_target USING ",
+						 run->target_sql);
+	append_vanished(&buf, run);
+	appendStringInfoString(&buf, " WHERE ");
+	append_key_match(&buf, run, "etl_target", "etl_v");
+	if (soft_column)
+		appendStringInfo(&buf, " AND etl_target.%s IS NULL",
+						 quote_identifier(soft_column));
+	return buf.data;
+}
+
+/*
+ * etl_deparse_snapshot_revive returns the UPDATE that clears soft_column
+ * of the target rows whose key is back in the source.
+ */
+char *
+etl_deparse_snapshot_revive(EtlRun *run, const char *soft_column)
+{
+	StringInfoData buf;
+	const char *q = quote_identifier(soft_column);
+
+	initStringInfo(&buf);
+	append_source_cte(&buf, run);
+	appendStringInfo(&buf, "UPDATE %s AS etl_target SET %s = NULL FROM ",
+					 run->target_sql, q);
+	append_signed_source(&buf, run);
+	appendStringInfo(&buf,
+					 " WHERE etl_target.%s IS NOT NULL AND NOT EXISTS (SELECT "
+					 "FROM etl.snapshot_signatures AS etl_s WHERE "
+					 "etl_s.pipeline_id = $%d AND etl_s.key_hash = "
+					 "etl_c.etl_kh) AND ",
+					 q, ETL_PARAM_PIPELINE_ID);
+	append_key_match(&buf, run, "etl_target", "etl_c");
+	return buf.data;
+}
+
+/*
+ * etl_deparse_snapshot_forget returns the DELETE of the signatures of the
+ * vanished keys.
+ */
+char *
+etl_deparse_snapshot_forget(EtlRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_source_cte(&buf, run);
+	appendStringInfo(&buf,
+					 "DELETE FROM etl.snapshot_signatures AS etl_s WHERE "
+					 "etl_s.pipeline_id = $%d AND NOT EXISTS (SELECT FROM ",
+					 ETL_PARAM_PIPELINE_ID);
+	append_signed_source(&buf, run);
+	appendStringInfoString(&buf, " WHERE etl_c.etl_kh = etl_s.key_hash)");
+	return buf.data;
+}
+
+/*
+ * etl_deparse_snapshot_remember returns the upsert of the signatures of the
+ * new and changed keys (the others are not touched).
+ */
+char *
+etl_deparse_snapshot_remember(EtlRun *run)
+{
+	StringInfoData buf;
+	ListCell *lc;
+	bool first = true;
+
+	initStringInfo(&buf);
+	append_source_cte(&buf, run);
+	appendStringInfo(&buf,
+					 "INSERT INTO etl.snapshot_signatures AS etl_s"
+					 " (pipeline_id, key_hash, row_hash, key)"
+					 " SELECT $%d, etl_c.etl_kh, etl_c.etl_rh,"
+					 " pg_catalog.jsonb_build_object(",
+					 ETL_PARAM_PIPELINE_ID);
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(&buf, "%s%s, etl_c.%s", first ? "" : ", ",
+						 quote_literal_cstr(col->name),
+						 quote_identifier(col->name));
+		first = false;
+	}
+	appendStringInfoString(&buf, ") FROM ");
+	append_signed_source(&buf, run);
+	appendStringInfo(&buf,
+					 " WHERE NOT EXISTS (SELECT FROM etl.snapshot_signatures"
+					 " AS etl_o WHERE etl_o.pipeline_id = $%d AND"
+					 " etl_o.key_hash = etl_c.etl_kh AND etl_o.row_hash ="
+					 " etl_c.etl_rh)"
+					 " ON CONFLICT (pipeline_id, key_hash) DO UPDATE SET"
+					 " row_hash = EXCLUDED.row_hash, key = EXCLUDED.key",
+					 ETL_PARAM_PIPELINE_ID);
+	return buf.data;
+}

@@ -449,7 +449,7 @@ etl_extract_begin(EtlRun *run)
 	AttrNumber attnum;
 	Oid collid;
 
-	if (p->mode == ETL_MODE_FULL)
+	if (p->mode == ETL_MODE_FULL || p->mode == ETL_MODE_SNAPSHOT)
 	{
 		/* the whole source, every time */
 		run->snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -566,7 +566,8 @@ etl_extract_stats(EtlRun *run)
 	if (run->nothing)
 		return;
 
-	if (run->p->mode == ETL_MODE_FULL && run->map->one_to_one)
+	if (run->p->mode == ETL_MODE_SNAPSHOT ||
+		(run->p->mode == ETL_MODE_FULL && run->map->one_to_one))
 	{
 		run->rec.rows_extracted = -1; /* the load counts them */
 		return;

@@ -161,3 +161,54 @@ etl_load_cdc_deletes(EtlRun *run)
 {
 	return exec_load(run, etl_deparse_cdc_delete(run), SPI_OK_DELETE);
 }
+
+/*
+ * etl_snapshot_classify compares the transformed source with the stored
+ * signatures in one read (mode snapshot).
+ */
+void
+etl_snapshot_classify(EtlRun *run, EtlSnapshotDiff *d)
+{
+	EtlArgs args;
+
+	etl_run_args(run, &args);
+	etl_spi_query_parallel(etl_deparse_snapshot_classify(run), &args,
+						   run->snapshot);
+	d->batch = etl_spi_int64(0, 0, 0);
+	d->new_keys = etl_spi_int64(0, 1, 0);
+	d->changed = etl_spi_int64(0, 2, 0);
+	d->vanished = etl_spi_int64(0, 3, 0);
+}
+
+/*
+ * etl_snapshot_finish applies what the comparison found besides the load
+ * of new and changed rows: the vanished keys are deleted from the target
+ * (or, with options.delete_mode 'soft', stamped), keys back in the source
+ * revived, and the signatures brought up to date.  When rows of the run
+ * were rejected or quarantined, the signatures of new and changed keys are
+ * left as they were, so that the next run compares them again (the load is
+ * idempotent).  Returns the target rows deleted or stamped.
+ */
+int64
+etl_snapshot_finish(EtlRun *run, EtlSnapshotDiff *d)
+{
+	char *soft = NULL;
+	int64 deleted = 0;
+
+	if (strcmp(etl_option_text(run->p, "delete_mode", "hard"), "soft") == 0)
+		soft = etl_option_text(run->p, "soft_delete_column", "_deleted_at");
+
+	if (d->vanished > 0)
+		deleted = exec_load(run, etl_deparse_snapshot_delete(run, soft),
+							soft ? SPI_OK_UPDATE : SPI_OK_DELETE);
+	if (soft && d->new_keys > 0)
+		(void) exec_load(run, etl_deparse_snapshot_revive(run, soft),
+						 SPI_OK_UPDATE);
+	if (d->vanished > 0)
+		(void) exec_load(run, etl_deparse_snapshot_forget(run), SPI_OK_DELETE);
+	if (d->new_keys + d->changed > 0 && run->dead_letters == NIL &&
+		run->quarantined == 0)
+		(void) exec_load(run, etl_deparse_snapshot_remember(run),
+						 SPI_OK_INSERT);
+	return deleted;
+}

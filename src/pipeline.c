@@ -500,6 +500,54 @@ check_cdc_source(EtlPipeline *p, Oid source)
 }
 
 /*
+ * check_snapshot checks what mode snapshot needs: a key (signatures are
+ * kept per key) and, with options.delete_mode 'soft', a timestamp column in
+ * the target to stamp vanished rows with.
+ */
+static void
+check_snapshot(EtlPipeline *p, Oid target)
+{
+	char *mode = etl_option_text(p, "delete_mode", "hard");
+
+	if (p->key == NIL)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("mode snapshot needs a key"),
+						errdetail("It keeps one signature per key to find "
+								  "changed and vanished rows."),
+						errhint("Pass key => ARRAY['column', ...], or give "
+								"the target a primary key.")));
+	if (strcmp(mode, "soft") == 0)
+	{
+		char *col = etl_option_text(p, "soft_delete_column", "_deleted_at");
+		AttrNumber attnum = get_attnum(target, col);
+		Oid type = attnum != InvalidAttrNumber ? get_atttype(target, attnum)
+											   : InvalidOid;
+
+		if (type != TIMESTAMPTZOID && type != TIMESTAMPOID)
+			ereport(
+				ERROR,
+				(errcode(attnum == InvalidAttrNumber
+							 ? ERRCODE_UNDEFINED_COLUMN
+							 : ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("soft delete column \"%s\" of target %s %s", col,
+						p->target,
+						attnum == InvalidAttrNumber ? "does not exist"
+													: "is not a timestamp"),
+				 errdetail("With delete_mode soft, rows whose key left the "
+						   "source get the run's start time in it."),
+				 errhint("ALTER TABLE %s ADD COLUMN %s timestamptz; or name "
+						 "another column with options => "
+						 "'{\"soft_delete_column\": ...}'.",
+						 p->target, quote_identifier(col))));
+	}
+	else if (strcmp(mode, "hard") != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("invalid delete_mode \"%s\" of pipeline \"%s\"",
+							   mode, p->name),
+						errhint("Valid values are: hard, soft.")));
+}
+
+/*
  * check_full checks what mode full allows: no watermark (column), no
  * batch_size (the whole source replaces the target).
  */
@@ -509,16 +557,18 @@ check_full(EtlPipeline *p)
 	if (p->watermark_column != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("mode full reads the whole source and takes no "
-						"watermark_column"),
-				 errhint("Leave watermark_column out with mode => 'full'.")));
+				 errmsg("mode %s reads the whole source and takes no "
+						"watermark_column",
+						etl_mode_names[p->mode]),
+				 errhint("Leave watermark_column out with mode => '%s'.",
+						 etl_mode_names[p->mode])));
 	if (p->batch_size > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("batch_size does not apply to mode full"),
-				 errdetail("Each run replaces the target with the whole "
-						   "source, in one transaction."),
-				 errhint("Leave batch_size out.")));
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("batch_size does not apply to mode %s",
+							   etl_mode_names[p->mode]),
+						errdetail("Each run reads the whole source, in one "
+								  "transaction."),
+						errhint("Leave batch_size out.")));
 	p->watermark = NULL;
 }
 
@@ -534,12 +584,6 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 	check_name(p->name);
 	check_relations(p, rels);
 
-	if (p->mode == ETL_MODE_SNAPSHOT)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("mode %s is not supported yet",
-							   etl_mode_names[p->mode]),
-						errhint("Use mode => 'timestamp', 'serial', 'xid', "
-								"'cdc' or 'full'.")));
 	if (p->mode == ETL_MODE_XID)
 		check_xid_source(p, rels->source);
 	if (p->mode == ETL_MODE_CDC && p->watermark_column == NULL)
@@ -551,7 +595,7 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 			 errmsg("load partition_swap is not supported yet"),
 			 errhint("Use load => 'merge', 'append' or 'delete_insert'.")));
 
-	if (p->mode == ETL_MODE_FULL)
+	if (p->mode == ETL_MODE_FULL || p->mode == ETL_MODE_SNAPSHOT)
 	{
 		check_full(p);
 		attnum = InvalidAttrNumber;
@@ -583,6 +627,8 @@ settings:
 	check_key(p, rels->target);
 	if (p->mode == ETL_MODE_CDC)
 		check_cdc_source(p, rels->source);
+	if (p->mode == ETL_MODE_SNAPSHOT)
+		check_snapshot(p, rels->target);
 
 	if (p->transform != NULL)
 		p->transform = etl_normalize_transform(p->name, p->transform);

@@ -101,6 +101,7 @@ etl_run_args(EtlRun *run, EtlArgs *args)
 	etl_args_add_int8(args, run->rn_lo);
 	etl_args_add_int8(args, run->rn_hi);
 	etl_args_add_text(args, run->xid_prev);
+	etl_args_add_int8(args, run->p->id);
 	Assert(args->n == ETL_NPARAMS);
 }
 
@@ -307,7 +308,19 @@ run_stages(EtlRun *run)
 
 	/* transform and load are one statement: transform_ms is not separate */
 	etl_stage_begin(run, "load", &start);
-	if (run->p->mode == ETL_MODE_FULL)
+	if (run->p->mode == ETL_MODE_SNAPSHOT)
+	{
+		EtlSnapshotDiff d;
+
+		etl_snapshot_classify(run, &d);
+		if (d.new_keys + d.changed > 0)
+			load_batch(run);
+		run->rec.rows_extracted = d.batch;
+		if (d.new_keys + d.changed == 0)
+			run->rec.rows_unchanged = d.batch;
+		run->rec.rows_deleted += etl_snapshot_finish(run, &d);
+	}
+	else if (run->p->mode == ETL_MODE_FULL)
 	{
 		/* the whole source replaces the target: also when it is empty */
 		int64 deleted = etl_load_full_before(run);

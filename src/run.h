@@ -35,7 +35,8 @@ typedef enum EtlRunParam
 	ETL_PARAM_RN_LO,		 /* staged rows: first row number */
 	ETL_PARAM_RN_HI,		 /* staged rows: last row number */
 	ETL_PARAM_PREV_SNAPSHOT, /* mode xid: the previous run's snapshot */
-	ETL_NPARAMS = ETL_PARAM_PREV_SNAPSHOT
+	ETL_PARAM_PIPELINE_ID,	 /* the pipeline's id */
+	ETL_NPARAMS = ETL_PARAM_PIPELINE_ID
 } EtlRunParam;
 
 /* what one load did */
