@@ -160,8 +160,6 @@ CREATE TABLE etl.check_results (
     checked_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 CREATE INDEX check_results_run_idx ON etl.check_results (run_id);
-CREATE INDEX check_results_failed_idx ON etl.check_results (pipeline_id, check_name)
-    WHERE NOT passed;
 COMMENT ON TABLE etl.check_results IS 'one row per check per run, failed runs included';
 
 -- Snapshot signatures: mode snapshot's memory of the last run, one row per
@@ -263,6 +261,37 @@ $fn$;
 CREATE TRIGGER runs_add_totals AFTER INSERT ON etl.runs
     FOR EACH ROW EXECUTE FUNCTION etl.runs_add_totals();
 
+-- Check failure totals: etl_check_failures_total, kept like run_totals (one
+-- row per check and outcome of the run: the run's transaction records the
+-- checks of succeeded runs, the autonomous writer those of failed ones).
+CREATE TABLE etl.check_totals (
+    pipeline_id bigint NOT NULL REFERENCES etl.pipelines ON DELETE CASCADE,
+    check_name  text NOT NULL,
+    run_status  text NOT NULL,
+    failures    bigint NOT NULL,
+    PRIMARY KEY (pipeline_id, check_name, run_status)
+) WITH (fillfactor = 50);
+COMMENT ON TABLE etl.check_totals IS 'per pipeline, check and run outcome: failed evaluations';
+
+CREATE FUNCTION etl.check_results_add_totals()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF NEW.passed THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO etl.check_totals AS t
+    VALUES (NEW.pipeline_id, NEW.check_name,
+            COALESCE((SELECT r.status FROM etl.runs r WHERE r.run_id = NEW.run_id), 'succeeded'), 1)
+    ON CONFLICT (pipeline_id, check_name, run_status) DO UPDATE SET failures = t.failures + 1;
+    RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER check_results_add_totals AFTER INSERT ON etl.check_results
+    FOR EACH ROW EXECUTE FUNCTION etl.check_results_add_totals();
+
 -- pg_dump keeps user pipelines, their history and their sequences
 SELECT pg_catalog.pg_extension_config_dump('etl.pipelines', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.pipelines_pipeline_id_seq', '');
@@ -278,9 +307,9 @@ SELECT pg_catalog.pg_extension_config_dump('etl.check_results', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.check_results_result_id_seq', '');
 
 REVOKE ALL ON etl.pipelines, etl.runs, etl.batches, etl.dead_letters, etl.checks,
-    etl.check_results, etl.run_totals FROM PUBLIC;
+    etl.check_results, etl.run_totals, etl.check_totals FROM PUBLIC;
 GRANT SELECT ON etl.pipelines, etl.runs, etl.batches, etl.dead_letters, etl.checks,
-    etl.check_results, etl.run_totals TO PUBLIC;
+    etl.check_results, etl.run_totals, etl.check_totals TO PUBLIC;
 
 -- dead letters may hold personal data: each role sees those of the
 -- pipelines whose owner's privileges it has (superusers and the extension
@@ -614,8 +643,8 @@ SELECT 'etl_dead_letters_pending', 'gauge', 'Dead letters of each pipeline waiti
 UNION ALL
 SELECT 'etl_check_failures_total', 'counter', 'Failed quality checks of each pipeline, by check.',
        jsonb_build_object('pipeline', p.name, 'check', c.name),
-       (SELECT count(*) FROM etl.check_results r
-         WHERE r.pipeline_id = c.pipeline_id AND r.check_name = c.name AND NOT r.passed)::float8
+       COALESCE((SELECT sum(t.failures) FROM etl.check_totals t
+                  WHERE t.pipeline_id = c.pipeline_id AND t.check_name = c.name), 0)::float8
   FROM etl.checks c JOIN etl.pipelines p USING (pipeline_id)
 $fn$;
 COMMENT ON FUNCTION etl_metric_rows() IS
@@ -856,7 +885,7 @@ BEGIN
                                        'name', current_database() || '.' || (f->>'schema') || '.' || (f->>'table'),
                                        'field', f->>'field',
                                        'transformations', jsonb_build_array(jsonb_build_object(
-                                           'type', l.transformation,
+                                           'type', 'DIRECT',
                                            'subtype', CASE l.transformation WHEN 'DIRECT' THEN 'IDENTITY'
                                                                             ELSE 'TRANSFORMATION' END)))), '[]')
                                      FROM jsonb_array_elements(l.input_fields) f))), '{}')

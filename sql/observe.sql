@@ -131,9 +131,14 @@ SELECT etl_metrics('xml');
 -- counters only grow: deleting old runs does not lower them
 SELECT value FROM etl_metric_rows()
  WHERE metric = 'etl_runs_total' AND labels = '{"pipeline": "obs_fact", "status": "succeeded"}';
+SELECT value FROM etl_metric_rows()
+ WHERE metric = 'etl_check_failures_total' AND labels = '{"check": "only_new", "pipeline": "obs_fact"}';
 DELETE FROM etl.runs WHERE pipeline = 'obs_fact';
 SELECT value FROM etl_metric_rows()
  WHERE metric = 'etl_runs_total' AND labels = '{"pipeline": "obs_fact", "status": "succeeded"}';
+SELECT count(*) AS check_results_left FROM etl.check_results WHERE pipeline = 'obs_fact';
+SELECT value FROM etl_metric_rows()
+ WHERE metric = 'etl_check_failures_total' AND labels = '{"check": "only_new", "pipeline": "obs_fact"}';
 
 -- OpenLineage RunEvents (the namespace fixed so the output is stable)
 SET etl.lineage_namespace = 'postgres://db.example:5432';
