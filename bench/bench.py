@@ -11,11 +11,11 @@ included) and runs this script against it.  The script
      transform (bench/sql/transform.sql) keyed by order_id with
      _etl_row_hash; the pipeline 'orders' from one to the other;
   2. runs the cases of the issue's table, one function per case (CASES):
-     each variant at least --repeat times, interleaved (A B C A B C ...) so
-     that a drift of the machine spreads over all variants, with the state
-     reset before every run (TRUNCATE, watermark reset) and a CHECKPOINT
-     before every timed statement so that a run's dirty buffers are not
-     written during the next run's time;
+     each variant --repeat times (3 by default), interleaved (A B C A B C
+     ...) so that a drift of the machine spreads over all variants, with the
+     state reset before every run (TRUNCATE, watermark reset) and a
+     CHECKPOINT before every timed statement so that a run's dirty buffers
+     are not written during the next run's time;
   3. checks the results (row counts, row-for-row equality with the
      transform of the source, no tuple written by an unchanged re-run) and
      stops with an error when one is wrong: a wrong result has no timing;
@@ -96,7 +96,8 @@ def load_statements(path):
 
 
 SQL = {}
-for _file in ("schema.sql", "load.sql", "verify.sql", "row_hash.sql"):
+for _file in ("schema.sql", "load.sql", "verify.sql", "row_hash.sql", "checks.sql",
+              "dead_letters.sql"):
     for _name, _text in load_statements(_file).items():
         SQL[_file[:-4] + "." + _name] = _text
 
@@ -206,8 +207,8 @@ class Target:
             return "met"
         if self.limit == 0 or self.value == 0:
             return "MISSED"
-        by = self.limit / self.value if self.at_least else self.value / self.limit
-        return f"MISSED by {by - 1:.1%}"
+        by = (self.limit / self.value if self.at_least else self.value / self.limit) - 1
+        return f"MISSED by {by:.1%}" if by >= 0.001 else f"MISSED by {by:.2%}"
 
 
 def ratio(a, b):
@@ -267,10 +268,10 @@ class Bench:
     def etl_run(self, conn, pipeline):
         """Times etl_run; returns (seconds, result row as a dict)."""
         seconds, _, rows = conn.timed(stmt("load.etl_run"), {"pipeline": pipeline})
-        status, extracted, inserted, updated, unchanged = rows[0]
+        status, extracted, inserted, updated, unchanged, rejected = rows[0]
         check(status == "succeeded", f"etl_run('{pipeline}') returned status {status}")
-        return seconds, {"extracted": extracted, "inserted": inserted,
-                         "updated": updated, "unchanged": unchanged}
+        return seconds, {"extracted": extracted, "inserted": inserted, "updated": updated,
+                         "unchanged": unchanged, "rejected": rejected}
 
     def fresh_etl_load(self, pipeline, target, rows):
         """An empty target, then one untimed etl_run loading all of it."""
@@ -319,6 +320,10 @@ class Bench:
     def add(self, case, what, runs, vs="", note="", ms=False):
         """A line of the table: vs is the ratio column, note the last."""
         self.lines.append(Line(case, what, list(runs), vs, note, ms))
+
+    def has_function(self, name):
+        """Whether this build of etl_ext has a function (a capability)."""
+        return self.aux.value("SELECT count(*) FROM pg_proc WHERE proname = %s", (name,)) > 0
 
     def not_implemented(self, case, etl_side, baselines):
         """A case whose capability etl_ext does not have yet."""
@@ -757,18 +762,158 @@ def case_row_hash(b: Bench):
                "recomputed by the bench in Python"))
 
 
+CHECKS = ["not_null_order_id", "not_null_customer_id", "not_null_total_amount",
+          "positive_total_amount", "accepted_values_status", "unique_order_id",
+          "foreign_key_customer_id"]
+
+
 def case_checks(b: Bench):
-    """checks: all checks of a pipeline on a 1M batch, against the bare
-    INSERT ... SELECT of that batch and one query per check."""
-    b.not_implemented("checks", "all checks of a pipeline on the batch",
-                      "the bare INSERT ... SELECT of that batch; one query per check")
+    """checks: all checks of a pipeline on the 1M batch (the guide's seven:
+    three not_null, positive, accepted_values, unique, foreign_key), timed
+    as etl_run's first load with them, against the same load without
+    checks, the bare INSERT ... SELECT of that batch, and the seven checks
+    written by hand, one query per check over the batch."""
+    case = "checks"
+    if not b.has_function("etl_add_check"):
+        b.not_implemented(case, "all checks of a pipeline on the batch",
+                          "the bare INSERT ... SELECT of that batch; one query per check")
+        return
+    target, pipeline = f"{TARGET}_checked", f"{PIPELINE}_checked"
+    b.aux.run(stmt("checks.dim_customers"))
+    b.vacuum("dw.dim_customers")
+    b.create_target(target, SOURCE, pipeline)
+    b.aux.run(stmt("checks.add_checks"), {"pipeline": pipeline})
+    full = batch(SOURCE)
+    floor_sql = stmt("load.floor", target=target, batch=full)
+    by_hand = {name: stmt(f"checks.by_hand_{name}", batch=full) for name in CHECKS}
+    check_ms = []
+
+    def floor(i):
+        b.aux.run(f"TRUNCATE {target}")
+        b.checkpoint()
+        seconds, n, _ = b.db.timed(floor_sql)
+        check(n == b.rows, f"{case}: the bare INSERT loaded {n} rows, not {b.rows}")
+        return seconds
+
+    def etl(name, table, checked):
+        def run(i):
+            b.aux.run(f"TRUNCATE {table}")
+            b.aux.run("SELECT etl_reset_watermark(%s)", (name,))
+            b.checkpoint()
+            seconds, r = b.etl_run(b.db, name)
+            check(r["inserted"] == b.rows, f"{case}: etl_run('{name}') inserted {r['inserted']} rows")
+            if checked:
+                n, passed, failing = b.aux.run(stmt("checks.results"), {"pipeline": name})[0]
+                check((n, passed, failing) == (len(CHECKS), len(CHECKS), 0),
+                      f"{case}: {n} check results, {passed} passed, {failing} failing rows; "
+                      f"expected {len(CHECKS)} checks, all passed")
+                check_ms.append(b.aux.value(stmt("checks.check_ms"), {"pipeline": name}) / 1000)
+            return seconds
+        return run
+
+    def hand(i):
+        b.checkpoint()
+        total = 0.0
+        for name, sql in by_hand.items():
+            seconds, _, rows = b.db.timed(sql)
+            check(rows[0][0] == 0, f"{case}: the hand-written check {name} found {rows[0][0]} rows")
+            total += seconds
+        return total
+
+    # etl_run without checks runs last: it leaves the pipeline 'orders' loaded
+    t = b.interleave(case, {
+        "bare INSERT ... SELECT": floor,
+        "etl_run with the checks": etl(pipeline, target, True),
+        "checks by hand": hand,
+        "etl_run without checks": etl(PIPELINE, TARGET, False),
+    })
+    b.verify_target(target, SOURCE, b.rows)
+    b.aux.run(stmt("schema.drop_pipeline"), {"name": pipeline})
+    b.aux.run(f"DROP TABLE {target}, dw.dim_customers")
+
+    med = {k: statistics.median(v) for k, v in t.items()}
+    floor_s, stage = med["bare INSERT ... SELECT"], statistics.median(check_ms)
+    b.add(case, "bare INSERT ... SELECT of the batch (floor)", t["bare INSERT ... SELECT"], "1.00")
+    b.add(case, "etl_run, first load without checks", t["etl_run without checks"],
+          f"{ratio(med['etl_run without checks'], floor_s):.2f}")
+    b.add(case, f"etl_run, first load with the {len(CHECKS)} checks", t["etl_run with the checks"],
+          f"{ratio(med['etl_run with the checks'], floor_s):.2f}",
+          f"its check stage (etl.runs.check_ms, one pass): {stage:.3f} s; "
+          f"{ratio(med['etl_run with the checks'], med['etl_run without checks']):.2f}x the load "
+          f"without checks; every check passed (etl.check_results)")
+    b.add(case, f"the {len(CHECKS)} checks by hand, one query each (sum)", t["checks by hand"],
+          f"{ratio(med['checks by hand'], floor_s):.2f}",
+          f"{ratio(med['checks by hand'], stage):.1f}x etl_run's check stage; checking, then "
+          f"loading by hand: {med['checks by hand'] + floor_s:.3f} s")
 
 
 def case_dead_letters(b: Bench):
-    """dead letters: 100 bad rows in 1M, against the clean batch and one
-    subtransaction per row."""
-    b.not_implemented("dead letters", "100 bad rows in the batch",
-                      "the clean batch; one subtransaction per row")
+    """dead letters: a 1M batch in which 100 rows cannot load (their
+    currency is too long for the target's varchar(3): 22001), etl_run
+    isolating them into etl.dead_letters while the rest loads, against the
+    clean batch and a row-by-row load with one subtransaction per row."""
+    case = "dead letters"
+    if not b.has_function("etl_retry_dead_letters"):
+        b.not_implemented(case, "100 bad rows in the batch",
+                          "the clean batch; one subtransaction per row")
+        return
+    target, pipeline = f"{TARGET}_dl", f"{PIPELINE}_dl"
+    step = b.rows // 100
+    b.aux.run(stmt("dead_letters.target_table", target=target))
+    b.aux.run(stmt("schema.pipeline"), {
+        "name": pipeline, "source": SOURCE, "target": target, "transform": TRANSFORM})
+    b.aux.run(stmt("dead_letters.save_bad_rows", source=SOURCE), {"step": step})
+    bad = b.aux.value("SELECT count(*) FROM bench.bad_rows")
+    spoil = stmt("dead_letters.spoil", source=SOURCE)
+    restore = stmt("dead_letters.restore", source=SOURCE)
+    row_by_row = stmt("dead_letters.row_by_row", target=target, batch=batch(SOURCE))
+
+    def etl(spoilt):
+        def run(i):
+            b.aux.run(spoil if spoilt else restore)
+            b.aux.run(f"TRUNCATE {target}")
+            b.aux.run("SELECT etl_reset_watermark(%s)", (pipeline,))
+            b.checkpoint()
+            seconds, r = b.etl_run(b.db, pipeline)
+            rejected = bad if spoilt else 0
+            check(r["rejected"] == rejected and r["inserted"] == b.rows - rejected,
+                  f"{case}: etl_run returned {r}, expected {rejected} rejected")
+            letters = b.aux.value(stmt("dead_letters.dead_letters_of_last_run"),
+                                  {"pipeline": pipeline})
+            check(letters == rejected, f"{case}: {letters} dead letters, expected {rejected}")
+            return seconds
+        return run
+
+    def by_row(i):
+        b.aux.run(spoil)
+        b.aux.run(f"TRUNCATE {target}, bench.rejects")
+        b.checkpoint()
+        seconds, _, _ = b.db.timed(row_by_row)
+        loaded = b.aux.value(f"SELECT count(*) FROM {target}")
+        rejects = b.aux.value("SELECT count(*) FROM bench.rejects")
+        check(loaded == b.rows - bad and rejects == bad,
+              f"{case}: the row-by-row load loaded {loaded} rows and rejected {rejects}")
+        return seconds
+
+    t = b.interleave(case, {"clean batch": etl(False), "100 bad rows": etl(True)})
+    row_runs = b.args.row_runs
+    t["row by row"] = []
+    for i in range(row_runs):
+        t["row by row"].append(by_row(i))
+        say(f"  {case}: one subtransaction per row, run {i + 1}/{row_runs}: "
+            f"{t['row by row'][-1]:.3f} s")
+    b.aux.run(restore)
+    b.aux.run(stmt("schema.drop_pipeline"), {"name": pipeline})
+    b.aux.run(f"DROP TABLE {target}, bench.rejects, bench.bad_rows")
+
+    clean = statistics.median(t["clean batch"])
+    b.add(case, "etl_run, clean batch", t["clean batch"], "1.00")
+    b.add(case, f"etl_run, {bad} bad rows in the batch", t["100 bad rows"],
+          f"{ratio(statistics.median(t['100 bad rows']), clean):.2f}",
+          f"{bad} dead letters, {b.rows - bad:,} rows loaded (checked)")
+    b.add(case, f"row by row, one subtransaction per row ({row_runs} run{'s' * (row_runs != 1)})",
+          t["row by row"], f"{ratio(statistics.median(t['row by row']), clean):.2f}",
+          f"PL/pgSQL loop with an exception block; {bad} rows rejected (checked)")
 
 
 def case_partition_swap(b: Bench):
@@ -816,6 +961,7 @@ def machine_facts(conn: Conn):
     conn.run("LOAD 'etl_ext'")   # etl.work_mem is defined by the library
     settings = {s: conn.value("SELECT current_setting(%s)", (s,)) for s in SETTINGS}
     return {
+        "load": os.getloadavg(),
         "cores": os.cpu_count(),
         "cpu": cpu,
         "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
@@ -830,11 +976,15 @@ def render(b: Bench, facts, started_at, elapsed):
     """The dated Markdown section for BENCHMARKS.md (also printed)."""
     s = facts["settings"]
     out = []
-    out.append(f"## {started_at}: {b.rows:,} rows, medians of {b.repeat} runs")
+    out.append(f"## {started_at}: {b.rows:,} rows, medians of {b.repeat} runs unless noted")
     out.append("")
     out.append(f"- Machine: {facts['cores']} cores ({facts['cpu']}), {facts['memory']} memory, "
                f"Linux {facts['kernel']}")
     out.append(f"- {facts['postgres']}; etl_ext {facts['etl_ext']}")
+    out.append("- Load average (1, 5, 15 min) at the start: "
+               + ", ".join(f"{x:.2f}" for x in facts["load"]) + "; at the end: "
+               + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+               + f" (other work on the {facts['cores']} cores makes the times noisier)")
     out.append("- Settings (server defaults, durability included): "
                + ", ".join(f"{k} = {v}" for k, v in s.items()))
     out.append(f"- The baselines run with work_mem = {s['etl.work_mem']}, the work_mem etl_run "
@@ -859,7 +1009,8 @@ def render(b: Bench, facts, started_at, elapsed):
     out.append("Times in seconds unless marked ms.  Ratios: first load and re-run against the "
                "bare INSERT ... SELECT of the first load; increment against the hand-written "
                "MERGE at the same size; empty increment against SELECT 1; client-side pipeline "
-               "against the bare INSERT ... SELECT; row hash against sha256.")
+               "against the bare INSERT ... SELECT; row hash against sha256; checks against "
+               "their own bare INSERT ... SELECT; dead letters against the clean batch.")
     out.append("")
     out.append("| target (issue 7) | bound | measured | verdict |")
     out.append("|---|---|---|---|")
@@ -904,8 +1055,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dsn", required=True, help="libpq connection string of the bench cluster")
     p.add_argument("--rows", type=int, default=1_000_000)
-    p.add_argument("--repeat", type=int, default=5, help="runs per variant (at least 3)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per variant (at least 3)")
     p.add_argument("--client-runs", type=int, default=3, help="runs of the client-side pipeline")
+    p.add_argument("--row-runs", type=int, default=3,
+                   help="runs of the row-by-row load of the dead-letter case")
     p.add_argument("--output", help="the BENCHMARKS.md to append the dated section to")
     p.add_argument("--date", default=datetime.datetime.utcnow().strftime("%a %b %d %H:%M:%S UTC %Y"),
                    help="the date of the section (date -u)")
