@@ -30,14 +30,15 @@ OBJS = \
 	src/quality.o \
 	src/aggregates.o \
 	src/lineage.o \
-	src/track.o
+	src/track.o \
+	src/drift.o
 
 DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
 REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security \
-	failures checks observe run_xid run_full run_cdc run_snapshot
+	failures checks observe run_xid run_full run_cdc run_snapshot schema_drift
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)

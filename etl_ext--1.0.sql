@@ -38,6 +38,7 @@ CREATE TABLE etl.pipelines (
     on_schema_change  text NOT NULL,
     options           jsonb NOT NULL DEFAULT '{}',
     alert_after_failures integer NOT NULL DEFAULT 1,
+    source_columns    jsonb,
     watermark         text,
     created_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),

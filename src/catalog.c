@@ -54,7 +54,7 @@ StaticAssertDecl(lengthof(etl_schema_policy_names) == ETL_SCHEMA_COUNT,
 	"watermark_column, overlap, transform, load, batch_size, "                \
 	"error_threshold, max_attempts, retry_policy, retry_base_delay, "         \
 	"retry_max_delay, on_schema_change, options, alert_after_failures, "      \
-	"watermark"
+	"source_columns::pg_catalog.text, watermark"
 
 /*
  * etl_name_lookup returns the index of value in names, or raises 22023
@@ -180,6 +180,7 @@ etl_catalog_load(const char *name, bool missing_ok, Snapshot snapshot)
 	p->options = DatumGetJsonbPCopy(d);
 	p->alert_after_failures =
 		(int32) etl_spi_int64(0, Anum_pipeline_alert_after_failures, 1);
+	p->source_columns = etl_spi_text(0, Anum_pipeline_source_columns);
 	p->watermark = etl_spi_text(0, Anum_pipeline_watermark);
 	return p;
 }
@@ -206,7 +207,7 @@ etl_catalog_find_id(const char *name)
 }
 
 /*
- * add_definition_args appends the 19 defining columns of a pipeline, in the
+ * add_definition_args appends the 20 defining columns of a pipeline, in the
  * order of the INSERT and UPDATE below.
  */
 static void
@@ -234,6 +235,12 @@ add_definition_args(EtlArgs *args, EtlPipeline *p)
 	etl_args_add_text(args, etl_schema_policy_names[p->on_schema_change]);
 	etl_args_add(args, JSONBOID, JsonbPGetDatum(p->options), false);
 	etl_args_add(args, INT4OID, Int32GetDatum(p->alert_after_failures), false);
+	etl_args_add(
+		args, JSONBOID,
+		p->source_columns
+			? DirectFunctionCall1(jsonb_in, CStringGetDatum(p->source_columns))
+			: (Datum) 0,
+		p->source_columns == NULL);
 }
 
 /*
@@ -252,9 +259,10 @@ etl_catalog_insert(EtlPipeline *p)
 		"INSERT INTO etl.pipelines (name, owner, source, target, key,"
 		" mode, watermark_column, overlap, transform, load, batch_size,"
 		" error_threshold, max_attempts, retry_policy, retry_base_delay,"
-		" retry_max_delay, on_schema_change, options, alert_after_failures)"
+		" retry_max_delay, on_schema_change, options, alert_after_failures,"
+		" source_columns)"
 		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-		" $13, $14, $15, $16, $17, $18, $19) RETURNING pipeline_id",
+		" $13, $14, $15, $16, $17, $18, $19, $20) RETURNING pipeline_id",
 		&args, SPI_OK_INSERT_RETURNING, InvalidSnapshot);
 	etl_restore_user(&sw);
 	p->id = etl_spi_int64(0, 0, 0);
@@ -282,9 +290,9 @@ etl_catalog_update(EtlPipeline *p)
 		" error_threshold = $12, max_attempts = $13, retry_policy = $14,"
 		" retry_base_delay = $15, retry_max_delay = $16,"
 		" on_schema_change = $17, options = $18,"
-		" alert_after_failures = $19, watermark = $20,"
+		" alert_after_failures = $19, source_columns = $20, watermark = $21,"
 		" updated_at = pg_catalog.now()"
-		" WHERE pipeline_id OPERATOR(pg_catalog.=) $21",
+		" WHERE pipeline_id OPERATOR(pg_catalog.=) $22",
 		&args, SPI_OK_UPDATE, InvalidSnapshot);
 	etl_restore_user(&sw);
 }

@@ -93,7 +93,8 @@ typedef struct EtlPipeline
 	EtlSchemaPolicy on_schema_change;
 	Jsonb *options;
 	int32 alert_after_failures;
-	char *watermark; /* NULL before the first run */
+	char *source_columns; /* JSON: the source's columns when last validated */
+	char *watermark;	  /* NULL before the first run */
 } EtlPipeline;
 
 /* columns of etl.pipelines in the order etl_catalog_load() selects them */
@@ -119,6 +120,7 @@ enum
 	Anum_pipeline_on_schema_change,
 	Anum_pipeline_options,
 	Anum_pipeline_alert_after_failures,
+	Anum_pipeline_source_columns,
 	Anum_pipeline_watermark,
 	Natts_pipeline
 };

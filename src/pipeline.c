@@ -49,6 +49,7 @@
 #include "catalog.h"
 #include "columns.h"
 #include "deparse.h"
+#include "drift.h"
 #include "etl_ext.h"
 #include "extract.h"
 #include "quality.h"
@@ -633,6 +634,7 @@ settings:
 	if (p->transform != NULL)
 		p->transform = etl_normalize_transform(p->name, p->transform);
 	(void) etl_resolve_columns(p, rels->source, rels->target);
+	p->source_columns = etl_source_shape(rels->source);
 
 	if (p->watermark != NULL && p->mode != ETL_MODE_XID &&
 		p->mode != ETL_MODE_FULL)

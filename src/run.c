@@ -66,6 +66,7 @@
 #include "columns.h"
 #include "deadletter.h"
 #include "deparse.h"
+#include "drift.h"
 #include "errors.h"
 #include "etl_ext.h"
 #include "extract.h"
@@ -285,6 +286,7 @@ run_stages(EtlRun *run)
 
 	etl_become_owner(&sw, run->p->owner);
 
+	etl_schema_drift(run);
 	run->map =
 		etl_resolve_columns(run->p, run->source_relid, run->target_relid);
 
