@@ -36,7 +36,7 @@ cp -r "$TOP/sql" "$TOP/expected" "$TOP/test" "$TOP/contrib" "$WORK/src/"
 chown -R "$(stat -c %u "$WORK")" "$WORK/src"
 
 say "starting a throwaway cluster on port $PORT (data in $WORK)"
-start_cluster "$WORK" "$PORT"
+start_cluster "$WORK" "$PORT" "max_prepared_transactions = 10"
 
 run_suite() {
     local name=$1

@@ -44,9 +44,15 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "nodes/nodeFuncs.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/array.h"
+#include "access/relation.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -59,6 +65,8 @@
 #include "deparse.h"
 #include "etl_ext.h"
 #include "extract.h"
+
+static char *prepared_writer(Oid source);
 
 /*
  * etl_check_watermark_type raises 42804 when the watermark column's type
@@ -203,6 +211,18 @@ oldest_open_xact_start(void)
 		if (be->st_xact_start_timestamp != 0 &&
 			be->st_xact_start_timestamp < result)
 			result = be->st_xact_start_timestamp;
+		/*
+		 * A backend running a statement whose transaction has not published
+		 * its start yet (the moments between taking the statement's
+		 * timestamp, which becomes its now(), and starting the
+		 * transaction): its statement start stands in.
+		 */
+		else if (be->st_xact_start_timestamp == 0 &&
+				 (be->st_state == STATE_RUNNING ||
+				  be->st_state == STATE_FASTPATH) &&
+				 be->st_activity_start_timestamp != 0 &&
+				 be->st_activity_start_timestamp < result)
+			result = be->st_activity_start_timestamp;
 	}
 	pgstat_clear_backend_activity_snapshot();
 	return result;
@@ -246,6 +266,28 @@ begin_timestamp(EtlRun *run)
 	run->hi_type = TIMESTAMPTZOID;
 	run->hi_inclusive = false;
 
+	/*
+	 * A prepared transaction that wrote the source has no backend to
+	 * publish its start: its rows may carry any time before its PREPARE.
+	 * Nothing new is taken until it is committed or rolled back.
+	 */
+	{
+		char *gid = prepared_writer(run->source_relid);
+
+		if (gid != NULL)
+		{
+			ereport(NOTICE,
+					(errmsg("pipeline \"%s\" waits for prepared transaction "
+							"%s, which wrote %s",
+							run->p->name, quote_literal_cstr(gid),
+							run->source_sql),
+					 errdetail("Its rows may be older than any bound; "
+							   "nothing new is taken until it commits or "
+							   "rolls back.")));
+			run->nothing = true;
+		}
+	}
+
 	if (run->has_lo)
 	{
 		Interval *ov = run->p->overlap;
@@ -261,6 +303,190 @@ begin_timestamp(EtlRun *run)
 			run->from = DirectFunctionCall2(timestamp_mi_interval, run->lo,
 											IntervalPGetDatum(ov));
 	}
+}
+
+/*
+ * collect_written collects the relations whose writers a serial- or
+ * cdc-mode run waits for: a table or materialized view itself, every
+ * partition of a partitioned table (a writer may insert into a partition
+ * directly), every relation a view reads, recursively.  Foreign tables
+ * have no local writers: nothing to wait for (RELIABILITY.md: remote
+ * sources rely on re-reads and the idempotent load).
+ */
+static bool collect_written_walker(Node *node, List **relids);
+
+static void
+collect_written(Oid relid, List **relids)
+{
+	if (list_member_oid(*relids, relid))
+		return;
+	switch (get_rel_relkind(relid))
+	{
+		case RELKIND_RELATION:
+		case RELKIND_MATVIEW:
+			*relids = lappend_oid(*relids, relid);
+			break;
+		case RELKIND_PARTITIONED_TABLE:
+			*relids = list_concat_unique_oid(
+				*relids, find_all_inheritors(relid, NoLock, NULL));
+			break;
+		case RELKIND_VIEW:
+		{
+			Relation view = relation_open(relid, AccessShareLock);
+			Query *q = copyObject(get_view_query(view));
+
+			relation_close(view, AccessShareLock);
+			*relids = lappend_oid(*relids, relid);
+			(void) query_tree_walker(q, collect_written_walker, relids,
+									 QTW_EXAMINE_RTES_BEFORE);
+			break;
+		}
+		default:
+			break;
+	}
+}
+
+static bool
+collect_written_walker(Node *node, List **relids)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION)
+			collect_written(rte->relid, relids);
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, collect_written_walker,
+								 relids, QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, collect_written_walker, relids);
+}
+
+/*
+ * wait_for_writers waits until every transaction that holds a write lock
+ * (RowExclusiveLock or stronger) on the relations behind the source has
+ * finished.  Unlike WaitForLockers(ShareLock), it does not wait for VACUUM,
+ * ANALYZE or CREATE INDEX CONCURRENTLY, which only hold
+ * ShareUpdateExclusiveLock.  Prepared transactions are waited for too.
+ */
+static void
+wait_for_writers(Oid source)
+{
+	List *relids = NIL;
+	EtlArgs args;
+	Datum *elems;
+	ArrayType *arr;
+	uint64 n;
+	ListCell *lc;
+	int i = 0;
+	List *vxids = NIL;
+
+	collect_written(source, &relids);
+	if (relids == NIL)
+		return;
+	elems = palloc(sizeof(Datum) * list_length(relids));
+	foreach (lc, relids)
+		elems[i++] = ObjectIdGetDatum(lfirst_oid(lc));
+	arr = construct_array(elems, i, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+
+	etl_args_init(&args);
+	etl_args_add(&args, OIDARRAYOID, PointerGetDatum(arr), false);
+	/* a prepared transaction (no pid) is waited for by its xid */
+	n = etl_spi_exec(
+		"SELECT DISTINCT l.virtualtransaction, t.transactionid::pg_catalog.text"
+		" FROM pg_catalog.pg_locks l"
+		" LEFT JOIN pg_catalog.pg_locks t ON l.pid IS NULL AND t.pid IS NULL"
+		" AND t.locktype OPERATOR(pg_catalog.=) 'transactionid'"
+		" AND t.virtualtransaction OPERATOR(pg_catalog.=) l.virtualtransaction"
+		" WHERE l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.granted"
+		" AND l.database OPERATOR(pg_catalog.=) (SELECT oid FROM"
+		" pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=)"
+		" pg_catalog.current_database())"
+		" AND l.relation OPERATOR(pg_catalog.=) ANY ($1)"
+		" AND l.mode OPERATOR(pg_catalog.=) ANY ('{RowExclusiveLock,"
+		"ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock}')"
+		" AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()",
+		&args, SPI_OK_SELECT, InvalidSnapshot);
+	for (uint64 r = 0; r < n; r++)
+	{
+		char *v = etl_spi_text(r, 0);
+		char *xid = etl_spi_text(r, 1);
+		VirtualTransactionId *vxid = palloc0(sizeof(VirtualTransactionId));
+		char *slash = strchr(v, '/');
+
+		if (xid != NULL)
+		{
+			vxid->backendId = InvalidBackendId;
+			vxid->localTransactionId =
+				(LocalTransactionId) strtoul(xid, NULL, 10);
+		}
+		else if (slash != NULL)
+		{
+			vxid->backendId = (BackendId) strtol(v, NULL, 10);
+			vxid->localTransactionId =
+				(LocalTransactionId) strtoul(slash + 1, NULL, 10);
+		}
+		else
+			continue;
+		vxids = lappend(vxids, vxid);
+	}
+	foreach (lc, vxids)
+	{
+		VirtualTransactionId *vxid = lfirst(lc);
+
+		if (vxid->backendId == InvalidBackendId)
+			XactLockTableWait((TransactionId) vxid->localTransactionId, NULL,
+							  NULL, XLTW_None);
+		else
+			(void) VirtualXactLock(*vxid, true);
+	}
+}
+
+/*
+ * prepared_writer returns the gid of a prepared transaction holding a write
+ * lock on a relation behind the source, or NULL.
+ */
+static char *
+prepared_writer(Oid source)
+{
+	List *relids = NIL;
+	EtlArgs args;
+	Datum *elems;
+	ListCell *lc;
+	int i = 0;
+
+	collect_written(source, &relids);
+	if (relids == NIL)
+		return NULL;
+	elems = palloc(sizeof(Datum) * list_length(relids));
+	foreach (lc, relids)
+		elems[i++] = ObjectIdGetDatum(lfirst_oid(lc));
+	etl_args_init(&args);
+	etl_args_add(&args, OIDARRAYOID,
+				 PointerGetDatum(construct_array(elems, i, OIDOID, sizeof(Oid),
+												 true, TYPALIGN_INT)),
+				 false);
+	if (etl_spi_exec(
+			"SELECT x.gid FROM pg_catalog.pg_locks l"
+			" JOIN pg_catalog.pg_locks t ON t.pid IS NULL"
+			" AND t.locktype OPERATOR(pg_catalog.=) 'transactionid'"
+			" AND t.virtualtransaction OPERATOR(pg_catalog.=)"
+			" l.virtualtransaction"
+			" JOIN pg_catalog.pg_prepared_xacts x ON x.transaction"
+			" OPERATOR(pg_catalog.=) t.transactionid"
+			" WHERE l.pid IS NULL"
+			" AND l.locktype OPERATOR(pg_catalog.=) 'relation'"
+			" AND l.relation OPERATOR(pg_catalog.=) ANY ($1)"
+			" AND l.mode OPERATOR(pg_catalog.=) ANY ('{RowExclusiveLock,"
+			"ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock}')"
+			" AND x.database OPERATOR(pg_catalog.=)"
+			" pg_catalog.current_database() LIMIT 1",
+			&args, SPI_OK_SELECT, InvalidSnapshot) == 0)
+		return NULL;
+	return etl_spi_text(0, 0);
 }
 
 /*
@@ -296,14 +522,7 @@ begin_serial(EtlRun *run)
 		return;
 	}
 
-	if (run->source_relkind == RELKIND_RELATION ||
-		run->source_relkind == RELKIND_PARTITIONED_TABLE)
-	{
-		LOCKTAG tag;
-
-		SET_LOCKTAG_RELATION(tag, MyDatabaseId, run->source_relid);
-		WaitForLockers(tag, ShareLock, false);
-	}
+	wait_for_writers(run->source_relid);
 }
 
 /*
