@@ -118,7 +118,54 @@ SELECT etl_create_pipeline($n$it's "quoted" $$ name$n$, '"x; drop"."Order Lines"
 SELECT name FROM etl.pipelines WHERE name LIKE 'it''s%';
 SELECT rows_extracted, rows_updated, rows_unchanged FROM etl_run($n$it's "quoted" $$ name$n$);
 
+-- each owner's own schema, for what follows
+CREATE SCHEMA sec_alice AUTHORIZATION regress_etl_alice;
+CREATE SCHEMA sec_bob AUTHORIZATION regress_etl_bob;
+
+-- dead-letter replay reads nothing the pipeline owner can write: the stage
+-- is alice's temporary table, and her target's trigger (her code, run
+-- between the chunks of a replay) points its rows at bob's dead letter;
+-- replay marks what it read before her code ran, so bob's stays pending
+SET ROLE regress_etl_bob;
+CREATE TABLE sec_bob.src (id int PRIMARY KEY, v text, at timestamptz);
+CREATE TABLE sec_bob.dst (id int PRIMARY KEY, v int);
+INSERT INTO sec_bob.src VALUES (1, '1', '2024-01-01'), (2, 'two', '2024-01-02');
+SELECT etl_create_pipeline('sec_bob', 'sec_bob.src', 'sec_bob.dst', watermark_column => 'at',
+    error_threshold => 50, transform => 'SELECT id, v::int AS v FROM etl_delta') > 0 AS created;
+SELECT status, rows_inserted, rows_rejected FROM etl_run('sec_bob');
+RESET ROLE;
+CREATE TABLE sec_alice.victim AS SELECT id FROM etl.dead_letters WHERE pipeline = 'sec_bob';
+GRANT SELECT ON sec_alice.victim TO regress_etl_alice;
+SET ROLE regress_etl_alice;
+CREATE TABLE sec_alice.src (id int PRIMARY KEY, v text, at timestamptz);
+CREATE TABLE sec_alice.dst (id int PRIMARY KEY, v int);
+INSERT INTO sec_alice.src VALUES (1, '1', '2024-01-01'), (2, 'two', '2024-01-02');
+CREATE FUNCTION sec_alice.tamper() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF to_regclass('pg_temp.etl_stage_0') IS NOT NULL THEN
+        BEGIN
+            EXECUTE 'UPDATE pg_temp.etl_stage_0 SET etl_ref = $1'
+                USING (SELECT id FROM sec_alice.victim);
+        EXCEPTION WHEN undefined_column THEN
+            NULL;
+        END;
+    END IF;
+    RETURN NULL;
+END$$;
+CREATE TRIGGER tamper AFTER INSERT OR UPDATE ON sec_alice.dst
+    FOR EACH ROW EXECUTE FUNCTION sec_alice.tamper();
+SELECT etl_create_pipeline('sec_alice', 'sec_alice.src', 'sec_alice.dst', watermark_column => 'at',
+    error_threshold => 50, transform => 'SELECT id, v::int AS v FROM etl_delta') > 0 AS created;
+SELECT status, rows_inserted, rows_rejected FROM etl_run('sec_alice');
+SELECT etl_alter_pipeline('sec_alice', transform =>
+    $$SELECT id, CASE WHEN v ~ '^[0-9]+$' THEN v::int ELSE 0 END AS v FROM etl_delta$$) > 0 AS altered;
+SELECT * FROM etl_retry_dead_letters('sec_alice');
+RESET ROLE;
+SELECT pipeline, status, resolution FROM etl.dead_letters
+ WHERE pipeline IN ('sec_alice', 'sec_bob') ORDER BY pipeline;
+SELECT id, v FROM sec_alice.dst ORDER BY id;
+
 SELECT etl_drop_pipeline(name) FROM etl.pipelines ORDER BY name;
-DROP SCHEMA sec_src, sec_dw, sec_audit, trojan, "x; drop" CASCADE;
+DROP SCHEMA sec_src, sec_dw, sec_audit, trojan, "x; drop", sec_alice, sec_bob CASCADE;
 DROP TABLE public.x;
 DROP ROLE regress_etl_alice_team, regress_etl_alice, regress_etl_bob;

@@ -15,6 +15,13 @@
  *	  etl.dead_letters shows each role the dead letters of the pipelines
  *	  whose owner's privileges it has; replay and resolve check the same.
  *
+ *	  Replay stages the dead letters' source rows in a temporary table of
+ *	  the pipeline owner and loads them as the owner (isolate.c); it marks
+ *	  them as the extension owner.  Which dead letters those are is read
+ *	  before any code of the owner runs and kept in C memory: the marking
+ *	  statements get their ids as an int8[] parameter and never read
+ *	  anything the owner can write, alter or cast.
+ *
  * IDENTIFICATION
  *	  src/deadletter.c
  *
@@ -26,6 +33,7 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/snapmgr.h"
@@ -125,11 +133,53 @@ etl_dead_letters_store(EtlRun *run)
 	etl_restore_user(&sw);
 }
 
-/* replay state */
+/*
+ * Replay state.  The pending dead letters are read into ids[] (ordered by
+ * id) before any code of the pipeline owner runs; staged row n is dead
+ * letter ids[n - 1].  The hooks, which write as the extension owner, take
+ * the dead letters' ids from here and never from the stage: the stage is a
+ * temporary table of the pipeline owner, whose code (transform functions,
+ * triggers, RLS policies of the target) runs between chunks and could
+ * rewrite it, change its column types or add casts from them.
+ */
 typedef struct Replay
 {
+	int64 pipeline_id;
+	int64 *ids;
+	int64 nids;
 	int64 resolved;
 } Replay;
+
+/*
+ * int8_array builds an int8[] of ids[0 .. n - 1] in the current memory
+ * context.
+ */
+static Datum
+int8_array(const int64 *ids, int64 n)
+{
+	Datum *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int64 i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(elems, (int) n, INT8OID,
+										   sizeof(int64), FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
+}
+
+/*
+ * replay_ids returns the ids of the dead letters behind staged rows
+ * lo .. hi as an int8[].
+ */
+static Datum
+replay_ids(Replay *rp, int64 lo, int64 hi)
+{
+	if (lo < 1 || hi > rp->nids || lo > hi)
+		elog(ERROR,
+			 "etl_ext: staged rows " INT64_FORMAT " .. " INT64_FORMAT
+			 " out of range 1 .. " INT64_FORMAT,
+			 lo, hi, rp->nids);
+	return int8_array(rp->ids + (lo - 1), hi - lo + 1);
+}
 
 /*
  * replay_loaded marks the dead letters behind staged rows lo .. hi
@@ -143,17 +193,17 @@ replay_loaded(EtlRun *run, int64 lo, int64 hi, void *arg)
 	EtlUserSwitch sw;
 
 	etl_args_init(&args);
-	etl_args_add_int8(&args, lo);
-	etl_args_add_int8(&args, hi);
+	etl_args_add(&args, INT8ARRAYOID, replay_ids(rp, lo, hi), false);
+	etl_args_add_int8(&args, rp->pipeline_id);
 	etl_become_extension_owner(&sw);
-	rp->resolved += etl_spi_exec(
-		psprintf("UPDATE etl.dead_letters SET status = 'resolved',"
-				 " resolved_at = pg_catalog.now(),"
-				 " resolution = 'reloaded by etl_retry_dead_letters'"
-				 " WHERE id IN (SELECT etl_ref FROM pg_temp.%s"
-				 " WHERE etl_rn BETWEEN $1 AND $2)",
-				 run->stage_table),
-		&args, SPI_OK_UPDATE, InvalidSnapshot);
+	rp->resolved +=
+		etl_spi_exec("UPDATE etl.dead_letters SET status = 'resolved',"
+					 " resolved_at = pg_catalog.now(),"
+					 " resolution = 'reloaded by etl_retry_dead_letters'"
+					 " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+					 " AND pipeline_id OPERATOR(pg_catalog.=) $2"
+					 " AND status OPERATOR(pg_catalog.=) 'pending'",
+					 &args, SPI_OK_UPDATE, InvalidSnapshot);
 	etl_restore_user(&sw);
 }
 
@@ -165,28 +215,58 @@ static void
 replay_rejected(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
 				char *record, void *arg)
 {
+	Replay *rp = arg;
 	EtlDeadLetter *dl = etl_dead_letter_make(stage, record, edata);
 	EtlArgs args;
 	EtlUserSwitch sw;
 
 	etl_args_init(&args);
-	etl_args_add_int8(&args, rn);
+	etl_args_add(&args, INT8ARRAYOID, replay_ids(rp, rn, rn), false);
+	etl_args_add_int8(&args, rp->pipeline_id);
 	etl_args_add_text(&args, stage);
 	etl_args_add_text(&args, unpack_sql_state(dl->sqlerrcode));
 	etl_args_add_text(&args,
 					  etl_error_class_name(etl_error_class(dl->sqlerrcode)));
 	etl_args_add_text(&args, dl->message);
 	etl_become_extension_owner(&sw);
-	etl_spi_exec(
-		psprintf("UPDATE etl.dead_letters SET"
+	etl_spi_exec("UPDATE etl.dead_letters SET"
 				 " retry_count = retry_count OPERATOR(pg_catalog.+) 1,"
-				 " stage = $2, sqlstate = $3, error_class = $4,"
-				 " error_message = $5"
-				 " WHERE id = (SELECT etl_ref FROM pg_temp.%s"
-				 " WHERE etl_rn = $1)",
-				 run->stage_table),
-		&args, SPI_OK_UPDATE, InvalidSnapshot);
+				 " stage = $3, sqlstate = $4, error_class = $5,"
+				 " error_message = $6"
+				 " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+				 " AND pipeline_id OPERATOR(pg_catalog.=) $2"
+				 " AND status OPERATOR(pg_catalog.=) 'pending'",
+				 &args, SPI_OK_UPDATE, InvalidSnapshot);
 	etl_restore_user(&sw);
+}
+
+/*
+ * read_pending reads the ids of the pipeline's pending dead letters with a
+ * record into rp, in id order, and locks them (a concurrent
+ * etl_resolve_dead_letter waits).  Runs as the extension owner before any
+ * code of the pipeline owner, reading only etl.dead_letters.
+ */
+static void
+read_pending(Replay *rp)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+	uint64 n;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, rp->pipeline_id);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec("SELECT id FROM etl.dead_letters"
+					 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+					 " AND status OPERATOR(pg_catalog.=) 'pending'"
+					 " AND record IS NOT NULL"
+					 " ORDER BY id FOR UPDATE",
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	rp->nids = (int64) n;
+	rp->ids = palloc(sizeof(int64) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+		rp->ids[i] = etl_spi_int64(i, 0, 0);
 }
 
 /*
@@ -241,26 +321,41 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	run.rec.started_at = GetCurrentTimestamp();
 	run.target_empty = -1;
 
+	/* what to replay is fixed before the owner's code can run */
+	rp.pipeline_id = run.p->id;
+	read_pending(&rp);
+
 	etl_become_owner(&sw, run.p->owner);
 	etl_run_resolve_relations(&run);
 	run.map = etl_resolve_columns(run.p, run.source_relid, run.target_relid);
 	run.snapshot = RegisterSnapshot(GetLatestSnapshot());
-	etl_stage_create(&run);
-	etl_args_init(&args);
-	etl_args_add_int8(&args, run.p->id);
-	n = etl_stage_fill(
-		&run,
-		psprintf(
-			"SELECT pg_catalog.row_number() OVER (ORDER BY d.id), d.id, r.*"
-			" FROM etl.dead_letters d,"
-			" LATERAL pg_catalog.jsonb_populate_record(NULL::%s, d.record) r"
-			" WHERE d.pipeline_id OPERATOR(pg_catalog.=) $1"
-			" AND d.status OPERATOR(pg_catalog.=) 'pending'"
-			" AND d.record IS NOT NULL",
-			run.source_sql),
-		&args);
-	etl_load_isolated(&run, n, &hooks, &total);
-	etl_stage_drop(&run);
+	n = 0;
+	if (rp.nids > 0)
+	{
+		etl_stage_create(&run);
+		etl_args_init(&args);
+		etl_args_add(&args, INT8ARRAYOID, int8_array(rp.ids, rp.nids), false);
+		etl_args_add_int8(&args, run.p->id);
+		n = etl_stage_fill(
+			&run,
+			psprintf("SELECT u.rn, r.*"
+					 " FROM pg_catalog.unnest($1::pg_catalog.int8[])"
+					 " WITH ORDINALITY AS u(id, rn)"
+					 " JOIN etl.dead_letters d"
+					 " ON d.id OPERATOR(pg_catalog.=) u.id"
+					 " AND d.pipeline_id OPERATOR(pg_catalog.=) $2,"
+					 " LATERAL pg_catalog.jsonb_populate_record(NULL::%s,"
+					 " d.record) r",
+					 run.source_sql),
+			&args);
+		if (n != rp.nids)
+			elog(ERROR,
+				 "etl_ext: staged " INT64_FORMAT " of " INT64_FORMAT
+				 " dead letters of pipeline \"%s\"",
+				 n, rp.nids, run.p->name);
+		etl_load_isolated(&run, n, &hooks, &total);
+		etl_stage_drop(&run);
+	}
 	UnregisterSnapshot(run.snapshot);
 	etl_restore_user(&sw);
 

@@ -516,14 +516,13 @@ etl_deparse_delete(EtlRun *run)
 
 /*
  * etl_deparse_stage_select returns the SELECT that stages the run's range:
- * row number, no reference, the source row.
+ * row number, the source row.
  */
 char *
 etl_deparse_stage_select(EtlRun *run)
 {
 	return psprintf(
-		"SELECT pg_catalog.row_number() OVER (), NULL::pg_catalog.int8,"
-		" etl_s.* FROM %s AS etl_s%s",
+		"SELECT pg_catalog.row_number() OVER (), etl_s.* FROM %s AS etl_s%s",
 		run->source_sql, etl_deparse_range_where(run));
 }
 
