@@ -165,6 +165,46 @@ SELECT pipeline, status, resolution FROM etl.dead_letters
  WHERE pipeline IN ('sec_alice', 'sec_bob') ORDER BY pipeline;
 SELECT id, v FROM sec_alice.dst ORDER BY id;
 
+-- etl.status reads the lag as the pipeline owner, in a restricted
+-- operation: alice's source is a view calling her function, which records
+-- who runs it; a superuser (or a monitoring role) reading etl.status lends
+-- it no rights
+SET ROLE regress_etl_alice;
+CREATE TABLE sec_alice.seen (who name);
+CREATE FUNCTION sec_alice.watch(int) RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO sec_alice.seen VALUES (current_user); RETURN true; END$$;
+CREATE TABLE sec_alice.events (id int PRIMARY KEY, at timestamptz);
+INSERT INTO sec_alice.events VALUES (1, '2024-01-01'), (2, '2024-01-02');
+CREATE VIEW sec_alice.events_v AS SELECT * FROM sec_alice.events WHERE sec_alice.watch(id);
+CREATE TABLE sec_alice.events_copy (id int PRIMARY KEY, at timestamptz);
+SELECT etl_create_pipeline('sec_alice_lag', 'sec_alice.events_v', 'sec_alice.events_copy',
+    watermark_column => 'at') > 0 AS created;
+SELECT lag IS NULL AS no_lag_before_the_first_run FROM etl.status WHERE pipeline = 'sec_alice_lag';
+SELECT status, rows_inserted FROM etl_run('sec_alice_lag');
+INSERT INTO sec_alice.events VALUES (3, '2024-01-05');
+TRUNCATE sec_alice.seen;
+RESET ROLE;
+SELECT lag FROM etl.status WHERE pipeline = 'sec_alice_lag';
+SELECT value FROM etl_metric_rows()
+ WHERE metric = 'etl_watermark_lag_seconds' AND labels->>'pipeline' = 'sec_alice_lag';
+SELECT DISTINCT who FROM sec_alice.seen;
+-- bob sees the lag once he may read the view, still computed as alice
+SET ROLE regress_etl_bob;
+SELECT lag FROM etl.status WHERE pipeline = 'sec_alice_lag';
+RESET ROLE;
+GRANT USAGE ON SCHEMA sec_alice TO regress_etl_bob;
+GRANT SELECT ON sec_alice.events_v TO regress_etl_bob;
+SET ROLE regress_etl_bob;
+SELECT lag FROM etl.status WHERE pipeline = 'sec_alice_lag';
+RESET ROLE;
+SELECT DISTINCT who FROM sec_alice.seen;
+-- when alice may no longer read what her view reads, the lag is NULL
+SET ROLE regress_etl_alice;
+REVOKE SELECT ON sec_alice.events FROM regress_etl_alice;
+RESET ROLE;
+SELECT lag FROM etl.status WHERE pipeline = 'sec_alice_lag';
+SELECT etl_lag('sec_nope') IS NULL AS unknown_pipeline;
+
 SELECT etl_drop_pipeline(name) FROM etl.pipelines ORDER BY name;
 DROP SCHEMA sec_src, sec_dw, sec_audit, trojan, "x; drop", sec_alice, sec_bob CASCADE;
 DROP TABLE public.x;
