@@ -205,6 +205,43 @@ RESET ROLE;
 SELECT lag FROM etl.status WHERE pipeline = 'sec_alice_lag';
 SELECT etl_lag('sec_nope') IS NULL AS unknown_pipeline;
 
+-- validation runs the owner's code only as the owner, in a restricted
+-- operation: alice's domain checks call her function, which records who
+-- runs it; analysing her transform (an array literal of the domain),
+-- reading her check's params as values of the column's type and analysing
+-- her check's expression all call it
+SET ROLE regress_etl_alice;
+CREATE TABLE sec_alice.calls (who name);
+GRANT INSERT ON sec_alice.calls TO PUBLIC;
+CREATE FUNCTION sec_alice.note(text) RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO sec_alice.calls VALUES (current_user); RETURN true; END$$;
+CREATE DOMAIN sec_alice.noted AS text CHECK (sec_alice.note(VALUE));
+CREATE TABLE sec_alice.tickets (id int PRIMARY KEY, state text, at timestamptz);
+CREATE TABLE sec_alice.tickets_copy (id int PRIMARY KEY, state text);
+INSERT INTO sec_alice.tickets VALUES (1, 'open', '2024-01-01');
+SELECT etl_create_pipeline('sec_alice_dom', 'sec_alice.tickets', 'sec_alice.tickets_copy',
+    watermark_column => 'at',
+    transform => $$SELECT id, state::sec_alice.noted AS state FROM etl_delta
+                   WHERE '{open}'::sec_alice.noted[] IS NOT NULL$$) > 0 AS created;
+SELECT etl_add_check('sec_alice_dom', 'accepted_values', 'state', '{"values": ["open", "closed"]}');
+SELECT etl_add_check('sec_alice_dom', 'expression',
+    params => '{"sql": "state IS NOT NULL AND ''{ok}''::sec_alice.noted[] IS NOT NULL"}');
+RESET ROLE;
+-- a superuser altering her pipeline, and anyone reading its lineage or its
+-- check query, lend the validation no rights
+TRUNCATE sec_alice.calls;
+SELECT etl_alter_pipeline('sec_alice_dom', batch_size => 100) > 0 AS altered;
+SELECT count(*) AS columns FROM etl_lineage_columns('sec_alice_dom');
+SELECT etl_check_sql('sec_alice_dom') IS NOT NULL AS check_query_shown;
+SET ROLE regress_etl_bob;
+SELECT count(*) AS columns FROM etl_lineage_columns('sec_alice_dom');
+-- only her own (or a member, or a superuser) may see her check query
+SELECT etl_check_sql('sec_alice_dom');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT DISTINCT who FROM sec_alice.calls;
+SELECT status, rows_inserted FROM etl_run('sec_alice_dom');
+
 SELECT etl_drop_pipeline(name) FROM etl.pipelines ORDER BY name;
 DROP SCHEMA sec_src, sec_dw, sec_audit, trojan, "x; drop", sec_alice, sec_bob CASCADE;
 DROP TABLE public.x;

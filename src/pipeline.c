@@ -5,9 +5,10 @@
  *	  etl_reset_watermark: defining pipelines, with full validation.
  *
  *	  Everything given is checked before anything is stored: the names, the
- *	  source and target (and the caller's privileges on them), the mode, its
+ *	  source and target (and the owner's privileges on them), the mode, its
  *	  watermark column and its type, the key, the transform (parsed and
- *	  analysed, never executed), and every setting.  Each refusal has its own
+ *	  analysed as the owner in a security-restricted operation, never
+ *	  executed), and every setting.  Each refusal has its own
  *	  SQLSTATE, a message naming the culprit and a hint.  Relation names are
  *	  resolved with the caller's search_path and stored schema-qualified;
  *	  everything after runs under the pinned settings.
@@ -149,15 +150,16 @@ resolve_or_fail(const char *name, const char *role)
 }
 
 /*
- * check_relations checks the kinds of source and target and the caller's
- * privileges on them for the pipeline's load.
+ * check_relations checks the kinds of source and target and the pipeline
+ * owner's privileges on them for the pipeline's load (the owner's, not the
+ * caller's: a run has its owner's rights, whoever altered it).
  */
 static void
 check_relations(EtlPipeline *p, ResolvedRelations *rels)
 {
 	char skind = get_rel_relkind(rels->source);
 	char tkind = get_rel_relkind(rels->target);
-	Oid user = GetUserId();
+	Oid user = p->owner;
 	AclMode need;
 
 	if (skind != RELKIND_RELATION && skind != RELKIND_VIEW &&
@@ -670,6 +672,7 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
 
 	nestlevel = etl_pin_settings();
 	p = lock_and_load(name, "alter");
+	etl_check_role_exists(p->name, p->owner);
 	old_mode = p->mode;
 	old_wm_col = p->watermark_column;
 	apply_args(fcinfo, p);
@@ -764,6 +767,8 @@ etl_reset_watermark(PG_FUNCTION_ARGS)
 								   "\"%s\" no longer exists in %s",
 								   p->watermark_column, p->name, p->source)));
 		get_atttypetypmodcoll(source, attnum, &type, &typmod, &collid);
+		/* exactly a built-in type: a domain's checks would run here */
+		etl_check_watermark_type(p, type);
 		d = etl_watermark_datum(p, value, type, typmod);
 		if (p->mode == ETL_MODE_TIMESTAMP)
 		{
