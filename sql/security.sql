@@ -242,6 +242,50 @@ RESET ROLE;
 SELECT DISTINCT who FROM sec_alice.calls;
 SELECT status, rows_inserted FROM etl_run('sec_alice_dom');
 
+-- runs, batches, check results and dead letters are private to the
+-- pipeline's owner: errors and samples quote the data; counts stay public
+SET ROLE regress_etl_alice;
+CREATE TABLE sec_alice.people (id int PRIMARY KEY, ssn text, at timestamptz);
+CREATE TABLE sec_alice.people_copy (id int PRIMARY KEY, ssn bigint);
+INSERT INTO sec_alice.people VALUES (1, '111', '2024-01-01'), (2, '111', '2024-01-02');
+SELECT etl_create_pipeline('sec_alice_people', 'sec_alice.people', 'sec_alice.people_copy',
+    watermark_column => 'at', max_attempts => 1,
+    transform => 'SELECT id, ssn::bigint AS ssn FROM etl_delta') > 0 AS created;
+SELECT etl_add_check('sec_alice_people', 'unique', 'ssn', severity => 'warning');
+SELECT status, rows_inserted FROM etl_run('sec_alice_people');
+INSERT INTO sec_alice.people VALUES (3, '123-45-6789', '2024-01-03');
+SELECT code, message FROM regress.run_failing('sec_alice_people');
+-- alice reads her own
+SELECT status, error, attempt_errors->0->>'message' AS attempt_error
+  FROM etl.runs WHERE pipeline = 'sec_alice_people' ORDER BY run_id;
+SELECT check_name, passed, observed FROM etl.check_results WHERE pipeline = 'sec_alice_people';
+SELECT count(*) AS batches FROM etl.batches WHERE pipeline = 'sec_alice_people';
+SELECT pipeline, last_status, last_error FROM etl.status WHERE pipeline = 'sec_alice_people';
+SELECT max(run_id) AS alice_run FROM etl.runs WHERE pipeline = 'sec_alice_people' \gset
+SELECT e->'run'->'facets'->'errorMessage'->>'message' AS error_facet
+  FROM etl_openlineage(:alice_run) e;
+-- and the count of bob's pending dead letter, not the dead letter
+SELECT count(*) AS bobs_dead_letters FROM etl.dead_letters WHERE pipeline = 'sec_bob';
+SELECT value FROM etl_metric_rows()
+ WHERE metric = 'etl_dead_letters_pending' AND labels->>'pipeline' = 'sec_bob';
+RESET ROLE;
+-- bob sees none of alice's rows, her last error neither; her counts he does
+SET ROLE regress_etl_bob;
+SELECT (SELECT count(*) FROM etl.runs WHERE pipeline = 'sec_alice_people') AS runs,
+       (SELECT count(*) FROM etl.batches WHERE pipeline = 'sec_alice_people') AS batches,
+       (SELECT count(*) FROM etl.check_results WHERE pipeline = 'sec_alice_people') AS check_results;
+SELECT pipeline, last_status, last_error, consecutive_failures
+  FROM etl.status WHERE pipeline = 'sec_alice_people';
+SELECT metric, labels - 'pipeline' AS labels, value FROM etl_metric_rows()
+ WHERE labels->>'pipeline' = 'sec_alice_people'
+   AND metric IN ('etl_runs_total', 'etl_rows_total', 'etl_check_failures_total')
+ ORDER BY metric, labels::text;
+-- nor her runs' OpenLineage events, which carry the error
+\set VERBOSITY sqlstate
+SELECT etl_openlineage(:alice_run);
+\set VERBOSITY default
+RESET ROLE;
+
 SELECT etl_drop_pipeline(name) FROM etl.pipelines ORDER BY name;
 DROP SCHEMA sec_src, sec_dw, sec_audit, trojan, "x; drop", sec_alice, sec_bob CASCADE;
 DROP TABLE public.x;
