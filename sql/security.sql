@@ -286,6 +286,21 @@ SELECT etl_openlineage(:alice_run);
 \set VERBOSITY default
 RESET ROLE;
 
+-- a transform's literals mean the same whoever runs it: a backslash is a
+-- backslash, whatever standard_conforming_strings the caller has
+SET ROLE regress_etl_alice;
+CREATE TABLE sec_alice.paths (id int PRIMARY KEY, name text, at timestamptz);
+CREATE TABLE sec_alice.paths_copy (id int PRIMARY KEY, name text);
+INSERT INTO sec_alice.paths VALUES (1, 'one', '2024-01-01');
+SELECT etl_create_pipeline('sec_alice_paths', 'sec_alice.paths', 'sec_alice.paths_copy',
+    watermark_column => 'at',
+    transform => $$SELECT id, 'C:\\' || name AS name FROM etl_delta$$) > 0 AS created;
+SET standard_conforming_strings = off;
+SELECT status, rows_inserted FROM etl_run('sec_alice_paths');
+RESET standard_conforming_strings;
+SELECT name, length(name) FROM sec_alice.paths_copy;
+RESET ROLE;
+
 SELECT etl_drop_pipeline(name) FROM etl.pipelines ORDER BY name;
 DROP SCHEMA sec_src, sec_dw, sec_audit, trojan, "x; drop", sec_alice, sec_bob CASCADE;
 DROP TABLE public.x;
