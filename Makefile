@@ -40,7 +40,8 @@ REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security 
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)
-ISOLATION = concurrent_runs late_writer_timestamp late_writer_serial
+ISOLATION = concurrent_runs late_writer_timestamp late_writer_serial \
+	owner_before_lock
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare

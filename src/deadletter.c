@@ -294,6 +294,7 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	bool nulls[3] = { 0 };
 	int nestlevel;
 	int64 n;
+	int64 id;
 	char *name;
 	HeapTuple tuple;
 
@@ -306,14 +307,26 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
+
+	/* ownership before the lock (a stranger never queues for it), then
+	 * again as committed by whoever held the lock before */
 	run.p = etl_catalog_load(name, false, InvalidSnapshot);
-	(void) etl_lock_pipeline(run.p->id, true);
+	etl_check_pipeline_owner(run.p->name, run.p->owner,
+							 "retry the dead letters of");
+	id = run.p->id;
+	(void) etl_lock_pipeline(id, true);
 	{
 		Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
 
 		run.p = etl_catalog_load(name, false, snap);
 		UnregisterSnapshot(snap);
 	}
+	if (run.p->id != id)
+		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						errmsg("pipeline \"%s\" was dropped and created again "
+							   "while waiting for its run lock",
+							   name),
+						errhint("Try again.")));
 	etl_check_pipeline_owner(run.p->name, run.p->owner,
 							 "retry the dead letters of");
 	etl_check_role_exists(run.p->name, run.p->owner);

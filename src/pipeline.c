@@ -14,7 +14,9 @@
  *	  everything after runs under the pinned settings.
  *
  *	  alter, drop and reset take the pipeline's run lock and so wait for a
- *	  run in progress; a run never sees a definition change under it.
+ *	  run in progress; a run never sees a definition change under it.  They
+ *	  check ownership before they queue for the lock, and again once they
+ *	  hold it.
  *
  * IDENTIFICATION
  *	  src/pipeline.c
@@ -616,15 +618,20 @@ etl_create_pipeline(PG_FUNCTION_ARGS)
 }
 
 /*
- * lock_and_load takes a pipeline's run lock (waiting for a run in progress),
- * reads it as now committed and checks that the current user may act on it.
+ * lock_and_load checks that the current user may act on a pipeline, takes
+ * its run lock (waiting for a run in progress), reads it as now committed
+ * and checks again.  The first check reads the definition without the
+ * lock, so that a role that may not act on the pipeline never queues for
+ * its lock: queued behind a run, it would make every new run of the
+ * pipeline return 'skipped' until it got the lock and failed.
  */
 static EtlPipeline *
 lock_and_load(const char *name, const char *action)
 {
-	int64 id = etl_catalog_find_id(name);
-	EtlPipeline *p;
+	EtlPipeline *p = etl_catalog_load(name, false, InvalidSnapshot);
+	int64 id = p->id;
 
+	etl_check_pipeline_owner(p->name, p->owner, action);
 	(void) etl_lock_pipeline(id, true);
 	{
 		Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
@@ -632,6 +639,12 @@ lock_and_load(const char *name, const char *action)
 		p = etl_catalog_load(name, false, snap);
 		UnregisterSnapshot(snap);
 	}
+	if (p->id != id)
+		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						errmsg("pipeline \"%s\" was dropped and created again "
+							   "while waiting for its run lock",
+							   name),
+						errhint("Try again.")));
 	etl_check_pipeline_owner(p->name, p->owner, action);
 	return p;
 }
