@@ -30,20 +30,24 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
 #include "columns.h"
 #include "deadletter.h"
+#include "deparse.h"
 #include "errors.h"
 #include "etl_ext.h"
+#include "extract.h"
 #include "isolate.h"
 #include "security.h"
 
@@ -270,14 +274,126 @@ read_pending(Replay *rp)
 }
 
 /*
+ * source_identity returns the columns that identify a row of the source:
+ * its primary key, or else the pipeline's key when the source has all of
+ * those columns; NIL when neither (a view without them).
+ */
+static List *
+source_identity(EtlRun *run)
+{
+	List *keys = NIL;
+	ListCell *lc;
+
+	if (run->source_relkind == RELKIND_RELATION ||
+		run->source_relkind == RELKIND_PARTITIONED_TABLE)
+		keys = etl_primary_key_columns(run->source_relid);
+	if (keys != NIL)
+		return keys;
+	foreach (lc, run->p->key)
+		if (get_attnum(run->source_relid, lfirst(lc)) == InvalidAttrNumber)
+			return NIL;
+	return run->p->key;
+}
+
+/*
+ * int64_cmp orders int64 values (bsearch, qsort).
+ */
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64 x = *(const int64 *) a;
+	int64 y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * supersede marks resolved, without replaying them, the dead letters whose
+ * source row now has a newer version than the one they hold (a watermark
+ * value past the record's): that version was loaded by a later run, or
+ * will be by the next, and replaying the old one would overwrite it.  The
+ * row is found by the source's primary key, or by the pipeline's key when
+ * the source has those columns; without either nothing is superseded.
+ * Removes them from rp->ids and returns how many.  Called as the pipeline
+ * owner (it reads the source); marks as the extension owner, ids checked
+ * against rp->ids.
+ */
+static int64
+supersede(EtlRun *run, Replay *rp)
+{
+	EtlPipeline *p = run->p;
+	List *keys;
+	AttrNumber attnum;
+	char *sql;
+	EtlArgs args;
+	EtlUserSwitch sw;
+	int64 *sup;
+	int64 nsup;
+	int64 kept = 0;
+	int64 marked;
+
+	if (rp->nids == 0 || p->watermark_column == NULL)
+		return 0;
+	attnum = get_attnum(run->source_relid, p->watermark_column);
+	if (attnum == InvalidAttrNumber)
+		return 0;
+	etl_check_watermark_type(p, get_atttype(run->source_relid, attnum));
+	keys = source_identity(run);
+	if (keys == NIL || (sql = etl_deparse_superseded(run, keys)) == NULL)
+		return 0;
+
+	etl_args_init(&args);
+	etl_args_add(&args, INT8ARRAYOID, int8_array(rp->ids, rp->nids), false);
+	etl_args_add_int8(&args, p->id);
+	nsup = (int64) etl_spi_exec(sql, &args, SPI_OK_SELECT, run->snapshot);
+	if (nsup == 0)
+		return 0;
+	sup = palloc(sizeof(int64) * nsup);
+	for (int64 i = 0; i < nsup; i++)
+	{
+		sup[i] = etl_spi_int64(i, 0, 0);
+		if (bsearch(&sup[i], rp->ids, rp->nids, sizeof(int64), int64_cmp) ==
+			NULL)
+			elog(ERROR,
+				 "etl_ext: dead letter " INT64_FORMAT
+				 " is not one of those replayed",
+				 sup[i]);
+	}
+	qsort(sup, nsup, sizeof(int64), int64_cmp);
+
+	etl_args_init(&args);
+	etl_args_add(&args, INT8ARRAYOID, int8_array(sup, nsup), false);
+	etl_args_add_int8(&args, p->id);
+	etl_become_extension_owner(&sw);
+	marked =
+		(int64) etl_spi_exec("UPDATE etl.dead_letters SET status = 'resolved',"
+							 " resolved_at = pg_catalog.now(),"
+							 " resolution = '" ETL_RESOLUTION_SUPERSEDED "'"
+							 " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+							 " AND pipeline_id OPERATOR(pg_catalog.=) $2"
+							 " AND status OPERATOR(pg_catalog.=) 'pending'",
+							 &args, SPI_OK_UPDATE, InvalidSnapshot);
+	etl_restore_user(&sw);
+
+	for (int64 i = 0; i < rp->nids; i++)
+		if (bsearch(&rp->ids[i], sup, nsup, sizeof(int64), int64_cmp) == NULL)
+			rp->ids[kept++] = rp->ids[i];
+	rp->nids = kept;
+	return marked;
+}
+
+/*
  * etl_retry_dead_letters(pipeline text)
  *	 RETURNS TABLE (retried bigint, resolved bigint, still_pending bigint)
  *
  * Re-applies the pipeline's current transform and load to its pending dead
  * letters (after a fix of the transform, or once a missing dimension row has
  * arrived): the ones that load now are marked resolved, the others count
- * another try.  The watermark does not move.  Only the pipeline's owner (or
- * a member, or a superuser) may.  Waits for a run in progress.
+ * another try.  Those whose source row has a newer version (supersede()) are
+ * marked resolved without being replayed.  retried counts the pending dead
+ * letters, resolved the reloaded and the superseded ones.  The watermark
+ * does not move.  Only the pipeline's owner (or a member, or a superuser)
+ * may.  Waits for a run in progress.
  */
 Datum
 etl_retry_dead_letters(PG_FUNCTION_ARGS)
@@ -295,6 +411,8 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	int nestlevel;
 	int64 n;
 	int64 id;
+	int64 pending;
+	int64 superseded;
 	char *name;
 	HeapTuple tuple;
 
@@ -337,11 +455,24 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	/* what to replay is fixed before the owner's code can run */
 	rp.pipeline_id = run.p->id;
 	read_pending(&rp);
+	pending = rp.nids;
 
 	etl_become_owner(&sw, run.p->owner);
 	etl_run_resolve_relations(&run);
 	run.map = etl_resolve_columns(run.p, run.source_relid, run.target_relid);
 	run.snapshot = RegisterSnapshot(GetLatestSnapshot());
+	superseded = supersede(&run, &rp);
+	if (superseded > 0)
+		ereport(NOTICE,
+				(errmsg_plural(INT64_FORMAT " dead letter of pipeline \"%s\" "
+											"is superseded",
+							   INT64_FORMAT " dead letters of pipeline \"%s\" "
+											"are superseded",
+							   superseded, superseded, run.p->name),
+				 errdetail("Their source rows have newer versions, loaded "
+						   "by a later run or due to be loaded by the next; "
+						   "they were marked resolved without replaying "
+						   "them.")));
 	n = 0;
 	if (rp.nids > 0)
 	{
@@ -377,9 +508,9 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 
 	MemoryContextSwitchTo(callercxt);
 	tupdesc = BlessTupleDesc(tupdesc);
-	values[0] = Int64GetDatum(n);
-	values[1] = Int64GetDatum(rp.resolved);
-	values[2] = Int64GetDatum(n - rp.resolved);
+	values[0] = Int64GetDatum(pending);
+	values[1] = Int64GetDatum(rp.resolved + superseded);
+	values[2] = Int64GetDatum(pending - rp.resolved - superseded);
 	tuple = heap_form_tuple(tupdesc, values, nulls);
 	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }
