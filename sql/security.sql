@@ -233,6 +233,8 @@ TRUNCATE sec_alice.calls;
 SELECT etl_alter_pipeline('sec_alice_dom', batch_size => 100) > 0 AS altered;
 SELECT count(*) AS columns FROM etl_lineage_columns('sec_alice_dom');
 SELECT etl_check_sql('sec_alice_dom') IS NOT NULL AS check_query_shown;
+-- bob may read her table: only the owner check refuses him the check query
+GRANT SELECT ON sec_alice.tickets TO regress_etl_bob;
 SET ROLE regress_etl_bob;
 SELECT count(*) AS columns FROM etl_lineage_columns('sec_alice_dom');
 -- only her own (or a member, or a superuser) may see her check query
@@ -241,6 +243,12 @@ SELECT etl_check_sql('sec_alice_dom');
 RESET ROLE;
 SELECT DISTINCT who FROM sec_alice.calls;
 SELECT status, rows_inserted FROM etl_run('sec_alice_dom');
+-- lineage reads the definition only: it does not fail when the owner lost
+-- a privilege on what her transform reads
+SET ROLE regress_etl_alice;
+REVOKE SELECT ON sec_alice.tickets FROM regress_etl_alice;
+RESET ROLE;
+SELECT count(*) AS columns FROM etl_lineage_columns('sec_alice_dom');
 
 -- runs, batches, check results and dead letters are private to the
 -- pipeline's owner: errors and samples quote the data; counts stay public

@@ -519,9 +519,10 @@ etl_transform_query(EtlPipeline *p, Oid source_relid)
  * *one_to_one.
  */
 static List *
-analyze_transform(EtlPipeline *p, Oid source_relid, bool *one_to_one)
+analyze_transform(EtlPipeline *p, Oid source_relid, bool check_perms,
+				  bool *one_to_one)
 {
-	Query *query = analyze_wrapped(p, source_relid, true);
+	Query *query = analyze_wrapped(p, source_relid, check_perms);
 	List *result = NIL;
 	ListCell *lc;
 
@@ -546,13 +547,27 @@ analyze_transform(EtlPipeline *p, Oid source_relid, bool *one_to_one)
 EtlColumnMap *
 etl_resolve_columns(EtlPipeline *p, Oid source_relid, Oid target_relid)
 {
+	return etl_resolve_columns_ext(p, source_relid, target_relid, true);
+}
+
+/*
+ * etl_resolve_columns_ext is etl_resolve_columns(); without check_perms the
+ * owner's privileges on what the transform reads are not checked (lineage
+ * reads the definition only, and must not fail for all pipelines when one
+ * owner lost a privilege or was dropped).
+ */
+EtlColumnMap *
+etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid, Oid target_relid,
+						bool check_perms)
+{
 	EtlColumnMap *map = palloc0(sizeof(EtlColumnMap));
 	Relation target = table_open(target_relid, AccessShareLock);
 	ListCell *lc;
 
 	if (p->transform != NULL)
 	{
-		List *tlist = analyze_transform(p, source_relid, &map->one_to_one);
+		List *tlist =
+			analyze_transform(p, source_relid, check_perms, &map->one_to_one);
 
 		foreach (lc, tlist)
 		{
