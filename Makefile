@@ -38,11 +38,13 @@ PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
 REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security \
-	failures checks observe run_xid run_full run_cdc run_snapshot schema_drift
+	failures replay checks observe run_xid run_full run_cdc run_snapshot \
+	schema_drift
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)
-ISOLATION = concurrent_runs late_writer_timestamp late_writer_serial late_writer_xid full_refresh safe_bounds
+ISOLATION = concurrent_runs late_writer_timestamp late_writer_serial \
+	late_writer_xid full_refresh safe_bounds owner_before_lock
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare

@@ -312,14 +312,38 @@ REVOKE ALL ON etl.pipelines, etl.runs, etl.batches, etl.dead_letters, etl.checks
 GRANT SELECT ON etl.pipelines, etl.runs, etl.batches, etl.dead_letters, etl.checks,
     etl.check_results, etl.run_totals, etl.check_totals TO PUBLIC;
 
--- dead letters may hold personal data: each role sees those of the
--- pipelines whose owner's privileges it has (superusers and the extension
--- owner see all)
+-- Dead letters, runs, batches and check results may hold personal data
+-- (source rows; error messages quote the values that failed, e.g. invalid
+-- input syntax for type integer: "123-45-6789"; check results sample keys
+-- and values): each role sees those of the pipelines whose owner's
+-- privileges it has (superusers and the extension owner see all).  The
+-- functions write them as the extension owner, the table owner, which row
+-- level security does not restrict.  Definitions (etl.pipelines,
+-- etl.checks) and counts (etl.run_totals, etl.status, the metrics) stay
+-- readable by all.
 ALTER TABLE etl.dead_letters ENABLE ROW LEVEL SECURITY;
 CREATE POLICY dead_letters_of_owner ON etl.dead_letters FOR SELECT
     USING (pg_catalog.pg_has_role(
         (SELECT p.owner FROM etl.pipelines p
           WHERE p.pipeline_id OPERATOR(pg_catalog.=) dead_letters.pipeline_id),
+        'USAGE'));
+ALTER TABLE etl.runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY runs_of_owner ON etl.runs FOR SELECT
+    USING (pg_catalog.pg_has_role(
+        (SELECT p.owner FROM etl.pipelines p
+          WHERE p.pipeline_id OPERATOR(pg_catalog.=) runs.pipeline_id),
+        'USAGE'));
+ALTER TABLE etl.batches ENABLE ROW LEVEL SECURITY;
+CREATE POLICY batches_of_owner ON etl.batches FOR SELECT
+    USING (pg_catalog.pg_has_role(
+        (SELECT p.owner FROM etl.pipelines p
+          WHERE p.pipeline_id OPERATOR(pg_catalog.=) batches.pipeline_id),
+        'USAGE'));
+ALTER TABLE etl.check_results ENABLE ROW LEVEL SECURITY;
+CREATE POLICY check_results_of_owner ON etl.check_results FOR SELECT
+    USING (pg_catalog.pg_has_role(
+        (SELECT p.owner FROM etl.pipelines p
+          WHERE p.pipeline_id OPERATOR(pg_catalog.=) check_results.pipeline_id),
         'USAGE'));
 
 CREATE TYPE etl.run_result AS (
@@ -538,7 +562,9 @@ SELECT p.name AS pipeline,
        p.watermark,
        pg_catalog.etl_lag(p.name) AS lag,
        last.status AS last_status,
-       last.error AS last_error,
+       -- the error may quote data: only for those who may read the runs
+       CASE WHEN pg_catalog.pg_has_role(p.owner, 'USAGE') THEN last.error END
+           AS last_error,
        ok.last_success_at,
        (SELECT pg_catalog.count(*)
           FROM etl.runs f
@@ -572,6 +598,23 @@ GRANT SELECT ON etl.status TO PUBLIC;
 
 -- Metrics ---------------------------------------------------------------------
 
+-- The counts behind the metrics that row level security would hide from
+-- whoever is not the pipelines' owner: counts only, never a value, so
+-- metrics (like etl.status) stay the same for every reader.
+CREATE FUNCTION etl_metric_counts()
+RETURNS TABLE (pipeline_id bigint, kind text, check_name text, n bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT r.pipeline_id, 'skipped_runs', NULL::text, count(*)
+  FROM etl.runs r WHERE r.status = 'skipped' GROUP BY r.pipeline_id
+UNION ALL
+SELECT d.pipeline_id, 'pending_dead_letters', NULL::text, count(*)
+  FROM etl.dead_letters d WHERE d.status = 'pending' GROUP BY d.pipeline_id
+$fn$;
+COMMENT ON FUNCTION etl_metric_counts() IS
+    'per pipeline: skipped runs and pending dead letters (counts only, for every reader)';
+
 CREATE FUNCTION etl_metric_rows()
 RETURNS TABLE (metric text, type text, help text, labels jsonb, value double precision)
 LANGUAGE sql STABLE
@@ -580,11 +623,12 @@ AS $fn$
 WITH t AS (
     SELECT p.name AS pipeline, t.*
       FROM etl.run_totals t JOIN etl.pipelines p USING (pipeline_id)
+), counts AS (
+    SELECT * FROM etl_metric_counts()
 ), skipped AS (
-    SELECT p.name AS pipeline, count(*) AS runs
-      FROM etl.runs r JOIN etl.pipelines p USING (pipeline_id)
-     WHERE r.status = 'skipped'
-     GROUP BY p.name
+    SELECT p.name AS pipeline, c.n AS runs
+      FROM counts c JOIN etl.pipelines p USING (pipeline_id)
+     WHERE c.kind = 'skipped_runs'
 )
 SELECT 'etl_runs_total', 'counter', 'Runs of each pipeline, by outcome.',
        jsonb_build_object('pipeline', t.pipeline, 'status', t.status), t.runs::float8
@@ -638,8 +682,9 @@ SELECT 'etl_watermark_lag_seconds', 'gauge',
 UNION ALL
 SELECT 'etl_dead_letters_pending', 'gauge', 'Dead letters of each pipeline waiting for a decision.',
        jsonb_build_object('pipeline', p.name),
-       (SELECT count(*) FROM etl.dead_letters d
-         WHERE d.pipeline_id = p.pipeline_id AND d.status = 'pending')::float8
+       COALESCE((SELECT c.n FROM counts c
+                  WHERE c.pipeline_id = p.pipeline_id
+                    AND c.kind = 'pending_dead_letters'), 0)::float8
   FROM etl.pipelines p
 UNION ALL
 SELECT 'etl_check_failures_total', 'counter', 'Failed quality checks of each pipeline, by check.',

@@ -22,16 +22,19 @@ RESET search_path;
 SELECT unnest(extconfig)::regclass::text AS dumped
   FROM pg_extension WHERE extname = 'etl_ext' ORDER BY 1;
 
--- PUBLIC reads pipelines, runs, batches and status; writes nothing;
--- dead letters are not readable by PUBLIC (they may hold personal data)
+-- PUBLIC reads the catalogs and status; writes nothing; runs, batches,
+-- check results and dead letters (they may hold personal data) show each
+-- role only the rows of the pipelines it owns (row level security)
 CREATE ROLE etl_install_nobody;
 SELECT t AS relation,
        has_table_privilege('etl_install_nobody', t, 'SELECT') AS can_select,
        has_table_privilege('etl_install_nobody', t, 'INSERT') AS can_insert,
        has_table_privilege('etl_install_nobody', t, 'UPDATE') AS can_update,
-       has_table_privilege('etl_install_nobody', t, 'DELETE') AS can_delete
-  FROM unnest(ARRAY['etl.pipelines', 'etl.runs', 'etl.batches',
-                    'etl.dead_letters', 'etl.status']) AS t;
+       has_table_privilege('etl_install_nobody', t, 'DELETE') AS can_delete,
+       (SELECT relrowsecurity FROM pg_class WHERE oid = t::regclass) AS row_security
+  FROM unnest(ARRAY['etl.pipelines', 'etl.runs', 'etl.batches', 'etl.checks',
+                    'etl.check_results', 'etl.dead_letters', 'etl.run_totals',
+                    'etl.status']) AS t;
 DROP ROLE etl_install_nobody;
 
 -- the install script refuses to adopt a schema someone else made

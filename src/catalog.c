@@ -186,27 +186,6 @@ etl_catalog_load(const char *name, bool missing_ok, Snapshot snapshot)
 }
 
 /*
- * etl_catalog_find_id returns the id of a pipeline, or raises 42704.
- */
-int64
-etl_catalog_find_id(const char *name)
-{
-	EtlArgs args;
-
-	etl_args_init(&args);
-	etl_args_add_text(&args, name);
-	if (etl_spi_exec("SELECT pipeline_id FROM etl.pipelines"
-					 " WHERE name OPERATOR(pg_catalog.=) $1",
-					 &args, SPI_OK_SELECT, InvalidSnapshot) == 0)
-		ereport(
-			ERROR,
-			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("pipeline \"%s\" does not exist", name),
-			 errhint("SELECT name FROM etl.pipelines lists the pipelines.")));
-	return etl_spi_int64(0, 0, 0);
-}
-
-/*
  * add_definition_args appends the 20 defining columns of a pipeline, in the
  * order of the INSERT and UPDATE below.
  */

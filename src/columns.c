@@ -16,6 +16,14 @@
  *	  it runs (the column list of the load, which then follows the source and
  *	  target as they are now; a column that went away is a precise error).
  *
+ *	  Parse analysis can run user code: a literal coerced to an array or
+ *	  composite type calls the input function of its elements, and for a
+ *	  domain that evaluates the domain's CHECK constraints, which may call
+ *	  functions of the pipeline owner.  So the analysis always runs as the
+ *	  pipeline owner inside a security-restricted operation, whoever calls
+ *	  (a superuser altering someone's pipeline, anyone reading lineage),
+ *	  and the privileges it checks are the owner's.
+ *
  * IDENTIFICATION
  *	  src/columns.c
  *
@@ -45,6 +53,7 @@
 
 #include "columns.h"
 #include "etl_ext.h"
+#include "security.h"
 
 typedef struct TransformErrorArg
 {
@@ -398,14 +407,16 @@ is_one_to_one(Query *q)
 }
 
 /*
- * analyze_transform analyses the transform over the source and returns its
- * output target list.  Raises the parser's errors with a context line and,
- * for unknown relations or functions, a hint about the pinned search_path.
- * Checks that the current user may read everything the transform reads.
+ * analyze_wrapped analyses the transform over the source, as the pipeline
+ * owner in a security-restricted operation, and returns the wrapped query.
+ * Raises the parser's errors with a context line and, for unknown relations
+ * or functions, a hint about the pinned search_path.  With check_perms,
+ * checks that the owner may read everything the transform reads.
  */
 static Query *
 analyze_wrapped(EtlPipeline *p, Oid source_relid, bool check_perms)
 {
+	EtlUserSwitch sw = { 0 };
 	ErrorContextCallback errcb;
 	TransformErrorArg arg = { p->name, p->transform };
 	RawStmt *rs = parse_single_select(p->name, p->transform);
@@ -453,6 +464,7 @@ analyze_wrapped(EtlPipeline *p, Oid source_relid, bool check_perms)
 	errcb.arg = &arg;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
+	etl_become_owner(&sw, p->owner);
 	PG_TRY();
 	{
 		query =
@@ -462,6 +474,7 @@ analyze_wrapped(EtlPipeline *p, Oid source_relid, bool check_perms)
 	{
 		ErrorData *edata;
 
+		etl_restore_user(&sw);
 		error_context_stack = errcb.previous;
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
@@ -478,9 +491,10 @@ analyze_wrapped(EtlPipeline *p, Oid source_relid, bool check_perms)
 	PG_END_TRY();
 	error_context_stack = errcb.previous;
 
-	/* the caller (the owner-to-be) must be allowed to read what it reads */
+	/* the owner must be allowed to read what it reads */
 	if (check_perms)
 		(void) check_perms_walker((Node *) query, NULL);
+	etl_restore_user(&sw);
 	return query;
 }
 
@@ -489,7 +503,7 @@ analyze_wrapped(EtlPipeline *p, Oid source_relid, bool check_perms)
  * as WITH etl_delta AS (SELECT * FROM <source>) SELECT * FROM (<transform>)
  * AS etl_t (the subquery is the first range table entry), or NULL for the
  * default transform.  Nothing is executed and no privilege is checked
- * (lineage reads the definition only).
+ * (lineage reads the definition only); the analysis runs as the owner.
  */
 Query *
 etl_transform_query(EtlPipeline *p, Oid source_relid)
@@ -500,14 +514,15 @@ etl_transform_query(EtlPipeline *p, Oid source_relid)
 }
 
 /*
- * analyze_transform analyses the transform (checking that the current user
+ * analyze_transform analyses the transform (checking that the pipeline owner
  * may read what it reads) and returns its output target entries; sets
  * *one_to_one.
  */
 static List *
-analyze_transform(EtlPipeline *p, Oid source_relid, bool *one_to_one)
+analyze_transform(EtlPipeline *p, Oid source_relid, bool check_perms,
+				  bool *one_to_one)
 {
-	Query *query = analyze_wrapped(p, source_relid, true);
+	Query *query = analyze_wrapped(p, source_relid, check_perms);
 	List *result = NIL;
 	ListCell *lc;
 
@@ -532,13 +547,27 @@ analyze_transform(EtlPipeline *p, Oid source_relid, bool *one_to_one)
 EtlColumnMap *
 etl_resolve_columns(EtlPipeline *p, Oid source_relid, Oid target_relid)
 {
+	return etl_resolve_columns_ext(p, source_relid, target_relid, true);
+}
+
+/*
+ * etl_resolve_columns_ext is etl_resolve_columns(); without check_perms the
+ * owner's privileges on what the transform reads are not checked (lineage
+ * reads the definition only, and must not fail for all pipelines when one
+ * owner lost a privilege or was dropped).
+ */
+EtlColumnMap *
+etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid, Oid target_relid,
+						bool check_perms)
+{
 	EtlColumnMap *map = palloc0(sizeof(EtlColumnMap));
 	Relation target = table_open(target_relid, AccessShareLock);
 	ListCell *lc;
 
 	if (p->transform != NULL)
 	{
-		List *tlist = analyze_transform(p, source_relid, &map->one_to_one);
+		List *tlist =
+			analyze_transform(p, source_relid, check_perms, &map->one_to_one);
 
 		foreach (lc, tlist)
 		{

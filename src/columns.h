@@ -49,6 +49,9 @@ extern char *etl_normalize_transform(const char *pipeline,
 									 const char *transform);
 extern EtlColumnMap *etl_resolve_columns(EtlPipeline *p, Oid source_relid,
 										 Oid target_relid);
+extern EtlColumnMap *etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid,
+											 Oid target_relid,
+											 bool check_perms);
 extern Oid etl_resolve_relation(const char *name, const char *role,
 								bool missing_ok);
 extern List *etl_primary_key_columns(Oid relid);

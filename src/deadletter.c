@@ -15,6 +15,13 @@
  *	  etl.dead_letters shows each role the dead letters of the pipelines
  *	  whose owner's privileges it has; replay and resolve check the same.
  *
+ *	  Replay stages the dead letters' source rows in a temporary table of
+ *	  the pipeline owner and loads them as the owner (isolate.c); it marks
+ *	  them as the extension owner.  Which dead letters those are is read
+ *	  before any code of the owner runs and kept in C memory: the marking
+ *	  statements get their ids as an int8[] parameter and never read
+ *	  anything the owner can write, alter or cast.
+ *
  * IDENTIFICATION
  *	  src/deadletter.c
  *
@@ -23,19 +30,24 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
 #include "columns.h"
 #include "deadletter.h"
+#include "deparse.h"
 #include "errors.h"
 #include "etl_ext.h"
+#include "extract.h"
 #include "isolate.h"
 #include "security.h"
 
@@ -125,11 +137,53 @@ etl_dead_letters_store(EtlRun *run)
 	etl_restore_user(&sw);
 }
 
-/* replay state */
+/*
+ * Replay state.  The pending dead letters are read into ids[] (ordered by
+ * id) before any code of the pipeline owner runs; staged row n is dead
+ * letter ids[n - 1].  The hooks, which write as the extension owner, take
+ * the dead letters' ids from here and never from the stage: the stage is a
+ * temporary table of the pipeline owner, whose code (transform functions,
+ * triggers, RLS policies of the target) runs between chunks and could
+ * rewrite it, change its column types or add casts from them.
+ */
 typedef struct Replay
 {
+	int64 pipeline_id;
+	int64 *ids;
+	int64 nids;
 	int64 resolved;
 } Replay;
+
+/*
+ * int8_array builds an int8[] of ids[0 .. n - 1] in the current memory
+ * context.
+ */
+static Datum
+int8_array(const int64 *ids, int64 n)
+{
+	Datum *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int64 i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(elems, (int) n, INT8OID,
+										   sizeof(int64), FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
+}
+
+/*
+ * replay_ids returns the ids of the dead letters behind staged rows
+ * lo .. hi as an int8[].
+ */
+static Datum
+replay_ids(Replay *rp, int64 lo, int64 hi)
+{
+	if (lo < 1 || hi > rp->nids || lo > hi)
+		elog(ERROR,
+			 "etl_ext: staged rows " INT64_FORMAT " .. " INT64_FORMAT
+			 " out of range 1 .. " INT64_FORMAT,
+			 lo, hi, rp->nids);
+	return int8_array(rp->ids + (lo - 1), hi - lo + 1);
+}
 
 /*
  * replay_loaded marks the dead letters behind staged rows lo .. hi
@@ -143,17 +197,17 @@ replay_loaded(EtlRun *run, int64 lo, int64 hi, void *arg)
 	EtlUserSwitch sw;
 
 	etl_args_init(&args);
-	etl_args_add_int8(&args, lo);
-	etl_args_add_int8(&args, hi);
+	etl_args_add(&args, INT8ARRAYOID, replay_ids(rp, lo, hi), false);
+	etl_args_add_int8(&args, rp->pipeline_id);
 	etl_become_extension_owner(&sw);
-	rp->resolved += etl_spi_exec(
-		psprintf("UPDATE etl.dead_letters SET status = 'resolved',"
-				 " resolved_at = pg_catalog.now(),"
-				 " resolution = 'reloaded by etl_retry_dead_letters'"
-				 " WHERE id IN (SELECT etl_ref FROM pg_temp.%s"
-				 " WHERE etl_rn BETWEEN $1 AND $2)",
-				 run->stage_table),
-		&args, SPI_OK_UPDATE, InvalidSnapshot);
+	rp->resolved +=
+		etl_spi_exec("UPDATE etl.dead_letters SET status = 'resolved',"
+					 " resolved_at = pg_catalog.now(),"
+					 " resolution = 'reloaded by etl_retry_dead_letters'"
+					 " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+					 " AND pipeline_id OPERATOR(pg_catalog.=) $2"
+					 " AND status OPERATOR(pg_catalog.=) 'pending'",
+					 &args, SPI_OK_UPDATE, InvalidSnapshot);
 	etl_restore_user(&sw);
 }
 
@@ -165,28 +219,167 @@ static void
 replay_rejected(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
 				char *record, void *arg)
 {
+	Replay *rp = arg;
 	EtlDeadLetter *dl = etl_dead_letter_make(stage, record, edata);
 	EtlArgs args;
 	EtlUserSwitch sw;
 
 	etl_args_init(&args);
-	etl_args_add_int8(&args, rn);
+	etl_args_add(&args, INT8ARRAYOID, replay_ids(rp, rn, rn), false);
+	etl_args_add_int8(&args, rp->pipeline_id);
 	etl_args_add_text(&args, stage);
 	etl_args_add_text(&args, unpack_sql_state(dl->sqlerrcode));
 	etl_args_add_text(&args,
 					  etl_error_class_name(etl_error_class(dl->sqlerrcode)));
 	etl_args_add_text(&args, dl->message);
 	etl_become_extension_owner(&sw);
-	etl_spi_exec(
-		psprintf("UPDATE etl.dead_letters SET"
+	etl_spi_exec("UPDATE etl.dead_letters SET"
 				 " retry_count = retry_count OPERATOR(pg_catalog.+) 1,"
-				 " stage = $2, sqlstate = $3, error_class = $4,"
-				 " error_message = $5"
-				 " WHERE id = (SELECT etl_ref FROM pg_temp.%s"
-				 " WHERE etl_rn = $1)",
-				 run->stage_table),
-		&args, SPI_OK_UPDATE, InvalidSnapshot);
+				 " stage = $3, sqlstate = $4, error_class = $5,"
+				 " error_message = $6"
+				 " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+				 " AND pipeline_id OPERATOR(pg_catalog.=) $2"
+				 " AND status OPERATOR(pg_catalog.=) 'pending'",
+				 &args, SPI_OK_UPDATE, InvalidSnapshot);
 	etl_restore_user(&sw);
+}
+
+/*
+ * read_pending reads the ids of the pipeline's pending dead letters with a
+ * record into rp, in id order, and locks them (a concurrent
+ * etl_resolve_dead_letter waits).  Runs as the extension owner before any
+ * code of the pipeline owner, reading only etl.dead_letters.
+ */
+static void
+read_pending(Replay *rp)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+	uint64 n;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, rp->pipeline_id);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec("SELECT id FROM etl.dead_letters"
+					 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+					 " AND status OPERATOR(pg_catalog.=) 'pending'"
+					 " AND record IS NOT NULL"
+					 " ORDER BY id FOR UPDATE",
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	rp->nids = (int64) n;
+	rp->ids = palloc(sizeof(int64) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+		rp->ids[i] = etl_spi_int64(i, 0, 0);
+}
+
+/*
+ * source_identity returns the columns that identify a row of the source:
+ * its primary key, or else the pipeline's key when the source has all of
+ * those columns; NIL when neither (a view without them).
+ */
+static List *
+source_identity(EtlRun *run)
+{
+	List *keys = NIL;
+	ListCell *lc;
+
+	if (run->source_relkind == RELKIND_RELATION ||
+		run->source_relkind == RELKIND_PARTITIONED_TABLE)
+		keys = etl_primary_key_columns(run->source_relid);
+	if (keys != NIL)
+		return keys;
+	foreach (lc, run->p->key)
+		if (get_attnum(run->source_relid, lfirst(lc)) == InvalidAttrNumber)
+			return NIL;
+	return run->p->key;
+}
+
+/*
+ * int64_cmp orders int64 values (bsearch, qsort).
+ */
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64 x = *(const int64 *) a;
+	int64 y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * supersede marks resolved, without replaying them, the dead letters whose
+ * source row now has a newer version than the one they hold (a watermark
+ * value past the record's): that version was loaded by a later run, or
+ * will be by the next, and replaying the old one would overwrite it.  The
+ * row is found by the source's primary key, or by the pipeline's key when
+ * the source has those columns; without either nothing is superseded.
+ * Removes them from rp->ids and returns how many.  Called as the pipeline
+ * owner (it reads the source); marks as the extension owner, ids checked
+ * against rp->ids.
+ */
+static int64
+supersede(EtlRun *run, Replay *rp)
+{
+	EtlPipeline *p = run->p;
+	List *keys;
+	AttrNumber attnum;
+	char *sql;
+	EtlArgs args;
+	EtlUserSwitch sw;
+	int64 *sup;
+	int64 nsup;
+	int64 kept = 0;
+	int64 marked;
+
+	if (rp->nids == 0 || p->watermark_column == NULL)
+		return 0;
+	attnum = get_attnum(run->source_relid, p->watermark_column);
+	if (attnum == InvalidAttrNumber)
+		return 0;
+	etl_check_watermark_type(p, get_atttype(run->source_relid, attnum));
+	keys = source_identity(run);
+	if (keys == NIL || (sql = etl_deparse_superseded(run, keys)) == NULL)
+		return 0;
+
+	etl_args_init(&args);
+	etl_args_add(&args, INT8ARRAYOID, int8_array(rp->ids, rp->nids), false);
+	etl_args_add_int8(&args, p->id);
+	nsup = (int64) etl_spi_exec(sql, &args, SPI_OK_SELECT, run->snapshot);
+	if (nsup == 0)
+		return 0;
+	sup = palloc(sizeof(int64) * nsup);
+	for (int64 i = 0; i < nsup; i++)
+	{
+		sup[i] = etl_spi_int64(i, 0, 0);
+		if (bsearch(&sup[i], rp->ids, rp->nids, sizeof(int64), int64_cmp) ==
+			NULL)
+			elog(ERROR,
+				 "etl_ext: dead letter " INT64_FORMAT
+				 " is not one of those replayed",
+				 sup[i]);
+	}
+	qsort(sup, nsup, sizeof(int64), int64_cmp);
+
+	etl_args_init(&args);
+	etl_args_add(&args, INT8ARRAYOID, int8_array(sup, nsup), false);
+	etl_args_add_int8(&args, p->id);
+	etl_become_extension_owner(&sw);
+	marked =
+		(int64) etl_spi_exec("UPDATE etl.dead_letters SET status = 'resolved',"
+							 " resolved_at = pg_catalog.now(),"
+							 " resolution = '" ETL_RESOLUTION_SUPERSEDED "'"
+							 " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+							 " AND pipeline_id OPERATOR(pg_catalog.=) $2"
+							 " AND status OPERATOR(pg_catalog.=) 'pending'",
+							 &args, SPI_OK_UPDATE, InvalidSnapshot);
+	etl_restore_user(&sw);
+
+	for (int64 i = 0; i < rp->nids; i++)
+		if (bsearch(&rp->ids[i], sup, nsup, sizeof(int64), int64_cmp) == NULL)
+			rp->ids[kept++] = rp->ids[i];
+	rp->nids = kept;
+	return marked;
 }
 
 /*
@@ -196,8 +389,11 @@ replay_rejected(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
  * Re-applies the pipeline's current transform and load to its pending dead
  * letters (after a fix of the transform, or once a missing dimension row has
  * arrived): the ones that load now are marked resolved, the others count
- * another try.  The watermark does not move.  Only the pipeline's owner (or
- * a member, or a superuser) may.  Waits for a run in progress.
+ * another try.  Those whose source row has a newer version (supersede()) are
+ * marked resolved without being replayed.  retried counts the pending dead
+ * letters, resolved the reloaded and the superseded ones.  The watermark
+ * does not move.  Only the pipeline's owner (or a member, or a superuser)
+ * may.  Waits for a run in progress.
  */
 Datum
 etl_retry_dead_letters(PG_FUNCTION_ARGS)
@@ -214,6 +410,9 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	bool nulls[3] = { 0 };
 	int nestlevel;
 	int64 n;
+	int64 id;
+	int64 pending;
+	int64 superseded;
 	char *name;
 	HeapTuple tuple;
 
@@ -226,14 +425,26 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
+
+	/* ownership before the lock (a stranger never queues for it), then
+	 * again as committed by whoever held the lock before */
 	run.p = etl_catalog_load(name, false, InvalidSnapshot);
-	(void) etl_lock_pipeline(run.p->id, true);
+	etl_check_pipeline_owner(run.p->name, run.p->owner,
+							 "retry the dead letters of");
+	id = run.p->id;
+	(void) etl_lock_pipeline(id, true);
 	{
 		Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
 
 		run.p = etl_catalog_load(name, false, snap);
 		UnregisterSnapshot(snap);
 	}
+	if (run.p->id != id)
+		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						errmsg("pipeline \"%s\" was dropped and created again "
+							   "while waiting for its run lock",
+							   name),
+						errhint("Try again.")));
 	etl_check_pipeline_owner(run.p->name, run.p->owner,
 							 "retry the dead letters of");
 	etl_check_role_exists(run.p->name, run.p->owner);
@@ -241,26 +452,54 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	run.rec.started_at = GetCurrentTimestamp();
 	run.target_empty = -1;
 
+	/* what to replay is fixed before the owner's code can run */
+	rp.pipeline_id = run.p->id;
+	read_pending(&rp);
+	pending = rp.nids;
+
 	etl_become_owner(&sw, run.p->owner);
 	etl_run_resolve_relations(&run);
 	run.map = etl_resolve_columns(run.p, run.source_relid, run.target_relid);
 	run.snapshot = RegisterSnapshot(GetLatestSnapshot());
-	etl_stage_create(&run);
-	etl_args_init(&args);
-	etl_args_add_int8(&args, run.p->id);
-	n = etl_stage_fill(
-		&run,
-		psprintf(
-			"SELECT pg_catalog.row_number() OVER (ORDER BY d.id), d.id, r.*"
-			" FROM etl.dead_letters d,"
-			" LATERAL pg_catalog.jsonb_populate_record(NULL::%s, d.record) r"
-			" WHERE d.pipeline_id OPERATOR(pg_catalog.=) $1"
-			" AND d.status OPERATOR(pg_catalog.=) 'pending'"
-			" AND d.record IS NOT NULL",
-			run.source_sql),
-		&args);
-	etl_load_isolated(&run, n, &hooks, &total);
-	etl_stage_drop(&run);
+	superseded = supersede(&run, &rp);
+	if (superseded > 0)
+		ereport(NOTICE,
+				(errmsg_plural(INT64_FORMAT " dead letter of pipeline \"%s\" "
+											"is superseded",
+							   INT64_FORMAT " dead letters of pipeline \"%s\" "
+											"are superseded",
+							   superseded, superseded, run.p->name),
+				 errdetail("Their source rows have newer versions, loaded "
+						   "by a later run or due to be loaded by the next; "
+						   "they were marked resolved without replaying "
+						   "them.")));
+	n = 0;
+	if (rp.nids > 0)
+	{
+		etl_stage_create(&run);
+		etl_args_init(&args);
+		etl_args_add(&args, INT8ARRAYOID, int8_array(rp.ids, rp.nids), false);
+		etl_args_add_int8(&args, run.p->id);
+		n = etl_stage_fill(
+			&run,
+			psprintf("SELECT u.rn, r.*"
+					 " FROM pg_catalog.unnest($1::pg_catalog.int8[])"
+					 " WITH ORDINALITY AS u(id, rn)"
+					 " JOIN etl.dead_letters d"
+					 " ON d.id OPERATOR(pg_catalog.=) u.id"
+					 " AND d.pipeline_id OPERATOR(pg_catalog.=) $2,"
+					 " LATERAL pg_catalog.jsonb_populate_record(NULL::%s,"
+					 " d.record) r",
+					 run.source_sql),
+			&args);
+		if (n != rp.nids)
+			elog(ERROR,
+				 "etl_ext: staged " INT64_FORMAT " of " INT64_FORMAT
+				 " dead letters of pipeline \"%s\"",
+				 n, rp.nids, run.p->name);
+		etl_load_isolated(&run, n, &hooks, &total);
+		etl_stage_drop(&run);
+	}
 	UnregisterSnapshot(run.snapshot);
 	etl_restore_user(&sw);
 
@@ -269,9 +508,9 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 
 	MemoryContextSwitchTo(callercxt);
 	tupdesc = BlessTupleDesc(tupdesc);
-	values[0] = Int64GetDatum(n);
-	values[1] = Int64GetDatum(rp.resolved);
-	values[2] = Int64GetDatum(n - rp.resolved);
+	values[0] = Int64GetDatum(pending);
+	values[1] = Int64GetDatum(rp.resolved + superseded);
+	values[2] = Int64GetDatum(pending - rp.resolved - superseded);
 	tuple = heap_form_tuple(tupdesc, values, nulls);
 	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }

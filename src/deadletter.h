@@ -28,6 +28,10 @@ typedef struct EtlDeadLetter
 	TimestampTz occurred_at;
 } EtlDeadLetter;
 
+/* resolution of a dead letter whose source row has a newer version */
+#define ETL_RESOLUTION_SUPERSEDED                                             \
+	"superseded: the source row has a newer version"
+
 /*
  * The INSERT of dead letters given as a JSON array (the expression src,
  * e.g. $1), shared by the run and the autonomous writer.

@@ -390,11 +390,11 @@ etl_deparse_insert(EtlRun *run, bool skip_existing)
 }
 
 /*
- * has_equality tells whether "=" between two types resolves to a boolean
+ * etl_has_equality tells whether "=" between two types resolves to a boolean
  * operator under the current (pinned) search_path.
  */
-static bool
-has_equality(Oid ltype, Oid rtype)
+bool
+etl_has_equality(Oid ltype, Oid rtype)
 {
 	Operator op =
 		oper(NULL, list_make1(makeString("=")), ltype, rtype, true, -1);
@@ -435,7 +435,7 @@ append_changed(StringInfo buf, EtlRun *run, const char *alias)
 			continue;
 		if (!first)
 			appendStringInfoString(buf, " OR ");
-		if (has_equality(col->tgt_type, col->src_type))
+		if (etl_has_equality(col->tgt_type, col->src_type))
 			appendStringInfo(buf, "etl_target.%s IS DISTINCT FROM %s.%s", q,
 							 alias, q);
 		else
@@ -576,7 +576,7 @@ etl_deparse_delete(EtlRun *run)
 
 /*
  * etl_deparse_stage_select returns the SELECT that stages the run's range:
- * row number, no reference, the source row.
+ * row number, the source row.
  */
 char *
 etl_deparse_stage_select(EtlRun *run)
@@ -588,15 +588,14 @@ etl_deparse_stage_select(EtlRun *run)
 
 		initStringInfo(&buf);
 		appendStringInfoString(&buf, "SELECT pg_catalog.row_number() OVER (),"
-									 " NULL::pg_catalog.int8, etl_s.* FROM ");
+									 " etl_s.* FROM ");
 		append_cdc_last_changes(&buf, run);
 		appendStringInfo(&buf, " AS etl_s WHERE %s",
 						 cdc_op_test(run, "etl_s", false));
 		return buf.data;
 	}
 	return psprintf(
-		"SELECT pg_catalog.row_number() OVER (), NULL::pg_catalog.int8,"
-		" etl_s.* FROM %s AS etl_s%s",
+		"SELECT pg_catalog.row_number() OVER (), etl_s.* FROM %s AS etl_s%s",
 		run->source_sql, etl_deparse_range_where(run));
 }
 
@@ -918,5 +917,52 @@ etl_deparse_snapshot_remember(EtlRun *run)
 					 " ON CONFLICT (pipeline_id, key_hash) DO UPDATE SET"
 					 " row_hash = EXCLUDED.row_hash, key = EXCLUDED.key",
 					 ETL_PARAM_PIPELINE_ID);
+	return buf.data;
+}
+
+/*
+ * etl_deparse_superseded returns the query that finds which of the dead
+ * letters $1 (int8[]) of pipeline $2 are superseded: the source holds the
+ * row their record is a version of (the same values of the columns keys)
+ * with a watermark value past the record's.  Ids come out in order.  NULL
+ * when the pipeline has no watermark column (modes snapshot and full: no
+ * version to compare), or a key column has no equality operator under the
+ * pinned search_path.
+ */
+char *
+etl_deparse_superseded(EtlRun *run, List *keys)
+{
+	StringInfoData buf;
+	const char *wm;
+	ListCell *lc;
+
+	if (run->p->watermark_column == NULL)
+		return NULL;
+	wm = quote_identifier(run->p->watermark_column);
+	initStringInfo(&buf);
+	appendStringInfo(
+		&buf,
+		"SELECT etl_d.id FROM etl.dead_letters AS etl_d,"
+		" LATERAL pg_catalog.jsonb_populate_record(NULL::%s, etl_d.record)"
+		" AS etl_r"
+		" WHERE etl_d.id OPERATOR(pg_catalog.=) ANY ($1)"
+		" AND etl_d.pipeline_id OPERATOR(pg_catalog.=) $2"
+		" AND EXISTS (SELECT FROM %s AS etl_s WHERE ",
+		run->source_sql, run->source_sql);
+	foreach (lc, keys)
+	{
+		const char *k = lfirst(lc);
+		AttrNumber attnum = get_attnum(run->source_relid, k);
+		Oid type;
+
+		if (attnum == InvalidAttrNumber)
+			return NULL;
+		type = get_atttype(run->source_relid, attnum);
+		if (!etl_has_equality(type, type))
+			return NULL;
+		appendStringInfo(&buf, "etl_s.%s = etl_r.%s AND ", quote_identifier(k),
+						 quote_identifier(k));
+	}
+	appendStringInfo(&buf, "etl_s.%s > etl_r.%s) ORDER BY etl_d.id", wm, wm);
 	return buf.data;
 }

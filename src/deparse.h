@@ -37,5 +37,7 @@ extern char *etl_deparse_cdc_bad_operations(EtlRun *run, const char *op);
 extern char *etl_deparse_stage_select(EtlRun *run);
 extern char *etl_deparse_transform_probe(EtlRun *run);
 extern char *etl_deparse_stage_record(EtlRun *run);
+extern char *etl_deparse_superseded(EtlRun *run, List *keys);
+extern bool etl_has_equality(Oid ltype, Oid rtype);
 
 #endif /* ETL_DEPARSE_H */

@@ -125,7 +125,8 @@ etl_schema_drift(EtlRun *run)
 
 	/* a dropped watermark or key column has errors of its own, further on */
 	if (p->watermark_column != NULL &&
-		get_attnum(run->source_relid, p->watermark_column) == InvalidAttrNumber)
+		get_attnum(run->source_relid, p->watermark_column) ==
+			InvalidAttrNumber)
 		return;
 	if (p->transform == NULL)
 	{

@@ -69,6 +69,32 @@
 static char *prepared_writer(Oid source);
 
 /*
+ * etl_watermark_type_ok tells whether a watermark column of this type suits
+ * the mode: exactly one of the built-in types, never a domain over one (whose
+ * checks could run the code of the column's owner wherever a watermark is
+ * read).
+ */
+bool
+etl_watermark_type_ok(EtlMode mode, Oid type)
+{
+	switch (mode)
+	{
+		case ETL_MODE_TIMESTAMP:
+			return type == TIMESTAMPTZOID || type == TIMESTAMPOID;
+		case ETL_MODE_SERIAL:
+			return type == INT2OID || type == INT4OID || type == INT8OID;
+		case ETL_MODE_XID:
+			return type == XID8OID;
+		case ETL_MODE_CDC:
+			return type == INT2OID || type == INT4OID || type == INT8OID ||
+				   type == NUMERICOID || type == PG_LSNOID ||
+				   type == TIMESTAMPTZOID || type == TIMESTAMPOID;
+		default:
+			return false;
+	}
+}
+
+/*
  * etl_check_watermark_type raises 42804 when the watermark column's type
  * does not suit the pipeline's mode.
  */
@@ -78,7 +104,7 @@ etl_check_watermark_type(EtlPipeline *p, Oid type)
 	switch (p->mode)
 	{
 		case ETL_MODE_TIMESTAMP:
-			if (type == TIMESTAMPTZOID || type == TIMESTAMPOID)
+			if (etl_watermark_type_ok(p->mode, type))
 				return;
 			ereport(
 				ERROR,
@@ -90,7 +116,7 @@ etl_check_watermark_type(EtlPipeline *p, Oid type)
 						 "'serial' for an increasing integer.")));
 			break;
 		case ETL_MODE_XID:
-			if (type == XID8OID)
+			if (etl_watermark_type_ok(p->mode, type))
 				return;
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -101,9 +127,7 @@ etl_check_watermark_type(EtlPipeline *p, Oid type)
 							 quote_literal_cstr(p->source))));
 			break;
 		case ETL_MODE_CDC:
-			if (type == INT2OID || type == INT4OID || type == INT8OID ||
-				type == NUMERICOID || type == PG_LSNOID ||
-				type == TIMESTAMPTZOID || type == TIMESTAMPOID)
+			if (etl_watermark_type_ok(p->mode, type))
 				return;
 			ereport(
 				ERROR,
@@ -115,7 +139,7 @@ etl_check_watermark_type(EtlPipeline *p, Oid type)
 						 "numeric or timestamp column.")));
 			break;
 		case ETL_MODE_SERIAL:
-			if (type == INT2OID || type == INT4OID || type == INT8OID)
+			if (etl_watermark_type_ok(p->mode, type))
 				return;
 			ereport(
 				ERROR,

@@ -15,6 +15,7 @@
 
 #include "run.h"
 
+extern bool etl_watermark_type_ok(EtlMode mode, Oid type);
 extern void etl_check_watermark_type(EtlPipeline *p, Oid type);
 extern Datum etl_watermark_datum(EtlPipeline *p, const char *text, Oid type,
 								 int32 typmod);

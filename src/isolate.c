@@ -19,12 +19,19 @@
  *	  rare bad rows costs a few times a clean one, far less than one
  *	  subtransaction per row.
  *
- *	  The stage: pg_temp.etl_stage_<run id> (etl_rn bigint, etl_ref bigint,
- *	  the source's columns), created by the pipeline owner (without the
+ *	  The stage: pg_temp.etl_stage_<run id> (etl_rn bigint, the source's
+ *	  columns), created by the pipeline owner (without the
  *	  security-restricted flag, which forbids creating the session's
  *	  temporary schema; the statement runs no user code) and filled by the
  *	  owner inside the restricted operation.  Loads read rows rn_lo .. rn_hi
  *	  of it through the same generated statements (deparse.c).
+ *
+ *	  Trust: the stage belongs to the pipeline owner, whose code (transform
+ *	  functions, triggers and policies of the target) runs between chunks
+ *	  and may rewrite it, alter its columns or add casts from their types.
+ *	  Only the pipeline owner ever reads it; the hooks learn row numbers,
+ *	  and a caller that writes as the extension owner maps them to what it
+ *	  read itself before the owner's code ran (deadletter.c).
  *
  * IDENTIFICATION
  *	  src/isolate.c
@@ -128,15 +135,16 @@ etl_stage_create(EtlRun *run)
 	SetUserIdAndSecContext(userid, sec & ~SECURITY_RESTRICTED_OPERATION);
 	etl_spi_exec(
 		psprintf("CREATE TEMP TABLE %s (etl_rn pg_catalog.int8 NOT NULL,"
-				 " etl_ref pg_catalog.int8, LIKE %s) ON COMMIT DROP",
+				 " LIKE %s) ON COMMIT DROP",
 				 run->stage_table, run->source_sql),
 		NULL, SPI_OK_UTILITY, InvalidSnapshot);
 	SetUserIdAndSecContext(userid, sec);
 }
 
 /*
- * etl_stage_fill inserts the rows of select_sql (etl_rn, etl_ref, then the
- * source's columns) into the stage and returns how many.
+ * etl_stage_fill inserts the rows of select_sql (etl_rn, then the source's
+ * columns) into the stage and returns how many.  Runs as the pipeline
+ * owner.
  */
 int64
 etl_stage_fill(EtlRun *run, const char *select_sql, EtlArgs *args)

@@ -18,7 +18,12 @@
 
 typedef void (*EtlSubxactFn)(EtlRun *run, void *arg);
 
-/* what the caller of etl_load_isolated() wants to hear of */
+/*
+ * What the caller of etl_load_isolated() wants to hear of.  Rows are named
+ * by their number in the stage, which belongs to the pipeline owner: a hook
+ * that writes as another role maps numbers to what it read itself and never
+ * reads the stage.
+ */
 typedef struct EtlIsolateHooks
 {
 	/* rows lo .. hi were loaded; called inside their subtransaction */

@@ -347,7 +347,9 @@ input_fields_json(List *columns)
 
 /*
  * lineage_setup reads a pipeline and prepares the walk; returns its
- * analysed transform (NULL for the default transform).
+ * analysed transform (NULL for the default transform).  The analysis runs
+ * as the pipeline owner (columns.c) and checks no privilege: lineage reads
+ * the definition only.
  */
 static Query *
 lineage_setup(FunctionCallInfo fcinfo, EtlRun *run)
@@ -355,8 +357,8 @@ lineage_setup(FunctionCallInfo fcinfo, EtlRun *run)
 	run->p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
 							  InvalidSnapshot);
 	etl_run_resolve_relations(run);
-	run->map =
-		etl_resolve_columns(run->p, run->source_relid, run->target_relid);
+	run->map = etl_resolve_columns_ext(run->p, run->source_relid,
+									   run->target_relid, false);
 	return etl_transform_query(run->p, run->source_relid);
 }
 

@@ -5,15 +5,18 @@
  *	  etl_reset_watermark: defining pipelines, with full validation.
  *
  *	  Everything given is checked before anything is stored: the names, the
- *	  source and target (and the caller's privileges on them), the mode, its
+ *	  source and target (and the owner's privileges on them), the mode, its
  *	  watermark column and its type, the key, the transform (parsed and
- *	  analysed, never executed), and every setting.  Each refusal has its own
+ *	  analysed as the owner in a security-restricted operation, never
+ *	  executed), and every setting.  Each refusal has its own
  *	  SQLSTATE, a message naming the culprit and a hint.  Relation names are
  *	  resolved with the caller's search_path and stored schema-qualified;
  *	  everything after runs under the pinned settings.
  *
  *	  alter, drop and reset take the pipeline's run lock and so wait for a
- *	  run in progress; a run never sees a definition change under it.
+ *	  run in progress; a run never sees a definition change under it.  They
+ *	  check ownership before they queue for the lock, and again once they
+ *	  hold it.
  *
  * IDENTIFICATION
  *	  src/pipeline.c
@@ -152,15 +155,16 @@ resolve_or_fail(const char *name, const char *role)
 }
 
 /*
- * check_relations checks the kinds of source and target and the caller's
- * privileges on them for the pipeline's load.
+ * check_relations checks the kinds of source and target and the pipeline
+ * owner's privileges on them for the pipeline's load (the owner's, not the
+ * caller's: a run has its owner's rights, whoever altered it).
  */
 static void
 check_relations(EtlPipeline *p, ResolvedRelations *rels)
 {
 	char skind = get_rel_relkind(rels->source);
 	char tkind = get_rel_relkind(rels->target);
-	Oid user = GetUserId();
+	Oid user = p->owner;
 	AclMode need;
 
 	if (skind != RELKIND_RELATION && skind != RELKIND_VIEW &&
@@ -800,15 +804,20 @@ etl_create_pipeline(PG_FUNCTION_ARGS)
 }
 
 /*
- * lock_and_load takes a pipeline's run lock (waiting for a run in progress),
- * reads it as now committed and checks that the current user may act on it.
+ * lock_and_load checks that the current user may act on a pipeline, takes
+ * its run lock (waiting for a run in progress), reads it as now committed
+ * and checks again.  The first check reads the definition without the
+ * lock, so that a role that may not act on the pipeline never queues for
+ * its lock: queued behind a run, it would make every new run of the
+ * pipeline return 'skipped' until it got the lock and failed.
  */
 static EtlPipeline *
 lock_and_load(const char *name, const char *action)
 {
-	int64 id = etl_catalog_find_id(name);
-	EtlPipeline *p;
+	EtlPipeline *p = etl_catalog_load(name, false, InvalidSnapshot);
+	int64 id = p->id;
 
+	etl_check_pipeline_owner(p->name, p->owner, action);
 	(void) etl_lock_pipeline(id, true);
 	{
 		Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
@@ -816,6 +825,12 @@ lock_and_load(const char *name, const char *action)
 		p = etl_catalog_load(name, false, snap);
 		UnregisterSnapshot(snap);
 	}
+	if (p->id != id)
+		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						errmsg("pipeline \"%s\" was dropped and created again "
+							   "while waiting for its run lock",
+							   name),
+						errhint("Try again.")));
 	etl_check_pipeline_owner(p->name, p->owner, action);
 	return p;
 }
@@ -856,6 +871,7 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
 
 	nestlevel = etl_pin_settings();
 	p = lock_and_load(name, "alter");
+	etl_check_role_exists(p->name, p->owner);
 	old_mode = p->mode;
 	old_wm_col = p->watermark_column;
 	apply_args(fcinfo, p);
@@ -955,6 +971,8 @@ etl_reset_watermark(PG_FUNCTION_ARGS)
 								   "\"%s\" no longer exists in %s",
 								   p->watermark_column, p->name, p->source)));
 		get_atttypetypmodcoll(source, attnum, &type, &typmod, &collid);
+		/* exactly a built-in type: a domain's checks would run here */
+		etl_check_watermark_type(p, type);
 		d = etl_watermark_datum(p, value, type, typmod);
 		if (p->mode == ETL_MODE_TIMESTAMP)
 		{

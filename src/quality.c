@@ -24,7 +24,10 @@
  *	  altered, and when it runs): its kind, its column among the batch's
  *	  columns with a suitable type, its params, the referenced table and
  *	  column, its expression (parsed and analysed as one boolean expression
- *	  over the batch's columns, never executed), its severity.
+ *	  over the batch's columns, never executed), its severity.  Validation
+ *	  runs as the pipeline owner in a security-restricted operation
+ *	  (resolve_check), since reading params as values of the column's type
+ *	  can run the owner's code.
  *
  * IDENTIFICATION
  *	  src/quality.c
@@ -425,7 +428,10 @@ resolve_expression(EtlCheck *c, EtlColumnMap *map, CheckErrorArg *errarg)
 /*
  * resolve_check validates a check against its pipeline and batch columns
  * and fills what its kind needs.  Raises a precise error for anything that
- * does not fit.
+ * does not fit.  Runs as the pipeline owner in a security-restricted
+ * operation, whoever calls: converting params to the column's type runs its
+ * input function (a domain's CHECK constraints may call the owner's
+ * functions), and analysing an expression may too (columns.c).
  */
 static void resolve_check_inner(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map,
 								Oid source_relid, CheckErrorArg *errarg);
@@ -435,12 +441,15 @@ resolve_check(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map, Oid source_relid)
 {
 	ErrorContextCallback errcb;
 	CheckErrorArg errarg = { c, p->name, NULL };
+	EtlUserSwitch sw = { 0 };
 
 	errcb.callback = check_error_callback;
 	errcb.arg = &errarg;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
+	etl_become_owner(&sw, p->owner);
 	resolve_check_inner(c, p, map, source_relid, &errarg);
+	etl_restore_user(&sw);
 	error_context_stack = errcb.previous;
 }
 
@@ -1590,7 +1599,8 @@ etl_drop_check(PG_FUNCTION_ARGS)
  *
  * The one aggregate query that evaluates a pipeline's checks over a batch
  * ($n are the run's range and the checks' params): what etl_run executes
- * before each load.
+ * before each load.  Only the pipeline's owner (or a member, or a
+ * superuser) may see it.
  */
 Datum
 etl_check_sql(PG_FUNCTION_ARGS)
@@ -1610,6 +1620,8 @@ etl_check_sql(PG_FUNCTION_ARGS)
 	nestlevel = etl_pin_settings();
 	run.p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
 							 InvalidSnapshot);
+	etl_check_pipeline_owner(run.p->name, run.p->owner,
+							 "show the check query of");
 	etl_run_resolve_relations(&run);
 	run.map = etl_resolve_columns(run.p, run.source_relid, run.target_relid);
 	checks = etl_checks_load(run.p->id);

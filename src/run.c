@@ -32,7 +32,9 @@
  *	  Locking: a run takes its pipeline's run lock (an advisory-class lock,
  *	  catalog.c) without waiting; when another backend holds it the run
  *	  returns 'skipped' at once.  alter, drop, reset and dead-letter replay
- *	  wait for it.
+ *	  wait for it.  Each checks ownership before it takes the lock (and
+ *	  again after), so a role that may not act on a pipeline never holds or
+ *	  queues for its lock.
  *
  * IDENTIFICATION
  *	  src/run.c
@@ -632,7 +634,14 @@ etl_run(PG_FUNCTION_ARGS)
 	r->triggered_by = "manual";
 	r->extract_ms = r->transform_ms = r->check_ms = r->load_ms = -1;
 
-	id = etl_catalog_find_id(name);
+	/*
+	 * Ownership first, from the definition read without the lock: a role
+	 * that may not run the pipeline never holds its run lock, not even for
+	 * a moment (a run of the owner starting then would be skipped).
+	 */
+	run.p = etl_catalog_load(name, false, InvalidSnapshot);
+	etl_check_pipeline_owner(run.p->name, run.p->owner, "run");
+	id = run.p->id;
 	if (!etl_lock_pipeline(id, false))
 	{
 		result = skip_run(fcinfo, &run, name, id, callercxt);
@@ -651,6 +660,7 @@ etl_run(PG_FUNCTION_ARGS)
 							   "while its run started",
 							   name),
 						errhint("Run it again.")));
+	/* and again as committed by whoever held the lock before */
 	etl_check_pipeline_owner(run.p->name, run.p->owner, "run");
 	etl_check_role_exists(run.p->name, run.p->owner);
 

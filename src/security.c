@@ -14,10 +14,12 @@
  *	  - the extension owner, as whom catalog rows are written after the
  *		ownership check (PUBLIC can only read the catalogs).
  *
- *	  Every entry point pins search_path (ETL_PINNED_SEARCH_PATH) and
- *	  DateStyle for its whole duration in a GUC nest level, so that no
- *	  function or operator planted in a schema of the caller's search_path is
- *	  ever resolved inside etl_ext, and watermarks print in one format.
+ *	  Every entry point pins search_path (ETL_PINNED_SEARCH_PATH), DateStyle,
+ *	  IntervalStyle and standard_conforming_strings for its whole duration
+ *	  in a GUC nest level, so that no function or operator planted in a
+ *	  schema of the caller's search_path is ever resolved inside etl_ext,
+ *	  watermarks print in one format, and a transform's string literals
+ *	  mean the same whoever runs it (a backslash is a backslash).
  *	  Errors unwind both (transaction and subtransaction abort restore the
  *	  user id and pop GUC nest levels).
  *
@@ -99,6 +101,9 @@ etl_pin_settings(void)
 	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* transforms and check expressions lex the same whoever runs them */
+	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	return nestlevel;
 }

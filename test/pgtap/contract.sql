@@ -2,7 +2,7 @@
 -- privileges and error codes
 BEGIN;
 CREATE EXTENSION etl_ext;
-SELECT plan(149);
+SELECT plan(157);
 
 -- catalogs and views in schema etl
 SELECT has_schema('etl');
@@ -93,7 +93,7 @@ SELECT is((SELECT array_agg(p.parameter_name::text ORDER BY p.ordinal_position)
                 'alert_after_failures'],
           'etl_create_pipeline parameter names are those of API.md (and alert_after_failures)');
 
--- privileges: PUBLIC reads, never writes; dead letters are private
+-- privileges: PUBLIC reads, never writes; rows that may quote data are private
 SELECT table_privs_are('etl', 'pipelines', 'public', ARRAY['SELECT'], 'PUBLIC only reads etl.pipelines');
 SELECT table_privs_are('etl', 'runs', 'public', ARRAY['SELECT'], 'PUBLIC only reads etl.runs');
 SELECT table_privs_are('etl', 'batches', 'public', ARRAY['SELECT'], 'PUBLIC only reads etl.batches');
@@ -102,6 +102,18 @@ SELECT policies_are('etl', 'dead_letters', ARRAY['dead_letters_of_owner'],
                     'row level security shows each role only its own pipelines'' dead letters');
 SELECT is((SELECT relrowsecurity FROM pg_class WHERE oid = 'etl.dead_letters'::regclass), true,
           'row level security is on for etl.dead_letters');
+-- runs, batches and check results quote data (errors, samples): private too
+SELECT table_privs_are('etl', 'check_results', 'public', ARRAY['SELECT'], 'PUBLIC only reads etl.check_results');
+SELECT policies_are('etl', 'runs', ARRAY['runs_of_owner'],
+                    'row level security shows each role only its own pipelines'' runs');
+SELECT policies_are('etl', 'batches', ARRAY['batches_of_owner'],
+                    'row level security shows each role only its own pipelines'' batches');
+SELECT policies_are('etl', 'check_results', ARRAY['check_results_of_owner'],
+                    'row level security shows each role only its own pipelines'' check results');
+SELECT results_eq($$SELECT relname::text COLLATE "default" FROM pg_class
+                    WHERE relnamespace = 'etl'::regnamespace AND relrowsecurity ORDER BY 1$$,
+                  ARRAY['batches', 'check_results', 'dead_letters', 'runs', 'snapshot_signatures'],
+                  'row level security is on for exactly the tables that may quote data (and the signatures owners write)');
 SELECT table_privs_are('etl', 'status', 'public', ARRAY['SELECT'], 'PUBLIC only reads etl.status');
 SELECT function_privs_are('pg_catalog', 'etl_run', ARRAY['text'], 'public', ARRAY['EXECUTE'],
                           'anyone may call etl_run (ownership is checked inside)');
@@ -178,6 +190,9 @@ SELECT throws_ok($$SELECT etl_alter_pipeline('t', batch_size => 10)$$, '42501', 
 SELECT throws_ok($$SELECT etl_reset_watermark('t')$$, '42501', NULL, 'nor reset it');
 SELECT throws_ok($$SELECT etl_drop_pipeline('t')$$, '42501', NULL, 'nor drop it');
 SELECT throws_ok($$UPDATE etl.pipelines SET watermark = NULL$$, '42501', NULL, 'nor write the catalog');
+SELECT throws_ok($$SELECT etl_check_sql('t')$$, '42501', NULL, 'nor see its check query');
+SELECT is((SELECT count(*) FROM etl.runs WHERE pipeline = 't'), 0::bigint, 'nor read its runs');
+SELECT is((SELECT count(*) FROM etl.batches WHERE pipeline = 't'), 0::bigint, 'nor its batches');
 RESET ROLE;
 
 SELECT lives_ok($$SELECT etl_drop_pipeline('t')$$, 'its owner drops it');
