@@ -29,14 +29,15 @@ OBJS = \
 	src/autonomous.o \
 	src/quality.o \
 	src/aggregates.o \
-	src/lineage.o
+	src/lineage.o \
+	src/schedule.o
 
 DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
 REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security \
-	failures checks observe
+	failures checks observe schedule
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)
