@@ -161,6 +161,7 @@ extern void etl_catalog_record_batch(EtlRunRecord *r, const char *kind,
 									 const char *status);
 
 extern bool etl_lock_pipeline(int64 pipeline_id, bool wait);
+extern bool etl_catalog_lock_key(int64 pipeline_id);
 extern int etl_pipeline_lock_holder(int64 pipeline_id);
 
 #endif /* ETL_CATALOG_H */

@@ -13,6 +13,9 @@
 
 #include "postgres.h"
 
+#include "catalog.h"
+
+extern void etl_cron_drop_job(EtlPipeline *p);
 extern bool etl_started_by_pg_cron(void);
 
 #endif /* ETL_SCHEDULE_H */
