@@ -72,7 +72,8 @@ CREATE DATABASE other;
 });
 $cron->safe_psql('postgres', pipelines_sql('alice',
 	q{'it''s'} => 'a', q{'second'} => 'b', q{'third'} => 'c',
-	q{'mine'} => 'd', q{'paused'} => 'e', q{'orders'} => 'o'));
+	q{'mine'} => 'd', q{'paused'} => 'e', q{'orders'} => 'o',
+	q{'racy'} => 'r1', q{'racy2'} => 'r2'));
 $cron->safe_psql('postgres', pipelines_sql('nologin', q{'nologin_pipe'} => 'n'));
 $cron->safe_psql('other', "CREATE EXTENSION etl_ext;\n"
 	  . pipelines_sql('alice', q{'orders'} => 'o'));
@@ -186,9 +187,48 @@ is($cron->safe_psql('postgres', q{SET ROLE alice; SELECT etl_drop_pipeline('thir
 	'etl_drop_pipeline drops a scheduled pipeline');
 is($cron->safe_psql('postgres', q{SELECT string_agg(jobname, ',' ORDER BY jobname) FROM cron.job}),
 	q{etl:it's,etl:mine,etl:orders,etl:paused}, 'and its job with it');
+
+# 9. races: a drop waits for a schedule in progress, then removes its job;
+#    a schedule waits for a drop in progress, then finds no pipeline
+my $lock_wait = q{SELECT count(*) = 1 FROM pg_stat_activity
+ WHERE wait_event_type = 'Lock' AND query LIKE '%%%s%%'};
+my $s1 = $cron->background_psql('postgres');
+$s1->query_safe(q{BEGIN; SET ROLE alice; SELECT etl_schedule('racy', '* * * * *');});
+my $s2 = $cron->background_psql('postgres', on_error_stop => 0);
+$s2->query_until(qr/started/, q{
+\echo started
+SELECT etl_drop_pipeline('racy');
+});
+$cron->poll_query_until('postgres', sprintf($lock_wait, q{etl_drop_pipeline(''racy'')}))
+  or die 'the drop did not wait for the schedule';
+$s1->query_safe('COMMIT');
+$s1->quit;
+$s2->quit;
+is($cron->safe_psql('postgres', q{
+SELECT (SELECT count(*) FROM etl.pipelines WHERE name = 'racy') || ' ' ||
+       (SELECT count(*) FROM cron.job WHERE jobname = 'etl:racy')}),
+	'0 0', 'a drop that waited for a schedule removes the job it made');
+$s1 = $cron->background_psql('postgres');
+$s1->query_safe(q{BEGIN; SELECT etl_drop_pipeline('racy2');});
+$s2 = $cron->background_psql('postgres', on_error_stop => 0);
+$s2->query_until(qr/started/, q{
+\echo started
+SET ROLE alice;
+SELECT etl_schedule('racy2', '* * * * *');
+});
+$cron->poll_query_until('postgres', sprintf($lock_wait, q{etl_schedule(''racy2''}))
+  or die 'the schedule did not wait for the drop';
+$s1->query_safe('COMMIT');
+$s1->quit;
+$s2->quit;
+like($s2->{stderr}, qr/ERROR:  pipeline "racy2" does not exist\nDETAIL:  It was dropped while it was being scheduled\./,
+	'a schedule that waited for a drop finds no pipeline');
+is($cron->safe_psql('postgres', q{SELECT count(*) FROM cron.job WHERE jobname = 'etl:racy2'}),
+	'0', 'and makes no job');
+
 my $since = $cron->safe_psql('postgres', 'SELECT clock_timestamp()');
 
-# 9. the next tick: pg_cron runs the pipelines as their owner
+# 10. the next tick: pg_cron runs the pipelines as their owner
 my $scheduled_run = q{SELECT count(*) > 0 FROM etl.runs WHERE pipeline = '%s'
  AND triggered_by = 'schedule' AND status = 'succeeded' AND started_at > '%s'};
 for my $name (q{it''s}, 'mine')
@@ -224,14 +264,14 @@ is($cron->safe_psql('postgres', qq{
 SELECT count(*) FROM cron.job_run_details WHERE jobid IN ($b_job, $c_job) AND start_time > '$since'}),
 	'0', 'nor did the job of the dropped pipeline');
 
-# 10. a manual run of the same pipeline is manual
+# 11. a manual run of the same pipeline is manual
 is($cron->safe_psql('postgres', q{
 SET ROLE alice;
 SELECT status FROM etl_run('it''s');
 SELECT triggered_by FROM etl.runs WHERE pipeline = 'it''s' ORDER BY run_id DESC LIMIT 1}),
 	"succeeded\nmanual", 'a manual run is recorded as manual');
 
-# 11. unschedule the rest; a drop in another database says where the job is
+# 12. unschedule the rest; a drop in another database says where the job is
 is($cron->safe_psql('postgres', q{SET ROLE alice; SELECT etl_unschedule('it''s'), etl_unschedule('mine')}),
 	't|t', 'the owner unschedules a job a superuser made');
 is($cron->safe_psql('postgres', q{SELECT schedule IS NULL FROM etl.status WHERE pipeline = 'it''s'}),
