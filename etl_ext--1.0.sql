@@ -421,7 +421,7 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'etl_drop_pipeline'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION etl_drop_pipeline(text) IS
-    'drop a pipeline with its runs, batches and dead letters';
+    'drop a pipeline with its runs, batches and dead letters, and remove its pg_cron job';
 
 CREATE FUNCTION etl_reset_watermark(name text, value text DEFAULT NULL)
 RETURNS text
@@ -525,6 +525,36 @@ LANGUAGE C STABLE;
 COMMENT ON FUNCTION etl_check_sql(text) IS
     'the one aggregate query that evaluates the pipeline''s checks over a batch';
 
+-- Scheduling (pg_cron) -------------------------------------------------------
+
+/*
+ * A pipeline's pg_cron job is named etl:<pipeline>, belongs to the pipeline's
+ * owner (it runs as the owner) and runs SELECT etl_run('<pipeline>') in the
+ * pipeline's database.  pg_cron is optional: the extension installs without
+ * it, and these functions fail with a hint when it is missing.  They work in
+ * the database named by cron.database_name, where pg_cron's functions are.
+ */
+CREATE FUNCTION etl_schedule(pipeline text, cron_expression text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'etl_schedule'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION etl_schedule(text, text) IS
+    'create or replace the pg_cron job etl:<pipeline> that runs SELECT etl_run(''<pipeline>'') as the pipeline''s owner on the cron schedule given; returns the job id. Works in the database named by cron.database_name; 55000 without pg_cron, 0A000 (with the pg_cron call to use instead) in other databases';
+
+CREATE FUNCTION etl_unschedule(pipeline text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'etl_unschedule'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION etl_unschedule(text) IS
+    'remove the pg_cron job of a pipeline; returns whether there was one';
+
+CREATE FUNCTION etl_schedule_of(pipeline text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'etl_schedule_of'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION etl_schedule_of(text) IS
+    'the schedule of a pipeline''s active pg_cron job (etl.status.schedule); NULL when not scheduled, without pg_cron, and outside the database named by cron.database_name';
+
 -- Observing -----------------------------------------------------------------
 
 CREATE FUNCTION etl_lag(pipeline text)
@@ -533,27 +563,6 @@ AS 'MODULE_PATHNAME', 'etl_lag'
 LANGUAGE C STABLE;
 COMMENT ON FUNCTION etl_lag(text) IS
     'distance from the watermark to the newest source row (interval or number, as text); NULL when unknown or not readable';
-
-CREATE FUNCTION etl_schedule_of(pipeline text)
-RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    result text;
-BEGIN
-    IF pg_catalog.to_regclass('cron.job') IS NULL THEN
-        RETURN NULL;
-    END IF;
-    EXECUTE 'SELECT schedule FROM cron.job WHERE jobname = $1 LIMIT 1'
-        INTO result USING 'etl:' OPERATOR(pg_catalog.||) pipeline;
-    RETURN result;
-EXCEPTION WHEN insufficient_privilege THEN
-    RETURN NULL;
-END
-$fn$;
-COMMENT ON FUNCTION etl_schedule_of(text) IS
-    'the pg_cron schedule of a pipeline (job etl:<name>), NULL when not scheduled or pg_cron is absent';
 
 CREATE VIEW etl.status AS
 SELECT p.name AS pipeline,

@@ -455,6 +455,31 @@ etl_lock_pipeline(int64 pipeline_id, bool wait)
 }
 
 /*
+ * etl_catalog_lock_key takes a KEY SHARE lock on a pipeline's row (held
+ * until the end of the transaction) and returns false when the row is gone,
+ * dropped by a transaction that committed while this one waited.  A drop
+ * deletes the row, so it waits for the holder, and the holder for a drop in
+ * progress; runs, alter and reset never conflict with it.
+ */
+bool
+etl_catalog_lock_key(int64 pipeline_id)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+	uint64 n;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, pipeline_id);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec("SELECT 1 FROM etl.pipelines"
+					 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+					 " FOR KEY SHARE",
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	return n > 0;
+}
+
+/*
  * etl_pipeline_lock_holder returns the pid of the backend holding a
  * pipeline's run lock, or 0.
  */

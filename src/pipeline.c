@@ -2,7 +2,8 @@
  *
  * pipeline.c
  *	  etl_create_pipeline, etl_alter_pipeline, etl_drop_pipeline and
- *	  etl_reset_watermark: defining pipelines, with full validation.
+ *	  etl_reset_watermark: defining pipelines, with full validation.  A drop
+ *	  also removes the pipeline's pg_cron job (schedule.c).
  *
  *	  Everything given is checked before anything is stored: the names, the
  *	  source and target (and the owner's privileges on them), the mode, its
@@ -56,6 +57,7 @@
 #include "etl_ext.h"
 #include "extract.h"
 #include "quality.h"
+#include "schedule.h"
 #include "security.h"
 #include "spi_util.h"
 
@@ -909,7 +911,7 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
  * etl_drop_pipeline(name) RETURNS boolean
  *
  * Drops a pipeline with its runs, batches and dead letters, after any run
- * in progress has finished.
+ * in progress has finished, and removes its pg_cron job (schedule.c).
  */
 Datum
 etl_drop_pipeline(PG_FUNCTION_ARGS)
@@ -923,6 +925,7 @@ etl_drop_pipeline(PG_FUNCTION_ARGS)
 	nestlevel = etl_pin_settings();
 	p = lock_and_load(name, "drop");
 	etl_catalog_delete(p);
+	etl_cron_drop_job(p);
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();
 	PG_RETURN_BOOL(true);

@@ -77,6 +77,7 @@
 #include "quality.h"
 #include "run.h"
 #include "runlog.h"
+#include "schedule.h"
 #include "security.h"
 
 PG_FUNCTION_INFO_V1(etl_run);
@@ -631,7 +632,7 @@ etl_run(PG_FUNCTION_ARGS)
 	r->started_at = GetCurrentTimestamp();
 	r->attempts = 1;
 	r->run_by = GetUserId();
-	r->triggered_by = "manual";
+	r->triggered_by = etl_started_by_pg_cron() ? "schedule" : "manual";
 	r->extract_ms = r->transform_ms = r->check_ms = r->load_ms = -1;
 
 	/*

@@ -2,7 +2,7 @@
 -- privileges and error codes
 BEGIN;
 CREATE EXTENSION etl_ext;
-SELECT plan(157);
+SELECT plan(166);
 
 -- catalogs and views in schema etl
 SELECT has_schema('etl');
@@ -82,6 +82,12 @@ SELECT has_column('etl', 'dead_letters', c, 'etl.dead_letters.' || c)
                     'sqlstate', 'error_message', 'status', 'retry_count',
                     'occurred_at', 'resolved_at', 'resolution']) c;
 SELECT function_returns('pg_catalog', 'etl_row_hash', ARRAY['"any"'], 'bytea', 'etl_row_hash returns bytea');
+SELECT has_function('pg_catalog', 'etl_schedule', ARRAY['text', 'text'], 'etl_schedule(text, text)');
+SELECT function_returns('pg_catalog', 'etl_schedule', ARRAY['text', 'text'], 'bigint',
+                        'etl_schedule returns the pg_cron job id');
+SELECT has_function('pg_catalog', 'etl_unschedule', ARRAY['text'], 'etl_unschedule(text)');
+SELECT function_returns('pg_catalog', 'etl_unschedule', ARRAY['text'], 'boolean',
+                        'etl_unschedule returns whether there was a job');
 SELECT is((SELECT array_agg(p.parameter_name::text ORDER BY p.ordinal_position)
              FROM information_schema.parameters p
              JOIN information_schema.routines r USING (specific_schema, specific_name)
@@ -182,13 +188,25 @@ SELECT is((SELECT count(*) FROM etl.batches WHERE pipeline = 't' AND status = 'c
 SELECT results_eq($$SELECT pipeline, mode, load, last_status FROM etl.status WHERE pipeline = 't'$$,
                   $$VALUES ('t', 'timestamp', 'merge', 'succeeded')$$, 'etl.status shows the pipeline');
 
--- other roles: 42501 on run, alter, reset, drop
+-- without pg_cron (this cluster does not load it): 55000
+SELECT throws_ok($$SELECT etl_schedule('t', '*/15 * * * *')$$, '55000',
+                 'cannot schedule pipeline "t": pg_cron is not installed',
+                 'etl_schedule without pg_cron: 55000');
+SELECT throws_ok($$SELECT etl_unschedule('t')$$, '55000',
+                 'cannot unschedule pipeline "t": pg_cron is not installed',
+                 'etl_unschedule without pg_cron: 55000');
+SELECT is((SELECT schedule FROM etl.status WHERE pipeline = 't'), NULL,
+          'etl.status.schedule is NULL without pg_cron');
+
+-- other roles: 42501 on run, alter, reset, drop, schedule
 CREATE ROLE tap_etl_other;
 SET LOCAL ROLE tap_etl_other;
 SELECT throws_ok($$SELECT etl_run('t')$$, '42501', NULL, 'another role cannot run it');
 SELECT throws_ok($$SELECT etl_alter_pipeline('t', batch_size => 10)$$, '42501', NULL, 'nor alter it');
 SELECT throws_ok($$SELECT etl_reset_watermark('t')$$, '42501', NULL, 'nor reset it');
 SELECT throws_ok($$SELECT etl_drop_pipeline('t')$$, '42501', NULL, 'nor drop it');
+SELECT throws_ok($$SELECT etl_schedule('t', '* * * * *')$$, '42501', NULL, 'nor schedule it');
+SELECT throws_ok($$SELECT etl_unschedule('t')$$, '42501', NULL, 'nor unschedule it');
 SELECT throws_ok($$UPDATE etl.pipelines SET watermark = NULL$$, '42501', NULL, 'nor write the catalog');
 SELECT throws_ok($$SELECT etl_check_sql('t')$$, '42501', NULL, 'nor see its check query');
 SELECT is((SELECT count(*) FROM etl.runs WHERE pipeline = 't'), 0::bigint, 'nor read its runs');
