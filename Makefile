@@ -32,7 +32,9 @@ OBJS = \
 	src/lineage.o \
 	src/track.o \
 	src/drift.o \
-	src/schedule.o
+	src/schedule.o \
+	src/fdw.o \
+	src/explain.o
 
 DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
@@ -40,7 +42,7 @@ PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
 REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security \
 	failures replay checks observe run_xid run_full run_cdc run_snapshot \
-	schema_drift schedule
+	schema_drift schedule fdw
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)

@@ -1024,3 +1024,12 @@ AS 'MODULE_PATHNAME', 'etl_track_changes'
 LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION etl_track_changes(regclass) IS
     'prepare a table for mode xid: column _etl_xid, its update trigger and index (owner only; idempotent)';
+
+-- Plans ------------------------------------------------------------------------
+
+CREATE FUNCTION etl_explain(pipeline text)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'etl_explain'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION etl_explain(text) IS
+    'the plans of the statements the next run of a pipeline would execute (nothing is executed)';

@@ -56,6 +56,7 @@
 #include "drift.h"
 #include "etl_ext.h"
 #include "extract.h"
+#include "fdw.h"
 #include "quality.h"
 #include "schedule.h"
 #include "security.h"
@@ -799,6 +800,7 @@ etl_create_pipeline(PG_FUNCTION_ARGS)
 
 	validate(p, &rels);
 	id = etl_catalog_insert(p);
+	etl_fdw_defaults(p, rels.source);
 
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();
@@ -897,6 +899,7 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
 	validate(p, &rels);
 	etl_checks_validate_all(p, rels.source, rels.target);
 	etl_catalog_update(p);
+	etl_fdw_defaults(p, rels.source);
 	if (reset && had_watermark)
 		ereport(NOTICE, (errmsg("watermark of pipeline \"%s\" reset", p->name),
 						 errdetail("Mode or watermark column changed; the "
