@@ -34,7 +34,8 @@ OBJS = \
 	src/drift.o \
 	src/schedule.o \
 	src/fdw.o \
-	src/explain.o
+	src/explain.o \
+	src/steps.o
 
 DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
@@ -42,7 +43,7 @@ PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
 REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security \
 	failures replay checks observe run_xid run_full run_cdc run_snapshot \
-	schema_drift schedule fdw
+	schema_drift schedule fdw steps
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)

@@ -71,7 +71,8 @@ PGDLLEXPORT void etl_autonomous_main(Datum arg);
 
 /*
  * The statements the worker runs, with the payload as $1 (jsonb):
- * {"run": {etl.runs columns}, "dead_letters": [{etl.dead_letters columns}]}
+ * {"run": {etl.runs columns}, "dead_letters": [{etl.dead_letters columns}],
+ *	"check_results": [...], "event": {...}, "failed_batch": batch_id}
  */
 static const char *const apply_statements[] = {
 	"INSERT INTO etl.runs SELECT * FROM pg_catalog.jsonb_populate_record("
@@ -87,6 +88,15 @@ static const char *const apply_statements[] = {
 	"SELECT pg_catalog.pg_notify('etl_events', ($1 OPERATOR(pg_catalog.->) "
 	"'event')::pg_catalog.text)"
 	" WHERE $1 OPERATOR(pg_catalog.?) 'event'",
+	/* a failed step of catch-up or backfill: its batch row */
+	"UPDATE etl.batches SET status = 'failed', updated_at = pg_catalog.now(),"
+	" run_id = ($1 OPERATOR(pg_catalog.->) 'run' OPERATOR(pg_catalog.->>)"
+	" 'run_id')::pg_catalog.int8,"
+	" error = $1 OPERATOR(pg_catalog.->) 'run' OPERATOR(pg_catalog.->>) 'error'"
+	" WHERE batch_id OPERATOR(pg_catalog.=) ($1 OPERATOR(pg_catalog.->>)"
+	" 'failed_batch')::pg_catalog.int8"
+	" AND pipeline_id OPERATOR(pg_catalog.=) ($1 OPERATOR(pg_catalog.->)"
+	" 'run' OPERATOR(pg_catalog.->>) 'pipeline_id')::pg_catalog.int8",
 };
 
 /*
@@ -214,7 +224,8 @@ etl_autonomous_main(Datum arg)
 			int rc = SPI_execute_with_args(apply_statements[i], 1, argtypes,
 										   values, NULL, false, 0);
 
-			if (rc != SPI_OK_INSERT && rc != SPI_OK_SELECT)
+			if (rc != SPI_OK_INSERT && rc != SPI_OK_SELECT &&
+				rc != SPI_OK_UPDATE)
 				elog(ERROR, "unexpected SPI result %s",
 					 SPI_result_code_string(rc));
 		}

@@ -428,6 +428,45 @@ etl_catalog_record_batch(EtlRunRecord *r, const char *kind, const char *status)
 }
 
 /*
+ * etl_catalog_finish_batch sets the status of a batch row written by
+ * etl_batch_start (a step of catch-up or backfill) from its run.
+ */
+void
+etl_catalog_finish_batch(int64 batch_id, EtlRunRecord *r, const char *status)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, batch_id);
+	etl_args_add_int8(&args, r->run_id);
+	etl_args_add_text(&args, status);
+	etl_args_add_int8(&args, Max(r->rows_extracted, 0));
+	etl_args_add_int8(&args, r->pipeline_id);
+	etl_args_add_text(&args, r->watermark_from);
+	etl_args_add_text(&args, r->watermark_to);
+	etl_become_extension_owner(&sw);
+	/* a catch-up step learns its range from its run */
+	etl_spi_exec("UPDATE etl.batches SET run_id = $2, status = $3, rows = $4,"
+				 " range_from = COALESCE(range_from, $6),"
+				 " range_to = COALESCE(range_to, $7),"
+				 " updated_at = pg_catalog.now()"
+				 " WHERE batch_id OPERATOR(pg_catalog.=) $1"
+				 " AND pipeline_id OPERATOR(pg_catalog.=) $5",
+				 &args, SPI_OK_UPDATE, InvalidSnapshot);
+	etl_restore_user(&sw);
+}
+
+/*
+ * etl_catalog_complete_batch marks a step's batch row completed.
+ */
+void
+etl_catalog_complete_batch(int64 batch_id, EtlRunRecord *r)
+{
+	etl_catalog_finish_batch(batch_id, r, "completed");
+}
+
+/*
  * set_pipeline_locktag fills the tag of a pipeline's run lock.
  */
 static void

@@ -166,6 +166,9 @@ extern void etl_catalog_set_watermark(EtlPipeline *p, const char *watermark);
 extern int64 etl_catalog_next_run_id(void);
 extern void etl_catalog_record_run(EtlRunRecord *r);
 extern void etl_run_record_json(StringInfo buf, EtlRunRecord *r);
+extern void etl_catalog_finish_batch(int64 batch_id, EtlRunRecord *r,
+									 const char *status);
+extern void etl_catalog_complete_batch(int64 batch_id, EtlRunRecord *r);
 extern void etl_catalog_record_batch(EtlRunRecord *r, const char *kind,
 									 const char *status);
 

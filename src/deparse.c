@@ -84,7 +84,8 @@ etl_deparse_range_where(EtlRun *run)
 	}
 	if (run->has_from)
 	{
-		appendStringInfo(&buf, "%s%s > $%d", sep, col, ETL_PARAM_FROM);
+		appendStringInfo(&buf, "%s%s %s $%d", sep, col,
+						 run->from_inclusive ? ">=" : ">", ETL_PARAM_FROM);
 		sep = " AND ";
 	}
 	if (run->has_hi)

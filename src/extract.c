@@ -681,6 +681,38 @@ xid_snapshot_watermark(EtlRun *run)
 }
 
 /*
+ * begin_range sets the range of a backfill step, [range_from, range_to)
+ * as asked, in place of the watermark's.
+ */
+static void
+begin_range(EtlRun *run)
+{
+	EtlPipeline *p = run->p;
+
+	if (p->mode != ETL_MODE_TIMESTAMP && p->mode != ETL_MODE_SERIAL &&
+		p->mode != ETL_MODE_CDC)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pipeline \"%s\" of mode %s cannot be backfilled by "
+						"range",
+						p->name, etl_mode_names[p->mode]),
+				 errhint("Backfill needs a watermark column (modes timestamp, "
+						 "serial, cdc); reset the watermark to reload a "
+						 "pipeline of mode xid, and modes snapshot and full "
+						 "read everything at each run.")));
+	run->has_from = true;
+	run->from_inclusive = true;
+	run->from = etl_watermark_datum(p, run->req->range_from, run->wm_type,
+									run->wm_typmod);
+	run->has_hi = true;
+	run->hi = etl_watermark_datum(p, run->req->range_to, run->wm_type,
+								  run->wm_typmod);
+	run->hi_type = run->wm_type;
+	run->hi_inclusive = false;
+	run->nothing = false;
+}
+
+/*
  * etl_extract_begin works out the range of a run: the stored watermark, the
  * safe upper bound (waiting where the mode needs it), the shared snapshot
  * and the batch_size cut.  Runs as the pipeline owner.
@@ -737,11 +769,14 @@ etl_extract_begin(EtlRun *run)
 								   etl_mode_names[p->mode])));
 	}
 
+	if (run->req != NULL && run->req->range_from != NULL)
+		begin_range(run);
+
 	run->snapshot = RegisterSnapshot(GetLatestSnapshot());
 	if (p->mode == ETL_MODE_XID)
 		run->xid_cur = xid_snapshot_watermark(run);
 
-	if (p->batch_size > 0 && !run->nothing)
+	if (p->batch_size > 0 && !run->nothing && !run->from_inclusive)
 	{
 		EtlArgs args;
 		bool isnull;
@@ -806,6 +841,12 @@ etl_extract_stats(EtlRun *run)
 	run->rec.watermark_to = run->p->watermark;
 	if (run->p->mode == ETL_MODE_XID)
 		run->rec.watermark_to = run->xid_cur; /* whatever the range holds */
+	if (run->from_inclusive)
+	{
+		/* a backfill step: its range; the watermark is not its business */
+		run->rec.watermark_from = pstrdup(run->req->range_from);
+		run->rec.watermark_to = pstrdup(run->req->range_to);
+	}
 	if (run->nothing)
 		return;
 
@@ -827,7 +868,7 @@ etl_extract_stats(EtlRun *run)
 	run->rec.rows_extracted = etl_spi_int64(0, 0, 0);
 
 	/* column 2 tells whether the newest value is past the stored watermark */
-	if (run->p->mode != ETL_MODE_XID)
+	if (run->p->mode != ETL_MODE_XID && !run->from_inclusive)
 	{
 		bool isnull;
 		Datum newer = etl_spi_datum(0, 2, &isnull);

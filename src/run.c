@@ -81,6 +81,7 @@
 #include "security.h"
 
 PG_FUNCTION_INFO_V1(etl_run);
+PG_FUNCTION_INFO_V1(etl_run_step);
 PG_FUNCTION_INFO_V1(etl_retry_delay);
 
 /*
@@ -367,15 +368,19 @@ attempt(EtlRun *run, void *arg)
 	etl_run_resolve_relations(run);
 	run_stages(run);
 
-	if ((r->watermark_to == NULL) != (run->p->watermark == NULL) ||
-		(r->watermark_to && strcmp(r->watermark_to, run->p->watermark) != 0))
+	/* a backfill step never moves the watermark */
+	if (run->req->range_from == NULL &&
+		((r->watermark_to == NULL) != (run->p->watermark == NULL) ||
+		 (r->watermark_to && strcmp(r->watermark_to, run->p->watermark) != 0)))
 		etl_catalog_set_watermark(run->p, r->watermark_to);
 	etl_maybe_pause("before_record");
 
 	r->status = "succeeded";
 	r->finished_at = GetCurrentTimestamp();
 	etl_catalog_record_run(r);
-	if (r->rows_extracted > 0)
+	if (run->req->batch_id != 0)
+		etl_catalog_complete_batch(run->req->batch_id, r);
+	else if (r->rows_extracted > 0)
 		etl_catalog_record_batch(r, "incremental", "completed");
 	etl_dead_letters_store(run);
 	etl_check_results_store(run);
@@ -397,6 +402,7 @@ reset_attempt(EtlRun *run)
 	run->quarantine_table = NULL;
 	run->quarantined = 0;
 	run->has_lo = run->has_from = run->has_hi = run->has_cutoff = false;
+	run->from_inclusive = false;
 	run->nothing = false;
 	run->hi_type = InvalidOid;
 	run->stage = "run";
@@ -536,6 +542,9 @@ fail_run(EtlRun *run, ErrorData *edata, const char *why)
 	etl_dead_letters_json(&payload, run);
 	appendStringInfoString(&payload, ", \"check_results\": ");
 	etl_check_results_json(&payload, run);
+	if (run->req->batch_id != 0)
+		appendStringInfo(&payload, ", \"failed_batch\": " INT64_FORMAT,
+						 run->req->batch_id);
 	etl_run_failed_event(&payload, run);
 	appendStringInfoChar(&payload, '}');
 
@@ -583,6 +592,8 @@ skip_run(FunctionCallInfo fcinfo, EtlRun *run, const char *name, int64 id,
 	r->watermark_from = r->watermark_to = run->p->watermark;
 	r->finished_at = GetCurrentTimestamp();
 	etl_catalog_record_run(r);
+	if (run->req->batch_id != 0)
+		etl_catalog_finish_batch(run->req->batch_id, r, "abandoned");
 	etl_log_skipped(run);
 	return make_result(fcinfo, r, callercxt);
 }
@@ -596,23 +607,73 @@ skip_run(FunctionCallInfo fcinfo, EtlRun *run, const char *name, int64 id,
  * policy; rows failing with data errors become dead letters.  A failed run
  * raises an ERROR after its record is committed on its own.
  */
+static Datum run_pipeline(FunctionCallInfo fcinfo, char *name,
+						  EtlRunRequest *req);
+
 Datum
 etl_run(PG_FUNCTION_ARGS)
+{
+	EtlRunRequest req = { 0 };
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("pipeline name must not be NULL")));
+	return run_pipeline(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(0)), &req);
+}
+
+/*
+ * etl_run_step(pipeline text, kind text, range_from text, range_to text,
+ *				batch_id bigint) RETURNS etl.run_result
+ *
+ * One step of etl_catch_up or etl_backfill: a run triggered by kind
+ * ('catch_up' or 'backfill') that completes the batch row batch_id (written
+ * and committed by etl_batch_start) with it; with a range, the run takes
+ * [range_from, range_to) and leaves the watermark alone.
+ */
+Datum
+etl_run_step(PG_FUNCTION_ARGS)
+{
+	EtlRunRequest req = { 0 };
+	char *kind;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("pipeline and kind must not be NULL")));
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strcmp(kind, "catch_up") != 0 && strcmp(kind, "backfill") != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("invalid step kind \"%s\"", kind),
+						errhint("Valid values are: catch_up, backfill.")));
+	req.triggered_by = kind;
+	if (!PG_ARGISNULL(2) && !PG_ARGISNULL(3))
+	{
+		req.range_from = text_to_cstring(PG_GETARG_TEXT_PP(2));
+		req.range_to = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	}
+	else if (strcmp(kind, "backfill") == 0)
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("a backfill step needs its range")));
+	req.batch_id = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT64(4);
+	return run_pipeline(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(0)), &req);
+}
+
+/*
+ * run_pipeline runs one increment (or backfill step) of the pipeline name
+ * and returns its etl.run_result.
+ */
+static Datum
+run_pipeline(FunctionCallInfo fcinfo, char *name, EtlRunRequest *req)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	EtlRun run = { 0 };
 	EtlRunRecord *r = &run.rec;
-	char *name;
 	int64 id;
 	int nestlevel;
 	Snapshot snap;
 	Datum result;
 	instr_time start;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("pipeline name must not be NULL")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	run.req = req;
 
 	if (RecoveryInProgress())
 		ereport(
@@ -632,7 +693,9 @@ etl_run(PG_FUNCTION_ARGS)
 	r->started_at = GetCurrentTimestamp();
 	r->attempts = 1;
 	r->run_by = GetUserId();
-	r->triggered_by = etl_started_by_pg_cron() ? "schedule" : "manual";
+	r->triggered_by = req->triggered_by			 ? req->triggered_by
+					  : etl_started_by_pg_cron() ? "schedule"
+												 : "manual";
 	r->extract_ms = r->transform_ms = r->check_ms = r->load_ms = -1;
 
 	/*
@@ -668,6 +731,8 @@ etl_run(PG_FUNCTION_ARGS)
 	r->pipeline_id = run.p->id;
 	r->pipeline = run.p->name;
 	r->run_id = etl_catalog_next_run_id();
+	/* steps a crash cut short are redone: they are not done */
+	(void) etl_batch_recover_pipeline(run.p, req->batch_id);
 	run.attempt_errors = makeStringInfo();
 	etl_maybe_pause("after_lock");
 	etl_stage_begin(&run, "run", &start);

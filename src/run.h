@@ -49,10 +49,25 @@ typedef struct EtlLoadCounts
 	int64 unchanged;
 } EtlLoadCounts;
 
+/*
+ * What a caller other than etl_run() asks of a run: the catch-up and
+ * backfill procedures run steps that record their batch in a row of
+ * etl.batches committed beforehand, and a backfill step takes a given
+ * range [range_from, range_to) without moving the watermark.
+ */
+typedef struct EtlRunRequest
+{
+	const char *triggered_by; /* NULL: manual, or schedule under pg_cron */
+	const char *range_from;	  /* backfill: inclusive, NULL: none */
+	const char *range_to;	  /* backfill: exclusive */
+	int64 batch_id;			  /* the step's row of etl.batches, 0: none */
+} EtlRunRequest;
+
 typedef struct EtlRun
 {
 	EtlPipeline *p;
 	EtlRunRecord rec;
+	EtlRunRequest *req; /* never NULL while running */
 
 	Oid source_relid;
 	Oid target_relid;
@@ -68,6 +83,7 @@ typedef struct EtlRun
 	Datum lo;
 	bool has_from;
 	Datum from;
+	bool from_inclusive; /* a backfill range: >= from */
 	bool has_hi;
 	Datum hi;
 	Oid hi_type;
@@ -106,6 +122,7 @@ typedef struct EtlRun
 } EtlRun;
 
 extern void etl_run_args(EtlRun *run, EtlArgs *args);
+extern int64 etl_batch_recover_pipeline(EtlPipeline *p, int64 except_batch);
 extern void etl_run_resolve_relations(EtlRun *run);
 
 #endif /* ETL_RUN_H */

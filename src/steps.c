@@ -1,0 +1,303 @@
+/*-------------------------------------------------------------------------
+ *
+ * steps.c
+ *	  The batch log of long work that commits in steps: etl_catch_up and
+ *	  etl_backfill (procedures in etl_ext--1.0.sql) record each step in
+ *	  etl.batches as 'started' and commit that before the step's work, which
+ *	  completes it ('completed', or 'failed' by the failure record) in its
+ *	  own transaction.  A crash in between leaves 'started' (or 'staged')
+ *	  rows: the next run, catch-up or backfill of the pipeline marks them
+ *	  'abandoned' and redoes their range (the watermark did not move, and a
+ *	  backfill step counts as done only when completed).
+ *
+ * IDENTIFICATION
+ *	  src/steps.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "catalog.h"
+#include "deparse.h"
+#include "extract.h"
+#include "run.h"
+#include "security.h"
+#include "spi_util.h"
+
+PG_FUNCTION_INFO_V1(etl_batch_start);
+PG_FUNCTION_INFO_V1(etl_batch_recover);
+PG_FUNCTION_INFO_V1(etl_backfill_steps);
+PG_FUNCTION_INFO_V1(etl_pending_rows);
+
+/*
+ * load_owned reads a pipeline and checks the caller may run it.
+ */
+static EtlPipeline *
+load_owned(FunctionCallInfo fcinfo)
+{
+	EtlPipeline *p;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("pipeline name must not be NULL")));
+	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
+						 InvalidSnapshot);
+	etl_check_pipeline_owner(p->name, p->owner, "run");
+	return p;
+}
+
+/*
+ * etl_batch_recover_pipeline marks the batch rows a crash left 'started' or
+ * 'staged' as 'abandoned' (but except_batch, the caller's own step) and
+ * returns how many.  Called by every run, so
+ * that any next run of the pipeline finds them.
+ */
+int64
+etl_batch_recover_pipeline(EtlPipeline *p, int64 except_batch)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+	uint64 n;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, p->id);
+	etl_args_add_int8(&args, except_batch);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec(
+		"UPDATE etl.batches SET status = 'abandoned',"
+		" updated_at = pg_catalog.now(),"
+		" error = 'left ' OPERATOR(pg_catalog.||) status OPERATOR(pg_catalog.||)"
+		" ' by a session that ended before its step committed'"
+		" WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+		" AND status OPERATOR(pg_catalog.=) ANY ('{started,staged}')"
+		" AND batch_id OPERATOR(pg_catalog.<>) $2",
+		&args, SPI_OK_UPDATE, InvalidSnapshot);
+	etl_restore_user(&sw);
+	return (int64) n;
+}
+
+/*
+ * etl_batch_recover(pipeline text) RETURNS bigint
+ */
+Datum
+etl_batch_recover(PG_FUNCTION_ARGS)
+{
+	EtlPipeline *p;
+	int nestlevel;
+	int64 n = 0;
+
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+	p = load_owned(fcinfo);
+	/* a step running now holds the run lock: its row is not a leftover */
+	if (etl_pipeline_lock_holder(p->id) == 0)
+		n = etl_batch_recover_pipeline(p, 0);
+	etl_unpin_settings(nestlevel);
+	etl_spi_finish();
+	PG_RETURN_INT64(n);
+}
+
+/*
+ * etl_batch_start(pipeline text, kind text, range_from text, range_to text)
+ *	 RETURNS bigint
+ *
+ * Writes a 'started' row of the batch log for a step about to run (the
+ * caller commits it before the step) and returns its id.
+ */
+Datum
+etl_batch_start(PG_FUNCTION_ARGS)
+{
+	EtlPipeline *p;
+	EtlArgs args;
+	EtlUserSwitch sw;
+	int nestlevel;
+	int64 id;
+
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+	p = load_owned(fcinfo);
+	etl_args_init(&args);
+	etl_args_add_int8(&args, p->id);
+	etl_args_add_text(&args, p->name);
+	etl_args_add_text(
+		&args, PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	etl_args_add_text(
+		&args, PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	etl_args_add_text(
+		&args, PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	etl_become_extension_owner(&sw);
+	etl_spi_exec("INSERT INTO etl.batches (pipeline_id, pipeline, kind,"
+				 " range_from, range_to, status)"
+				 " VALUES ($1, $2, $3, $4, $5, 'started') RETURNING batch_id",
+				 &args, SPI_OK_INSERT_RETURNING, InvalidSnapshot);
+	etl_restore_user(&sw);
+	id = etl_spi_int64(0, 0, 0);
+	etl_unpin_settings(nestlevel);
+	etl_spi_finish();
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * watermark_type returns the type of a pipeline's watermark column as SQL
+ * (a backfill range is of that type), or raises 0A000 for the modes that
+ * have none.
+ */
+static char *
+watermark_type(EtlPipeline *p, Oid *type)
+{
+	Oid source = etl_resolve_relation(p->source, "source", false);
+	AttrNumber attnum;
+
+	if (p->mode != ETL_MODE_TIMESTAMP && p->mode != ETL_MODE_SERIAL &&
+		p->mode != ETL_MODE_CDC)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pipeline \"%s\" of mode %s cannot be backfilled by "
+						"range",
+						p->name, etl_mode_names[p->mode]),
+				 errhint("Backfill needs a watermark column (modes timestamp, "
+						 "serial, cdc).")));
+	attnum = get_attnum(source, p->watermark_column);
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("watermark column \"%s\" of pipeline \"%s\" no longer "
+						"exists in %s",
+						p->watermark_column, p->name, p->source)));
+	*type = get_atttype(source, attnum);
+	return format_type_be_qualified(*type);
+}
+
+/*
+ * etl_backfill_steps(pipeline text, from_value text, to_value text,
+ *					  step text) RETURNS TABLE (step_no integer,
+ *					  range_from text, range_to text)
+ *
+ * The ranges [from, from + step), ..., up to to_value (exclusive), in the
+ * watermark column's type: step is an interval for timestamps, a number
+ * otherwise.
+ */
+Datum
+etl_backfill_steps(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext callercxt = CurrentMemoryContext;
+	EtlPipeline *p;
+	EtlArgs args;
+	Oid type;
+	char *typ;
+	const char *step_type;
+	uint64 n;
+	int nestlevel;
+
+	InitMaterializedSRF(fcinfo, 0);
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+	p = load_owned(fcinfo);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("from_value, to_value and step must not be "
+							   "NULL")));
+	typ = watermark_type(p, &type);
+	step_type = type == TIMESTAMPTZOID || type == TIMESTAMPOID
+					? "pg_catalog.interval"
+				: type == PG_LSNOID ? "pg_catalog.numeric"
+									: typ;
+	etl_args_init(&args);
+	etl_args_add_text(&args, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	etl_args_add_text(&args, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	etl_args_add_text(&args, text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	n = etl_spi_exec(
+		psprintf("SELECT s.n::pg_catalog.int4, s.lo::pg_catalog.text,"
+				 " LEAST(s.lo OPERATOR(pg_catalog.+) $3::%s, $2::%s)::"
+				 "pg_catalog.text"
+				 " FROM (SELECT lo, pg_catalog.row_number() OVER (ORDER BY lo)"
+				 " AS n FROM pg_catalog.generate_series($1::%s,"
+				 " $2::%s, $3::%s) AS g(lo)"
+				 " WHERE lo OPERATOR(pg_catalog.<) $2::%s) AS s ORDER BY s.n",
+				 step_type, typ, typ, typ, step_type, typ),
+		&args, SPI_OK_SELECT, InvalidSnapshot);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backfill range of pipeline \"%s\" is empty", p->name),
+				 errhint("from_value must be below to_value, and step "
+						 "positive.")));
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum values[3];
+		bool nulls[3] = { false, false, false };
+		MemoryContext old = MemoryContextSwitchTo(callercxt);
+
+		values[0] = Int32GetDatum((int32) etl_spi_int64(i, 0, 0));
+		values[1] = CStringGetTextDatum(etl_spi_text(i, 1));
+		values[2] = CStringGetTextDatum(etl_spi_text(i, 2));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+		MemoryContextSwitchTo(old);
+	}
+	etl_unpin_settings(nestlevel);
+	etl_spi_finish();
+	return (Datum) 0;
+}
+
+/*
+ * etl_pending_rows(pipeline text) RETURNS bigint
+ *
+ * The source rows past the watermark (what a catch-up has to do), read as
+ * the pipeline owner; NULL for the modes without a watermark column.
+ */
+Datum
+etl_pending_rows(PG_FUNCTION_ARGS)
+{
+	EtlRun run = { 0 };
+	EtlRunRequest req = { 0 };
+	EtlUserSwitch sw = { 0 };
+	EtlArgs args;
+	int nestlevel;
+	int64 n;
+
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+	run.p = load_owned(fcinfo);
+	run.req = &req;
+	if (run.p->mode != ETL_MODE_TIMESTAMP && run.p->mode != ETL_MODE_SERIAL &&
+		run.p->mode != ETL_MODE_CDC)
+	{
+		etl_unpin_settings(nestlevel);
+		etl_spi_finish();
+		PG_RETURN_NULL();
+	}
+	etl_run_resolve_relations(&run);
+	etl_become_owner(&sw, run.p->owner);
+	run.map = etl_resolve_columns(run.p, run.source_relid, run.target_relid);
+	run.has_lo = run.p->watermark != NULL;
+	etl_args_init(&args);
+	if (run.has_lo)
+	{
+		Oid type =
+			get_atttype(run.source_relid,
+						get_attnum(run.source_relid, run.p->watermark_column));
+
+		etl_args_add(&args, type,
+					 etl_watermark_datum(run.p, run.p->watermark, type, -1),
+					 false);
+	}
+	etl_spi_exec(
+		psprintf("SELECT pg_catalog.count(*) FROM %s%s%s", run.source_sql,
+				 run.has_lo ? " WHERE " : "",
+				 run.has_lo ? psprintf("%s > $1", quote_identifier(
+													  run.p->watermark_column))
+							: ""),
+		&args, SPI_OK_SELECT, InvalidSnapshot);
+	n = etl_spi_int64(0, 0, 0);
+	etl_restore_user(&sw);
+	etl_unpin_settings(nestlevel);
+	etl_spi_finish();
+	PG_RETURN_INT64(n);
+}
