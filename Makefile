@@ -20,6 +20,7 @@ OBJS = \
 	src/pipeline.o \
 	src/extract.o \
 	src/load.o \
+	src/swap.o \
 	src/run.o \
 	src/rowhash.o \
 	src/observe.o \
