@@ -20,6 +20,7 @@ OBJS = \
 	src/pipeline.o \
 	src/extract.o \
 	src/load.o \
+	src/swap.o \
 	src/run.o \
 	src/rowhash.o \
 	src/observe.o \
@@ -43,12 +44,12 @@ PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
 REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security \
 	failures replay checks observe run_xid run_full run_cdc run_snapshot \
-	schema_drift schedule fdw steps
+	schema_drift schedule fdw steps load_swap
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)
 ISOLATION = concurrent_runs late_writer_timestamp late_writer_serial \
-	late_writer_xid full_refresh safe_bounds owner_before_lock
+	late_writer_xid full_refresh safe_bounds owner_before_lock partition_swap
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare

@@ -49,6 +49,7 @@
 #include "etl_ext.h"
 #include "extract.h"
 #include "isolate.h"
+#include "load.h"
 #include "security.h"
 
 PG_FUNCTION_INFO_V1(etl_retry_dead_letters);
@@ -498,6 +499,7 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 				 " dead letters of pipeline \"%s\"",
 				 n, rp.nids, run.p->name);
 		etl_load_isolated(&run, n, &hooks, &total);
+		etl_load_finish(&run);
 		etl_stage_drop(&run);
 	}
 	UnregisterSnapshot(run.snapshot);

@@ -13,7 +13,12 @@
 
 #include "postgres.h"
 
+#include "nodes/parsenodes.h"
+#include "utils/acl.h"
+#include "utils/relcache.h"
+
 #include "run.h"
+#include "swap.h"
 
 extern char *etl_relation_sql(Oid relid);
 extern void etl_deparse_delta_cte(StringInfo buf, EtlRun *run);
@@ -39,5 +44,41 @@ extern char *etl_deparse_transform_probe(EtlRun *run);
 extern char *etl_deparse_stage_record(EtlRun *run);
 extern char *etl_deparse_superseded(EtlRun *run, List *keys);
 extern bool etl_has_equality(Oid ltype, Oid rtype);
+
+/* load partition_swap (swap.c) */
+extern char *etl_deparse_swap_batch_create(EtlRun *run, const char *batch);
+extern char *etl_deparse_swap_batch_shape(EtlRun *run, const char *batch);
+extern char *etl_deparse_swap_batch_key(EtlRun *run, const char *batch);
+extern char *etl_deparse_swap_fill(EtlRun *run, const char *batch,
+								   EtlSwapKey *k, bool join_target,
+								   bool creatable, int param);
+extern char *etl_deparse_swap_period(const char *expr, EtlSwapKey *k,
+									 int param);
+extern char *etl_deparse_swap_groups(const char *batch, EtlSwapKey *k);
+extern char *etl_deparse_swap_batch_index(const char *batch, EtlSwapKey *k);
+extern char *etl_deparse_swap_movers(const char *batch);
+extern char *etl_deparse_swap_filter(EtlSwapKey *k, bool is_new, int param);
+extern char *etl_deparse_swap_keep(EtlRun *run, const char *staging,
+								   const char *old, const char *batch);
+extern char *etl_deparse_swap_add(EtlRun *run, const char *staging,
+								  const char *batch, const char *filter,
+								  int which);
+extern char *etl_deparse_partition_bound(Relation parent,
+										 PartitionBoundSpec *spec,
+										 char **qual);
+extern char *etl_deparse_swap_staging(const char *staging, Oid template,
+									  const char *qual);
+extern char *etl_deparse_swap_index(Oid index, const char *staging,
+									const char *name);
+extern char *etl_deparse_swap_constraint(Oid constraint, const char *staging,
+										 const char *name);
+extern char *etl_deparse_grant(const char *rel, AclMode privs, Oid grantee,
+							   bool grant_option);
+extern char *etl_deparse_revoke_all(const char *rel, Oid grantee);
+extern char *etl_deparse_set_owner(const char *rel, Oid role);
+extern char *etl_deparse_comment(const char *rel, const char *comment);
+extern char *etl_deparse_lock(const char *rels, const char *mode);
+extern char *etl_deparse_swap_step(EtlSwapStep step, const char *target,
+								   const char *rel, const char *arg);
 
 #endif /* ETL_DEPARSE_H */

@@ -15,6 +15,10 @@
  *	  append		the same without the UPDATE: known keys are skipped.
  *	  delete_insert DELETE of the target rows with the batch's keys, then
  *					INSERT of the batch.
+ *	  partition_swap the partitions the batch touches rebuilt in staging
+ *					tables and swapped in with DETACH / ATTACH / DROP
+ *					(swap.c); merge's semantics and counts.  Staged chunks
+ *					gather their rows, etl_load_finish() swaps.
  *
  *	  Counts: inserted and updated are what the statements processed;
  *	  unchanged is the batch (from the classification) minus both.
@@ -28,6 +32,7 @@
 
 #include "deparse.h"
 #include "load.h"
+#include "swap.h"
 
 /*
  * exec_load runs one load statement with the run's arguments and snapshot
@@ -117,11 +122,28 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 				exec_load(run, etl_deparse_insert(run, false), SPI_OK_INSERT);
 			c->batch = c->inserted;
 			break;
+		case ETL_LOAD_PARTITION_SWAP:
+			etl_swap_load(run, c);
+			break;
 		default:
 			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 							errmsg("load %s is not supported yet",
 								   etl_load_names[run->p->load])));
 	}
+}
+
+/*
+ * etl_load_finish completes a load after its last etl_load() call: load
+ * partition_swap, whose staged chunks (bad-row isolation, dead-letter
+ * replay) only gather rows, rebuilds and swaps the partitions they touch
+ * (swap.c).  The other loads have nothing left to do.  Call it once the
+ * batch is loaded, outside the chunks' subtransactions.
+ */
+void
+etl_load_finish(EtlRun *run)
+{
+	if (run->p->load == ETL_LOAD_PARTITION_SWAP)
+		etl_swap_finish(run);
 }
 
 /*

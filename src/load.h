@@ -16,6 +16,7 @@
 #include "run.h"
 
 extern void etl_load(EtlRun *run, EtlLoadCounts *counts);
+extern void etl_load_finish(EtlRun *run);
 extern int64 etl_load_full_before(EtlRun *run);
 extern int64 etl_load_full_after(EtlRun *run);
 extern int64 etl_load_cdc_deletes(EtlRun *run);

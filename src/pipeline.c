@@ -9,7 +9,8 @@
  *	  source and target (and the owner's privileges on them), the mode, its
  *	  watermark column and its type, the key, the transform (parsed and
  *	  analysed as the owner in a security-restricted operation, never
- *	  executed), and every setting.  Each refusal has its own
+ *	  executed), every setting, and what load partition_swap needs of the
+ *	  target (swap.c).  Each refusal has its own
  *	  SQLSTATE, a message naming the culprit and a hint.  Relation names are
  *	  resolved with the caller's search_path and stored schema-qualified;
  *	  everything after runs under the pinned settings.
@@ -61,6 +62,7 @@
 #include "schedule.h"
 #include "security.h"
 #include "spi_util.h"
+#include "swap.h"
 
 PG_FUNCTION_INFO_V1(etl_create_pipeline);
 PG_FUNCTION_INFO_V1(etl_alter_pipeline);
@@ -596,12 +598,6 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 		check_xid_source(p, rels->source);
 	if (p->mode == ETL_MODE_CDC && p->watermark_column == NULL)
 		p->watermark_column = pstrdup(ETL_CDC_DEFAULT_LSN);
-	if (p->load == ETL_LOAD_PARTITION_SWAP)
-		ereport(
-			ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("load partition_swap is not supported yet"),
-			 errhint("Use load => 'merge', 'append' or 'delete_insert'.")));
 
 	if (p->mode == ETL_MODE_FULL || p->mode == ETL_MODE_SNAPSHOT)
 	{
@@ -641,6 +637,8 @@ settings:
 	if (p->transform != NULL)
 		p->transform = etl_normalize_transform(p->name, p->transform);
 	(void) etl_resolve_columns(p, rels->source, rels->target);
+	if (p->load == ETL_LOAD_PARTITION_SWAP)
+		etl_swap_check_definition(p, rels->source, rels->target);
 	p->source_columns = etl_source_shape(rels->source);
 
 	if (p->watermark != NULL && p->mode != ETL_MODE_XID &&

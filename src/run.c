@@ -239,7 +239,9 @@ check_threshold(EtlRun *run, int64 nrows, const char *last)
 
 /*
  * load_batch loads the batch: set-based in one go, and only when that fails
- * with a data error, again from a stage with the bad rows isolated.
+ * with a data error, again from a stage with the bad rows isolated; then
+ * etl_load_finish() completes it (load partition_swap swaps the partitions
+ * the isolated chunks gathered rows for).
  */
 static void
 load_batch(EtlRun *run)
@@ -268,6 +270,7 @@ load_batch(EtlRun *run)
 		etl_load_isolated(run, nrows, &hooks, &c);
 		etl_stage_drop(run);
 	}
+	etl_load_finish(run);
 	r->rows_inserted = c.inserted;
 	r->rows_updated = c.updated;
 	r->rows_deleted = c.deleted;
