@@ -80,5 +80,22 @@ SELECT etl_create_pipeline('ld_join', 'ld_src.items', 'ld_dw.labelled', watermar
 SELECT rows_extracted, rows_inserted FROM etl_run('ld_join');
 SELECT label, count(*) FROM ld_dw.labelled GROUP BY label ORDER BY label;
 
+-- etl.work_mem is -1 (the session's work_mem) or at least 64 kB, as
+-- work_mem itself: a smaller value is refused when set, not by every run
+SET etl.work_mem = 10;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SET etl.work_mem = 0;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SHOW etl.work_mem;
+SELECT etl_reset_watermark('ld_merge') IS NULL AS reset;
+SELECT status, rows_extracted, rows_updated FROM etl_run('ld_merge');
+SET etl.work_mem = 64;
+SELECT etl_reset_watermark('ld_merge') IS NULL AS reset;
+SELECT status, rows_extracted, rows_updated FROM etl_run('ld_merge');
+SET etl.work_mem = -1;
+SELECT etl_reset_watermark('ld_merge') IS NULL AS reset;
+SELECT status, rows_extracted, rows_updated FROM etl_run('ld_merge');
+RESET etl.work_mem;
+
 SELECT etl_drop_pipeline(name) FROM etl.pipelines WHERE name LIKE 'ld\_%' ORDER BY name;
 DROP SCHEMA ld_src, ld_dw CASCADE;
