@@ -186,6 +186,11 @@ SELECT etl_add_check('ck', 'foreign_key', column_name => 'customer_id', params =
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT etl_add_check('ck', 'expression', params => '{"sql": "total > 0; DROP TABLE ck_dw.orders"}');
 \echo sqlstate :LAST_ERROR_SQLSTATE
+-- a trailing semicolon would break every run's statements: refused too
+SELECT etl_add_check('ck', 'expression', params => '{"sql": "total > 0;"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'expression', params => '{"sql": "total > 0 ; -- done"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT etl_add_check('ck', 'expression', params => '{"sql": "1 FROM pg_class"}');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT etl_add_check('ck', 'expression', params => '{"sql": "totl > 0"}');

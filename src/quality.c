@@ -362,6 +362,21 @@ resolve_expression(EtlCheck *c, EtlColumnMap *map, CheckErrorArg *errarg)
 	text = psprintf("SELECT %s", expr);
 	errarg->text = text;
 	raw = raw_parser(text, RAW_PARSE_DEFAULT);
+
+	/*
+	 * A semicolon ends the statement early ("total > 0;" parses as one
+	 * statement of which the semicolon is not part): the expression is
+	 * embedded in other statements, where it would be a syntax error.
+	 */
+	if (list_length(raw) == 1 && linitial_node(RawStmt, raw)->stmt_len != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("check \"%s\" (expression): params.sql must be "
+						"one expression, without a semicolon",
+						c->name),
+				 errdetail("It is \"%s\".", expr),
+				 errhint("Remove the semicolon: the expression is "
+						 "evaluated inside etl_ext's own statements.")));
 	sel = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
 	if (list_length(raw) != 1 || !IsA(sel, SelectStmt) ||
 		list_length(sel->targetList) != 1 || sel->fromClause ||
