@@ -33,6 +33,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -572,7 +574,8 @@ resolve_check_inner(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map,
 			if (s != NULL)
 			{
 				if (strcmp(type, "number") != 0 ||
-					(c->threshold = strtod(s, NULL)) <= 0)
+					(c->threshold = strtod(s, NULL)) <= 0 ||
+					!isfinite(c->threshold))
 					bad_param(c, "params.threshold must be a positive number",
 							  "Use e.g. params => '{\"threshold\": 3}'.");
 			}
@@ -705,6 +708,9 @@ etl_checks_validate_all(EtlPipeline *p, Oid source_relid, Oid target_relid)
  * ------------------------------------------------------------------------
  */
 
+/* the values a z-score leaves out: they have no distance from a mean */
+#define Z_NONFINITE "'{NaN,Infinity,-Infinity}'::pg_catalog.float8[]"
+
 /*
  * append_fail_predicate writes the condition under which a batch row (alias
  * etl_b) fails a row-level check (not unique, which is judged by sets).
@@ -749,10 +755,14 @@ append_fail_predicate(StringInfo buf, EtlCheck *c, double mean, double stddev)
 							 c->ref_table);
 			break;
 		case CK_Z_SCORE:
-			appendStringInfo(buf,
-							 "pg_catalog.abs(etl_b.%s::pg_catalog.float8 - "
-							 "%.17g) / %.17g > %.17g",
-							 col, mean, stddev, c->threshold);
+			/* non-finite values (NaN, +-Infinity) neither count nor fail */
+			Assert(isfinite(mean) && isfinite(stddev) && stddev > 0);
+			appendStringInfo(
+				buf,
+				"etl_b.%s::pg_catalog.float8 <> ALL (" Z_NONFINITE
+				") AND pg_catalog.abs(etl_b.%s::pg_catalog.float8 - "
+				"%.17g) / %.17g > %.17g",
+				col, col, mean, stddev, c->threshold);
 			break;
 		case CK_EXPRESSION:
 			appendStringInfo(buf, "(\n%s\n) IS NOT TRUE", c->expr);
@@ -1051,15 +1061,23 @@ check_pass_sql(EtlRun *run, List *checks, EtlArgs *args, int *first_col)
 				ncol++;
 				break;
 			case CK_Z_SCORE:
+			{
+				/* over the finite values only (NaN and Infinity left out) */
+				char *fin =
+					psprintf(" FILTER (WHERE etl_b.%s::pg_catalog.float8"
+							 " <> ALL (" Z_NONFINITE "))",
+							 col);
+
 				appendStringInfo(
 					&sel,
-					",\n  pg_catalog.avg(etl_b.%s::pg_catalog.float8),"
-					" pg_catalog.stddev_samp(etl_b.%s::pg_catalog.float8),"
-					" pg_catalog.min(etl_b.%s::pg_catalog.float8),"
-					" pg_catalog.max(etl_b.%s::pg_catalog.float8)",
-					col, col, col, col);
+					",\n  pg_catalog.avg(etl_b.%s::pg_catalog.float8)%s,"
+					"\n  pg_catalog.stddev_samp(etl_b.%s::pg_catalog.float8)%s,"
+					"\n  pg_catalog.min(etl_b.%s::pg_catalog.float8)%s,"
+					"\n  pg_catalog.max(etl_b.%s::pg_catalog.float8)%s",
+					col, fin, col, fin, col, fin, col, fin);
 				ncol += 4;
 				break;
+			}
 			case CK_ROW_COUNT:
 			case CK_FRESHNESS:
 				break;
@@ -1154,7 +1172,7 @@ etl_run_checks(EtlRun *run, List *checks)
 					appendStringInfo(
 						r->observed,
 						"\"threshold\": %g, \"note\": \"no spread: every "
-						"value is the same, or fewer than two\"",
+						"finite value is the same, or fewer than two\"",
 						c->threshold);
 					break;
 				}
@@ -1163,6 +1181,16 @@ etl_run_checks(EtlRun *run, List *checks)
 				lo = etl_spi_float8(0, col + 2, 0);
 				hi = etl_spi_float8(0, col + 3, 0);
 				maxz = Max(hi - mean, mean - lo) / sd;
+				if (!isfinite(mean) || !isfinite(sd) || !isfinite(maxz))
+				{
+					/* finite values whose spread overflows double precision */
+					appendStringInfo(
+						r->observed,
+						"\"threshold\": %g, \"note\": \"no finite spread: the "
+						"values are too large for double precision\"",
+						c->threshold);
+					break;
+				}
 				means[i] = mean;
 				stddevs[i] = sd;
 				r->passed = maxz <= c->threshold;
