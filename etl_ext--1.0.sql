@@ -423,7 +423,8 @@ COMMENT ON FUNCTION etl_drop_check(text, text) IS 'drop a quality check of a pip
 
 -- etl_dup_count(value): rows whose value an earlier row had (an upper
 -- bound: values are compared by 64-bit hash), parallel-safe, for the unique
--- check of the one aggregate pass
+-- check of the one aggregate pass; NULL (unknown) when the distinct values
+-- would need more than work_mem
 CREATE FUNCTION etl_dup_trans(internal, anyelement) RETURNS internal
 AS 'MODULE_PATHNAME', 'etl_dup_trans' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
 CREATE FUNCTION etl_dup_final(internal) RETURNS bigint
@@ -439,7 +440,7 @@ CREATE AGGREGATE etl_dup_count(anyelement) (
     COMBINEFUNC = etl_dup_combine, SERIALFUNC = etl_dup_serial,
     DESERIALFUNC = etl_dup_deserial, PARALLEL = SAFE);
 COMMENT ON AGGREGATE etl_dup_count(anyelement) IS
-    'rows whose value an earlier row had, compared by 64-bit hash (never too few; recount exactly when not zero)';
+    'rows whose value an earlier row had, compared by 64-bit hash (never too few; recount exactly when not zero); NULL when the distinct values need more than work_mem';
 
 CREATE FUNCTION etl_check_sql(pipeline text)
 RETURNS text

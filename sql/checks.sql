@@ -28,6 +28,25 @@ RESET max_parallel_workers_per_gather;
 SELECT count(i) - count(DISTINCT i) AS int_dups, count(t) - count(DISTINCT t) AS text_dups,
        count(withnulls) - count(DISTINCT withnulls) AS dups_with_nulls
   FROM public.dups;
+-- its hash set stays within work_mem: beyond it the count is unknown (NULL),
+-- serially and in parallel, and a unique check then counts exactly
+SET work_mem = 64;
+SELECT etl_dup_count(g) IS NULL AS unknown, count(*)
+  FROM generate_series(1, 100000) g;
+SELECT etl_dup_count(g % 1000) AS dups_fit_in_work_mem
+  FROM generate_series(1, 100000) g;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+INSERT INTO public.dups (i) SELECT g FROM generate_series(1, 60000) g;
+EXPLAIN (COSTS OFF) SELECT etl_dup_count(i) FROM public.dups;
+SELECT etl_dup_count(i) IS NULL AS unknown FROM public.dups;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+RESET work_mem;
 DROP TABLE public.dups;
 CREATE SCHEMA ck_src;
 CREATE SCHEMA ck_dw;
@@ -167,6 +186,26 @@ SELECT column_name, passed, observed->>'note' AS note
 SELECT etl_add_check('ck_z', 'z_score', column_name => 'v', params => '{"threshold": 1e999}', name => 'ck_z_inf');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT etl_drop_pipeline('ck_z');
+
+-- unique: exact when etl_dup_count cannot tell (more distinct values than
+-- etl.work_mem holds); refused for a type without equality and ordering
+CREATE TABLE ck_src.events (id int PRIMARY KEY, email text, payload json,
+                            at timestamptz NOT NULL);
+INSERT INTO ck_src.events
+SELECT g, 'e' || CASE WHEN g % 5000 = 0 THEN 1 ELSE g END || '@example.com',
+       json_build_object('g', g), now() - interval '1 minute'
+  FROM generate_series(1, 20000) g;
+CREATE TABLE ck_dw.events (id int PRIMARY KEY, email text, payload json);
+SELECT etl_create_pipeline('ck_u', 'ck_src.events', 'ck_dw.events', watermark_column => 'at') > 0 AS created;
+SELECT etl_add_check('ck_u', 'unique', column_name => 'email', severity => 'warning');
+SET etl.work_mem = 64;
+SELECT status, rows_inserted FROM etl_run('ck_u');
+RESET etl.work_mem;
+SELECT passed, failing_rows, observed->'duplicates_in_batch' AS in_batch, observed->'sample_values' AS sample
+  FROM etl.check_results WHERE run_id = (SELECT max(run_id) FROM etl.runs);
+SELECT etl_add_check('ck_u', 'unique', column_name => 'payload');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_drop_pipeline('ck_u');
 
 -- row_count and freshness judge the batch: an empty increment fails
 -- row_count min 1 (as a warning here), freshness sees an old source

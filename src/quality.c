@@ -55,6 +55,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 #include "utils/varlena.h"
 
 #include "catalog.h"
@@ -115,9 +116,10 @@ typedef struct EtlCheck
 	Jsonb *params;
 	EtlSeverity severity;
 
-	Oid coltype;  /* the batch column's type */
-	Datum values; /* accepted_values: text[] */
-	char *min;	  /* range: bounds as text, or NULL */
+	EtlColumn *col; /* the batch column, NULL without one */
+	Oid coltype;	/* the batch column's type */
+	Datum values;	/* accepted_values: text[] */
+	char *min;		/* range: bounds as text, or NULL */
 	char *max;
 	double threshold; /* z_score */
 	int64 rc_min;	  /* row_count, -1: none */
@@ -229,10 +231,10 @@ cast_check_value(EtlCheck *c, const char *text)
 }
 
 /*
- * column_type returns the batch column's type, or raises 42703.
+ * find_column returns the batch column of a check, or raises 42703.
  */
-static Oid
-column_type(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map)
+static EtlColumn *
+find_column(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map)
 {
 	ListCell *lc;
 	StringInfoData names;
@@ -243,7 +245,7 @@ column_type(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map)
 		EtlColumn *col = lfirst(lc);
 
 		if (strcmp(col->name, c->column) == 0)
-			return col->src_type;
+			return col;
 		appendStringInfo(&names, "%s%s", names.len ? ", " : "", col->name);
 	}
 	ereport(ERROR,
@@ -251,7 +253,43 @@ column_type(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map)
 			 errmsg("pipeline \"%s\" loads no column \"%s\" for check \"%s\"",
 					p->name, c->column, c->name),
 			 errhint("Checks see the batch's columns: %s.", names.data)));
-	return InvalidOid; /* keep compiler quiet */
+	return NULL; /* keep compiler quiet */
+}
+
+/*
+ * require_comparable refuses a unique check on a column whose values cannot
+ * be compared: the exact recount and the duplicate samples group and sort
+ * the batch's values (a default btree operator class: equality and
+ * ordering), and the look for clashes with the target compares them with
+ * the target column's values (equality of its type).  json, point and the
+ * like have none (42883).
+ */
+static void
+require_comparable(EtlCheck *c)
+{
+	TypeCacheEntry *src =
+		lookup_type_cache(c->coltype, TYPECACHE_EQ_OPR | TYPECACHE_LT_OPR);
+	TypeCacheEntry *tgt =
+		lookup_type_cache(c->col->tgt_type, TYPECACHE_EQ_OPR);
+	Oid bad = InvalidOid;
+
+	if (!OidIsValid(src->eq_opr) || !OidIsValid(src->lt_opr))
+		bad = c->coltype;
+	else if (!OidIsValid(tgt->eq_opr))
+		bad = c->col->tgt_type;
+	if (OidIsValid(bad))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("check \"%s\" (unique) cannot compare values of type "
+						"%s",
+						c->name, format_type_be(bad)),
+				 errdetail("Finding duplicates needs a type with equality "
+						   "and ordering (a default btree operator class); "
+						   "column \"%s\" has none.",
+						   c->column),
+				 errhint("Cast the column in the transform to a comparable "
+						 "type (json to jsonb or text), or check another "
+						 "column.")));
 }
 
 /*
@@ -492,13 +530,18 @@ resolve_check_inner(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map,
 		bad_param(c, "params must be a JSON object",
 				  "Use e.g. params => '{}'.");
 	if (c->column)
-		c->coltype = column_type(c, p, map);
+	{
+		c->col = find_column(c, p, map);
+		c->coltype = c->col->src_type;
+	}
 
 	c->rc_min = c->rc_max = -1;
 	switch (c->kind)
 	{
 		case CK_NOT_NULL:
+			break;
 		case CK_UNIQUE:
+			require_comparable(c);
 			break;
 		case CK_ACCEPTED_VALUES:
 		{
@@ -1202,6 +1245,10 @@ etl_run_checks(EtlRun *run, List *checks)
 			}
 			case CK_FRESHNESS:
 				break;
+			case CK_UNIQUE:
+				r->failing = etl_spi_int64(0, col, -1); /* NULL: unknown */
+				r->passed = r->failing == 0;
+				break;
 			default:
 				r->failing = etl_spi_int64(0, col, 0);
 				r->passed = r->failing == 0;
@@ -1259,8 +1306,12 @@ etl_run_checks(EtlRun *run, List *checks)
 			const char *col = quote_identifier(c->column);
 			int64 clash = 0;
 
-			/* etl_dup_count never counts too few: recount when it found any */
-			if (r->failing > 0)
+			/*
+			 * etl_dup_count never counts too few: recount when it found any,
+			 * or when it could not tell (NULL, -1 here: the batch had more
+			 * distinct values than work_mem holds)
+			 */
+			if (r->failing != 0)
 			{
 				etl_spi_exec(
 					batch_query(run,
