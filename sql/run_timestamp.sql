@@ -156,6 +156,22 @@ SELECT * FROM regress.run_failing('ts_events') \gx
 SELECT * FROM regress.run_failing('no_such_pipeline') \gx
 SELECT * FROM etl_run(NULL);
 \echo sqlstate :LAST_ERROR_SQLSTATE
+-- a run reads the data as committed after its safe upper bound: in a
+-- REPEATABLE READ or SERIALIZABLE transaction it would read past the
+-- caller's snapshot, so it is refused there, before anything else
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) AS source_rows FROM ts_src.orders;
+SELECT status FROM etl_run('ts_orders');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT status FROM etl_run('ts_orders');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT * FROM etl_retry_dead_letters('ts_orders');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+ROLLBACK;
 
 SELECT etl_drop_pipeline('ts_orders'), etl_drop_pipeline('ts_events');
 SELECT count(*) AS orphan_runs FROM etl.runs WHERE pipeline IN ('ts_orders', 'ts_events');

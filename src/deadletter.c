@@ -223,6 +223,7 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "etl_retry_dead_letters must return a composite type");
+	etl_require_read_committed("etl_retry_dead_letters");
 
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();

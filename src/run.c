@@ -44,6 +44,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
@@ -529,6 +530,38 @@ fail_run(EtlRun *run, ErrorData *edata, const char *why)
 }
 
 /*
+ * etl_require_read_committed refuses to run what (a function name) in a
+ * REPEATABLE READ or SERIALIZABLE transaction (25000).
+ *
+ * A run reads the source and target with a snapshot taken after its safe
+ * upper bound (extract.c), newer than the caller's transaction snapshot in
+ * those levels: it would load rows the caller cannot see and judge the
+ * target by rows the caller's snapshot does not hold, and its retries of a
+ * serialization failure inside the caller's serializable transaction could
+ * never succeed.  No sound way to run inside the caller's snapshot exists
+ * (the upper bound must wait for writers that the snapshot predates), so the
+ * caller is told to use READ COMMITTED.
+ */
+void
+etl_require_read_committed(const char *what)
+{
+	if (!IsolationUsesXactSnapshot())
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+			 errmsg("%s cannot run in a %s transaction", what,
+					IsolationIsSerializable() ? "SERIALIZABLE"
+											  : "REPEATABLE READ"),
+			 errdetail("A run reads the data as committed after its safe "
+					   "upper bound, not as of the transaction's snapshot, "
+					   "and retries serialization failures itself."),
+			 errhint("Call it in a READ COMMITTED transaction: BEGIN "
+					 "ISOLATION LEVEL READ COMMITTED, or SET "
+					 "default_transaction_isolation = 'read committed' for "
+					 "the session or the pg_cron job.")));
+}
+
+/*
  * skip_run records and returns a run skipped because another backend runs
  * the pipeline.
  */
@@ -590,6 +623,7 @@ etl_run(PG_FUNCTION_ARGS)
 			 errmsg("cannot run pipeline \"%s\" during recovery", name),
 			 errhint("Run pipelines on the primary; after a promotion the "
 					 "next run continues from the replicated watermark.")));
+	etl_require_read_committed("etl_run");
 
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();

@@ -100,5 +100,6 @@ typedef struct EtlRun
 
 extern void etl_run_args(EtlRun *run, EtlArgs *args);
 extern void etl_run_resolve_relations(EtlRun *run);
+extern void etl_require_read_committed(const char *what);
 
 #endif /* ETL_RUN_H */
