@@ -80,6 +80,49 @@ SELECT etl_create_pipeline('ld_join', 'ld_src.items', 'ld_dw.labelled', watermar
 SELECT rows_extracted, rows_inserted FROM etl_run('ld_join');
 SELECT label, count(*) FROM ld_dw.labelled GROUP BY label ORDER BY label;
 
+-- keys of different types in batch and target: an int batch key matches
+-- a text target key by the text it is stored as, on every run (not only on
+-- the first, which inserts)
+CREATE TABLE ld_dw.items_by_text (id text PRIMARY KEY, name text);
+SELECT etl_create_pipeline('ld_textkey', 'ld_src.items', 'ld_dw.items_by_text',
+                           watermark_column => 'at') > 0 AS created;
+SELECT status, rows_inserted, rows_updated FROM etl_run('ld_textkey');
+UPDATE ld_src.items SET name = 'retyped', at = '2024-08-01' WHERE id IN (4, 40);
+SELECT status, rows_extracted, rows_inserted, rows_updated, rows_unchanged FROM etl_run('ld_textkey');
+SELECT count(*) AS differences FROM (
+    SELECT id::text, name FROM ld_src.items
+    EXCEPT SELECT id, name FROM ld_dw.items_by_text) d;
+SELECT id, name FROM ld_dw.items_by_text WHERE name = 'retyped' ORDER BY id;
+-- delete_insert too
+SELECT etl_alter_pipeline('ld_textkey', load => 'delete_insert') > 0 AS altered;
+UPDATE ld_src.items SET name = 'retyped again', at = '2024-08-02' WHERE id = 4;
+SELECT status, rows_extracted, rows_inserted, rows_deleted FROM etl_run('ld_textkey');
+SELECT count(*) AS rows, count(*) FILTER (WHERE name = 'retyped again') AS again
+  FROM ld_dw.items_by_text;
+
+-- without _etl_row_hash, a row is unchanged when its stored values equal
+-- the batch's converted as the load converts them: a price computed as a
+-- raw numeric is rounded to the target's numeric(12,2) before comparing,
+-- so a re-run updates nothing
+CREATE TABLE ld_dw.prices (id int PRIMARY KEY, price numeric(12,2), code varchar(3));
+SELECT etl_create_pipeline('ld_prices', 'ld_src.items', 'ld_dw.prices', watermark_column => 'at',
+    transform => $$SELECT id, price * 1.111 AS price, left(name, 3) AS code FROM etl_delta$$) > 0 AS created;
+SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged FROM etl_run('ld_prices');
+SELECT etl_reset_watermark('ld_prices') IS NULL AS reset;
+SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged FROM etl_run('ld_prices');
+SELECT count(*) AS differences FROM (
+    SELECT id, (price * 1.111)::numeric(12,2), left(name, 3)::varchar(3) FROM ld_src.items
+    EXCEPT SELECT id, price, code FROM ld_dw.prices) d;
+-- a value too long for varchar(3) is not "equal" to its truncation: the
+-- update is tried and the row rejected (22001), as an insert would be
+SELECT etl_alter_pipeline('ld_prices',
+    transform => $$SELECT id, price * 1.111 AS price, name AS code FROM etl_delta$$,
+    error_threshold => 100) > 0 AS altered;
+UPDATE ld_dw.prices SET code = 'ite' WHERE id = 1;
+UPDATE ld_src.items SET name = 'item', at = '2024-08-03' WHERE id = 1;
+SELECT rows_extracted, rows_updated, rows_unchanged, rows_rejected FROM etl_run('ld_prices');
+SELECT sqlstate, record->>'id' AS id FROM etl.dead_letters WHERE pipeline = 'ld_prices';
+
 -- etl.work_mem is -1 (the session's work_mem) or at least 64 kB, as
 -- work_mem itself: a smaller value is refused when set, not by every run
 SET etl.work_mem = 10;

@@ -42,6 +42,7 @@
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
+#include "utils/typcache.h"
 
 #include "columns.h"
 #include "etl_ext.h"
@@ -621,6 +622,19 @@ etl_resolve_columns(EtlPipeline *p, Oid source_relid, Oid target_relid)
 			{
 				col->is_key = true;
 				found = true;
+				if (!OidIsValid(
+						lookup_type_cache(col->tgt_type, TYPECACHE_EQ_OPR)
+							->eq_opr))
+					ereport(
+						ERROR,
+						(errcode(ERRCODE_UNDEFINED_FUNCTION),
+						 errmsg("key column \"%s\" of %s is of type %s, "
+								"which has no equality operator",
+								k, p->target, format_type_be(col->tgt_type)),
+						 errdetail("Batch rows are matched with target "
+								   "rows by their key."),
+						 errhint("Choose key columns of comparable types, "
+								 "e.g. text or jsonb rather than json.")));
 			}
 		}
 		if (!found)

@@ -38,6 +38,7 @@
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
+#include "parser/parse_coerce.h"
 #include "parser/parse_oper.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -267,7 +268,49 @@ append_audit_values(StringInfo buf, EtlRun *run, const char *alias)
 }
 
 /*
- * append_key_match writes "a.k1 = b.k1 AND ..." over the key columns.
+ * etl_deparse_as_target writes alias.column converted to the type of its
+ * target column, as the load would store it: unchanged when the types
+ * agree, otherwise CAST(... AS type(typmod)).  The typmod is left out where
+ * an explicit cast to it would differ from the assignment of the load:
+ * length coercions (varchar(n), char(n), bit(n)) truncate when explicit but
+ * fail on assignment, so 'ABCD' must not compare equal to a stored 'ABC'.
+ * Numeric scale, timestamp precision and the like round the same either
+ * way, so a numeric(12,2) target compares with the value rounded as stored.
+ */
+void
+etl_deparse_as_target(StringInfo buf, EtlColumn *col, const char *alias)
+{
+	int32 typmod = col->tgt_typmod;
+	Oid funcid;
+
+	if (col->src_type == col->tgt_type &&
+		(typmod < 0 || col->src_typmod == typmod))
+	{
+		appendStringInfo(buf, "%s.%s", alias, quote_identifier(col->name));
+		return;
+	}
+	if (typmod >= 0 &&
+		find_typmod_coercion_function(col->tgt_type, &funcid) !=
+			COERCION_PATH_NONE &&
+		OidIsValid(funcid) && get_func_nargs(funcid) >= 3)
+		typmod = -1; /* its third argument: isExplicit */
+	if (col->src_type == col->tgt_type && typmod < 0)
+	{
+		appendStringInfo(buf, "%s.%s", alias, quote_identifier(col->name));
+		return;
+	}
+	appendStringInfo(buf, "CAST(%s.%s AS %s)", alias,
+					 quote_identifier(col->name),
+					 format_type_extended(col->tgt_type, typmod,
+										  FORMAT_TYPE_TYPEMOD_GIVEN |
+											  FORMAT_TYPE_FORCE_QUALIFY));
+}
+
+/*
+ * append_key_match writes "a.k1 = b.k1 AND ..." over the key columns; a is
+ * the target (or a row of the target's types), b the batch, whose values are
+ * converted to the target's types first (an int batch key matches a text
+ * target key by the text it is stored as).
  */
 static void
 append_key_match(StringInfo buf, EtlRun *run, const char *a, const char *b)
@@ -278,13 +321,12 @@ append_key_match(StringInfo buf, EtlRun *run, const char *a, const char *b)
 	foreach (lc, run->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
-		const char *q;
 
 		if (!col->is_key)
 			continue;
-		q = quote_identifier(col->name);
-		appendStringInfo(buf, "%s%s.%s = %s.%s", first ? "" : " AND ", a, q, b,
-						 q);
+		appendStringInfo(buf, "%s%s.%s = ", first ? "" : " AND ", a,
+						 quote_identifier(col->name));
+		etl_deparse_as_target(buf, col, b);
 		first = false;
 	}
 }
@@ -350,8 +392,10 @@ has_equality(Oid ltype, Oid rtype)
 /*
  * append_changed writes the condition under which a matched target row
  * differs from its batch row: the stored row hash differs, or (without a
- * _etl_row_hash column) some non-key column is distinct, compared as text
- * where the two types have no equality operator.
+ * _etl_row_hash column) some non-key column is distinct from the batch value
+ * converted as the load would store it (etl_deparse_as_target: a raw
+ * numeric compares rounded to a numeric(12,2) target's scale), compared as
+ * text where the target type has no equality operator.
  */
 static void
 append_changed(StringInfo buf, EtlRun *run, const char *alias)
@@ -375,14 +419,18 @@ append_changed(StringInfo buf, EtlRun *run, const char *alias)
 			continue;
 		if (!first)
 			appendStringInfoString(buf, " OR ");
-		if (has_equality(col->tgt_type, col->src_type))
-			appendStringInfo(buf, "etl_target.%s IS DISTINCT FROM %s.%s", q,
-							 alias, q);
+		if (has_equality(col->tgt_type, col->tgt_type))
+		{
+			appendStringInfo(buf, "etl_target.%s IS DISTINCT FROM ", q);
+			etl_deparse_as_target(buf, col, alias);
+		}
 		else
-			appendStringInfo(buf,
-							 "etl_target.%s::pg_catalog.text IS DISTINCT FROM "
-							 "%s.%s::pg_catalog.text",
-							 q, alias, q);
+		{
+			appendStringInfo(
+				buf, "etl_target.%s::pg_catalog.text IS DISTINCT FROM (", q);
+			etl_deparse_as_target(buf, col, alias);
+			appendStringInfoString(buf, ")::pg_catalog.text");
+		}
 		first = false;
 	}
 	if (first)
@@ -482,6 +530,30 @@ etl_deparse_update(EtlRun *run)
 }
 
 /*
+ * append_key_source_match writes the key match of DELETE ... USING: the
+ * keys of etl_source are of the target's types already.
+ */
+static void
+append_key_source_match(StringInfo buf, EtlRun *run)
+{
+	ListCell *lc;
+	bool first = true;
+
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+		const char *q;
+
+		if (!col->is_key)
+			continue;
+		q = quote_identifier(col->name);
+		appendStringInfo(buf, "%setl_target.%s = etl_source.%s",
+						 first ? "" : " AND ", q, q);
+		first = false;
+	}
+}
+
+/*
  * etl_deparse_delete returns the DELETE of the target rows whose key is in
  * the batch (first half of load delete_insert).
  */
@@ -503,14 +575,16 @@ etl_deparse_delete(EtlRun *run)
 
 		if (!col->is_key)
 			continue;
-		appendStringInfo(&buf, "%setl_t.%s", first ? "" : ", ",
-						 quote_identifier(col->name));
+		if (!first)
+			appendStringInfoString(&buf, ", ");
+		etl_deparse_as_target(&buf, col, "etl_t");
+		appendStringInfo(&buf, " AS %s", quote_identifier(col->name));
 		first = false;
 	}
 	appendStringInfoString(&buf, "\nFROM ");
 	append_transform(&buf, run);
 	appendStringInfoString(&buf, ") AS etl_source\nWHERE ");
-	append_key_match(&buf, run, "etl_target", "etl_source");
+	append_key_source_match(&buf, run);
 	return buf.data;
 }
 

@@ -16,6 +16,8 @@
 #include "run.h"
 
 extern char *etl_relation_sql(Oid relid);
+extern void etl_deparse_as_target(StringInfo buf, EtlColumn *col,
+								  const char *alias);
 extern void etl_deparse_delta_cte(StringInfo buf, EtlRun *run);
 extern char *etl_deparse_range_where(EtlRun *run);
 extern char *etl_deparse_stats(EtlRun *run);

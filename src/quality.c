@@ -930,18 +930,22 @@ unique_against_target(EtlRun *run, EtlCheck *c, EtlArgs *args)
 
 		if (!kc->is_key)
 			continue;
-		appendStringInfo(&bkeys, "%setl_b.%s", bkeys.len ? ", " : "",
-						 quote_identifier(kc->name));
+		if (bkeys.len > 0)
+			appendStringInfoString(&bkeys, ", ");
+		etl_deparse_as_target(&bkeys, kc, "etl_b");
 		appendStringInfo(&xkeys, "%setl_x.%s", xkeys.len ? ", " : "",
 						 quote_identifier(kc->name));
 	}
 	if (bkeys.len == 0)
 		return 0;
+
+	/* batch values converted to the target's types, as the load stores them */
 	initStringInfo(&tail);
 	appendStringInfo(&tail,
-					 " JOIN %s AS etl_x ON etl_x.%s = etl_b.%s AND ROW(%s) IS "
-					 "DISTINCT FROM ROW(%s)",
-					 run->target_sql, col, col, xkeys.data, bkeys.data);
+					 " JOIN %s AS etl_x ON etl_x.%s = ", run->target_sql, col);
+	etl_deparse_as_target(&tail, c->col, "etl_b");
+	appendStringInfo(&tail, " AND ROW(%s) IS DISTINCT FROM ROW(%s)",
+					 xkeys.data, bkeys.data);
 	etl_spi_query_parallel(batch_query(run, "pg_catalog.count(*)", tail.data),
 						   args, run->snapshot);
 	return etl_spi_int64(0, 0, 0);
