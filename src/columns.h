@@ -40,6 +40,10 @@ typedef struct EtlColumnMap
 	List *columns;		 /* EtlColumn *, in target column order */
 	char *transform_sql; /* SELECT over etl_delta producing them */
 	bool one_to_one;	 /* one batch row per extracted row */
+	bool row_local;		 /* each batch row from one extracted row alone */
+	int delta_loc;		 /* row_local: where etl_delta is read in */
+	int delta_len;		 /* transform_sql, and how long the name is */
+	bool delta_aliased;	 /* whether it has an alias there */
 	bool has_row_hash;	 /* target audit columns present */
 	bool has_run_id;
 	bool has_loaded_at;

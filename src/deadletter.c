@@ -245,6 +245,18 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	etl_become_owner(&sw, run.p->owner);
 	etl_run_resolve_relations(&run);
 	run.map = etl_resolve_columns(run.p, run.source_relid, run.target_relid);
+	if (!run.map->row_local)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot replay the dead letters of pipeline \"%s\"",
+						run.p->name),
+				 errdetail("Its transform is not row-local: run over a few "
+						   "source rows, it would compute their aggregates, "
+						   "DISTINCT or window functions alone and overwrite "
+						   "the target's rows with partial results."),
+				 errhint("Fix the rows in the source and reload them, or "
+						 "resolve the dead letters by hand with "
+						 "etl_resolve_dead_letter().")));
 	run.snapshot = RegisterSnapshot(GetLatestSnapshot());
 	etl_stage_create(&run);
 	etl_args_init(&args);

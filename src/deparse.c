@@ -34,6 +34,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
@@ -590,15 +591,37 @@ etl_deparse_delete(EtlRun *run)
 
 /*
  * etl_deparse_stage_select returns the SELECT that stages the run's range:
- * row number, no reference, the source row.
+ * row number, no reference, the source row.  Rows are numbered in a
+ * deterministic order, the order in which they were written as far as the
+ * source tells: by the watermark column, then by physical position (ctid;
+ * tableoid and ctid in a partitioned table; the row's text where the source
+ * has no ctid, a view or a foreign table).  So parts of a batch load in the
+ * same order on every attempt, and a later version of a key comes after an
+ * earlier one.
  */
 char *
 etl_deparse_stage_select(EtlRun *run)
 {
+	const char *tiebreak;
+
+	switch (run->source_relkind)
+	{
+		case RELKIND_RELATION:
+		case RELKIND_MATVIEW:
+			tiebreak = "etl_s.ctid";
+			break;
+		case RELKIND_PARTITIONED_TABLE:
+			tiebreak = "etl_s.tableoid, etl_s.ctid";
+			break;
+		default:
+			tiebreak = "etl_s::pg_catalog.text";
+			break;
+	}
 	return psprintf(
-		"SELECT pg_catalog.row_number() OVER (), NULL::pg_catalog.int8,"
-		" etl_s.* FROM %s AS etl_s%s",
-		run->source_sql, etl_deparse_range_where(run));
+		"SELECT pg_catalog.row_number() OVER (ORDER BY etl_s.%s, %s),"
+		" NULL::pg_catalog.int8, etl_s.* FROM %s AS etl_s%s",
+		quote_identifier(run->p->watermark_column), tiebreak, run->source_sql,
+		etl_deparse_range_where(run));
 }
 
 /*

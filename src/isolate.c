@@ -180,6 +180,7 @@ load_range(EtlRun *run, void *arg)
 
 	run->rn_lo = rl->lo;
 	run->rn_hi = rl->hi;
+	run->target_empty = -1; /* earlier parts may have filled it */
 	etl_load(run, &rl->counts);
 	if (rl->hooks->loaded)
 		rl->hooks->loaded(run, rl->lo, rl->hi, rl->hooks->arg);

@@ -232,6 +232,33 @@ check_threshold(EtlRun *run, int64 nrows, const char *last)
 }
 
 /*
+ * etl_not_row_local_error raises the data error edata of a batch whose
+ * transform is not row-local: its bad rows cannot be isolated, since the
+ * transform computes output rows from several source rows (run in parts,
+ * its aggregates, DISTINCT and window functions would see only a part, and
+ * the parts would overwrite each other).  The run fails with the error's
+ * SQLSTATE; nothing of the batch is loaded.
+ */
+void
+etl_not_row_local_error(EtlRun *run, ErrorData *edata)
+{
+	ereport(ERROR,
+			(errcode(edata->sqlerrcode), errmsg("%s", edata->message),
+			 errdetail("The transform of pipeline \"%s\" is not row-local "
+					   "(it combines several source rows into an output "
+					   "row: aggregates, DISTINCT, window functions, LIMIT, "
+					   "set operations or a second read of etl_delta), so "
+					   "the rows that fail cannot be isolated and nothing "
+					   "of the batch was loaded.%s%s",
+					   run->p->name, edata->detail ? "\n" : "",
+					   edata->detail ? edata->detail : ""),
+			 errhint("Make the transform tolerate the bad values (e.g. "
+					 "CASE WHEN amount ~ '^-?[0-9.]+$' THEN amount::numeric "
+					 "END, or a WHERE that leaves such rows out), or fix "
+					 "them in the source.")));
+}
+
+/*
  * load_batch loads the batch: set-based in one go, and only when that fails
  * with a data error, again from a stage with the bad rows isolated.
  */
@@ -249,6 +276,8 @@ load_batch(EtlRun *run)
 		EtlIsolateHooks hooks = { NULL, run_rejected, &nrows };
 		EtlArgs args;
 
+		if (!run->map->row_local)
+			etl_not_row_local_error(run, edata);
 		ereport(DEBUG1, (errmsg_internal(
 							"pipeline \"%s\": isolating bad rows after: %s",
 							run->p->name, edata->message)));

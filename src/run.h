@@ -101,5 +101,6 @@ typedef struct EtlRun
 extern void etl_run_args(EtlRun *run, EtlArgs *args);
 extern void etl_run_resolve_relations(EtlRun *run);
 extern void etl_require_read_committed(const char *what);
+extern void etl_not_row_local_error(EtlRun *run, ErrorData *edata);
 
 #endif /* ETL_RUN_H */
