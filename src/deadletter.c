@@ -151,8 +151,8 @@ replay_loaded(EtlRun *run, int64 lo, int64 hi, void *arg)
 				 " resolved_at = pg_catalog.now(),"
 				 " resolution = 'reloaded by etl_retry_dead_letters'"
 				 " WHERE id IN (SELECT etl_ref FROM pg_temp.%s"
-				 " WHERE etl_rn BETWEEN $1 AND $2)",
-				 run->stage_table),
+				 " WHERE etl_rn BETWEEN $1 AND $2 AND %s)",
+				 run->stage_table, etl_stage_filter(run)),
 		&args, SPI_OK_UPDATE, InvalidSnapshot);
 	etl_restore_user(&sw);
 }

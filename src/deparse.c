@@ -46,6 +46,7 @@
 #include "utils/syscache.h"
 
 #include "deparse.h"
+#include "isolate.h"
 
 /*
  * etl_relation_sql returns the quoted, schema-qualified name of a relation.
@@ -150,9 +151,9 @@ append_delta_cte(StringInfo buf, EtlRun *run)
 	if (run->stage_table != NULL)
 		appendStringInfo(buf,
 						 "WITH etl_delta AS (SELECT %s FROM pg_temp.%s"
-						 " WHERE etl_rn BETWEEN $%d AND $%d)\n",
+						 " WHERE etl_rn BETWEEN $%d AND $%d AND %s)\n",
 						 run->stage_columns, run->stage_table, ETL_PARAM_RN_LO,
-						 ETL_PARAM_RN_HI);
+						 ETL_PARAM_RN_HI, etl_stage_filter(run));
 	else
 		appendStringInfo(buf, "WITH etl_delta AS (SELECT * FROM %s%s)\n",
 						 run->source_sql, etl_deparse_range_where(run));
@@ -622,6 +623,86 @@ etl_deparse_stage_select(EtlRun *run)
 		" NULL::pg_catalog.int8, etl_s.* FROM %s AS etl_s%s",
 		quote_identifier(run->p->watermark_column), tiebreak, run->source_sql,
 		etl_deparse_range_where(run));
+}
+
+/*
+ * append_key_row writes the batch key of alias converted to the target's
+ * types: the key column, or ROW(...) of several.
+ */
+static void
+append_key_row(StringInfo buf, EtlRun *run, const char *alias)
+{
+	ListCell *lc;
+	int nkeys = 0;
+
+	foreach (lc, run->map->columns)
+		nkeys += ((EtlColumn *) lfirst(lc))->is_key ? 1 : 0;
+	if (nkeys > 1)
+		appendStringInfoString(buf, "ROW(");
+	nkeys = 0;
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		if (nkeys++ > 0)
+			appendStringInfoString(buf, ", ");
+		etl_deparse_as_target(buf, col, alias);
+	}
+	if (nkeys > 1)
+		appendStringInfoChar(buf, ')');
+}
+
+/*
+ * etl_deparse_dup_count returns the query that counts, with etl_dup_count,
+ * the batch rows (of staged rows rn_lo .. rn_hi) whose key an earlier row
+ * had: never too few, NULL when it cannot tell.
+ */
+char *
+etl_deparse_dup_count(EtlRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_delta_cte(&buf, run);
+	appendStringInfoString(&buf, "SELECT pg_catalog.etl_dup_count(");
+	append_key_row(&buf, run, "etl_t");
+	appendStringInfoString(&buf, ") FROM ");
+	append_transform(&buf, run);
+	return buf.data;
+}
+
+/*
+ * etl_deparse_dup_keys returns a query that finds whether two batch rows
+ * (of staged rows rn_lo .. rn_hi) share a key, as the target compares keys
+ * (NULL keys count as equal here).  One row: they do; none: they do not.
+ */
+char *
+etl_deparse_dup_keys(EtlRun *run)
+{
+	StringInfoData buf;
+	ListCell *lc;
+	bool first = true;
+
+	initStringInfo(&buf);
+	append_delta_cte(&buf, run);
+	appendStringInfoString(&buf, "SELECT 1 FROM ");
+	append_transform(&buf, run);
+	appendStringInfoString(&buf, "\nGROUP BY ");
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		if (!first)
+			appendStringInfoString(&buf, ", ");
+		etl_deparse_as_target(&buf, col, "etl_t");
+		first = false;
+	}
+	appendStringInfoString(&buf, " HAVING pg_catalog.count(*) > 1 LIMIT 1");
+	return buf.data;
 }
 
 /*

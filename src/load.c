@@ -43,12 +43,14 @@ exec_load(EtlRun *run, const char *sql, int expected)
 }
 
 /*
- * target_is_empty tells whether the target had no row when this attempt's
- * load began (in the run's snapshot).  Asked once per attempt, so that the
- * chunks of an isolated batch all load the way the whole batch would have.
+ * target_is_empty tells whether the target has no row (in the run's
+ * snapshot, with what this transaction wrote).  The answer is kept in
+ * run->target_empty until the caller resets it to -1: an isolated batch
+ * asks again before each statement, since earlier parts may have filled it,
+ * unless it knows that no two of its rows share a key.
  */
-static bool
-target_is_empty(EtlRun *run)
+bool
+etl_target_is_empty(EtlRun *run)
 {
 	if (run->target_empty < 0)
 		run->target_empty = etl_spi_exec(etl_deparse_target_probe(run), NULL,
@@ -91,7 +93,7 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 	{
 		case ETL_LOAD_MERGE:
 		case ETL_LOAD_APPEND:
-			if (run->p->key == NIL || target_is_empty(run))
+			if (run->p->key == NIL || etl_target_is_empty(run))
 			{
 				/* a first load: every row is new */
 				c->inserted = exec_load(run, etl_deparse_insert(run, false),

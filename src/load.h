@@ -16,5 +16,6 @@
 #include "run.h"
 
 extern void etl_load(EtlRun *run, EtlLoadCounts *counts);
+extern bool etl_target_is_empty(EtlRun *run);
 
 #endif /* ETL_LOAD_H */

@@ -390,7 +390,9 @@ reset_attempt(EtlRun *run)
 
 	run->snapshot = NULL; /* released with the subtransaction */
 	run->target_empty = -1;
+	run->target_empty_fixed = false;
 	run->stage_table = NULL;
+	run->stage_held_only = false;
 	run->dead_letters = NIL;
 	run->check_results = NIL;
 	run->quarantine_table = NULL;

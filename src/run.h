@@ -77,8 +77,9 @@ typedef struct EtlRun
 	/* one snapshot for the range statistics and the load */
 	Snapshot snapshot;
 
-	/* whether the target was empty when the load began: -1 not known */
+	/* whether the target is empty (etl_target_is_empty()): -1 not known */
 	int target_empty;
+	bool target_empty_fixed; /* true: an isolated load keeps the answer */
 
 	/*
 	 * Staged rows (bad-row isolation, dead-letter replay): the source rows of
@@ -89,6 +90,7 @@ typedef struct EtlRun
 	char *stage_columns; /* the source's columns, quoted, comma list */
 	int64 rn_lo;
 	int64 rn_hi;
+	bool stage_held_only; /* read the held rows only (isolate.c) */
 
 	List *dead_letters;		   /* EtlDeadLetter *, found by this attempt */
 	List *check_results;	   /* quality.c's results of this attempt */
