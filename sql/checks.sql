@@ -207,6 +207,35 @@ SELECT etl_add_check('ck_u', 'unique', column_name => 'payload');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT etl_drop_pipeline('ck_u');
 
+-- the checks run the transform over the batch: a row whose transform fails
+-- with a data error is isolated first (a dead letter, stage transform), as
+-- a load would, then the checks judge the rows left and those load
+CREATE TABLE ck_src.raw (id int PRIMARY KEY, v text, at timestamptz NOT NULL);
+INSERT INTO ck_src.raw
+SELECT g, CASE WHEN g = 50 THEN 'bad' ELSE g::text END, now() - interval '1 minute'
+  FROM generate_series(1, 100) g;
+CREATE TABLE ck_dw.cooked (id int PRIMARY KEY, v int);
+SELECT etl_create_pipeline('ck_cast', 'ck_src.raw', 'ck_dw.cooked', watermark_column => 'at',
+    transform => 'SELECT id, v::int AS v FROM etl_delta') > 0 AS created;
+SELECT etl_add_check('ck_cast', 'not_null', column_name => 'v', severity => 'warning');
+SELECT etl_add_check('ck_cast', 'row_count', params => '{"min": 1}');
+SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('ck_cast');
+SELECT record->>'id' AS id, record->>'v' AS v, stage, sqlstate FROM etl.dead_letters
+ WHERE pipeline = 'ck_cast';
+SELECT check_name, passed, observed FROM etl.check_results
+ WHERE run_id = (SELECT max(run_id) FROM etl.runs) ORDER BY check_name;
+SELECT count(*) AS loaded, count(*) FILTER (WHERE id = 50) AS bad_loaded FROM ck_dw.cooked;
+-- not row-local (it aggregates), the transform cannot be isolated: the
+-- run fails with the data error, and nothing loads
+TRUNCATE ck_dw.cooked;
+SELECT etl_reset_watermark('ck_cast') IS NULL AS reset;
+SELECT etl_alter_pipeline('ck_cast',
+    transform => 'SELECT min(id) AS id, sum(v::int)::int AS v FROM etl_delta') > 0 AS altered;
+SELECT code, split_part(detail, E'\n', 1) AS error, left(split_part(detail, E'\n', 2), 60) AS why
+  FROM regress.run_failing('ck_cast');
+SELECT count(*) AS loaded FROM ck_dw.cooked;
+SELECT etl_drop_pipeline('ck_cast');
+
 -- row_count and freshness judge the batch: an empty increment fails
 -- row_count min 1 (as a warning here), freshness sees an old source
 SELECT etl_drop_check('ck', 'ck_row_count');

@@ -138,6 +138,8 @@ typedef struct EtlCheckResult
 	bool passed;
 	int64 failing;
 	StringInfo observed; /* a JSON object */
+	double mean;		 /* z_score: of the batch's finite values */
+	double stddev;
 } EtlCheckResult;
 
 typedef struct CheckErrorArg
@@ -957,8 +959,7 @@ unique_against_target(EtlRun *run, EtlCheck *c, EtlArgs *args)
  * into the run's dead letters (stage 'check').
  */
 static void
-quarantine(EtlRun *run, List *results, EtlArgs *args, double *means,
-		   double *stddevs)
+quarantine(EtlRun *run, List *results, EtlArgs *args)
 {
 	StringInfoData pred;
 	StringInfoData keys;
@@ -993,7 +994,7 @@ quarantine(EtlRun *run, List *results, EtlArgs *args, double *means,
 			else
 			{
 				appendStringInfoString(&pred, " WHEN ");
-				append_fail_predicate(&pred, r->check, means[i], stddevs[i]);
+				append_fail_predicate(&pred, r->check, r->mean, r->stddev);
 			}
 			appendStringInfo(&pred, " THEN %s",
 							 quote_literal_cstr(r->check->name));
@@ -1142,9 +1143,10 @@ check_pass_sql(EtlRun *run, List *checks, EtlArgs *args, int *first_col)
 
 /*
  * etl_run_checks evaluates the pipeline's checks (from etl_checks_load) on
- * the run's batch, before it loads, and keeps their results in run->check_results.  A failing
- * critical check fails the attempt (23514); failing quarantine checks move
- * their rows to the dead letters.  Runs as the pipeline owner.
+ * the run's batch, before it loads, and keeps their results in
+ * run->check_results (and the rows it counted in run->check_rows); it only
+ * reads, so that a data error of the transform can be caught around it.
+ * etl_checks_judge() acts on the results.  Runs as the pipeline owner.
  */
 void
 etl_run_checks(EtlRun *run, List *checks)
@@ -1154,12 +1156,8 @@ etl_run_checks(EtlRun *run, List *checks)
 	char *pass_sql;
 	int nchecks;
 	int *first_col;
-	double *means;
-	double *stddevs;
 	int64 nrows;
 	List *results = NIL;
-	bool any_quarantine = false;
-	EtlCheckResult *critical = NULL;
 	int i;
 
 	run->check_results = NIL;
@@ -1167,8 +1165,6 @@ etl_run_checks(EtlRun *run, List *checks)
 		return;
 	nchecks = list_length(checks);
 	first_col = palloc0(sizeof(int) * nchecks);
-	means = palloc0(sizeof(double) * nchecks);
-	stddevs = palloc0(sizeof(double) * nchecks);
 
 	foreach (lc, checks)
 		resolve_check(lfirst(lc), run->p, run->map, run->source_relid);
@@ -1238,8 +1234,8 @@ etl_run_checks(EtlRun *run, List *checks)
 						c->threshold);
 					break;
 				}
-				means[i] = mean;
-				stddevs[i] = sd;
+				r->mean = mean;
+				r->stddev = sd;
 				r->passed = maxz <= c->threshold;
 				appendStringInfo(r->observed,
 								 "\"mean\": %.17g, \"stddev\": %.17g, "
@@ -1362,7 +1358,7 @@ etl_run_checks(EtlRun *run, List *checks)
 			}
 			else
 			{
-				append_fail_predicate(&pred, c, means[i], stddevs[i]);
+				append_fail_predicate(&pred, c, r->mean, r->stddev);
 				if (c->kind == CK_Z_SCORE)
 				{
 					etl_spi_query_parallel(
@@ -1377,13 +1373,36 @@ etl_run_checks(EtlRun *run, List *checks)
 			}
 		}
 		appendStringInfoChar(r->observed, '}');
-		if (!r->passed && c->severity == SEV_CRITICAL && critical == NULL)
-			critical = r;
-		if (!r->passed && c->severity == SEV_QUARANTINE)
-			any_quarantine = true;
 		i++;
 	}
 	run->check_results = results;
+	run->check_rows = nrows;
+}
+
+/*
+ * etl_checks_judge acts on the results of etl_run_checks(): a failing
+ * critical check fails the attempt (23514, the batch does not load); rows
+ * failing quarantine checks become dead letters and leave the batch.  Runs
+ * as the pipeline owner.
+ */
+void
+etl_checks_judge(EtlRun *run, List *checks)
+{
+	EtlCheckResult *critical = NULL;
+	bool any_quarantine = false;
+	EtlArgs args;
+	ListCell *lc;
+
+	foreach (lc, run->check_results)
+	{
+		EtlCheckResult *r = lfirst(lc);
+
+		if (!r->passed && r->check->severity == SEV_CRITICAL &&
+			critical == NULL)
+			critical = r;
+		if (!r->passed && r->check->severity == SEV_QUARANTINE)
+			any_quarantine = true;
+	}
 
 	if (critical != NULL)
 	{
@@ -1399,7 +1418,7 @@ etl_run_checks(EtlRun *run, List *checks)
 						   kind_row_level[c->kind]
 							   ? psprintf(" for " INT64_FORMAT
 										  " of " INT64_FORMAT " rows",
-										  critical->failing, nrows)
+										  critical->failing, run->check_rows)
 							   : "",
 						   critical->observed->data),
 				 errhint("The batch was not loaded; SELECT * FROM "
@@ -1409,7 +1428,12 @@ etl_run_checks(EtlRun *run, List *checks)
 	}
 
 	if (any_quarantine)
-		quarantine(run, results, &args, means, stddevs);
+	{
+		etl_run_args(run, &args);
+		foreach (lc, checks)
+			add_check_args(&args, lfirst(lc));
+		quarantine(run, run->check_results, &args);
+	}
 }
 
 /*

@@ -35,6 +35,7 @@ extern List *etl_checks_load(int64 pipeline_id);
 extern void etl_checks_validate_all(EtlPipeline *p, Oid source_relid,
 									Oid target_relid);
 extern void etl_run_checks(EtlRun *run, List *checks);
+extern void etl_checks_judge(EtlRun *run, List *checks);
 extern void etl_check_results_json(StringInfo buf, EtlRun *run);
 extern void etl_check_results_store(EtlRun *run);
 extern bool etl_checks_failed_critical(EtlRun *run);

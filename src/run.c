@@ -259,6 +259,74 @@ etl_not_row_local_error(EtlRun *run, ErrorData *edata)
 }
 
 /*
+ * ensure_staged copies the run's range into the stage (once; isolate.c),
+ * from which the later statements of the attempt read it: rows 1 ..
+ * run->stage_rows, less those rejected on the way.
+ */
+static void
+ensure_staged(EtlRun *run)
+{
+	EtlArgs args;
+
+	if (run->stage_table == NULL)
+	{
+		etl_stage_create(run);
+		etl_run_args(run, &args);
+		run->stage_rows =
+			etl_stage_fill(run, etl_deparse_stage_select(run), &args);
+		if (run->rec.rows_extracted < 0)
+			run->rec.rows_extracted = run->stage_rows;
+	}
+	run->rn_lo = 1;
+	run->rn_hi = run->stage_rows;
+}
+
+/*
+ * check_pass evaluates the checks (the body of a subtransaction).
+ */
+static void
+check_pass(EtlRun *run, void *arg)
+{
+	etl_run_checks(run, (List *) arg);
+}
+
+/*
+ * run_checks evaluates the quality checks on the batch and acts on them.
+ * The evaluation runs the transform over the batch: when that fails with a
+ * data error, the rows whose transform fails are isolated first (dead
+ * letters, stage "transform"), as a load would, and the checks then look
+ * at the rows left.
+ */
+static void
+run_checks(EtlRun *run, List *checks)
+{
+	ErrorData *edata;
+
+	if (run->stage_table != NULL)
+	{
+		run->rn_lo = 1;
+		run->rn_hi = run->stage_rows;
+	}
+	edata = etl_in_subxact(check_pass, run, checks, true);
+	if (edata != NULL)
+	{
+		EtlIsolateHooks hooks = { NULL, run_rejected, &run->stage_rows };
+		int before = list_length(run->dead_letters);
+
+		if (!run->map->row_local)
+			etl_not_row_local_error(run, edata);
+		ensure_staged(run);
+		etl_isolate_transform(run, run->stage_rows, &hooks);
+		if (list_length(run->dead_letters) == before)
+			ReThrowError(edata); /* not a row's transform: a check's own */
+		FreeErrorData(edata);
+		ensure_staged(run);
+		etl_run_checks(run, checks);
+	}
+	etl_checks_judge(run, checks);
+}
+
+/*
  * load_batch loads the batch: set-based in one go, and only when that fails
  * with a data error, again from a stage with the bad rows isolated.
  */
@@ -269,12 +337,12 @@ load_batch(EtlRun *run)
 	EtlRunRecord *r = &run->rec;
 	ErrorData *edata;
 
+	if (run->stage_table != NULL)
+		ensure_staged(run); /* the rows the checks left */
 	edata = etl_in_subxact(load_whole, run, &c, true);
 	if (edata != NULL)
 	{
-		int64 nrows;
-		EtlIsolateHooks hooks = { NULL, run_rejected, &nrows };
-		EtlArgs args;
+		EtlIsolateHooks hooks = { NULL, run_rejected, &run->stage_rows };
 
 		if (!run->map->row_local)
 			etl_not_row_local_error(run, edata);
@@ -283,14 +351,10 @@ load_batch(EtlRun *run)
 							run->p->name, edata->message)));
 		FreeErrorData(edata);
 		memset(&c, 0, sizeof(c));
-		etl_stage_create(run);
-		etl_run_args(run, &args);
-		nrows = etl_stage_fill(run, etl_deparse_stage_select(run), &args);
-		if (r->rows_extracted < 0)
-			r->rows_extracted = nrows;
-		etl_load_isolated(run, nrows, &hooks, &c);
-		etl_stage_drop(run);
+		ensure_staged(run);
+		etl_load_isolated(run, run->stage_rows, &hooks, &c);
 	}
+	etl_stage_drop(run);
 	r->rows_inserted = c.inserted;
 	r->rows_updated = c.updated;
 	r->rows_deleted = c.deleted;
@@ -328,7 +392,7 @@ run_stages(EtlRun *run)
 	if (checks != NIL)
 	{
 		etl_stage_begin(run, "check", &start);
-		etl_run_checks(run, checks);
+		run_checks(run, checks);
 		run->rec.check_ms = etl_stage_end(run, start, run->rec.rows_extracted);
 		if (run->quarantined > 0)
 			check_threshold(run, run->rec.rows_extracted, NULL);
@@ -393,6 +457,8 @@ reset_attempt(EtlRun *run)
 	run->target_empty_fixed = false;
 	run->stage_table = NULL;
 	run->stage_held_only = false;
+	run->stage_rows = 0;
+	run->check_rows = 0;
 	run->dead_letters = NIL;
 	run->check_results = NIL;
 	run->quarantine_table = NULL;

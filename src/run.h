@@ -91,9 +91,11 @@ typedef struct EtlRun
 	int64 rn_lo;
 	int64 rn_hi;
 	bool stage_held_only; /* read the held rows only (isolate.c) */
+	int64 stage_rows;	  /* rows staged (numbered 1 .. stage_rows) */
 
 	List *dead_letters;		   /* EtlDeadLetter *, found by this attempt */
 	List *check_results;	   /* quality.c's results of this attempt */
+	int64 check_rows;		   /* the batch rows the checks counted */
 	char *quarantine_table;	   /* keys the load skips, NULL: none */
 	int64 quarantined;		   /* rows it holds */
 	StringInfo attempt_errors; /* JSON array of the failed attempts */
