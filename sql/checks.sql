@@ -133,6 +133,65 @@ SELECT check_name, passed, failing_rows, observed->'sample_keys' AS sample_keys
   FROM etl.check_results WHERE run_id = (SELECT max(run_id) FROM etl.runs) AND NOT passed
  ORDER BY check_name;
 
+-- quarantine knows the failing rows by their place in the batch, carried
+-- through the transform, never by a key matched again: a transform that
+-- changes the key (lower(code)), a key with a NULL part, an append
+-- pipeline without a key all set aside exactly the failing source rows
+CREATE TABLE ck_src.codes (region text, code text, status text, at timestamptz NOT NULL);
+INSERT INTO ck_src.codes VALUES
+    ('eu', 'A1', 'ok', now() - interval '1 minute'),
+    ('eu', 'A2', 'weird', now() - interval '1 minute'),
+    ('eu', 'A3', 'ok', now() - interval '1 minute');
+CREATE TABLE ck_dw.codes (code text PRIMARY KEY, status text);
+SELECT etl_create_pipeline('ck_q', 'ck_src.codes', 'ck_dw.codes', watermark_column => 'at',
+    error_threshold => 100, transform => 'SELECT lower(code) AS code, status FROM etl_delta') > 0 AS created;
+SELECT etl_add_check('ck_q', 'accepted_values', column_name => 'status',
+                     params => '{"values": ["ok"]}', severity => 'quarantine');
+SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('ck_q');
+SELECT code, status FROM ck_dw.codes ORDER BY code;
+SELECT record->>'code' AS code, record->>'status' AS status, stage, sqlstate, error_message
+  FROM etl.dead_letters WHERE pipeline = 'ck_q';
+SELECT watermark IS NOT NULL AS advanced FROM etl.pipelines WHERE name = 'ck_q';
+-- a replay runs the checks again: the row still fails and stays pending
+-- (one more try); once the check accepts it, it loads
+SELECT * FROM etl_retry_dead_letters('ck_q');
+SELECT status, retry_count, stage, error_message FROM etl.dead_letters WHERE pipeline = 'ck_q';
+SELECT code FROM ck_dw.codes ORDER BY code;
+SELECT etl_drop_check('ck_q', 'ck_q_status_accepted_values');
+SELECT etl_add_check('ck_q', 'accepted_values', column_name => 'status',
+                     params => '{"values": ["ok", "weird"]}', severity => 'quarantine');
+SELECT * FROM etl_retry_dead_letters('ck_q');
+SELECT code, status FROM ck_dw.codes ORDER BY code;
+-- a key with a NULL part
+CREATE TABLE ck_dw.regional (region text, code text, status text, UNIQUE (region, code));
+SELECT etl_create_pipeline('ck_qn', 'ck_src.codes', 'ck_dw.regional', watermark_column => 'at',
+    key => ARRAY['region', 'code'], error_threshold => 100,
+    transform => $$SELECT CASE WHEN code = 'A2' THEN NULL ELSE region END AS region, code, status
+                     FROM etl_delta$$) > 0 AS created;
+SELECT etl_add_check('ck_qn', 'accepted_values', column_name => 'status',
+                     params => '{"values": ["ok"]}', severity => 'quarantine');
+SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('ck_qn');
+SELECT region, code, status FROM ck_dw.regional ORDER BY code;
+-- append without a key
+CREATE TABLE ck_dw.code_log (code text, status text);
+SELECT etl_create_pipeline('ck_qa', 'ck_src.codes', 'ck_dw.code_log', watermark_column => 'at',
+    load => 'append', error_threshold => 100) > 0 AS created;
+SELECT etl_add_check('ck_qa', 'accepted_values', column_name => 'status',
+                     params => '{"values": ["ok"]}', severity => 'quarantine');
+SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('ck_qa');
+SELECT code, status FROM ck_dw.code_log ORDER BY code;
+SELECT pipeline, record->>'code' AS code, status FROM etl.dead_letters
+ WHERE pipeline IN ('ck_qn', 'ck_qa') ORDER BY pipeline;
+-- a transform that is not row-local cannot quarantine: refused when the
+-- check is added, and a pipeline with such a check cannot become one
+SELECT etl_create_pipeline('ck_qagg', 'ck_src.codes', 'ck_dw.codes', watermark_column => 'at',
+    transform => 'SELECT min(lower(code)) AS code, status FROM etl_delta GROUP BY status') > 0 AS created;
+SELECT etl_add_check('ck_qagg', 'not_null', column_name => 'code', severity => 'quarantine');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_alter_pipeline('ck_q', transform => 'SELECT DISTINCT lower(code) AS code, status FROM etl_delta');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_drop_pipeline(name) FROM etl.pipelines WHERE name IN ('ck_q', 'ck_qn', 'ck_qa', 'ck_qagg') ORDER BY name;
+
 -- unique: duplicates in the batch and clashes with the target's other rows
 INSERT INTO ck_src.orders VALUES
     (105, 3, 'pending', 20, 'dup@example.com', now() - interval '20 seconds'),

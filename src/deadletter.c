@@ -37,6 +37,7 @@
 #include "errors.h"
 #include "etl_ext.h"
 #include "isolate.h"
+#include "quality.h"
 #include "security.h"
 
 PG_FUNCTION_INFO_V1(etl_retry_dead_letters);
@@ -152,7 +153,7 @@ replay_loaded(EtlRun *run, int64 lo, int64 hi, void *arg)
 				 " resolution = 'reloaded by etl_retry_dead_letters'"
 				 " WHERE id IN (SELECT etl_ref FROM pg_temp.%s"
 				 " WHERE etl_rn BETWEEN $1 AND $2 AND %s)",
-				 run->stage_table, etl_stage_filter(run)),
+				 run->stage_table, etl_stage_filter(run, NULL)),
 		&args, SPI_OK_UPDATE, InvalidSnapshot);
 	etl_restore_user(&sw);
 }
@@ -272,6 +273,15 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 			" AND d.record IS NOT NULL",
 			run.source_sql),
 		&args);
+	run.stage_rows = n;
+
+	/*
+	 * What a run would have done to these rows: the transform's bad rows
+	 * first, then the checks that keep rows out (critical, quarantine),
+	 * then the load.
+	 */
+	etl_isolate_transform(&run, n, &hooks);
+	(void) etl_checks_replay(&run, n, &hooks);
 	etl_load_isolated(&run, n, &hooks, &total);
 	etl_stage_drop(&run);
 	UnregisterSnapshot(run.snapshot);

@@ -153,7 +153,7 @@ append_delta_cte(StringInfo buf, EtlRun *run)
 						 "WITH etl_delta AS (SELECT %s FROM pg_temp.%s"
 						 " WHERE etl_rn BETWEEN $%d AND $%d AND %s)\n",
 						 run->stage_columns, run->stage_table, ETL_PARAM_RN_LO,
-						 ETL_PARAM_RN_HI, etl_stage_filter(run));
+						 ETL_PARAM_RN_HI, etl_stage_filter(run, NULL));
 	else
 		appendStringInfo(buf, "WITH etl_delta AS (SELECT * FROM %s%s)\n",
 						 run->source_sql, etl_deparse_range_where(run));
@@ -169,39 +169,42 @@ etl_deparse_delta_cte(StringInfo buf, EtlRun *run)
 }
 
 /*
- * append_transform writes the transform as a subquery aliased etl_t; rows
- * whose key quality checks quarantined are left out.
+ * append_transform writes the transform as a subquery aliased etl_t.
  */
 static void
 append_transform(StringInfo buf, EtlRun *run)
 {
-	ListCell *lc;
-	bool first = true;
+	appendStringInfo(buf, "(\n%s\n) AS etl_t", run->map->transform_sql);
+}
 
-	if (run->quarantine_table == NULL)
-	{
-		appendStringInfo(buf, "(\n%s\n) AS etl_t", run->map->transform_sql);
-		return;
-	}
-	appendStringInfo(buf,
-					 "(SELECT * FROM (\n%s\n) AS etl_k WHERE NOT EXISTS "
-					 "(SELECT FROM pg_temp.%s AS etl_q WHERE ",
-					 run->map->transform_sql, run->quarantine_table);
-	foreach (lc, run->map->columns)
-	{
-		EtlColumn *col = lfirst(lc);
-		const char *q;
+/*
+ * etl_deparse_rn_batch returns the batch of staged rows rn_lo .. rn_hi with
+ * the row number of the source row each batch row came from: the columns
+ * etl_rn, then the transform's.  The transform (row-local, columns.c) runs
+ * once per staged row, laterally: its one read of etl_delta is replaced by
+ * that row, (SELECT etl_s.col, ...), so it computes that row's output rows
+ * only.  A transform without a WITH of its own is flattened into one join
+ * by the planner.  The etl_delta CTE of the statement (which this query
+ * does not need) comes from the caller.
+ */
+char *
+etl_deparse_rn_batch(EtlRun *run)
+{
+	EtlColumnMap *map = run->map;
+	StringInfoData buf;
 
-		if (!col->is_key)
-			continue;
-		q = quote_identifier(col->name);
-		appendStringInfo(buf, "%setl_q.%s = etl_k.%s", first ? "" : " AND ", q,
-						 q);
-		first = false;
-	}
-	if (first)
-		appendStringInfoString(buf, "false");
-	appendStringInfoString(buf, ")) AS etl_t");
+	Assert(map->row_local && run->stage_table != NULL);
+	initStringInfo(&buf);
+	appendStringInfo(
+		&buf,
+		"SELECT etl_s.etl_rn, etl_x.* FROM pg_temp.%s AS etl_s"
+		" CROSS JOIN LATERAL (\n%.*s(SELECT %s)%s%s\n) AS etl_x"
+		"\nWHERE etl_s.etl_rn BETWEEN $%d AND $%d AND %s",
+		run->stage_table, map->delta_loc, map->transform_sql,
+		run->stage_columns_s, map->delta_aliased ? "" : " AS etl_delta",
+		map->transform_sql + map->delta_loc + map->delta_len, ETL_PARAM_RN_LO,
+		ETL_PARAM_RN_HI, etl_stage_filter(run, "etl_s"));
+	return buf.data;
 }
 
 /*

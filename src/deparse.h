@@ -31,6 +31,7 @@ extern char *etl_deparse_stage_select(EtlRun *run);
 extern char *etl_deparse_transform_probe(EtlRun *run);
 extern char *etl_deparse_dup_keys(EtlRun *run);
 extern char *etl_deparse_dup_count(EtlRun *run);
+extern char *etl_deparse_rn_batch(EtlRun *run);
 extern char *etl_deparse_stage_record(EtlRun *run);
 
 #endif /* ETL_DEPARSE_H */

@@ -199,10 +199,12 @@ etl_stage_create(EtlRun *run)
 	Relation source = relation_open(run->source_relid, AccessShareLock);
 	TupleDesc desc = RelationGetDescr(source);
 	StringInfoData cols;
+	StringInfoData qcols;
 	Oid userid;
 	int sec;
 
 	initStringInfo(&cols);
+	initStringInfo(&qcols);
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, i);
@@ -211,9 +213,12 @@ etl_stage_create(EtlRun *run)
 			continue;
 		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "",
 						 quote_identifier(NameStr(a->attname)));
+		appendStringInfo(&qcols, "%setl_s.%s", qcols.len ? ", " : "",
+						 quote_identifier(NameStr(a->attname)));
 	}
 	relation_close(source, AccessShareLock);
 	run->stage_columns = cols.data;
+	run->stage_columns_s = qcols.data;
 	run->stage_table = psprintf("etl_stage_" INT64_FORMAT, run->rec.run_id);
 
 	GetUserIdAndSecContext(&userid, &sec);
@@ -500,14 +505,39 @@ hold(EtlRun *run, List *bad)
 }
 
 /*
- * etl_stage_filter returns the condition on a staged row (of the stage's
- * columns, unqualified) that the loads read: the rows not held back, or
+ * etl_stage_filter returns the condition on a staged row (alias: the
+ * stage's alias, or NULL) that the loads read: the rows not held back, or
  * while held rows are tried again, the held rows only.
  */
-const char *
-etl_stage_filter(EtlRun *run)
+char *
+etl_stage_filter(EtlRun *run, const char *alias)
 {
-	return run->stage_held_only ? "etl_held" : "NOT etl_held";
+	return psprintf("%s%s%setl_held", run->stage_held_only ? "" : "NOT ",
+					alias ? alias : "", alias ? "." : "");
+}
+
+/*
+ * etl_stage_batch copies the run's range into the stage (once), from which
+ * the later statements of the attempt read it, and points rn_lo .. rn_hi at
+ * all of it: rows 1 .. run->stage_rows, less those rejected since.  Sets
+ * the run's extracted rows when not yet known.  Runs as the pipeline owner.
+ */
+void
+etl_stage_batch(EtlRun *run)
+{
+	EtlArgs args;
+
+	if (run->stage_table == NULL)
+	{
+		etl_stage_create(run);
+		etl_run_args(run, &args);
+		run->stage_rows =
+			etl_stage_fill(run, etl_deparse_stage_select(run), &args);
+		if (run->rec.rows_extracted < 0)
+			run->rec.rows_extracted = run->stage_rows;
+	}
+	run->rn_lo = 1;
+	run->rn_hi = run->stage_rows;
 }
 
 /*

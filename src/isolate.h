@@ -41,6 +41,7 @@ extern void etl_isolate_transform(EtlRun *run, int64 nrows,
 								  EtlIsolateHooks *hooks);
 extern void etl_stage_forget(EtlRun *run, int64 rn);
 extern bool etl_batch_has_duplicate_keys(EtlRun *run, int64 lo, int64 hi);
-extern const char *etl_stage_filter(EtlRun *run);
+extern char *etl_stage_filter(EtlRun *run, const char *alias);
+extern void etl_stage_batch(EtlRun *run);
 
 #endif /* ETL_ISOLATE_H */

@@ -20,11 +20,25 @@
  *	  check, freshness one look at the source's newest value, and only a
  *	  failing check pays for its sample keys (and a z-score for its count).
  *
+ *	  Quarantine: the batch is staged (isolate.c) and the transform run once
+ *	  per staged row, carrying its row number (etl_deparse_rn_batch()); the
+ *	  rows whose output fails a quarantine check are set aside by that
+ *	  number -- dead letters holding the source row, deleted from the stage
+ *	  the load then reads -- never by a key matched again (a transform may
+ *	  change keys, keys may be NULL or absent).  This needs a row-local
+ *	  transform, which is checked when the check is added.  Replayed dead
+ *	  letters go through the same (etl_checks_replay()).
+ *
+ *	  The evaluation only reads (etl_run_checks(), in a subtransaction of
+ *	  the run, so that a data error of the transform can be isolated);
+ *	  etl_checks_judge() then fails the run or quarantines.
+ *
  *	  A check is validated when it is added (and again when the pipeline is
  *	  altered, and when it runs): its kind, its column among the batch's
  *	  columns with a suitable type, its params, the referenced table and
  *	  column, its expression (parsed and analysed as one boolean expression
- *	  over the batch's columns, never executed), its severity.
+ *	  over the batch's columns, never executed), its severity (quarantine:
+ *	  row-level kinds, row-local transforms).
  *
  * IDENTIFICATION
  *	  src/quality.c
@@ -528,6 +542,19 @@ resolve_check_inner(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map,
 							   "cannot quarantine rows",
 							   check_kind_names[c->kind]),
 						errhint("Use severity => 'critical' or 'warning'.")));
+	if (c->severity == SEV_QUARANTINE && !map->row_local)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("check \"%s\" cannot quarantine rows of pipeline "
+						"\"%s\"",
+						c->name, p->name),
+				 errdetail("Its transform is not row-local: a batch row may "
+						   "come from several source rows (aggregates, "
+						   "DISTINCT, window functions ...), so no source "
+						   "row can be set aside for a failing batch row."),
+				 errhint("Use severity => 'critical' or 'warning', or a "
+						 "transform that computes each row from one source "
+						 "row.")));
 	if (!JB_ROOT_IS_OBJECT(c->params) || JB_ROOT_IS_SCALAR(c->params))
 		bad_param(c, "params must be a JSON object",
 				  "Use e.g. params => '{}'.");
@@ -911,18 +938,26 @@ new_result(EtlCheck *c)
 	return r;
 }
 
-/*
- * unique_against_target counts batch rows whose value of the checked column
- * another target row (another key) already has.
- */
-static int64
-unique_against_target(EtlRun *run, EtlCheck *c, EtlArgs *args)
+/* a staged row that failed a check */
+typedef struct FailedRow
 {
-	StringInfoData tail;
+	int64 rn;
+	ErrorData *edata;
+	char *record;
+} FailedRow;
+
+/*
+ * append_clash_predicate writes the condition under which batch row etl_b
+ * has the value of unique check c that a target row of another key holds
+ * (false without a key): the batch values converted as the load stores
+ * them.
+ */
+static void
+append_clash_predicate(StringInfo buf, EtlRun *run, EtlCheck *c)
+{
 	StringInfoData bkeys;
 	StringInfoData xkeys;
 	ListCell *lc;
-	const char *col = quote_identifier(c->column);
 
 	initStringInfo(&bkeys);
 	initStringInfo(&xkeys);
@@ -939,144 +974,118 @@ unique_against_target(EtlRun *run, EtlCheck *c, EtlArgs *args)
 						 quote_identifier(kc->name));
 	}
 	if (bkeys.len == 0)
-		return 0;
+	{
+		appendStringInfoString(buf, "false");
+		return;
+	}
+	appendStringInfo(buf, "EXISTS (SELECT FROM %s AS etl_x WHERE etl_x.%s = ",
+					 run->target_sql, quote_identifier(c->column));
+	etl_deparse_as_target(buf, c->col, "etl_b");
+	appendStringInfo(buf, " AND ROW(%s) IS DISTINCT FROM ROW(%s))", xkeys.data,
+					 bkeys.data);
+}
 
-	/* batch values converted to the target's types, as the load stores them */
+/*
+ * unique_against_target counts batch rows whose value of the checked column
+ * another target row (another key) already has.
+ */
+static int64
+unique_against_target(EtlRun *run, EtlCheck *c, EtlArgs *args)
+{
+	StringInfoData tail;
+
 	initStringInfo(&tail);
-	appendStringInfo(&tail,
-					 " JOIN %s AS etl_x ON etl_x.%s = ", run->target_sql, col);
-	etl_deparse_as_target(&tail, c->col, "etl_b");
-	appendStringInfo(&tail, " AND ROW(%s) IS DISTINCT FROM ROW(%s)",
-					 xkeys.data, bkeys.data);
+	appendStringInfoString(&tail, " WHERE ");
+	append_clash_predicate(&tail, run, c);
 	etl_spi_query_parallel(batch_query(run, "pg_catalog.count(*)", tail.data),
 						   args, run->snapshot);
 	return etl_spi_int64(0, 0, 0);
 }
 
 /*
- * quarantine moves the rows failing the quarantine checks out of the batch:
- * their keys into a temporary table the load skips (deparse.c), their rows
- * into the run's dead letters (stage 'check').
+ * reject_failing_rows takes the staged rows whose batch rows fail one of
+ * the given checks (EtlCheckResult *, their params in args) out of the
+ * batch: each goes to hooks->rejected, stage "check", with the first check
+ * it fails, and leaves the stage.  Rows are known by their row number in
+ * the stage, which the transform carries (etl_deparse_rn_batch()), never
+ * by a key matched again: a transform may change keys, keys may be NULL or
+ * absent.  A unique check fails the rows whose value repeats in the batch
+ * or belongs to a target row of another key.  Returns how many were taken.
  */
-static void
-quarantine(EtlRun *run, List *results, EtlArgs *args)
+static int64
+reject_failing_rows(EtlRun *run, List *failed, EtlArgs *args,
+					EtlIsolateHooks *hooks)
 {
-	StringInfoData pred;
-	StringInfoData keys;
-	StringInfoData keydefs;
-	StringInfoData join;
+	StringInfoData sql;
 	ListCell *lc;
-	char *sql;
 	uint64 n;
-	bool source_has_keys = true;
-	Oid userid;
-	int sec;
-	int i = 0;
+	FailedRow *rows;
 
-	initStringInfo(&pred);
-	appendStringInfoString(&pred, "CASE");
-	foreach (lc, results)
+	etl_stage_batch(run);
+	initStringInfo(&sql);
+	etl_deparse_delta_cte(&sql, run);
+	appendStringInfoString(
+		&sql,
+		"SELECT etl_q.etl_rn, etl_q.etl_check,"
+		" pg_catalog.to_jsonb(etl_d)::pg_catalog.text FROM"
+		" (SELECT DISTINCT ON (etl_f.etl_rn) etl_f.etl_rn, etl_f.etl_check"
+		" FROM (SELECT etl_b.etl_rn, CASE");
+	foreach (lc, failed)
 	{
 		EtlCheckResult *r = lfirst(lc);
+		EtlCheck *c = r->check;
 
-		if (!r->passed && r->check->severity == SEV_QUARANTINE)
+		if (c->kind == CK_UNIQUE)
 		{
-			if (r->check->kind == CK_UNIQUE)
-			{
-				const char *col = quote_identifier(r->check->column);
+			const char *col = quote_identifier(c->column);
 
-				appendStringInfo(
-					&pred,
-					" WHEN etl_b.%s IN (SELECT etl_d.%s FROM (\n%s\n) AS "
-					"etl_d GROUP BY 1 HAVING pg_catalog.count(*) > 1)",
-					col, col, run->map->transform_sql);
-			}
-			else
-			{
-				appendStringInfoString(&pred, " WHEN ");
-				append_fail_predicate(&pred, r->check, r->mean, r->stddev);
-			}
-			appendStringInfo(&pred, " THEN %s",
-							 quote_literal_cstr(r->check->name));
+			appendStringInfo(
+				&sql,
+				" WHEN etl_b.%s IN (SELECT etl_d.%s FROM (\n%s\n) AS etl_d"
+				" GROUP BY 1 HAVING pg_catalog.count(*) > 1) OR ",
+				col, col, run->map->transform_sql);
+			append_clash_predicate(&sql, run, c);
 		}
-		i++;
+		else
+		{
+			appendStringInfoString(&sql, " WHEN ");
+			append_fail_predicate(&sql, c, r->mean, r->stddev);
+		}
+		appendStringInfo(&sql, " THEN %d", foreach_current_index(lc));
 	}
-	appendStringInfoString(&pred, " END");
+	appendStringInfo(&sql,
+					 " END AS etl_check FROM (\n%s\n) AS etl_b) AS etl_f"
+					 " WHERE etl_f.etl_check IS NOT NULL"
+					 " ORDER BY etl_f.etl_rn, etl_f.etl_check) AS etl_q"
+					 " CROSS JOIN LATERAL (SELECT %s FROM pg_temp.%s AS etl_s"
+					 " WHERE etl_s.etl_rn = etl_q.etl_rn) AS etl_d"
+					 " ORDER BY etl_q.etl_rn",
+					 etl_deparse_rn_batch(run), run->stage_columns_s,
+					 run->stage_table);
+	n = etl_spi_exec(sql.data, args, SPI_OK_SELECT, run->snapshot);
 
-	initStringInfo(&keys);
-	initStringInfo(&keydefs);
-	initStringInfo(&join);
-	foreach (lc, run->map->columns)
-	{
-		EtlColumn *kc = lfirst(lc);
-		const char *q;
-
-		if (!kc->is_key)
-			continue;
-		q = quote_identifier(kc->name);
-		appendStringInfo(&keys, "%setl_b.%s", keys.len ? ", " : "", q);
-		appendStringInfo(&keydefs, "%s%s %s", keydefs.len ? ", " : "", q,
-						 format_type_extended(kc->src_type, kc->src_typmod,
-											  FORMAT_TYPE_TYPEMOD_GIVEN |
-												  FORMAT_TYPE_FORCE_QUALIFY));
-		appendStringInfo(&join, "%setl_q.%s = etl_d.%s",
-						 join.len ? " AND " : "", q, q);
-		if (get_attnum(run->source_relid, kc->name) == InvalidAttrNumber)
-			source_has_keys = false;
-	}
-
-	run->quarantine_table =
-		psprintf("etl_quarantine_" INT64_FORMAT, run->rec.run_id);
-	GetUserIdAndSecContext(&userid, &sec);
-	SetUserIdAndSecContext(userid, sec & ~SECURITY_RESTRICTED_OPERATION);
-	etl_spi_exec(psprintf("CREATE TEMP TABLE %s (%s, etl_check text, "
-						  "etl_record text) ON COMMIT DROP",
-						  run->quarantine_table, keydefs.data),
-				 NULL, SPI_OK_UTILITY, InvalidSnapshot);
-	SetUserIdAndSecContext(userid, sec);
-
-	sql = batch_query(
-		run,
-		psprintf(
-			"%s, %s AS etl_check, pg_catalog.to_jsonb(etl_b)::pg_catalog.text",
-			keys.data, pred.data),
-		NULL);
-	sql = psprintf("INSERT INTO pg_temp.%s SELECT * FROM (%s) etl_f WHERE "
-				   "etl_check IS NOT NULL",
-				   run->quarantine_table, sql);
-	etl_spi_exec(sql, args, SPI_OK_INSERT, run->snapshot);
-
-	/* the dead letters hold the source rows when the source has the key */
-	if (source_has_keys)
-	{
-		StringInfoData dsql;
-
-		initStringInfo(&dsql);
-		etl_deparse_delta_cte(&dsql, run);
-		appendStringInfo(
-			&dsql,
-			"SELECT pg_catalog.to_jsonb(etl_d)::pg_catalog.text, "
-			"etl_q.etl_check"
-			" FROM etl_delta AS etl_d JOIN pg_temp.%s AS etl_q ON %s",
-			run->quarantine_table, join.data);
-		sql = dsql.data;
-	}
-	else
-		sql = psprintf("SELECT etl_record, etl_check FROM pg_temp.%s",
-					   run->quarantine_table);
-	n = etl_spi_exec(sql, args, SPI_OK_SELECT, run->snapshot);
+	/* the result set goes with the next statement: copy it out first */
+	rows = palloc0(sizeof(FailedRow) * Max(n, 1));
 	for (uint64 j = 0; j < n; j++)
 	{
-		ErrorData edata = { 0 };
-		char *check = etl_spi_text(j, 1);
+		EtlCheckResult *r = list_nth(failed, (int) etl_spi_int64(j, 1, 0));
 
-		edata.sqlerrcode = ERRCODE_CHECK_VIOLATION;
-		edata.message = psprintf("quarantined by check \"%s\"", check);
-		run->dead_letters =
-			lappend(run->dead_letters,
-					etl_dead_letter_make("check", etl_spi_text(j, 0), &edata));
+		rows[j].rn = etl_spi_int64(j, 0, 0);
+		rows[j].record = etl_spi_text(j, 2);
+		rows[j].edata = palloc0(sizeof(ErrorData));
+		rows[j].edata->sqlerrcode = ERRCODE_CHECK_VIOLATION;
+		rows[j].edata->message = psprintf(r->check->severity == SEV_QUARANTINE
+											  ? "quarantined by check \"%s\""
+											  : "failed check \"%s\"",
+										  r->check->name);
 	}
-	run->quarantined = n;
+	for (uint64 j = 0; j < n; j++)
+	{
+		hooks->rejected(run, rows[j].rn, "check", rows[j].edata,
+						rows[j].record, hooks->arg);
+		etl_stage_forget(run, rows[j].rn);
+	}
+	return (int64) n;
 }
 
 /*
@@ -1386,10 +1395,10 @@ etl_run_checks(EtlRun *run, List *checks)
  * as the pipeline owner.
  */
 void
-etl_checks_judge(EtlRun *run, List *checks)
+etl_checks_judge(EtlRun *run, List *checks, EtlIsolateHooks *hooks)
 {
 	EtlCheckResult *critical = NULL;
-	bool any_quarantine = false;
+	List *quarantining = NIL;
 	EtlArgs args;
 	ListCell *lc;
 
@@ -1401,7 +1410,7 @@ etl_checks_judge(EtlRun *run, List *checks)
 			critical == NULL)
 			critical = r;
 		if (!r->passed && r->check->severity == SEV_QUARANTINE)
-			any_quarantine = true;
+			quarantining = lappend(quarantining, r);
 	}
 
 	if (critical != NULL)
@@ -1427,13 +1436,51 @@ etl_checks_judge(EtlRun *run, List *checks)
 						 run->rec.run_id)));
 	}
 
-	if (any_quarantine)
+	if (quarantining != NIL)
 	{
+		etl_stage_batch(run); /* the rows are known by their row numbers */
 		etl_run_args(run, &args);
 		foreach (lc, checks)
 			add_check_args(&args, lfirst(lc));
-		quarantine(run, run->check_results, &args);
+		(void) reject_failing_rows(run, quarantining, &args, hooks);
 	}
+}
+
+/*
+ * etl_checks_replay applies a pipeline's checks to dead letters being
+ * replayed (staged rows 1 .. nrows, etl_retry_dead_letters): a row that
+ * fails a row-level check of severity critical or quarantine goes to
+ * hooks->rejected (stage "check") and stays out of the load, as it would
+ * have in a run.  Warnings do not keep a row out; z_score, row_count and
+ * freshness judge a whole batch, which a replay is not, and are left out.
+ * Returns how many rows were held back.  Runs as the pipeline owner.
+ */
+int64
+etl_checks_replay(EtlRun *run, int64 nrows, EtlIsolateHooks *hooks)
+{
+	List *checks = load_checks(run->p->id);
+	List *applied = NIL;
+	EtlArgs args;
+	ListCell *lc;
+
+	foreach (lc, checks)
+	{
+		EtlCheck *c = lfirst(lc);
+
+		if (!kind_row_level[c->kind] || c->kind == CK_Z_SCORE ||
+			c->severity == SEV_WARNING)
+			continue;
+		resolve_check(c, run->p, run->map, run->source_relid);
+		applied = lappend(applied, new_result(c));
+	}
+	if (applied == NIL || nrows == 0)
+		return 0;
+	run->rn_lo = 1;
+	run->rn_hi = nrows;
+	etl_run_args(run, &args);
+	foreach (lc, applied)
+		add_check_args(&args, ((EtlCheckResult *) lfirst(lc))->check);
+	return reject_failing_rows(run, applied, &args, hooks);
 }
 
 /*

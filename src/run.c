@@ -206,6 +206,19 @@ run_rejected(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
 }
 
 /*
+ * run_set_aside makes a row that failed a quarantine check a dead letter of
+ * the run; run_checks() checks the error threshold once all are found (a
+ * failed run records every one of them).
+ */
+static void
+run_set_aside(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
+			  char *record, void *arg)
+{
+	run->dead_letters =
+		lappend(run->dead_letters, etl_dead_letter_make(stage, record, edata));
+}
+
+/*
  * check_threshold fails the attempt when the run's dead letters exceed the
  * error threshold of nrows (the batch): no need to look further, the run
  * fails anyway.  last: the last rejection's message, for the detail.
@@ -259,29 +272,6 @@ etl_not_row_local_error(EtlRun *run, ErrorData *edata)
 }
 
 /*
- * ensure_staged copies the run's range into the stage (once; isolate.c),
- * from which the later statements of the attempt read it: rows 1 ..
- * run->stage_rows, less those rejected on the way.
- */
-static void
-ensure_staged(EtlRun *run)
-{
-	EtlArgs args;
-
-	if (run->stage_table == NULL)
-	{
-		etl_stage_create(run);
-		etl_run_args(run, &args);
-		run->stage_rows =
-			etl_stage_fill(run, etl_deparse_stage_select(run), &args);
-		if (run->rec.rows_extracted < 0)
-			run->rec.rows_extracted = run->stage_rows;
-	}
-	run->rn_lo = 1;
-	run->rn_hi = run->stage_rows;
-}
-
-/*
  * check_pass evaluates the checks (the body of a subtransaction).
  */
 static void
@@ -300,30 +290,35 @@ check_pass(EtlRun *run, void *arg)
 static void
 run_checks(EtlRun *run, List *checks)
 {
+	EtlIsolateHooks hooks = { NULL, run_rejected, &run->stage_rows };
+	EtlIsolateHooks quarantine = { NULL, run_set_aside, NULL };
 	ErrorData *edata;
+	int before;
 
 	if (run->stage_table != NULL)
 	{
 		run->rn_lo = 1;
 		run->rn_hi = run->stage_rows;
 	}
+
 	edata = etl_in_subxact(check_pass, run, checks, true);
 	if (edata != NULL)
 	{
-		EtlIsolateHooks hooks = { NULL, run_rejected, &run->stage_rows };
-		int before = list_length(run->dead_letters);
-
+		before = list_length(run->dead_letters);
 		if (!run->map->row_local)
 			etl_not_row_local_error(run, edata);
-		ensure_staged(run);
+		etl_stage_batch(run);
 		etl_isolate_transform(run, run->stage_rows, &hooks);
 		if (list_length(run->dead_letters) == before)
 			ReThrowError(edata); /* not a row's transform: a check's own */
 		FreeErrorData(edata);
-		ensure_staged(run);
+		etl_stage_batch(run);
 		etl_run_checks(run, checks);
 	}
-	etl_checks_judge(run, checks);
+	before = list_length(run->dead_letters);
+	etl_checks_judge(run, checks, &quarantine);
+	if (list_length(run->dead_letters) > before)
+		check_threshold(run, run->rec.rows_extracted, NULL);
 }
 
 /*
@@ -338,7 +333,7 @@ load_batch(EtlRun *run)
 	ErrorData *edata;
 
 	if (run->stage_table != NULL)
-		ensure_staged(run); /* the rows the checks left */
+		etl_stage_batch(run); /* the rows the checks left */
 	edata = etl_in_subxact(load_whole, run, &c, true);
 	if (edata != NULL)
 	{
@@ -351,7 +346,7 @@ load_batch(EtlRun *run)
 							run->p->name, edata->message)));
 		FreeErrorData(edata);
 		memset(&c, 0, sizeof(c));
-		ensure_staged(run);
+		etl_stage_batch(run);
 		etl_load_isolated(run, run->stage_rows, &hooks, &c);
 	}
 	etl_stage_drop(run);
@@ -394,8 +389,6 @@ run_stages(EtlRun *run)
 		etl_stage_begin(run, "check", &start);
 		run_checks(run, checks);
 		run->rec.check_ms = etl_stage_end(run, start, run->rec.rows_extracted);
-		if (run->quarantined > 0)
-			check_threshold(run, run->rec.rows_extracted, NULL);
 	}
 
 	/* transform and load are one statement: transform_ms is not separate */
@@ -407,12 +400,6 @@ run_stages(EtlRun *run)
 					  run->rec.rows_inserted + run->rec.rows_updated +
 						  run->rec.rows_deleted);
 	etl_maybe_pause("after_load");
-	if (run->quarantine_table != NULL)
-	{
-		etl_spi_exec(psprintf("DROP TABLE pg_temp.%s", run->quarantine_table),
-					 NULL, SPI_OK_UTILITY, InvalidSnapshot);
-		run->quarantine_table = NULL;
-	}
 
 	etl_extract_end(run);
 	etl_restore_user(&sw);
@@ -461,8 +448,6 @@ reset_attempt(EtlRun *run)
 	run->check_rows = 0;
 	run->dead_letters = NIL;
 	run->check_results = NIL;
-	run->quarantine_table = NULL;
-	run->quarantined = 0;
 	run->has_lo = run->has_from = run->has_hi = run->has_cutoff = false;
 	run->nothing = false;
 	run->hi_type = InvalidOid;

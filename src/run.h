@@ -86,8 +86,9 @@ typedef struct EtlRun
 	 * the range in a temporary table with row numbers; loads then read rows
 	 * rn_lo .. rn_hi of it instead of the source.
 	 */
-	char *stage_table;	 /* quoted name in pg_temp, NULL: not staged */
-	char *stage_columns; /* the source's columns, quoted, comma list */
+	char *stage_table;	   /* quoted name in pg_temp, NULL: not staged */
+	char *stage_columns;   /* the source's columns, quoted, comma list */
+	char *stage_columns_s; /* the same, each qualified by etl_s. */
 	int64 rn_lo;
 	int64 rn_hi;
 	bool stage_held_only; /* read the held rows only (isolate.c) */
@@ -96,8 +97,6 @@ typedef struct EtlRun
 	List *dead_letters;		   /* EtlDeadLetter *, found by this attempt */
 	List *check_results;	   /* quality.c's results of this attempt */
 	int64 check_rows;		   /* the batch rows the checks counted */
-	char *quarantine_table;	   /* keys the load skips, NULL: none */
-	int64 quarantined;		   /* rows it holds */
 	StringInfo attempt_errors; /* JSON array of the failed attempts */
 	const char *stage;		   /* the stage running or last run */
 } EtlRun;
