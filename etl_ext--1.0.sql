@@ -369,6 +369,16 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION etl_row_hash("any") IS
     'stable, NULL-safe, order-sensitive 128-bit signature of its arguments (SipHash-2-4 over a length-prefixed encoding)';
 
+-- etl_null_key(key): raises 23502 for a batch row whose key has a NULL
+-- part; the generated load statements call it for such rows only, which
+-- then become dead letters
+CREATE FUNCTION etl_null_key(key text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'etl_null_key'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION etl_null_key(text) IS
+    'raises not_null_violation for a batch row whose key is NULL (called by the load statements of etl_run)';
+
 -- Failures ------------------------------------------------------------------
 
 CREATE FUNCTION etl_error_class(sqlstate text)

@@ -123,6 +123,82 @@ UPDATE ld_src.items SET name = 'item', at = '2024-08-03' WHERE id = 1;
 SELECT rows_extracted, rows_updated, rows_unchanged, rows_rejected FROM etl_run('ld_prices');
 SELECT sqlstate, record->>'id' AS id FROM etl.dead_letters WHERE pipeline = 'ld_prices';
 
+-- a key must be unique in the target: a primary key or a unique index on
+-- exactly the key columns; otherwise the pipeline is refused, naming them
+CREATE TABLE ld_dw.by_name (name text, price numeric(8,2));
+SELECT etl_create_pipeline('ld_byname', 'ld_src.items', 'ld_dw.by_name',
+                           watermark_column => 'at', key => ARRAY['name']);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+CREATE INDEX ON ld_dw.by_name (name);
+CREATE UNIQUE INDEX by_name_price ON ld_dw.by_name (name, price);
+CREATE UNIQUE INDEX by_name_upper ON ld_dw.by_name (upper(name));
+SELECT etl_create_pipeline('ld_byname', 'ld_src.items', 'ld_dw.by_name',
+                           watermark_column => 'at', key => ARRAY['name']);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+CREATE UNIQUE INDEX by_name_name ON ld_dw.by_name (name);
+SELECT etl_create_pipeline('ld_byname', 'ld_src.items', 'ld_dw.by_name',
+                           watermark_column => 'at', key => ARRAY['name']) > 0 AS created;
+-- a run after the index is gone fails the same way
+DROP INDEX ld_dw.by_name_name;
+SELECT code, message, hint FROM regress.run_failing('ld_byname');
+SELECT etl_alter_pipeline('ld_byname', key => ARRAY['name', 'price']) > 0 AS altered;
+
+-- a NULL key (or a NULL part of one) matches no target row: each run that
+-- read the row would insert it again.  It is a bad row instead, a dead
+-- letter with its own message.  A key that comes more than once in one
+-- batch (several versions in one increment) loads once: the latest version
+-- (by the watermark) for merge and delete_insert, the first for append
+CREATE TABLE ld_src.codes (id int PRIMARY KEY, code text, v int, at timestamptz NOT NULL);
+INSERT INTO ld_src.codes VALUES
+    (1, 'a', 1, '2024-01-01 00:01'), (2, 'b', 1, '2024-01-01 00:02'),
+    (3, NULL, 1, '2024-01-01 00:03'), (4, 'a', 2, '2024-01-01 00:04'),
+    (5, 'a', 3, '2024-01-01 00:05'), (6, 'b', 2, '2024-01-01 00:06');
+CREATE TABLE ld_dw.codes (code text, v int, src_id int);
+CREATE UNIQUE INDEX ON ld_dw.codes (code);
+SELECT etl_create_pipeline('ld_codes', 'ld_src.codes', 'ld_dw.codes', watermark_column => 'at',
+    key => ARRAY['code'], overlap => '10 years', error_threshold => 50,
+    transform => 'SELECT code, v, id AS src_id FROM etl_delta') > 0 AS created;
+-- three runs, each re-reading every row (overlap)
+SELECT status, rows_extracted, rows_inserted, rows_updated, rows_unchanged, rows_rejected
+  FROM etl_run('ld_codes');
+SELECT status, rows_extracted, rows_inserted, rows_updated, rows_unchanged, rows_rejected
+  FROM etl_run('ld_codes');
+SELECT status, rows_extracted, rows_inserted, rows_updated, rows_unchanged, rows_rejected
+  FROM etl_run('ld_codes');
+SELECT code, v, src_id FROM ld_dw.codes ORDER BY code NULLS FIRST;
+SELECT record->>'id' AS id, stage, sqlstate, error_message FROM etl.dead_letters
+ WHERE pipeline = 'ld_codes' ORDER BY run_id;
+-- a newer version arriving later updates the row as usual
+INSERT INTO ld_src.codes VALUES (7, 'b', 3, '2024-01-01 00:07'), (8, 'b', 4, '2024-01-01 00:08');
+SELECT status, rows_extracted, rows_updated, rows_unchanged, rows_rejected FROM etl_run('ld_codes');
+SELECT code, v, src_id FROM ld_dw.codes ORDER BY code;
+-- append keeps the first version; delete_insert the latest
+CREATE TABLE ld_dw.codes_first (code text PRIMARY KEY, v int, src_id int);
+SELECT etl_create_pipeline('ld_codes_first', 'ld_src.codes', 'ld_dw.codes_first',
+    watermark_column => 'at', load => 'append', error_threshold => 50,
+    transform => 'SELECT code, v, id AS src_id FROM etl_delta') > 0 AS created;
+SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('ld_codes_first');
+SELECT code, v, src_id FROM ld_dw.codes_first ORDER BY code;
+CREATE TABLE ld_dw.codes_di (code text PRIMARY KEY, v int, src_id int);
+INSERT INTO ld_dw.codes_di VALUES ('a', 0, 0);
+SELECT etl_create_pipeline('ld_codes_di', 'ld_src.codes', 'ld_dw.codes_di',
+    watermark_column => 'at', load => 'delete_insert', error_threshold => 50,
+    transform => 'SELECT code, v, id AS src_id FROM etl_delta') > 0 AS created;
+SELECT status, rows_extracted, rows_inserted, rows_deleted, rows_rejected FROM etl_run('ld_codes_di');
+SELECT code, v, src_id FROM ld_dw.codes_di ORDER BY code;
+-- no latest version when the transform is not row-local, or when one
+-- source row yields a key twice: the run fails, saying so
+TRUNCATE ld_dw.codes_di;
+SELECT etl_reset_watermark('ld_codes_di') IS NULL AS reset;
+SELECT etl_alter_pipeline('ld_codes_di',
+    transform => 'SELECT DISTINCT code, v, 0 AS src_id FROM etl_delta WHERE code IS NOT NULL') > 0 AS altered;
+SELECT code, message, hint FROM regress.run_failing('ld_codes_di');
+SELECT etl_alter_pipeline('ld_codes_di',
+    transform => $$SELECT d.code, m.v, d.id AS src_id FROM etl_delta d
+                   CROSS JOIN (VALUES (1), (2)) AS m(v) WHERE d.code IS NOT NULL$$) > 0 AS altered;
+SELECT code, message, hint FROM regress.run_failing('ld_codes_di');
+SELECT count(*) AS loaded FROM ld_dw.codes_di;
+
 -- etl.work_mem is -1 (the session's work_mem) or at least 64 kB, as
 -- work_mem itself: a smaller value is refused when set, not by every run
 SET etl.work_mem = 10;

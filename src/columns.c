@@ -26,10 +26,13 @@
 #include <ctype.h>
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
@@ -216,6 +219,72 @@ etl_primary_key_columns(Oid relid)
 }
 
 /*
+ * etl_require_unique_key refuses a key that is not unique in the target: a
+ * primary key or a unique index (valid, not deferred, without expressions
+ * or predicate) on exactly the key columns (42P10).  Batch rows are matched
+ * with target rows by their key; without such an index a key may repeat,
+ * and a row matches several or (NULL) none.
+ */
+void
+etl_require_unique_key(EtlPipeline *p, Oid target_relid)
+{
+	Relation rel;
+	List *indexes;
+	ListCell *lc;
+	Bitmapset *want = NULL;
+	bool found = false;
+	StringInfoData cols;
+
+	if (p->key == NIL)
+		return;
+	initStringInfo(&cols);
+	foreach (lc, p->key)
+	{
+		const char *k = lfirst(lc);
+
+		want = bms_add_member(want, get_attnum(target_relid, k));
+		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "",
+						 quote_identifier(k));
+	}
+
+	rel = table_open(target_relid, AccessShareLock);
+	indexes = RelationGetIndexList(rel);
+	foreach (lc, indexes)
+	{
+		Relation idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = idx->rd_index;
+		Bitmapset *have = NULL;
+
+		if (form->indisunique && form->indimmediate && form->indisvalid &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			form->indnkeyatts == list_length(p->key))
+		{
+			for (int i = 0; i < form->indnkeyatts; i++)
+				have = bms_add_member(have, form->indkey.values[i]);
+			found = bms_equal(have, want);
+		}
+		index_close(idx, AccessShareLock);
+		if (found)
+			break;
+	}
+	table_close(rel, AccessShareLock);
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+				 errmsg("key (%s) of pipeline \"%s\" is not unique in target "
+						"%s",
+						cols.data, p->name, p->target),
+				 errdetail("Load %s matches batch rows with target rows by "
+						   "their key: it needs a primary key or a unique "
+						   "index on exactly these columns (not deferrable, "
+						   "without expressions or WHERE).",
+						   etl_load_names[p->load]),
+				 errhint("CREATE UNIQUE INDEX ON %s (%s);", p->target,
+						 cols.data)));
+}
+
+/*
  * etl_is_audit_column tells whether a name is one of the audit columns that
  * etl_ext fills itself.
  */
@@ -327,6 +396,7 @@ map_column(EtlPipeline *p, Relation target, const char *name, Oid type,
 	col->src_typmod = typmod;
 	col->tgt_type = att->atttypid;
 	col->tgt_typmod = att->atttypmod;
+	col->tgt_notnull = att->attnotnull;
 	return col;
 }
 
@@ -736,7 +806,8 @@ etl_transform_query(EtlPipeline *p, Oid source_relid)
  * read in the text).
  */
 static List *
-analyze_transform(EtlPipeline *p, Oid source_relid, EtlColumnMap *map)
+analyze_transform(EtlPipeline *p, Oid source_relid, EtlColumnMap *map,
+				  Query **transform_out)
 {
 	Query *query = analyze_wrapped(p, source_relid, true);
 	Query *transform = rt_fetch(1, query->rtable)->subquery;
@@ -752,7 +823,116 @@ analyze_transform(EtlPipeline *p, Oid source_relid, EtlColumnMap *map)
 	}
 	map->one_to_one = is_one_to_one(transform);
 	map->row_local = is_row_local(transform, 1);
+	*transform_out = transform;
 	return result;
+}
+
+/*
+ * source_key_column returns the source column (attribute number) that key
+ * column `name` of the batch is a plain copy of, when the transform yields
+ * at most one row per source row (a projection of etl_delta alone, filtered
+ * or not: no join, grouping, SRF, set operation); else InvalidAttrNumber.
+ * transform NULL: the default transform, which copies columns by name.
+ */
+static AttrNumber
+source_key_column(Query *transform, Oid source_relid, const char *name)
+{
+	ListCell *lc;
+
+	if (transform == NULL)
+		return get_attnum(source_relid, name);
+	if (transform->setOperations != NULL || transform->hasAggs ||
+		transform->hasTargetSRFs || transform->groupClause != NIL ||
+		transform->groupingSets != NIL || transform->jointree == NULL ||
+		list_length(transform->jointree->fromlist) != 1 ||
+		!IsA(linitial(transform->jointree->fromlist), RangeTblRef))
+		return InvalidAttrNumber;
+	foreach (lc, transform->targetList)
+	{
+		TargetEntry *te = lfirst_node(TargetEntry, lc);
+		Node *expr = (Node *) te->expr;
+		Var *var;
+		RangeTblEntry *rte;
+
+		if (te->resjunk || te->resname == NULL ||
+			strcmp(te->resname, name) != 0)
+			continue;
+		while (IsA(expr, RelabelType))
+			expr = (Node *) ((RelabelType *) expr)->arg;
+		if (!IsA(expr, Var))
+			return InvalidAttrNumber;
+		var = (Var *) expr;
+		if (var->varlevelsup != 0 ||
+			var->varno !=
+				((RangeTblRef *) linitial(transform->jointree->fromlist))
+					->rtindex)
+			return InvalidAttrNumber;
+		rte = rt_fetch(var->varno, transform->rtable);
+		if (rte->rtekind != RTE_CTE || rte->ctelevelsup != 1 ||
+			strcmp(rte->ctename, "etl_delta") != 0 || var->varattno <= 0)
+			return InvalidAttrNumber;
+		return get_attnum(source_relid, strVal(list_nth(rte->eref->colnames,
+														var->varattno - 1)));
+	}
+	return InvalidAttrNumber;
+}
+
+/*
+ * key_unique_in_source tells whether no two batch rows can share a key:
+ * each key column copies a source column, and the source has a unique
+ * index over some of those columns (a table's primary key passed through,
+ * the common case), so the duplicate keys of one batch need not be looked
+ * for.  A key with a NULL part is rejected anyway.
+ */
+static bool
+key_unique_in_source(EtlPipeline *p, Query *transform, Oid source_relid)
+{
+	Bitmapset *cols = NULL;
+	Relation rel;
+	List *indexes;
+	ListCell *lc;
+	bool unique = false;
+
+	if (p->key == NIL)
+		return false;
+	foreach (lc, p->key)
+	{
+		AttrNumber att =
+			source_key_column(transform, source_relid, lfirst(lc));
+
+		if (att == InvalidAttrNumber)
+			return false;
+		cols = bms_add_member(cols, att);
+	}
+	rel = relation_open(source_relid, AccessShareLock);
+	if (rel->rd_rel->relkind == RELKIND_RELATION ||
+		rel->rd_rel->relkind == RELKIND_MATVIEW ||
+		rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		indexes = RelationGetIndexList(rel);
+		foreach (lc, indexes)
+		{
+			Relation idx = index_open(lfirst_oid(lc), AccessShareLock);
+			Form_pg_index form = idx->rd_index;
+			Bitmapset *have = NULL;
+
+			if (form->indisunique && form->indisvalid &&
+				heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs,
+							   NULL) &&
+				heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred,
+							   NULL))
+			{
+				for (int i = 0; i < form->indnkeyatts; i++)
+					have = bms_add_member(have, form->indkey.values[i]);
+				unique = bms_is_subset(have, cols);
+			}
+			index_close(idx, AccessShareLock);
+			if (unique)
+				break;
+		}
+	}
+	relation_close(rel, AccessShareLock);
+	return unique;
 }
 
 /*
@@ -767,11 +947,12 @@ etl_resolve_columns(EtlPipeline *p, Oid source_relid, Oid target_relid)
 {
 	EtlColumnMap *map = palloc0(sizeof(EtlColumnMap));
 	Relation target = table_open(target_relid, AccessShareLock);
+	Query *transform = NULL;
 	ListCell *lc;
 
 	if (p->transform != NULL)
 	{
-		List *tlist = analyze_transform(p, source_relid, map);
+		List *tlist = analyze_transform(p, source_relid, map, &transform);
 
 		foreach (lc, tlist)
 		{
@@ -857,6 +1038,8 @@ etl_resolve_columns(EtlPipeline *p, Oid source_relid, Oid target_relid)
 			{
 				col->is_key = true;
 				found = true;
+				if (!col->tgt_notnull)
+					map->key_nullable = true;
 				if (!OidIsValid(
 						lookup_type_cache(col->tgt_type, TYPECACHE_EQ_OPR)
 							->eq_opr))
@@ -883,6 +1066,8 @@ etl_resolve_columns(EtlPipeline *p, Oid source_relid, Oid target_relid)
 					 errhint("Produce the key column in the transform, or "
 							 "choose another key.")));
 	}
+
+	map->key_unique = key_unique_in_source(p, transform, source_relid);
 
 	map->has_row_hash =
 		check_audit_column(p, target, ETL_COL_ROW_HASH, BYTEAOID);

@@ -246,6 +246,7 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	etl_become_owner(&sw, run.p->owner);
 	etl_run_resolve_relations(&run);
 	run.map = etl_resolve_columns(run.p, run.source_relid, run.target_relid);
+	etl_require_unique_key(run.p, run.target_relid);
 	if (!run.map->row_local)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -207,6 +207,131 @@ etl_deparse_rn_batch(EtlRun *run)
 	return buf.data;
 }
 
+static void append_key_row(StringInfo buf, EtlRun *run, const char *alias);
+
+/*
+ * append_key_guard writes the condition that lets a batch row (alias) pass
+ * when its key has no NULL part, and raises 23502 for it otherwise
+ * (etl_null_key(): the row becomes a dead letter).  "true" when the
+ * target's key columns are NOT NULL (their constraint raises 23502 then),
+ * or without a key.
+ */
+static void
+append_key_guard(StringInfo buf, EtlRun *run, const char *alias)
+{
+	StringInfoData names;
+	ListCell *lc;
+	bool first = true;
+
+	if (run->p->key == NIL || !run->map->key_nullable)
+	{
+		appendStringInfoString(buf, "true");
+		return;
+	}
+	initStringInfo(&names);
+	appendStringInfoString(buf, "CASE WHEN ");
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(buf, "%s%s.%s IS NULL", first ? "" : " OR ", alias,
+						 quote_identifier(col->name));
+		appendStringInfo(&names, "%s%s", first ? "" : ", ", col->name);
+		first = false;
+	}
+	appendStringInfo(buf, " THEN pg_catalog.etl_null_key(%s) ELSE true END",
+					 quote_literal_cstr(names.data));
+}
+
+/*
+ * append_key_exprs writes the key columns of alias converted to the
+ * target's types, comma-separated.
+ */
+static void
+append_key_exprs(StringInfo buf, EtlRun *run, const char *alias)
+{
+	ListCell *lc;
+	bool first = true;
+
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		if (!first)
+			appendStringInfoString(buf, ", ");
+		etl_deparse_as_target(buf, col, alias);
+		first = false;
+	}
+}
+
+/*
+ * append_batch writes the batch as the load statements read it, aliased
+ * etl_t: the transform, with rows whose key has a NULL part refused
+ * (append_key_guard()), and under run->dedupe one row per key -- the last
+ * staged row of the key (the latest version) for merge and delete_insert,
+ * the first for append (load.c).
+ */
+static void
+append_batch(StringInfo buf, EtlRun *run)
+{
+	ListCell *lc;
+
+	if (run->dedupe)
+	{
+		appendStringInfoString(buf, "(SELECT DISTINCT ON (");
+		append_key_exprs(buf, run, "etl_k");
+		appendStringInfoString(buf, ") ");
+		foreach (lc, run->map->columns)
+			appendStringInfo(
+				buf, "%setl_k.%s", foreach_current_index(lc) ? ", " : "",
+				quote_identifier(((EtlColumn *) lfirst(lc))->name));
+		appendStringInfo(buf, " FROM (\n%s\n) AS etl_k WHERE ",
+						 etl_deparse_rn_batch(run));
+		append_key_guard(buf, run, "etl_k");
+		appendStringInfoString(buf, " ORDER BY ");
+		append_key_exprs(buf, run, "etl_k");
+		appendStringInfo(buf, ", etl_k.etl_rn %s) AS etl_t",
+						 run->p->load == ETL_LOAD_APPEND ? "ASC" : "DESC");
+		return;
+	}
+	if (run->p->key == NIL || !run->map->key_nullable)
+	{
+		append_transform(buf, run);
+		return;
+	}
+	appendStringInfo(buf, "(SELECT * FROM (\n%s\n) AS etl_k WHERE ",
+					 run->map->transform_sql);
+	append_key_guard(buf, run, "etl_k");
+	appendStringInfoString(buf, ") AS etl_t");
+}
+
+/*
+ * append_keys_present writes " WHERE" and the condition that no key column
+ * of etl_t is NULL.
+ */
+static void
+append_keys_present(StringInfo buf, EtlRun *run)
+{
+	ListCell *lc;
+	bool first = true;
+
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(buf, "%s etl_t.%s IS NOT NULL",
+						 first ? "\nWHERE" : " AND",
+						 quote_identifier(col->name));
+		first = false;
+	}
+}
+
 /*
  * append_row_hash writes the row hash over the non-key columns of alias.
  */
@@ -363,11 +488,11 @@ etl_deparse_insert(EtlRun *run, bool skip_existing)
 	if (!skip_existing || run->p->key == NIL)
 	{
 		appendStringInfoString(&buf, "(SELECT * FROM ");
-		append_transform(&buf, run);
+		append_batch(&buf, run);
 		appendStringInfoString(&buf, " OFFSET 0) AS etl_t");
 		return buf.data;
 	}
-	append_transform(&buf, run);
+	append_batch(&buf, run);
 	appendStringInfo(
 		&buf, "\nWHERE NOT EXISTS (SELECT FROM %s AS etl_existing WHERE ",
 		run->target_sql);
@@ -477,8 +602,16 @@ etl_deparse_classify(EtlRun *run)
 		" pg_catalog.count(*) FILTER (WHERE etl_target.%s IS NOT NULL AND (",
 		firstkey);
 	append_changed(&buf, run, "etl_t");
-	appendStringInfoString(&buf, "))\nFROM ");
-	append_transform(&buf, run);
+	appendStringInfoString(&buf, "))");
+	if (!run->dedupe && !run->map->key_unique)
+	{
+		/* rows whose key an earlier row had (load.c) */
+		appendStringInfoString(&buf, ", pg_catalog.etl_dup_count(");
+		append_key_row(&buf, run, "etl_t");
+		appendStringInfoChar(&buf, ')');
+	}
+	appendStringInfoString(&buf, "\nFROM ");
+	append_batch(&buf, run);
 	appendStringInfo(&buf, "\nLEFT JOIN %s AS etl_target ON ",
 					 run->target_sql);
 	append_key_match(&buf, run, "etl_target", "etl_t");
@@ -525,7 +658,7 @@ etl_deparse_update(EtlRun *run)
 						 ETL_PARAM_LOADED_AT);
 
 	appendStringInfoString(&buf, "\nFROM ");
-	append_transform(&buf, run);
+	append_batch(&buf, run);
 	appendStringInfoString(&buf, "\nWHERE ");
 	append_key_match(&buf, run, "etl_target", "etl_t");
 	appendStringInfoString(&buf, " AND (");
@@ -587,7 +720,7 @@ etl_deparse_delete(EtlRun *run)
 		first = false;
 	}
 	appendStringInfoString(&buf, "\nFROM ");
-	append_transform(&buf, run);
+	append_batch(&buf, run);
 	appendStringInfoString(&buf, ") AS etl_source\nWHERE ");
 	append_key_source_match(&buf, run);
 	return buf.data;
@@ -673,6 +806,7 @@ etl_deparse_dup_count(EtlRun *run)
 	append_key_row(&buf, run, "etl_t");
 	appendStringInfoString(&buf, ") FROM ");
 	append_transform(&buf, run);
+	append_keys_present(&buf, run);
 	return buf.data;
 }
 
@@ -692,6 +826,7 @@ etl_deparse_dup_keys(EtlRun *run)
 	append_delta_cte(&buf, run);
 	appendStringInfoString(&buf, "SELECT 1 FROM ");
 	append_transform(&buf, run);
+	append_keys_present(&buf, run);
 	appendStringInfoString(&buf, "\nGROUP BY ");
 	foreach (lc, run->map->columns)
 	{
@@ -704,6 +839,26 @@ etl_deparse_dup_keys(EtlRun *run)
 		etl_deparse_as_target(&buf, col, "etl_t");
 		first = false;
 	}
+	appendStringInfoString(&buf, " HAVING pg_catalog.count(*) > 1 LIMIT 1");
+	return buf.data;
+}
+
+/*
+ * etl_deparse_dup_per_row returns a query that finds whether one staged row
+ * (of rn_lo .. rn_hi) yields two batch rows with the same key: one row if
+ * it does.
+ */
+char *
+etl_deparse_dup_per_row(EtlRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT 1 FROM (\n%s\n) AS etl_t",
+					 etl_deparse_rn_batch(run));
+	append_keys_present(&buf, run);
+	appendStringInfoString(&buf, "\nGROUP BY etl_t.etl_rn, ");
+	append_key_exprs(&buf, run, "etl_t");
 	appendStringInfoString(&buf, " HAVING pg_catalog.count(*) > 1 LIMIT 1");
 	return buf.data;
 }

@@ -32,6 +32,7 @@ extern char *etl_deparse_transform_probe(EtlRun *run);
 extern char *etl_deparse_dup_keys(EtlRun *run);
 extern char *etl_deparse_dup_count(EtlRun *run);
 extern char *etl_deparse_rn_batch(EtlRun *run);
+extern char *etl_deparse_dup_per_row(EtlRun *run);
 extern char *etl_deparse_stage_record(EtlRun *run);
 
 #endif /* ETL_DEPARSE_H */

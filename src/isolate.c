@@ -698,9 +698,16 @@ etl_load_isolated(EtlRun *run, int64 nrows, EtlIsolateHooks *hooks,
 	 * join with the target, as the one statement of a first load does.
 	 */
 	run->target_empty = -1;
+	if (run->p->key != NIL && !run->dedupe && !run->map->key_unique &&
+		etl_batch_has_duplicate_keys(run, 1, nrows))
+	{
+		/* keys twice in the batch: each statement keeps one row per key */
+		run->rn_lo = 1;
+		run->rn_hi = nrows;
+		etl_start_dedupe(run);
+	}
 	if (etl_target_is_empty(run))
-		run->target_empty_fixed =
-			run->p->key == NIL || !etl_batch_has_duplicate_keys(run, 1, nrows);
+		run->target_empty_fixed = run->p->key == NIL || !run->dedupe;
 
 	/*
 	 * The statements of the parts are small (iso.chunk rows): planned
@@ -711,8 +718,13 @@ etl_load_isolated(EtlRun *run, int64 nrows, EtlIsolateHooks *hooks,
 	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/*
+	 * One row per key: a held row tried after the rest of its part could be
+	 * an older version than one the rest loaded, so rows are not held back
+	 * then (a row that needed another row of its part is rejected).
+	 */
 	for (int64 lo = 1; lo <= nrows; lo += part)
-		load_part(run, lo, Min(lo + part - 1, nrows), &iso, true);
+		load_part(run, lo, Min(lo + part - 1, nrows), &iso, !run->dedupe);
 	AtEOXact_GUC(true, nestlevel);
 	run->target_empty_fixed = false; /* (reset_attempt() after an error) */
 	run->target_empty = -1;

@@ -332,9 +332,29 @@ load_batch(EtlRun *run)
 	EtlRunRecord *r = &run->rec;
 	ErrorData *edata;
 
-	if (run->stage_table != NULL)
-		etl_stage_batch(run); /* the rows the checks left */
-	edata = etl_in_subxact(load_whole, run, &c, true);
+	for (;;)
+	{
+		if (run->stage_table != NULL)
+			etl_stage_batch(run); /* the rows the checks left */
+		edata = etl_in_subxact(load_whole, run, &c, true);
+
+		/*
+		 * Keys twice in the batch (seen by the classification, or by the
+		 * target's unique index): load one row per key, from the stage.
+		 */
+		if (!run->dedupe &&
+			(c.duplicates ||
+			 (edata != NULL && edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION &&
+			  etl_has_duplicate_keys(run))))
+		{
+			if (edata != NULL)
+				FreeErrorData(edata);
+			etl_start_dedupe(run);
+			memset(&c, 0, sizeof(c));
+			continue;
+		}
+		break;
+	}
 	if (edata != NULL)
 	{
 		EtlIsolateHooks hooks = { NULL, run_rejected, &run->stage_rows };
@@ -357,6 +377,11 @@ load_batch(EtlRun *run)
 	r->rows_rejected = list_length(run->dead_letters);
 	if (r->rows_extracted < 0)
 		r->rows_extracted = c.batch;
+
+	/* a version superseded within the batch counts as unchanged */
+	if (run->dedupe && run->map->one_to_one &&
+		r->rows_extracted - r->rows_rejected > c.batch)
+		r->rows_unchanged += r->rows_extracted - r->rows_rejected - c.batch;
 }
 
 /*
@@ -374,6 +399,7 @@ run_stages(EtlRun *run)
 
 	run->map =
 		etl_resolve_columns(run->p, run->source_relid, run->target_relid);
+	etl_require_unique_key(run->p, run->target_relid);
 
 	etl_stage_begin(run, "extract", &start);
 	etl_extract_begin(run);
@@ -444,6 +470,7 @@ reset_attempt(EtlRun *run)
 	run->target_empty_fixed = false;
 	run->stage_table = NULL;
 	run->stage_held_only = false;
+	run->dedupe = false;
 	run->stage_rows = 0;
 	run->check_rows = 0;
 	run->dead_letters = NIL;

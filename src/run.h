@@ -45,6 +45,7 @@ typedef struct EtlLoadCounts
 	int64 updated;
 	int64 deleted;
 	int64 unchanged;
+	bool duplicates; /* the batch has keys twice: nothing was written */
 } EtlLoadCounts;
 
 typedef struct EtlRun
@@ -92,6 +93,7 @@ typedef struct EtlRun
 	int64 rn_lo;
 	int64 rn_hi;
 	bool stage_held_only; /* read the held rows only (isolate.c) */
+	bool dedupe;		  /* keep one row per key (load.c) */
 	int64 stage_rows;	  /* rows staged (numbered 1 .. stage_rows) */
 
 	List *dead_letters;		   /* EtlDeadLetter *, found by this attempt */
