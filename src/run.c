@@ -18,7 +18,8 @@
  *		flight (extract.c); a run never extracts past it, so no late commit
  *		is lost.
  *	  - dead letter: a source row that failed the transform or the load
- *		with a data error, isolated from its batch (isolate.c).
+ *		with a data error, isolated from its batch (isolate.c), or whose
+ *		output failed a quarantine check (quality.c).
  *
  *	  Stages: lock -> range -> extract -> transform + load (isolating bad
  *	  rows) -> advance -> record.  Each attempt runs in a subtransaction; the
