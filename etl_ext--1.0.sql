@@ -446,6 +446,16 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION etl_row_hash("any") IS
     'stable, NULL-safe, order-sensitive 128-bit signature of its arguments (SipHash-2-4 over a length-prefixed encoding)';
 
+-- etl_null_key(key): raises 23502 for a batch row whose key has a NULL
+-- part; the generated load statements call it for such rows only, which
+-- then become dead letters
+CREATE FUNCTION etl_null_key(key text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'etl_null_key'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION etl_null_key(text) IS
+    'raises not_null_violation for a batch row whose key is NULL (called by the load statements of etl_run)';
+
 -- Failures ------------------------------------------------------------------
 
 CREATE FUNCTION etl_error_class(sqlstate text)
@@ -500,7 +510,8 @@ COMMENT ON FUNCTION etl_drop_check(text, text) IS 'drop a quality check of a pip
 
 -- etl_dup_count(value): rows whose value an earlier row had (an upper
 -- bound: values are compared by 64-bit hash), parallel-safe, for the unique
--- check of the one aggregate pass
+-- check of the one aggregate pass; NULL (unknown) when the distinct values
+-- would need more than work_mem
 CREATE FUNCTION etl_dup_trans(internal, anyelement) RETURNS internal
 AS 'MODULE_PATHNAME', 'etl_dup_trans' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
 CREATE FUNCTION etl_dup_final(internal) RETURNS bigint
@@ -516,7 +527,7 @@ CREATE AGGREGATE etl_dup_count(anyelement) (
     COMBINEFUNC = etl_dup_combine, SERIALFUNC = etl_dup_serial,
     DESERIALFUNC = etl_dup_deserial, PARALLEL = SAFE);
 COMMENT ON AGGREGATE etl_dup_count(anyelement) IS
-    'rows whose value an earlier row had, compared by 64-bit hash (never too few; recount exactly when not zero)';
+    'rows whose value an earlier row had, compared by 64-bit hash (never too few; recount exactly when not zero); NULL when the distinct values need more than work_mem';
 
 CREATE FUNCTION etl_check_sql(pipeline text)
 RETURNS text

@@ -28,6 +28,25 @@ RESET max_parallel_workers_per_gather;
 SELECT count(i) - count(DISTINCT i) AS int_dups, count(t) - count(DISTINCT t) AS text_dups,
        count(withnulls) - count(DISTINCT withnulls) AS dups_with_nulls
   FROM public.dups;
+-- its hash set stays within work_mem: beyond it the count is unknown (NULL),
+-- serially and in parallel, and a unique check then counts exactly
+SET work_mem = 64;
+SELECT etl_dup_count(g) IS NULL AS unknown, count(*)
+  FROM generate_series(1, 100000) g;
+SELECT etl_dup_count(g % 1000) AS dups_fit_in_work_mem
+  FROM generate_series(1, 100000) g;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+INSERT INTO public.dups (i) SELECT g FROM generate_series(1, 60000) g;
+EXPLAIN (COSTS OFF) SELECT etl_dup_count(i) FROM public.dups;
+SELECT etl_dup_count(i) IS NULL AS unknown FROM public.dups;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+RESET work_mem;
 DROP TABLE public.dups;
 CREATE SCHEMA ck_src;
 CREATE SCHEMA ck_dw;
@@ -114,6 +133,65 @@ SELECT check_name, passed, failing_rows, observed->'sample_keys' AS sample_keys
   FROM etl.check_results WHERE run_id = (SELECT max(run_id) FROM etl.runs) AND NOT passed
  ORDER BY check_name;
 
+-- quarantine knows the failing rows by their place in the batch, carried
+-- through the transform, never by a key matched again: a transform that
+-- changes the key (lower(code)), a key with a NULL part, an append
+-- pipeline without a key all set aside exactly the failing source rows
+CREATE TABLE ck_src.codes (region text, code text, status text, at timestamptz NOT NULL);
+INSERT INTO ck_src.codes VALUES
+    ('eu', 'A1', 'ok', now() - interval '1 minute'),
+    ('eu', 'A2', 'weird', now() - interval '1 minute'),
+    ('eu', 'A3', 'ok', now() - interval '1 minute');
+CREATE TABLE ck_dw.codes (code text PRIMARY KEY, status text);
+SELECT etl_create_pipeline('ck_q', 'ck_src.codes', 'ck_dw.codes', watermark_column => 'at',
+    error_threshold => 100, transform => 'SELECT lower(code) AS code, status FROM etl_delta') > 0 AS created;
+SELECT etl_add_check('ck_q', 'accepted_values', column_name => 'status',
+                     params => '{"values": ["ok"]}', severity => 'quarantine');
+SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('ck_q');
+SELECT code, status FROM ck_dw.codes ORDER BY code;
+SELECT record->>'code' AS code, record->>'status' AS status, stage, sqlstate, error_message
+  FROM etl.dead_letters WHERE pipeline = 'ck_q';
+SELECT watermark IS NOT NULL AS advanced FROM etl.pipelines WHERE name = 'ck_q';
+-- a replay runs the checks again: the row still fails and stays pending
+-- (one more try); once the check accepts it, it loads
+SELECT * FROM etl_retry_dead_letters('ck_q');
+SELECT status, retry_count, stage, error_message FROM etl.dead_letters WHERE pipeline = 'ck_q';
+SELECT code FROM ck_dw.codes ORDER BY code;
+SELECT etl_drop_check('ck_q', 'ck_q_status_accepted_values');
+SELECT etl_add_check('ck_q', 'accepted_values', column_name => 'status',
+                     params => '{"values": ["ok", "weird"]}', severity => 'quarantine');
+SELECT * FROM etl_retry_dead_letters('ck_q');
+SELECT code, status FROM ck_dw.codes ORDER BY code;
+-- a key with a NULL part
+CREATE TABLE ck_dw.regional (region text, code text, status text, UNIQUE (region, code));
+SELECT etl_create_pipeline('ck_qn', 'ck_src.codes', 'ck_dw.regional', watermark_column => 'at',
+    key => ARRAY['region', 'code'], error_threshold => 100,
+    transform => $$SELECT CASE WHEN code = 'A2' THEN NULL ELSE region END AS region, code, status
+                     FROM etl_delta$$) > 0 AS created;
+SELECT etl_add_check('ck_qn', 'accepted_values', column_name => 'status',
+                     params => '{"values": ["ok"]}', severity => 'quarantine');
+SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('ck_qn');
+SELECT region, code, status FROM ck_dw.regional ORDER BY code;
+-- append without a key
+CREATE TABLE ck_dw.code_log (code text, status text);
+SELECT etl_create_pipeline('ck_qa', 'ck_src.codes', 'ck_dw.code_log', watermark_column => 'at',
+    load => 'append', error_threshold => 100) > 0 AS created;
+SELECT etl_add_check('ck_qa', 'accepted_values', column_name => 'status',
+                     params => '{"values": ["ok"]}', severity => 'quarantine');
+SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('ck_qa');
+SELECT code, status FROM ck_dw.code_log ORDER BY code;
+SELECT pipeline, record->>'code' AS code, status FROM etl.dead_letters
+ WHERE pipeline IN ('ck_qn', 'ck_qa') ORDER BY pipeline;
+-- a transform that is not row-local cannot quarantine: refused when the
+-- check is added, and a pipeline with such a check cannot become one
+SELECT etl_create_pipeline('ck_qagg', 'ck_src.codes', 'ck_dw.codes', watermark_column => 'at',
+    transform => 'SELECT min(lower(code)) AS code, status FROM etl_delta GROUP BY status') > 0 AS created;
+SELECT etl_add_check('ck_qagg', 'not_null', column_name => 'code', severity => 'quarantine');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_alter_pipeline('ck_q', transform => 'SELECT DISTINCT lower(code) AS code, status FROM etl_delta');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_drop_pipeline(name) FROM etl.pipelines WHERE name IN ('ck_q', 'ck_qn', 'ck_qa', 'ck_qagg') ORDER BY name;
+
 -- unique: duplicates in the batch and clashes with the target's other rows
 INSERT INTO ck_src.orders VALUES
     (105, 3, 'pending', 20, 'dup@example.com', now() - interval '20 seconds'),
@@ -137,6 +215,86 @@ SELECT status FROM etl_run('ck');
 SELECT passed, observed->>'note' AS note FROM etl.check_results
  WHERE run_id = (SELECT max(run_id) FROM etl.runs) AND kind = 'z_score';
 
+-- z-score over values that are not numbers: NaN and +-Infinity have no
+-- distance from a mean, so they neither count nor fail (as a warning and as
+-- a quarantine); the finite outlier is found
+CREATE TABLE ck_src.readings (id int PRIMARY KEY, v float8, n numeric, at timestamptz NOT NULL);
+INSERT INTO ck_src.readings
+SELECT g, 10 + g % 3, 10 + g % 3, now() - interval '1 minute' FROM generate_series(1, 20) g;
+INSERT INTO ck_src.readings VALUES
+    (21, 1000, 1000, now() - interval '1 minute'),
+    (22, 'NaN', 'NaN', now() - interval '1 minute'),
+    (23, 'Infinity', 'Infinity', now() - interval '1 minute'),
+    (24, '-Infinity', '-Infinity', now() - interval '1 minute');
+CREATE TABLE ck_dw.readings (id int PRIMARY KEY, v float8, n numeric);
+SELECT etl_create_pipeline('ck_z', 'ck_src.readings', 'ck_dw.readings', watermark_column => 'at') > 0 AS created;
+SELECT etl_add_check('ck_z', 'z_score', column_name => 'v', params => '{"threshold": 3}', severity => 'warning');
+SELECT etl_add_check('ck_z', 'z_score', column_name => 'n', params => '{"threshold": 3}', severity => 'quarantine');
+SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('ck_z');
+SELECT column_name, passed, failing_rows, round((observed->>'mean')::numeric, 4) AS mean,
+       round((observed->>'stddev')::numeric, 4) AS stddev, observed->'sample_keys' AS sample_keys
+  FROM etl.check_results WHERE run_id = (SELECT max(run_id) FROM etl.runs) ORDER BY column_name;
+SELECT id, v, n FROM ck_dw.readings WHERE id > 20 ORDER BY id;
+SELECT record->>'id' AS id, stage, error_message FROM etl.dead_letters
+ WHERE pipeline = 'ck_z' ORDER BY id;
+-- only non-finite values: no spread to judge
+UPDATE ck_src.readings SET v = 'NaN', n = 'Infinity', at = now() WHERE id IN (1, 2);
+SELECT status, rows_extracted, rows_inserted + rows_updated AS written FROM etl_run('ck_z');
+SELECT column_name, passed, observed->>'note' AS note
+  FROM etl.check_results WHERE run_id = (SELECT max(run_id) FROM etl.runs) ORDER BY column_name;
+SELECT etl_add_check('ck_z', 'z_score', column_name => 'v', params => '{"threshold": 1e999}', name => 'ck_z_inf');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_drop_pipeline('ck_z');
+
+-- unique: exact when etl_dup_count cannot tell (more distinct values than
+-- etl.work_mem holds); refused for a type without equality and ordering
+CREATE TABLE ck_src.events (id int PRIMARY KEY, email text, payload json,
+                            at timestamptz NOT NULL);
+INSERT INTO ck_src.events
+SELECT g, 'e' || CASE WHEN g % 5000 = 0 THEN 1 ELSE g END || '@example.com',
+       json_build_object('g', g), now() - interval '1 minute'
+  FROM generate_series(1, 20000) g;
+CREATE TABLE ck_dw.events (id int PRIMARY KEY, email text, payload json);
+SELECT etl_create_pipeline('ck_u', 'ck_src.events', 'ck_dw.events', watermark_column => 'at') > 0 AS created;
+SELECT etl_add_check('ck_u', 'unique', column_name => 'email', severity => 'warning');
+SET etl.work_mem = 64;
+SELECT status, rows_inserted FROM etl_run('ck_u');
+RESET etl.work_mem;
+SELECT passed, failing_rows, observed->'duplicates_in_batch' AS in_batch, observed->'sample_values' AS sample
+  FROM etl.check_results WHERE run_id = (SELECT max(run_id) FROM etl.runs);
+SELECT etl_add_check('ck_u', 'unique', column_name => 'payload');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_drop_pipeline('ck_u');
+
+-- the checks run the transform over the batch: a row whose transform fails
+-- with a data error is isolated first (a dead letter, stage transform), as
+-- a load would, then the checks judge the rows left and those load
+CREATE TABLE ck_src.raw (id int PRIMARY KEY, v text, at timestamptz NOT NULL);
+INSERT INTO ck_src.raw
+SELECT g, CASE WHEN g = 50 THEN 'bad' ELSE g::text END, now() - interval '1 minute'
+  FROM generate_series(1, 100) g;
+CREATE TABLE ck_dw.cooked (id int PRIMARY KEY, v int);
+SELECT etl_create_pipeline('ck_cast', 'ck_src.raw', 'ck_dw.cooked', watermark_column => 'at',
+    transform => 'SELECT id, v::int AS v FROM etl_delta') > 0 AS created;
+SELECT etl_add_check('ck_cast', 'not_null', column_name => 'v', severity => 'warning');
+SELECT etl_add_check('ck_cast', 'row_count', params => '{"min": 1}');
+SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('ck_cast');
+SELECT record->>'id' AS id, record->>'v' AS v, stage, sqlstate FROM etl.dead_letters
+ WHERE pipeline = 'ck_cast';
+SELECT check_name, passed, observed FROM etl.check_results
+ WHERE run_id = (SELECT max(run_id) FROM etl.runs) ORDER BY check_name;
+SELECT count(*) AS loaded, count(*) FILTER (WHERE id = 50) AS bad_loaded FROM ck_dw.cooked;
+-- not row-local (it aggregates), the transform cannot be isolated: the
+-- run fails with the data error, and nothing loads
+TRUNCATE ck_dw.cooked;
+SELECT etl_reset_watermark('ck_cast') IS NULL AS reset;
+SELECT etl_alter_pipeline('ck_cast',
+    transform => 'SELECT min(id) AS id, sum(v::int)::int AS v FROM etl_delta') > 0 AS altered;
+SELECT code, split_part(detail, E'\n', 1) AS error, left(split_part(detail, E'\n', 2), 60) AS why
+  FROM regress.run_failing('ck_cast');
+SELECT count(*) AS loaded FROM ck_dw.cooked;
+SELECT etl_drop_pipeline('ck_cast');
+
 -- row_count and freshness judge the batch: an empty increment fails
 -- row_count min 1 (as a warning here), freshness sees an old source
 SELECT etl_drop_check('ck', 'ck_row_count');
@@ -153,9 +311,9 @@ SELECT passed, observed->'max_age' AS max_age FROM etl.check_results
 
 -- the checks compile into one aggregate pass over the batch: one SELECT
 -- over the transform, one FILTER per row-level check, the foreign key as a
--- probe inside it, the z-score as four aggregates
+-- probe inside it, the z-score as four aggregates over the finite values
 SELECT etl_check_sql('ck');
-SELECT (SELECT count(*) FROM regexp_matches(etl_check_sql('ck'), 'FILTER \(WHERE', 'g')) AS filters,
+SELECT (SELECT count(*) FROM regexp_matches(etl_check_sql('ck'), 'count\(\*\) FILTER \(WHERE', 'g')) AS filters,
        (SELECT count(*) FROM etl.checks
          WHERE kind NOT IN ('unique', 'z_score', 'row_count', 'freshness')) AS row_level_checks;
 
@@ -185,6 +343,11 @@ SELECT etl_add_check('ck', 'foreign_key', column_name => 'customer_id', params =
 SELECT etl_add_check('ck', 'foreign_key', column_name => 'customer_id', params => '{"references": "dim_customers"}');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT etl_add_check('ck', 'expression', params => '{"sql": "total > 0; DROP TABLE ck_dw.orders"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+-- a trailing semicolon would break every run's statements: refused too
+SELECT etl_add_check('ck', 'expression', params => '{"sql": "total > 0;"}');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT etl_add_check('ck', 'expression', params => '{"sql": "total > 0 ; -- done"}');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT etl_add_check('ck', 'expression', params => '{"sql": "1 FROM pg_class"}');
 \echo sqlstate :LAST_ERROR_SQLSTATE

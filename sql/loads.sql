@@ -80,5 +80,141 @@ SELECT etl_create_pipeline('ld_join', 'ld_src.items', 'ld_dw.labelled', watermar
 SELECT rows_extracted, rows_inserted FROM etl_run('ld_join');
 SELECT label, count(*) FROM ld_dw.labelled GROUP BY label ORDER BY label;
 
+-- keys of different types in batch and target: an int batch key matches
+-- a text target key by the text it is stored as, on every run (not only on
+-- the first, which inserts)
+CREATE TABLE ld_dw.items_by_text (id text PRIMARY KEY, name text);
+SELECT etl_create_pipeline('ld_textkey', 'ld_src.items', 'ld_dw.items_by_text',
+                           watermark_column => 'at') > 0 AS created;
+SELECT status, rows_inserted, rows_updated FROM etl_run('ld_textkey');
+UPDATE ld_src.items SET name = 'retyped', at = '2024-08-01' WHERE id IN (4, 40);
+SELECT status, rows_extracted, rows_inserted, rows_updated, rows_unchanged FROM etl_run('ld_textkey');
+SELECT count(*) AS differences FROM (
+    SELECT id::text, name FROM ld_src.items
+    EXCEPT SELECT id, name FROM ld_dw.items_by_text) d;
+SELECT id, name FROM ld_dw.items_by_text WHERE name = 'retyped' ORDER BY id;
+-- delete_insert too
+SELECT etl_alter_pipeline('ld_textkey', load => 'delete_insert') > 0 AS altered;
+UPDATE ld_src.items SET name = 'retyped again', at = '2024-08-02' WHERE id = 4;
+SELECT status, rows_extracted, rows_inserted, rows_deleted FROM etl_run('ld_textkey');
+SELECT count(*) AS rows, count(*) FILTER (WHERE name = 'retyped again') AS again
+  FROM ld_dw.items_by_text;
+
+-- without _etl_row_hash, a row is unchanged when its stored values equal
+-- the batch's converted as the load converts them: a price computed as a
+-- raw numeric is rounded to the target's numeric(12,2) before comparing,
+-- so a re-run updates nothing
+CREATE TABLE ld_dw.prices (id int PRIMARY KEY, price numeric(12,2), code varchar(3));
+SELECT etl_create_pipeline('ld_prices', 'ld_src.items', 'ld_dw.prices', watermark_column => 'at',
+    transform => $$SELECT id, price * 1.111 AS price, left(name, 3) AS code FROM etl_delta$$) > 0 AS created;
+SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged FROM etl_run('ld_prices');
+SELECT etl_reset_watermark('ld_prices') IS NULL AS reset;
+SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged FROM etl_run('ld_prices');
+SELECT count(*) AS differences FROM (
+    SELECT id, (price * 1.111)::numeric(12,2), left(name, 3)::varchar(3) FROM ld_src.items
+    EXCEPT SELECT id, price, code FROM ld_dw.prices) d;
+-- a value too long for varchar(3) is not "equal" to its truncation: the
+-- update is tried and the row rejected (22001), as an insert would be
+SELECT etl_alter_pipeline('ld_prices',
+    transform => $$SELECT id, price * 1.111 AS price, name AS code FROM etl_delta$$,
+    error_threshold => 100) > 0 AS altered;
+UPDATE ld_dw.prices SET code = 'ite' WHERE id = 1;
+UPDATE ld_src.items SET name = 'item', at = '2024-08-03' WHERE id = 1;
+SELECT rows_extracted, rows_updated, rows_unchanged, rows_rejected FROM etl_run('ld_prices');
+SELECT sqlstate, record->>'id' AS id FROM etl.dead_letters WHERE pipeline = 'ld_prices';
+
+-- a key must be unique in the target: a primary key or a unique index on
+-- exactly the key columns; otherwise the pipeline is refused, naming them
+CREATE TABLE ld_dw.by_name (name text, price numeric(8,2));
+SELECT etl_create_pipeline('ld_byname', 'ld_src.items', 'ld_dw.by_name',
+                           watermark_column => 'at', key => ARRAY['name']);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+CREATE INDEX ON ld_dw.by_name (name);
+CREATE UNIQUE INDEX by_name_price ON ld_dw.by_name (name, price);
+CREATE UNIQUE INDEX by_name_upper ON ld_dw.by_name (upper(name));
+SELECT etl_create_pipeline('ld_byname', 'ld_src.items', 'ld_dw.by_name',
+                           watermark_column => 'at', key => ARRAY['name']);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+CREATE UNIQUE INDEX by_name_name ON ld_dw.by_name (name);
+SELECT etl_create_pipeline('ld_byname', 'ld_src.items', 'ld_dw.by_name',
+                           watermark_column => 'at', key => ARRAY['name']) > 0 AS created;
+-- a run after the index is gone fails the same way
+DROP INDEX ld_dw.by_name_name;
+SELECT code, message, hint FROM regress.run_failing('ld_byname');
+SELECT etl_alter_pipeline('ld_byname', key => ARRAY['name', 'price']) > 0 AS altered;
+
+-- a NULL key (or a NULL part of one) matches no target row: each run that
+-- read the row would insert it again.  It is a bad row instead, a dead
+-- letter with its own message.  A key that comes more than once in one
+-- batch (several versions in one increment) loads once: the latest version
+-- (by the watermark) for merge and delete_insert, the first for append
+CREATE TABLE ld_src.codes (id int PRIMARY KEY, code text, v int, at timestamptz NOT NULL);
+INSERT INTO ld_src.codes VALUES
+    (1, 'a', 1, '2024-01-01 00:01'), (2, 'b', 1, '2024-01-01 00:02'),
+    (3, NULL, 1, '2024-01-01 00:03'), (4, 'a', 2, '2024-01-01 00:04'),
+    (5, 'a', 3, '2024-01-01 00:05'), (6, 'b', 2, '2024-01-01 00:06');
+CREATE TABLE ld_dw.codes (code text, v int, src_id int);
+CREATE UNIQUE INDEX ON ld_dw.codes (code);
+SELECT etl_create_pipeline('ld_codes', 'ld_src.codes', 'ld_dw.codes', watermark_column => 'at',
+    key => ARRAY['code'], overlap => '10 years', error_threshold => 50,
+    transform => 'SELECT code, v, id AS src_id FROM etl_delta') > 0 AS created;
+-- three runs, each re-reading every row (overlap)
+SELECT status, rows_extracted, rows_inserted, rows_updated, rows_unchanged, rows_rejected
+  FROM etl_run('ld_codes');
+SELECT status, rows_extracted, rows_inserted, rows_updated, rows_unchanged, rows_rejected
+  FROM etl_run('ld_codes');
+SELECT status, rows_extracted, rows_inserted, rows_updated, rows_unchanged, rows_rejected
+  FROM etl_run('ld_codes');
+SELECT code, v, src_id FROM ld_dw.codes ORDER BY code NULLS FIRST;
+SELECT record->>'id' AS id, stage, sqlstate, error_message FROM etl.dead_letters
+ WHERE pipeline = 'ld_codes' ORDER BY run_id;
+-- a newer version arriving later updates the row as usual
+INSERT INTO ld_src.codes VALUES (7, 'b', 3, '2024-01-01 00:07'), (8, 'b', 4, '2024-01-01 00:08');
+SELECT status, rows_extracted, rows_updated, rows_unchanged, rows_rejected FROM etl_run('ld_codes');
+SELECT code, v, src_id FROM ld_dw.codes ORDER BY code;
+-- append keeps the first version; delete_insert the latest
+CREATE TABLE ld_dw.codes_first (code text PRIMARY KEY, v int, src_id int);
+SELECT etl_create_pipeline('ld_codes_first', 'ld_src.codes', 'ld_dw.codes_first',
+    watermark_column => 'at', load => 'append', error_threshold => 50,
+    transform => 'SELECT code, v, id AS src_id FROM etl_delta') > 0 AS created;
+SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('ld_codes_first');
+SELECT code, v, src_id FROM ld_dw.codes_first ORDER BY code;
+CREATE TABLE ld_dw.codes_di (code text PRIMARY KEY, v int, src_id int);
+INSERT INTO ld_dw.codes_di VALUES ('a', 0, 0);
+SELECT etl_create_pipeline('ld_codes_di', 'ld_src.codes', 'ld_dw.codes_di',
+    watermark_column => 'at', load => 'delete_insert', error_threshold => 50,
+    transform => 'SELECT code, v, id AS src_id FROM etl_delta') > 0 AS created;
+SELECT status, rows_extracted, rows_inserted, rows_deleted, rows_rejected FROM etl_run('ld_codes_di');
+SELECT code, v, src_id FROM ld_dw.codes_di ORDER BY code;
+-- no latest version when the transform is not row-local, or when one
+-- source row yields a key twice: the run fails, saying so
+TRUNCATE ld_dw.codes_di;
+SELECT etl_reset_watermark('ld_codes_di') IS NULL AS reset;
+SELECT etl_alter_pipeline('ld_codes_di',
+    transform => 'SELECT DISTINCT code, v, 0 AS src_id FROM etl_delta WHERE code IS NOT NULL') > 0 AS altered;
+SELECT code, message, hint FROM regress.run_failing('ld_codes_di');
+SELECT etl_alter_pipeline('ld_codes_di',
+    transform => $$SELECT d.code, m.v, d.id AS src_id FROM etl_delta d
+                   CROSS JOIN (VALUES (1), (2)) AS m(v) WHERE d.code IS NOT NULL$$) > 0 AS altered;
+SELECT code, message, hint FROM regress.run_failing('ld_codes_di');
+SELECT count(*) AS loaded FROM ld_dw.codes_di;
+
+-- etl.work_mem is -1 (the session's work_mem) or at least 64 kB, as
+-- work_mem itself: a smaller value is refused when set, not by every run
+SET etl.work_mem = 10;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SET etl.work_mem = 0;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SHOW etl.work_mem;
+SELECT etl_reset_watermark('ld_merge') IS NULL AS reset;
+SELECT status, rows_extracted, rows_updated FROM etl_run('ld_merge');
+SET etl.work_mem = 64;
+SELECT etl_reset_watermark('ld_merge') IS NULL AS reset;
+SELECT status, rows_extracted, rows_updated FROM etl_run('ld_merge');
+SET etl.work_mem = -1;
+SELECT etl_reset_watermark('ld_merge') IS NULL AS reset;
+SELECT status, rows_extracted, rows_updated FROM etl_run('ld_merge');
+RESET etl.work_mem;
+
 SELECT etl_drop_pipeline(name) FROM etl.pipelines WHERE name LIKE 'ld\_%' ORDER BY name;
 DROP SCHEMA ld_src, ld_dw CASCADE;

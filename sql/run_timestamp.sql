@@ -152,6 +152,32 @@ SELECT * FROM regress.run_failing('ts_orders') \gx
 DROP TABLE ts_src.events;
 SELECT * FROM regress.run_failing('ts_events') \gx
 
+-- a run reads the data as committed after its safe upper bound: in a
+-- REPEATABLE READ or SERIALIZABLE transaction it would load rows the
+-- caller's snapshot cannot see, so it is refused there (25000), before
+-- anything else; READ COMMITTED runs
+CREATE TABLE ts_dw.order_status (order_id bigint PRIMARY KEY, status text);
+SELECT etl_create_pipeline('ts_iso', 'ts_src.orders', 'ts_dw.order_status',
+                           watermark_column => 'updated_at') > 0 AS created;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) AS source_rows FROM ts_src.orders;
+SELECT status FROM etl_run('ts_iso');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT status FROM etl_run('ts_iso');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT * FROM etl_retry_dead_letters('ts_iso');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT count(*) AS loaded FROM ts_dw.order_status;
+BEGIN ISOLATION LEVEL READ COMMITTED;
+SELECT status, rows_extracted = (SELECT count(*) FROM ts_src.orders) AS all_rows FROM etl_run('ts_iso');
+COMMIT;
+SELECT etl_drop_pipeline('ts_iso');
+
 -- bad calls
 SELECT * FROM regress.run_failing('no_such_pipeline') \gx
 SELECT * FROM etl_run(NULL);

@@ -258,7 +258,7 @@ CREATE TABLE sec_alice.people_copy (id int PRIMARY KEY, ssn bigint);
 INSERT INTO sec_alice.people VALUES (1, '111', '2024-01-01'), (2, '111', '2024-01-02');
 SELECT etl_create_pipeline('sec_alice_people', 'sec_alice.people', 'sec_alice.people_copy',
     watermark_column => 'at', max_attempts => 1,
-    transform => 'SELECT id, ssn::bigint AS ssn FROM etl_delta') > 0 AS created;
+    transform => 'SELECT DISTINCT id, ssn::bigint AS ssn FROM etl_delta') > 0 AS created;
 SELECT etl_add_check('sec_alice_people', 'unique', 'ssn', severity => 'warning');
 SELECT status, rows_inserted FROM etl_run('sec_alice_people');
 INSERT INTO sec_alice.people VALUES (3, '123-45-6789', '2024-01-03');

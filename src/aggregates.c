@@ -14,6 +14,12 @@
  *	  recounts exactly, with count(DISTINCT), only when it is not zero.
  *	  States combine by merging sets and serialize as their hash lists.
  *
+ *	  Memory: the set holds 16 bytes per distinct value and never grows
+ *	  beyond work_mem (as a hash aggregate would not, without spilling).
+ *	  When the next growth would pass it, the set is dropped and the count
+ *	  becomes unknown: the result is NULL and quality.c counts exactly.  A
+ *	  state that is unknown stays so when combined with another.
+ *
  * IDENTIFICATION
  *	  src/aggregates.c
  *
@@ -26,6 +32,7 @@
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
+#include "miscadmin.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/typcache.h"
@@ -50,11 +57,11 @@ typedef struct DupEntry
 
 typedef struct DupState
 {
-	dupset_hash *set;
-	int64 dups;	   /* rows whose hash was already in the set */
-	Oid type;	   /* 0 in a deserialized state */
-	bool use_text; /* no extended hash function: hash the text */
-	FmgrInfo proc; /* extended hash, or output function */
+	dupset_hash *set; /* NULL: the count is unknown (beyond work_mem) */
+	int64 dups;		  /* rows whose hash was already in the set */
+	Oid type;		  /* 0 in a deserialized state */
+	bool use_text;	  /* no extended hash function: hash the text */
+	FmgrInfo proc;	  /* extended hash, or output function */
 } DupState;
 
 PG_FUNCTION_INFO_V1(etl_dup_trans);
@@ -92,16 +99,53 @@ new_state(MemoryContext cxt)
 }
 
 /*
- * add_hash adds one hash to a state, counting it when already present.
+ * set_bytes returns the memory a set of the given number of buckets takes.
+ */
+static inline Size
+set_bytes(uint64 buckets)
+{
+	return (Size) buckets * sizeof(DupEntry);
+}
+
+/*
+ * give_up drops a state's set: its count is unknown from now on.
+ */
+static void
+give_up(DupState *st)
+{
+	if (st->set != NULL)
+		dupset_destroy(st->set);
+	st->set = NULL;
+}
+
+/*
+ * add_hash adds one hash to a state, counting it when already present.  A
+ * new value that would make the set grow beyond work_mem makes the count
+ * unknown instead.
  */
 static inline void
 add_hash(DupState *st, uint64 h)
 {
+	Size limit = (Size) work_mem * 1024;
 	bool found;
 
+	if (st->set == NULL)
+		return;
+	if (st->set->members >= st->set->grow_threshold &&
+		set_bytes(st->set->size * 2) > limit)
+	{
+		/* the insert would double the set: only a known value may pass */
+		if (dupset_lookup(st->set, h) != NULL)
+			st->dups++;
+		else
+			give_up(st);
+		return;
+	}
 	(void) dupset_insert(st->set, h, &found);
 	if (found)
 		st->dups++;
+	if (set_bytes(st->set->size) > limit)
+		give_up(st); /* it grew for another reason (long probes) */
 }
 
 /*
@@ -133,8 +177,8 @@ etl_dup_trans(PG_FUNCTION_ARGS)
 			st->use_text = true;
 		}
 	}
-	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(st);
+	if (PG_ARGISNULL(1) || st->set == NULL)
+		PG_RETURN_POINTER(st); /* NULL, or the count is unknown already */
 
 	if (st->use_text)
 	{
@@ -153,13 +197,16 @@ etl_dup_trans(PG_FUNCTION_ARGS)
 }
 
 /*
- * etl_dup_final(state internal) RETURNS bigint
+ * etl_dup_final(state internal) RETURNS bigint: NULL when the count is
+ * unknown (more distinct values than work_mem holds).
  */
 Datum
 etl_dup_final(PG_FUNCTION_ARGS)
 {
 	DupState *st = PG_ARGISNULL(0) ? NULL : (DupState *) PG_GETARG_POINTER(0);
 
+	if (st != NULL && st->set == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_INT64(st ? st->dups : 0);
 }
 
@@ -181,14 +228,20 @@ etl_dup_combine(PG_FUNCTION_ARGS)
 	if (a == NULL)
 		a = new_state(cxt);
 	a->dups += b->dups;
+	if (b->set == NULL)
+	{
+		give_up(a); /* unknown on one side: unknown */
+		PG_RETURN_POINTER(a);
+	}
 	dupset_start_iterate(b->set, &it);
-	while ((e = dupset_iterate(b->set, &it)) != NULL)
+	while (a->set != NULL && (e = dupset_iterate(b->set, &it)) != NULL)
 		add_hash(a, e->key);
 	PG_RETURN_POINTER(a);
 }
 
 /*
- * etl_dup_serial(state internal) RETURNS bytea: dups, count, hashes.
+ * etl_dup_serial(state internal) RETURNS bytea: dups, count, hashes; a
+ * count of -1 for an unknown state.
  */
 Datum
 etl_dup_serial(PG_FUNCTION_ARGS)
@@ -200,6 +253,11 @@ etl_dup_serial(PG_FUNCTION_ARGS)
 
 	pq_begintypsend(&buf);
 	pq_sendint64(&buf, st->dups);
+	if (st->set == NULL)
+	{
+		pq_sendint64(&buf, -1);
+		PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	}
 	pq_sendint64(&buf, st->set->members);
 	dupset_start_iterate(st->set, &it);
 	while ((e = dupset_iterate(st->set, &it)) != NULL)
@@ -225,6 +283,8 @@ etl_dup_deserial(PG_FUNCTION_ARGS)
 	buf.cursor = 0;
 	st->dups = pq_getmsgint64(&buf);
 	n = pq_getmsgint64(&buf);
+	if (n < 0)
+		give_up(st);
 	for (int64 i = 0; i < n; i++)
 	{
 		bool found;

@@ -31,11 +31,16 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
@@ -50,6 +55,7 @@
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
+#include "utils/typcache.h"
 
 #include "columns.h"
 #include "etl_ext.h"
@@ -222,6 +228,77 @@ etl_primary_key_columns(Oid relid)
 }
 
 /*
+ * etl_require_unique_key refuses a key that is not unique in the target: a
+ * primary key or a unique index (valid, not deferred, without expressions
+ * or predicate) on exactly the key columns (42P10).  Batch rows are matched
+ * with target rows by their key; without such an index a key may repeat,
+ * and a row matches several or (NULL) none.
+ */
+void
+etl_require_unique_key(EtlPipeline *p, Oid target_relid)
+{
+	Relation rel;
+	List *indexes;
+	ListCell *lc;
+	Bitmapset *want = NULL;
+	bool found = false;
+	StringInfoData cols;
+
+	/*
+	 * A partitioned target's unique indexes must include its partition key,
+	 * so a key without it is never unique there: partition_swap keeps keys
+	 * unique itself (its batch table's unique index, the rebuilt partitions).
+	 */
+	if (p->key == NIL || p->load == ETL_LOAD_PARTITION_SWAP)
+		return;
+	initStringInfo(&cols);
+	foreach (lc, p->key)
+	{
+		const char *k = lfirst(lc);
+
+		want = bms_add_member(want, get_attnum(target_relid, k));
+		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "",
+						 quote_identifier(k));
+	}
+
+	rel = table_open(target_relid, AccessShareLock);
+	indexes = RelationGetIndexList(rel);
+	foreach (lc, indexes)
+	{
+		Relation idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = idx->rd_index;
+		Bitmapset *have = NULL;
+
+		if (form->indisunique && form->indimmediate && form->indisvalid &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			form->indnkeyatts == list_length(p->key))
+		{
+			for (int i = 0; i < form->indnkeyatts; i++)
+				have = bms_add_member(have, form->indkey.values[i]);
+			found = bms_equal(have, want);
+		}
+		index_close(idx, AccessShareLock);
+		if (found)
+			break;
+	}
+	table_close(rel, AccessShareLock);
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+				 errmsg("key (%s) of pipeline \"%s\" is not unique in target "
+						"%s",
+						cols.data, p->name, p->target),
+				 errdetail("Load %s matches batch rows with target rows by "
+						   "their key: it needs a primary key or a unique "
+						   "index on exactly these columns (not deferrable, "
+						   "without expressions or WHERE).",
+						   etl_load_names[p->load]),
+				 errhint("CREATE UNIQUE INDEX ON %s (%s);", p->target,
+						 cols.data)));
+}
+
+/*
  * etl_is_audit_column tells whether a name is one of the audit columns that
  * etl_ext fills itself.
  */
@@ -333,6 +410,7 @@ map_column(EtlPipeline *p, Relation target, const char *name, Oid type,
 	col->src_typmod = typmod;
 	col->tgt_type = att->atttypid;
 	col->tgt_typmod = att->atttypmod;
+	col->tgt_notnull = att->attnotnull;
 	return col;
 }
 
@@ -381,11 +459,169 @@ check_perms_walker(Node *node, void *context)
 }
 
 /*
+ * Row locality.
+ *
+ * A transform is row-local when each of its output rows is computed from
+ * one row of etl_delta alone, so that running it over a subset of the rows
+ * yields exactly the output rows of that subset: a projection of etl_delta,
+ * filtered (WHERE), joined with other relations, expanded by set-returning
+ * functions.  Whatever combines several rows of etl_delta is not: aggregates
+ * and grouping, DISTINCT, window functions, LIMIT/OFFSET, set operations,
+ * a second read of etl_delta (a self-join, a sublink, a CTE read twice), or
+ * etl_delta on the nullable side of an outer join (which yields rows of the
+ * other side that come from no row of etl_delta).
+ *
+ * Only a row-local transform lets a run isolate bad rows (it reloads the
+ * batch in parts), quarantine rows of failing checks and keep the latest
+ * version of duplicate keys: all of them need to know which source row an
+ * output row came from.  For that the transform is run once per staged
+ * source row (etl_deparse_rn_batch()): its one reference to etl_delta,
+ * located in its text, is replaced by that row.
+ */
+
+/* counting references to the wrapper's etl_delta below a query */
+typedef struct DeltaRefs
+{
+	int depth; /* query levels below the wrapper */
+	int count;
+} DeltaRefs;
+
+/*
+ * delta_refs_walker counts the range table entries that read the wrapper's
+ * CTE etl_delta (ctelevelsup reaching back to the wrapper).
+ */
+static bool
+delta_refs_walker(Node *node, DeltaRefs *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		bool result;
+
+		ctx->depth++;
+		result = query_tree_walker((Query *) node, delta_refs_walker, ctx,
+								   QTW_EXAMINE_RTES_BEFORE);
+		ctx->depth--;
+		return result;
+	}
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_CTE && rte->ctelevelsup == ctx->depth &&
+			strcmp(rte->ctename, "etl_delta") == 0)
+			ctx->count++;
+		return false;
+	}
+	return expression_tree_walker(node, delta_refs_walker, ctx);
+}
+
+/*
+ * count_delta_refs counts the reads of the wrapper's etl_delta in query q,
+ * which lies depth levels below the wrapper (the transform itself: 1).
+ */
+static int
+count_delta_refs(Query *q, int depth)
+{
+	DeltaRefs ctx = { depth, 0 };
+
+	(void) query_tree_walker(q, delta_refs_walker, &ctx,
+							 QTW_EXAMINE_RTES_BEFORE);
+	return ctx.count;
+}
+
+static bool is_row_local(Query *q, int depth);
+
+/*
+ * from_item_reads_delta tells whether FROM item `item` of q holds the one
+ * read of etl_delta in a row-local position: not on the nullable side of an
+ * outer join, and directly or through a row-local subquery or CTE.
+ */
+static bool
+from_item_reads_delta(Query *q, Node *item, int depth, bool nullable)
+{
+	if (IsA(item, FromExpr))
+	{
+		ListCell *lc;
+
+		foreach (lc, ((FromExpr *) item)->fromlist)
+			if (from_item_reads_delta(q, lfirst(lc), depth, nullable))
+				return true;
+		return false;
+	}
+	if (IsA(item, JoinExpr))
+	{
+		JoinExpr *j = (JoinExpr *) item;
+		bool lnull =
+			nullable || j->jointype == JOIN_RIGHT || j->jointype == JOIN_FULL;
+		bool rnull =
+			nullable || j->jointype == JOIN_LEFT || j->jointype == JOIN_FULL;
+
+		return from_item_reads_delta(q, j->larg, depth, lnull) ||
+			   from_item_reads_delta(q, j->rarg, depth, rnull);
+	}
+	if (IsA(item, RangeTblRef))
+	{
+		RangeTblEntry *rte =
+			rt_fetch(((RangeTblRef *) item)->rtindex, q->rtable);
+
+		if (rte->rtekind == RTE_CTE && rte->ctelevelsup == depth &&
+			strcmp(rte->ctename, "etl_delta") == 0)
+			return !nullable;
+		if (rte->rtekind == RTE_SUBQUERY)
+			return !nullable &&
+				   count_delta_refs(rte->subquery, depth + 1) == 1 &&
+				   is_row_local(rte->subquery, depth + 1);
+		if (rte->rtekind == RTE_CTE && rte->ctelevelsup == 0 &&
+			!rte->self_reference)
+		{
+			ListCell *lc;
+
+			/* a CTE of q itself, read once: as a subquery */
+			foreach (lc, q->cteList)
+			{
+				CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
+				Query *cq = (Query *) cte->ctequery;
+
+				if (strcmp(cte->ctename, rte->ctename) != 0)
+					continue;
+				return !nullable && !cte->cterecursive &&
+					   cte->cterefcount == 1 && IsA(cq, Query) &&
+					   count_delta_refs(cq, depth + 1) == 1 &&
+					   is_row_local(cq, depth + 1);
+			}
+		}
+		return false;
+	}
+	return false;
+}
+
+/*
+ * is_row_local tells whether query q (depth levels below the wrapper) is
+ * row-local (see above).
+ */
+static bool
+is_row_local(Query *q, int depth)
+{
+	if (q == NULL || q->setOperations != NULL || q->hasAggs ||
+		q->groupClause != NIL || q->groupingSets != NIL ||
+		q->havingQual != NULL || q->hasWindowFuncs ||
+		q->distinctClause != NIL || q->limitCount != NULL ||
+		q->limitOffset != NULL || q->hasRecursive || q->jointree == NULL)
+		return false;
+	if (count_delta_refs(q, depth) != 1)
+		return false;
+	return from_item_reads_delta(q, (Node *) q->jointree, depth, false);
+}
+
+/*
  * is_one_to_one tells whether an analysed transform yields exactly one row
  * per row of etl_delta: a plain projection of etl_delta alone, without
- * WHERE, grouping, aggregates, DISTINCT, set operations, LIMIT or
- * set-returning functions.  Then the run counts extracted rows from the
- * load instead of scanning the range once more.
+ * WHERE, joins, grouping, aggregates, DISTINCT, window functions, set
+ * operations, LIMIT, set-returning functions or another read of etl_delta.
+ * Then the run counts extracted rows from the load instead of scanning the
+ * range once more.  A one-to-one transform is row-local.
  */
 static bool
 is_one_to_one(Query *q)
@@ -393,17 +629,86 @@ is_one_to_one(Query *q)
 	RangeTblEntry *rte;
 
 	if (q == NULL || q->setOperations != NULL || q->hasAggs ||
-		q->hasTargetSRFs || q->groupClause != NIL || q->groupingSets != NIL ||
-		q->havingQual != NULL || q->distinctClause != NIL ||
-		q->limitCount != NULL || q->limitOffset != NULL ||
-		q->jointree == NULL || q->jointree->quals != NULL ||
+		q->hasTargetSRFs || q->hasWindowFuncs || q->groupClause != NIL ||
+		q->groupingSets != NIL || q->havingQual != NULL ||
+		q->distinctClause != NIL || q->limitCount != NULL ||
+		q->limitOffset != NULL || q->jointree == NULL ||
+		q->jointree->quals != NULL ||
 		list_length(q->jointree->fromlist) != 1 ||
-		!IsA(linitial(q->jointree->fromlist), RangeTblRef))
+		!IsA(linitial(q->jointree->fromlist), RangeTblRef) ||
+		count_delta_refs(q, 1) != 1)
 		return false;
 	rte = rt_fetch(((RangeTblRef *) linitial(q->jointree->fromlist))->rtindex,
 				   q->rtable);
 	return rte->rtekind == RTE_CTE && rte->ctelevelsup == 1 &&
 		   strcmp(rte->ctename, "etl_delta") == 0;
+}
+
+/*
+ * find_delta_walker collects the unqualified RangeVars named etl_delta of a
+ * raw parse tree.
+ */
+static bool
+find_delta_walker(Node *node, List **found)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeVar))
+	{
+		RangeVar *rv = (RangeVar *) node;
+
+		if (rv->schemaname == NULL && rv->catalogname == NULL &&
+			strcmp(rv->relname, "etl_delta") == 0)
+			*found = lappend(*found, rv);
+		return false;
+	}
+	return raw_expression_tree_walker(node, find_delta_walker, found);
+}
+
+/*
+ * locate_delta finds the one reference to etl_delta in the text of a
+ * row-local transform: its byte offset and length (a quoted "etl_delta" or
+ * an unquoted name in any case) and whether it has an alias.  Returns false
+ * when there is not exactly one, or its text cannot be told apart.
+ */
+static bool
+locate_delta(EtlColumnMap *map, const char *pipeline)
+{
+	RawStmt *rs = parse_single_select(pipeline, map->transform_sql);
+	List *found = NIL;
+	RangeVar *rv;
+	const char *t = map->transform_sql;
+	int loc;
+	int len;
+
+	(void) find_delta_walker(rs->stmt, &found);
+	if (list_length(found) != 1)
+		return false;
+	rv = linitial(found);
+	loc = rv->location;
+	if (loc < 0 || loc >= (int) strlen(t))
+		return false;
+	if (t[loc] == '"')
+	{
+		if (strncmp(t + loc, "\"etl_delta\"", 11) != 0)
+			return false;
+		len = 11;
+	}
+	else
+	{
+		if (pg_strncasecmp(t + loc, "etl_delta", 9) != 0)
+			return false;
+		len = 9;
+		/* the name must end there */
+		if (IS_HIGHBIT_SET(t[loc + len]) ||
+			isalnum((unsigned char) t[loc + len]) || t[loc + len] == '_' ||
+			t[loc + len] == '$')
+			return false;
+	}
+	map->delta_loc = loc;
+	map->delta_len = len;
+	map->delta_aliased = rv->alias != NULL;
+	return true;
 }
 
 /*
@@ -516,13 +821,15 @@ etl_transform_query(EtlPipeline *p, Oid source_relid)
 /*
  * analyze_transform analyses the transform (checking that the pipeline owner
  * may read what it reads) and returns its output target entries; sets
- * *one_to_one.
+ * map->one_to_one and map->row_local (not yet knowing where etl_delta is
+ * read in the text).
  */
 static List *
 analyze_transform(EtlPipeline *p, Oid source_relid, bool check_perms,
-				  bool *one_to_one)
+				  EtlColumnMap *map, Query **transform_out)
 {
 	Query *query = analyze_wrapped(p, source_relid, check_perms);
+	Query *transform = rt_fetch(1, query->rtable)->subquery;
 	List *result = NIL;
 	ListCell *lc;
 
@@ -533,8 +840,118 @@ analyze_transform(EtlPipeline *p, Oid source_relid, bool check_perms,
 		if (!te->resjunk)
 			result = lappend(result, te);
 	}
-	*one_to_one = is_one_to_one(rt_fetch(1, query->rtable)->subquery);
+	map->one_to_one = is_one_to_one(transform);
+	map->row_local = is_row_local(transform, 1);
+	*transform_out = transform;
 	return result;
+}
+
+/*
+ * source_key_column returns the source column (attribute number) that key
+ * column `name` of the batch is a plain copy of, when the transform yields
+ * at most one row per source row (a projection of etl_delta alone, filtered
+ * or not: no join, grouping, SRF, set operation); else InvalidAttrNumber.
+ * transform NULL: the default transform, which copies columns by name.
+ */
+static AttrNumber
+source_key_column(Query *transform, Oid source_relid, const char *name)
+{
+	ListCell *lc;
+
+	if (transform == NULL)
+		return get_attnum(source_relid, name);
+	if (transform->setOperations != NULL || transform->hasAggs ||
+		transform->hasTargetSRFs || transform->groupClause != NIL ||
+		transform->groupingSets != NIL || transform->jointree == NULL ||
+		list_length(transform->jointree->fromlist) != 1 ||
+		!IsA(linitial(transform->jointree->fromlist), RangeTblRef))
+		return InvalidAttrNumber;
+	foreach (lc, transform->targetList)
+	{
+		TargetEntry *te = lfirst_node(TargetEntry, lc);
+		Node *expr = (Node *) te->expr;
+		Var *var;
+		RangeTblEntry *rte;
+
+		if (te->resjunk || te->resname == NULL ||
+			strcmp(te->resname, name) != 0)
+			continue;
+		while (IsA(expr, RelabelType))
+			expr = (Node *) ((RelabelType *) expr)->arg;
+		if (!IsA(expr, Var))
+			return InvalidAttrNumber;
+		var = (Var *) expr;
+		if (var->varlevelsup != 0 ||
+			var->varno !=
+				((RangeTblRef *) linitial(transform->jointree->fromlist))
+					->rtindex)
+			return InvalidAttrNumber;
+		rte = rt_fetch(var->varno, transform->rtable);
+		if (rte->rtekind != RTE_CTE || rte->ctelevelsup != 1 ||
+			strcmp(rte->ctename, "etl_delta") != 0 || var->varattno <= 0)
+			return InvalidAttrNumber;
+		return get_attnum(source_relid, strVal(list_nth(rte->eref->colnames,
+														var->varattno - 1)));
+	}
+	return InvalidAttrNumber;
+}
+
+/*
+ * key_unique_in_source tells whether no two batch rows can share a key:
+ * each key column copies a source column, and the source has a unique
+ * index over some of those columns (a table's primary key passed through,
+ * the common case), so the duplicate keys of one batch need not be looked
+ * for.  A key with a NULL part is rejected anyway.
+ */
+static bool
+key_unique_in_source(EtlPipeline *p, Query *transform, Oid source_relid)
+{
+	Bitmapset *cols = NULL;
+	Relation rel;
+	List *indexes;
+	ListCell *lc;
+	bool unique = false;
+
+	if (p->key == NIL)
+		return false;
+	foreach (lc, p->key)
+	{
+		AttrNumber att =
+			source_key_column(transform, source_relid, lfirst(lc));
+
+		if (att == InvalidAttrNumber)
+			return false;
+		cols = bms_add_member(cols, att);
+	}
+	rel = relation_open(source_relid, AccessShareLock);
+	if (rel->rd_rel->relkind == RELKIND_RELATION ||
+		rel->rd_rel->relkind == RELKIND_MATVIEW ||
+		rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		indexes = RelationGetIndexList(rel);
+		foreach (lc, indexes)
+		{
+			Relation idx = index_open(lfirst_oid(lc), AccessShareLock);
+			Form_pg_index form = idx->rd_index;
+			Bitmapset *have = NULL;
+
+			if (form->indisunique && form->indisvalid &&
+				heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs,
+							   NULL) &&
+				heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred,
+							   NULL))
+			{
+				for (int i = 0; i < form->indnkeyatts; i++)
+					have = bms_add_member(have, form->indkey.values[i]);
+				unique = bms_is_subset(have, cols);
+			}
+			index_close(idx, AccessShareLock);
+			if (unique)
+				break;
+		}
+	}
+	relation_close(rel, AccessShareLock);
+	return unique;
 }
 
 /*
@@ -562,12 +979,13 @@ etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid, Oid target_relid,
 {
 	EtlColumnMap *map = palloc0(sizeof(EtlColumnMap));
 	Relation target = table_open(target_relid, AccessShareLock);
+	Query *transform = NULL;
 	ListCell *lc;
 
 	if (p->transform != NULL)
 	{
 		List *tlist =
-			analyze_transform(p, source_relid, check_perms, &map->one_to_one);
+			analyze_transform(p, source_relid, check_perms, map, &transform);
 
 		foreach (lc, tlist)
 		{
@@ -639,7 +1057,10 @@ etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid, Oid target_relid,
 		appendStringInfoString(&sql, " FROM etl_delta");
 		map->transform_sql = sql.data;
 		map->one_to_one = true;
+		map->row_local = true;
 	}
+	if (map->row_local)
+		map->row_local = locate_delta(map, p->name);
 
 	list_sort(map->columns, column_cmp);
 
@@ -658,6 +1079,21 @@ etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid, Oid target_relid,
 			{
 				col->is_key = true;
 				found = true;
+				if (!col->tgt_notnull)
+					map->key_nullable = true;
+				if (!OidIsValid(
+						lookup_type_cache(col->tgt_type, TYPECACHE_EQ_OPR)
+							->eq_opr))
+					ereport(
+						ERROR,
+						(errcode(ERRCODE_UNDEFINED_FUNCTION),
+						 errmsg("key column \"%s\" of %s is of type %s, "
+								"which has no equality operator",
+								k, p->target, format_type_be(col->tgt_type)),
+						 errdetail("Batch rows are matched with target "
+								   "rows by their key."),
+						 errhint("Choose key columns of comparable types, "
+								 "e.g. text or jsonb rather than json.")));
 			}
 		}
 		if (!found)
@@ -671,6 +1107,8 @@ etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid, Oid target_relid,
 					 errhint("Produce the key column in the transform, or "
 							 "choose another key.")));
 	}
+
+	map->key_unique = key_unique_in_source(p, transform, source_relid);
 
 	map->has_row_hash =
 		check_audit_column(p, target, ETL_COL_ROW_HASH, BYTEAOID);

@@ -32,6 +32,7 @@ typedef struct EtlColumn
 	int32 src_typmod;
 	Oid tgt_type; /* type of the target column */
 	int32 tgt_typmod;
+	bool tgt_notnull; /* the target column is NOT NULL */
 	bool is_key;
 } EtlColumn;
 
@@ -40,6 +41,12 @@ typedef struct EtlColumnMap
 	List *columns;		 /* EtlColumn *, in target column order */
 	char *transform_sql; /* SELECT over etl_delta producing them */
 	bool one_to_one;	 /* one batch row per extracted row */
+	bool row_local;		 /* each batch row from one extracted row alone */
+	int delta_loc;		 /* row_local: where etl_delta is read in */
+	int delta_len;		 /* transform_sql, and how long the name is */
+	bool delta_aliased;	 /* whether it has an alias there */
+	bool key_nullable;	 /* a key column of the target may hold NULL */
+	bool key_unique;	 /* no two batch rows can share a key */
 	bool has_row_hash;	 /* target audit columns present */
 	bool has_run_id;
 	bool has_loaded_at;
@@ -55,6 +62,7 @@ extern EtlColumnMap *etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid,
 extern Oid etl_resolve_relation(const char *name, const char *role,
 								bool missing_ok);
 extern List *etl_primary_key_columns(Oid relid);
+extern void etl_require_unique_key(EtlPipeline *p, Oid target_relid);
 extern bool etl_is_audit_column(const char *name);
 extern Query *etl_transform_query(EtlPipeline *p, Oid source_relid);
 

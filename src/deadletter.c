@@ -50,6 +50,7 @@
 #include "extract.h"
 #include "isolate.h"
 #include "load.h"
+#include "quality.h"
 #include "security.h"
 
 PG_FUNCTION_INFO_V1(etl_retry_dead_letters);
@@ -196,9 +197,37 @@ replay_loaded(EtlRun *run, int64 lo, int64 hi, void *arg)
 	Replay *rp = arg;
 	EtlArgs args;
 	EtlUserSwitch sw;
+	int64 *ids;
+	uint64 n;
+	int nids = 0;
+
+	(void) replay_ids(rp, lo, hi); /* checks the range */
+
+	/*
+	 * The rows of lo .. hi this load took (rows held back for later are
+	 * not), read as the pipeline owner; only row numbers come out, mapped
+	 * to the ids read before any of the owner's code ran.
+	 */
+	etl_args_init(&args);
+	etl_args_add_int8(&args, lo);
+	etl_args_add_int8(&args, hi);
+	n = etl_spi_exec(psprintf("SELECT DISTINCT etl_rn FROM pg_temp.%s"
+							  " WHERE etl_rn BETWEEN $1 AND $2 AND %s",
+							  run->stage_table, etl_stage_filter(run, NULL)),
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+	ids = palloc(sizeof(int64) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		int64 rn = etl_spi_int64(i, 0, 0);
+
+		if (rn >= lo && rn <= hi)
+			ids[nids++] = rp->ids[rn - 1];
+	}
+	if (nids == 0)
+		return;
 
 	etl_args_init(&args);
-	etl_args_add(&args, INT8ARRAYOID, replay_ids(rp, lo, hi), false);
+	etl_args_add(&args, INT8ARRAYOID, int8_array(ids, nids), false);
 	etl_args_add_int8(&args, rp->pipeline_id);
 	etl_become_extension_owner(&sw);
 	rp->resolved +=
@@ -423,6 +452,7 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "etl_retry_dead_letters must return a composite type");
+	etl_require_read_committed("etl_retry_dead_letters");
 
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
@@ -461,6 +491,19 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	etl_become_owner(&sw, run.p->owner);
 	etl_run_resolve_relations(&run);
 	run.map = etl_resolve_columns(run.p, run.source_relid, run.target_relid);
+	etl_require_unique_key(run.p, run.target_relid);
+	if (!run.map->row_local)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot replay the dead letters of pipeline \"%s\"",
+						run.p->name),
+				 errdetail("Its transform is not row-local: run over a few "
+						   "source rows, it would compute their aggregates, "
+						   "DISTINCT or window functions alone and overwrite "
+						   "the target's rows with partial results."),
+				 errhint("Fix the rows in the source and reload them, or "
+						 "resolve the dead letters by hand with "
+						 "etl_resolve_dead_letter().")));
 	run.snapshot = RegisterSnapshot(GetLatestSnapshot());
 	superseded = supersede(&run, &rp);
 	if (superseded > 0)
@@ -498,6 +541,15 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 				 "etl_ext: staged " INT64_FORMAT " of " INT64_FORMAT
 				 " dead letters of pipeline \"%s\"",
 				 n, rp.nids, run.p->name);
+		run.stage_rows = n;
+
+		/*
+		 * What a run would have done to these rows: the transform's bad
+		 * rows first, then the checks that keep rows out (critical,
+		 * quarantine), then the load.
+		 */
+		etl_isolate_transform(&run, n, &hooks);
+		(void) etl_checks_replay(&run, n, &hooks);
 		etl_load_isolated(&run, n, &hooks, &total);
 		etl_load_finish(&run);
 		etl_stage_drop(&run);

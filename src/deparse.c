@@ -46,6 +46,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "parser/parse_coerce.h"
 #include "parser/parse_oper.h"
 #include "partitioning/partbounds.h"
 #include "utils/builtins.h"
@@ -56,6 +57,7 @@
 #include "utils/syscache.h"
 
 #include "deparse.h"
+#include "isolate.h"
 
 /*
  * etl_relation_sql returns the quoted, schema-qualified name of a relation.
@@ -214,9 +216,9 @@ append_delta_cte(StringInfo buf, EtlRun *run)
 	if (run->stage_table != NULL)
 		appendStringInfo(buf,
 						 "WITH etl_delta AS (SELECT %s FROM pg_temp.%s"
-						 " WHERE etl_rn BETWEEN $%d AND $%d)\n",
+						 " WHERE etl_rn BETWEEN $%d AND $%d AND %s)\n",
 						 run->stage_columns, run->stage_table, ETL_PARAM_RN_LO,
-						 ETL_PARAM_RN_HI);
+						 ETL_PARAM_RN_HI, etl_stage_filter(run, NULL));
 	else if (run->p->mode == ETL_MODE_CDC)
 	{
 		appendStringInfoString(buf, "WITH etl_delta AS (SELECT * FROM ");
@@ -239,39 +241,167 @@ etl_deparse_delta_cte(StringInfo buf, EtlRun *run)
 }
 
 /*
- * append_transform writes the transform as a subquery aliased etl_t; rows
- * whose key quality checks quarantined are left out.
+ * append_transform writes the transform as a subquery aliased etl_t.
  */
 static void
 append_transform(StringInfo buf, EtlRun *run)
 {
+	appendStringInfo(buf, "(\n%s\n) AS etl_t", run->map->transform_sql);
+}
+
+/*
+ * etl_deparse_rn_batch returns the batch of staged rows rn_lo .. rn_hi with
+ * the row number of the source row each batch row came from: the columns
+ * etl_rn, then the transform's.  The transform (row-local, columns.c) runs
+ * once per staged row, laterally: its one read of etl_delta is replaced by
+ * that row, (SELECT etl_s.col, ...), so it computes that row's output rows
+ * only.  A transform without a WITH of its own is flattened into one join
+ * by the planner.  The etl_delta CTE of the statement (which this query
+ * does not need) comes from the caller.
+ */
+char *
+etl_deparse_rn_batch(EtlRun *run)
+{
+	EtlColumnMap *map = run->map;
+	StringInfoData buf;
+
+	Assert(map->row_local && run->stage_table != NULL);
+	initStringInfo(&buf);
+	appendStringInfo(
+		&buf,
+		"SELECT etl_s.etl_rn, etl_x.* FROM pg_temp.%s AS etl_s"
+		" CROSS JOIN LATERAL (\n%.*s(SELECT %s)%s%s\n) AS etl_x"
+		"\nWHERE etl_s.etl_rn BETWEEN $%d AND $%d AND %s",
+		run->stage_table, map->delta_loc, map->transform_sql,
+		run->stage_columns_s, map->delta_aliased ? "" : " AS etl_delta",
+		map->transform_sql + map->delta_loc + map->delta_len, ETL_PARAM_RN_LO,
+		ETL_PARAM_RN_HI, etl_stage_filter(run, "etl_s"));
+	return buf.data;
+}
+
+static void append_key_row(StringInfo buf, EtlRun *run, const char *alias);
+
+/*
+ * append_key_guard writes the condition that lets a batch row (alias) pass
+ * when its key has no NULL part, and raises 23502 for it otherwise
+ * (etl_null_key(): the row becomes a dead letter).  "true" when the
+ * target's key columns are NOT NULL (their constraint raises 23502 then),
+ * or without a key.
+ */
+static void
+append_key_guard(StringInfo buf, EtlRun *run, const char *alias)
+{
+	StringInfoData names;
 	ListCell *lc;
 	bool first = true;
 
-	if (run->quarantine_table == NULL)
+	if (run->p->key == NIL || !run->map->key_nullable)
 	{
-		appendStringInfo(buf, "(\n%s\n) AS etl_t", run->map->transform_sql);
+		appendStringInfoString(buf, "true");
 		return;
 	}
-	appendStringInfo(buf,
-					 "(SELECT * FROM (\n%s\n) AS etl_k WHERE NOT EXISTS "
-					 "(SELECT FROM pg_temp.%s AS etl_q WHERE ",
-					 run->map->transform_sql, run->quarantine_table);
+	initStringInfo(&names);
+	appendStringInfoString(buf, "CASE WHEN ");
 	foreach (lc, run->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
-		const char *q;
 
 		if (!col->is_key)
 			continue;
-		q = quote_identifier(col->name);
-		appendStringInfo(buf, "%setl_q.%s = etl_k.%s", first ? "" : " AND ", q,
-						 q);
+		appendStringInfo(buf, "%s%s.%s IS NULL", first ? "" : " OR ", alias,
+						 quote_identifier(col->name));
+		appendStringInfo(&names, "%s%s", first ? "" : ", ", col->name);
 		first = false;
 	}
-	if (first)
-		appendStringInfoString(buf, "false");
-	appendStringInfoString(buf, ")) AS etl_t");
+	appendStringInfo(buf, " THEN pg_catalog.etl_null_key(%s) ELSE true END",
+					 quote_literal_cstr(names.data));
+}
+
+/*
+ * append_key_exprs writes the key columns of alias converted to the
+ * target's types, comma-separated.
+ */
+static void
+append_key_exprs(StringInfo buf, EtlRun *run, const char *alias)
+{
+	ListCell *lc;
+	bool first = true;
+
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		if (!first)
+			appendStringInfoString(buf, ", ");
+		etl_deparse_as_target(buf, col, alias);
+		first = false;
+	}
+}
+
+/*
+ * append_batch writes the batch as the load statements read it, aliased
+ * etl_t: the transform, with rows whose key has a NULL part refused
+ * (append_key_guard()), and under run->dedupe one row per key -- the last
+ * staged row of the key (the latest version) for merge and delete_insert,
+ * the first for append (load.c).
+ */
+static void
+append_batch(StringInfo buf, EtlRun *run)
+{
+	ListCell *lc;
+
+	if (run->dedupe)
+	{
+		appendStringInfoString(buf, "(SELECT DISTINCT ON (");
+		append_key_exprs(buf, run, "etl_k");
+		appendStringInfoString(buf, ") ");
+		foreach (lc, run->map->columns)
+			appendStringInfo(
+				buf, "%setl_k.%s", foreach_current_index(lc) ? ", " : "",
+				quote_identifier(((EtlColumn *) lfirst(lc))->name));
+		appendStringInfo(buf, " FROM (\n%s\n) AS etl_k WHERE ",
+						 etl_deparse_rn_batch(run));
+		append_key_guard(buf, run, "etl_k");
+		appendStringInfoString(buf, " ORDER BY ");
+		append_key_exprs(buf, run, "etl_k");
+		appendStringInfo(buf, ", etl_k.etl_rn %s) AS etl_t",
+						 run->p->load == ETL_LOAD_APPEND ? "ASC" : "DESC");
+		return;
+	}
+	if (run->p->key == NIL || !run->map->key_nullable)
+	{
+		append_transform(buf, run);
+		return;
+	}
+	appendStringInfo(buf, "(SELECT * FROM (\n%s\n) AS etl_k WHERE ",
+					 run->map->transform_sql);
+	append_key_guard(buf, run, "etl_k");
+	appendStringInfoString(buf, ") AS etl_t");
+}
+
+/*
+ * append_keys_present writes " WHERE" and the condition that no key column
+ * of etl_t is NULL.
+ */
+static void
+append_keys_present(StringInfo buf, EtlRun *run)
+{
+	ListCell *lc;
+	bool first = true;
+
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(buf, "%s etl_t.%s IS NOT NULL",
+						 first ? "\nWHERE" : " AND",
+						 quote_identifier(col->name));
+		first = false;
+	}
 }
 
 /*
@@ -340,7 +470,49 @@ append_audit_values(StringInfo buf, EtlRun *run, const char *alias)
 }
 
 /*
- * append_key_match writes "a.k1 = b.k1 AND ..." over the key columns.
+ * etl_deparse_as_target writes alias.column converted to the type of its
+ * target column, as the load would store it: unchanged when the types
+ * agree, otherwise CAST(... AS type(typmod)).  The typmod is left out where
+ * an explicit cast to it would differ from the assignment of the load:
+ * length coercions (varchar(n), char(n), bit(n)) truncate when explicit but
+ * fail on assignment, so 'ABCD' must not compare equal to a stored 'ABC'.
+ * Numeric scale, timestamp precision and the like round the same either
+ * way, so a numeric(12,2) target compares with the value rounded as stored.
+ */
+void
+etl_deparse_as_target(StringInfo buf, EtlColumn *col, const char *alias)
+{
+	int32 typmod = col->tgt_typmod;
+	Oid funcid;
+
+	if (col->src_type == col->tgt_type &&
+		(typmod < 0 || col->src_typmod == typmod))
+	{
+		appendStringInfo(buf, "%s.%s", alias, quote_identifier(col->name));
+		return;
+	}
+	if (typmod >= 0 &&
+		find_typmod_coercion_function(col->tgt_type, &funcid) !=
+			COERCION_PATH_NONE &&
+		OidIsValid(funcid) && get_func_nargs(funcid) >= 3)
+		typmod = -1; /* its third argument: isExplicit */
+	if (col->src_type == col->tgt_type && typmod < 0)
+	{
+		appendStringInfo(buf, "%s.%s", alias, quote_identifier(col->name));
+		return;
+	}
+	appendStringInfo(buf, "CAST(%s.%s AS %s)", alias,
+					 quote_identifier(col->name),
+					 format_type_extended(col->tgt_type, typmod,
+										  FORMAT_TYPE_TYPEMOD_GIVEN |
+											  FORMAT_TYPE_FORCE_QUALIFY));
+}
+
+/*
+ * append_key_match writes "a.k1 = b.k1 AND ..." over the key columns; a is
+ * the target (or a row of the target's types), b the batch, whose values are
+ * converted to the target's types first (an int batch key matches a text
+ * target key by the text it is stored as).
  */
 static void
 append_key_match(StringInfo buf, EtlRun *run, const char *a, const char *b)
@@ -351,13 +523,12 @@ append_key_match(StringInfo buf, EtlRun *run, const char *a, const char *b)
 	foreach (lc, run->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
-		const char *q;
 
 		if (!col->is_key)
 			continue;
-		q = quote_identifier(col->name);
-		appendStringInfo(buf, "%s%s.%s = %s.%s", first ? "" : " AND ", a, q, b,
-						 q);
+		appendStringInfo(buf, "%s%s.%s = ", first ? "" : " AND ", a,
+						 quote_identifier(col->name));
+		etl_deparse_as_target(buf, col, b);
 		first = false;
 	}
 }
@@ -389,11 +560,11 @@ etl_deparse_insert(EtlRun *run, bool skip_existing)
 	if (!skip_existing || run->p->key == NIL)
 	{
 		appendStringInfoString(&buf, "(SELECT * FROM ");
-		append_transform(&buf, run);
+		append_batch(&buf, run);
 		appendStringInfoString(&buf, " OFFSET 0) AS etl_t");
 		return buf.data;
 	}
-	append_transform(&buf, run);
+	append_batch(&buf, run);
 	appendStringInfo(
 		&buf, "\nWHERE NOT EXISTS (SELECT FROM %s AS etl_existing WHERE ",
 		run->target_sql);
@@ -423,8 +594,10 @@ etl_has_equality(Oid ltype, Oid rtype)
 /*
  * append_changed writes the condition under which a matched target row
  * differs from its batch row: the stored row hash differs, or (without a
- * _etl_row_hash column) some non-key column is distinct, compared as text
- * where the two types have no equality operator.
+ * _etl_row_hash column) some non-key column is distinct from the batch value
+ * converted as the load would store it (etl_deparse_as_target: a raw
+ * numeric compares rounded to a numeric(12,2) target's scale), compared as
+ * text where the target type has no equality operator.
  */
 static void
 append_changed(StringInfo buf, EtlRun *run, const char *alias)
@@ -448,14 +621,18 @@ append_changed(StringInfo buf, EtlRun *run, const char *alias)
 			continue;
 		if (!first)
 			appendStringInfoString(buf, " OR ");
-		if (etl_has_equality(col->tgt_type, col->src_type))
-			appendStringInfo(buf, "etl_target.%s IS DISTINCT FROM %s.%s", q,
-							 alias, q);
+		if (etl_has_equality(col->tgt_type, col->tgt_type))
+		{
+			appendStringInfo(buf, "etl_target.%s IS DISTINCT FROM ", q);
+			etl_deparse_as_target(buf, col, alias);
+		}
 		else
-			appendStringInfo(buf,
-							 "etl_target.%s::pg_catalog.text IS DISTINCT FROM "
-							 "%s.%s::pg_catalog.text",
-							 q, alias, q);
+		{
+			appendStringInfo(
+				buf, "etl_target.%s::pg_catalog.text IS DISTINCT FROM (", q);
+			etl_deparse_as_target(buf, col, alias);
+			appendStringInfoString(buf, ")::pg_catalog.text");
+		}
 		first = false;
 	}
 	if (first)
@@ -497,8 +674,16 @@ etl_deparse_classify(EtlRun *run)
 		" pg_catalog.count(*) FILTER (WHERE etl_target.%s IS NOT NULL AND (",
 		firstkey);
 	append_changed(&buf, run, "etl_t");
-	appendStringInfoString(&buf, "))\nFROM ");
-	append_transform(&buf, run);
+	appendStringInfoString(&buf, "))");
+	if (!run->dedupe && !run->map->key_unique)
+	{
+		/* rows whose key an earlier row had (load.c) */
+		appendStringInfoString(&buf, ", pg_catalog.etl_dup_count(");
+		append_key_row(&buf, run, "etl_t");
+		appendStringInfoChar(&buf, ')');
+	}
+	appendStringInfoString(&buf, "\nFROM ");
+	append_batch(&buf, run);
 	appendStringInfo(&buf, "\nLEFT JOIN %s AS etl_target ON ",
 					 run->target_sql);
 	append_key_match(&buf, run, "etl_target", "etl_t");
@@ -545,13 +730,37 @@ etl_deparse_update(EtlRun *run)
 						 ETL_PARAM_LOADED_AT);
 
 	appendStringInfoString(&buf, "\nFROM ");
-	append_transform(&buf, run);
+	append_batch(&buf, run);
 	appendStringInfoString(&buf, "\nWHERE ");
 	append_key_match(&buf, run, "etl_target", "etl_t");
 	appendStringInfoString(&buf, " AND (");
 	append_changed(&buf, run, "etl_t");
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
+}
+
+/*
+ * append_key_source_match writes the key match of DELETE ... USING: the
+ * keys of etl_source are of the target's types already.
+ */
+static void
+append_key_source_match(StringInfo buf, EtlRun *run)
+{
+	ListCell *lc;
+	bool first = true;
+
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+		const char *q;
+
+		if (!col->is_key)
+			continue;
+		q = quote_identifier(col->name);
+		appendStringInfo(buf, "%setl_target.%s = etl_source.%s",
+						 first ? "" : " AND ", q, q);
+		first = false;
+	}
 }
 
 /*
@@ -576,40 +785,172 @@ etl_deparse_delete(EtlRun *run)
 
 		if (!col->is_key)
 			continue;
-		appendStringInfo(&buf, "%setl_t.%s", first ? "" : ", ",
-						 quote_identifier(col->name));
+		if (!first)
+			appendStringInfoString(&buf, ", ");
+		etl_deparse_as_target(&buf, col, "etl_t");
+		appendStringInfo(&buf, " AS %s", quote_identifier(col->name));
 		first = false;
 	}
 	appendStringInfoString(&buf, "\nFROM ");
-	append_transform(&buf, run);
+	append_batch(&buf, run);
 	appendStringInfoString(&buf, ") AS etl_source\nWHERE ");
-	append_key_match(&buf, run, "etl_target", "etl_source");
+	append_key_source_match(&buf, run);
 	return buf.data;
 }
 
 /*
  * etl_deparse_stage_select returns the SELECT that stages the run's range:
- * row number, the source row.
+ * row number, the source row.  Rows are numbered in a
+ * deterministic order, the order in which they were written as far as the
+ * source tells: by the watermark column, then by physical position (ctid;
+ * tableoid and ctid in a partitioned table; the row's text where the source
+ * has no ctid, a view or a foreign table).  So parts of a batch load in the
+ * same order on every attempt, and a later version of a key comes after an
+ * earlier one.
  */
 char *
 etl_deparse_stage_select(EtlRun *run)
 {
+	const char *tiebreak;
+
+	switch (run->source_relkind)
+	{
+		case RELKIND_RELATION:
+		case RELKIND_MATVIEW:
+			tiebreak = "etl_s.ctid";
+			break;
+		case RELKIND_PARTITIONED_TABLE:
+			tiebreak = "etl_s.tableoid, etl_s.ctid";
+			break;
+		default:
+			tiebreak = "etl_s::pg_catalog.text";
+			break;
+	}
 	if (run->p->mode == ETL_MODE_CDC)
 	{
 		/* mode cdc stages each key's last change, deletes left out */
 		StringInfoData buf;
 
 		initStringInfo(&buf);
-		appendStringInfoString(&buf, "SELECT pg_catalog.row_number() OVER (),"
-									 " etl_s.* FROM ");
+		appendStringInfo(&buf,
+						 "SELECT pg_catalog.row_number() OVER (ORDER BY "
+						 "etl_s.%s), etl_s.* FROM ",
+						 quote_identifier(run->p->watermark_column));
 		append_cdc_last_changes(&buf, run);
 		appendStringInfo(&buf, " AS etl_s WHERE %s",
 						 cdc_op_test(run, "etl_s", false));
 		return buf.data;
 	}
 	return psprintf(
-		"SELECT pg_catalog.row_number() OVER (), etl_s.* FROM %s AS etl_s%s",
-		run->source_sql, etl_deparse_range_where(run));
+		"SELECT pg_catalog.row_number() OVER (ORDER BY %s%s%s),"
+		" etl_s.* FROM %s AS etl_s%s",
+		run->p->watermark_column
+			? psprintf("etl_s.%s", quote_identifier(run->p->watermark_column))
+			: "",
+		run->p->watermark_column ? ", " : "", tiebreak, run->source_sql,
+		etl_deparse_range_where(run));
+}
+
+/*
+ * append_key_row writes the batch key of alias converted to the target's
+ * types: the key column, or ROW(...) of several.
+ */
+static void
+append_key_row(StringInfo buf, EtlRun *run, const char *alias)
+{
+	ListCell *lc;
+	int nkeys = 0;
+
+	foreach (lc, run->map->columns)
+		nkeys += ((EtlColumn *) lfirst(lc))->is_key ? 1 : 0;
+	if (nkeys > 1)
+		appendStringInfoString(buf, "ROW(");
+	nkeys = 0;
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		if (nkeys++ > 0)
+			appendStringInfoString(buf, ", ");
+		etl_deparse_as_target(buf, col, alias);
+	}
+	if (nkeys > 1)
+		appendStringInfoChar(buf, ')');
+}
+
+/*
+ * etl_deparse_dup_count returns the query that counts, with etl_dup_count,
+ * the batch rows (of staged rows rn_lo .. rn_hi) whose key an earlier row
+ * had: never too few, NULL when it cannot tell.
+ */
+char *
+etl_deparse_dup_count(EtlRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_delta_cte(&buf, run);
+	appendStringInfoString(&buf, "SELECT pg_catalog.etl_dup_count(");
+	append_key_row(&buf, run, "etl_t");
+	appendStringInfoString(&buf, ") FROM ");
+	append_transform(&buf, run);
+	append_keys_present(&buf, run);
+	return buf.data;
+}
+
+/*
+ * etl_deparse_dup_keys returns a query that finds whether two batch rows
+ * (of staged rows rn_lo .. rn_hi) share a key, as the target compares keys
+ * (NULL keys count as equal here).  One row: they do; none: they do not.
+ */
+char *
+etl_deparse_dup_keys(EtlRun *run)
+{
+	StringInfoData buf;
+	ListCell *lc;
+	bool first = true;
+
+	initStringInfo(&buf);
+	append_delta_cte(&buf, run);
+	appendStringInfoString(&buf, "SELECT 1 FROM ");
+	append_transform(&buf, run);
+	append_keys_present(&buf, run);
+	appendStringInfoString(&buf, "\nGROUP BY ");
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		if (!first)
+			appendStringInfoString(&buf, ", ");
+		etl_deparse_as_target(&buf, col, "etl_t");
+		first = false;
+	}
+	appendStringInfoString(&buf, " HAVING pg_catalog.count(*) > 1 LIMIT 1");
+	return buf.data;
+}
+
+/*
+ * etl_deparse_dup_per_row returns a query that finds whether one staged row
+ * (of rn_lo .. rn_hi) yields two batch rows with the same key: one row if
+ * it does.
+ */
+char *
+etl_deparse_dup_per_row(EtlRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT 1 FROM (\n%s\n) AS etl_t",
+					 etl_deparse_rn_batch(run));
+	append_keys_present(&buf, run);
+	appendStringInfoString(&buf, "\nGROUP BY etl_t.etl_rn, ");
+	append_key_exprs(&buf, run, "etl_t");
+	appendStringInfoString(&buf, " HAVING pg_catalog.count(*) > 1 LIMIT 1");
+	return buf.data;
 }
 
 /*

@@ -21,6 +21,8 @@
 #include "swap.h"
 
 extern char *etl_relation_sql(Oid relid);
+extern void etl_deparse_as_target(StringInfo buf, EtlColumn *col,
+								  const char *alias);
 extern void etl_deparse_delta_cte(StringInfo buf, EtlRun *run);
 extern char *etl_deparse_range_where(EtlRun *run);
 extern char *etl_deparse_stats(EtlRun *run);
@@ -41,6 +43,10 @@ extern char *etl_deparse_snapshot_remember(EtlRun *run);
 extern char *etl_deparse_cdc_bad_operations(EtlRun *run, const char *op);
 extern char *etl_deparse_stage_select(EtlRun *run);
 extern char *etl_deparse_transform_probe(EtlRun *run);
+extern char *etl_deparse_dup_keys(EtlRun *run);
+extern char *etl_deparse_dup_count(EtlRun *run);
+extern char *etl_deparse_rn_batch(EtlRun *run);
+extern char *etl_deparse_dup_per_row(EtlRun *run);
 extern char *etl_deparse_stage_record(EtlRun *run);
 extern char *etl_deparse_superseded(EtlRun *run, List *keys);
 extern bool etl_has_equality(Oid ltype, Oid rtype);

@@ -27,6 +27,26 @@ int etl_work_mem = 65536;
 
 void _PG_init(void);
 
+/* the smallest work_mem PostgreSQL accepts, in kB */
+#define ETL_MIN_WORK_MEM 64
+
+/*
+ * check_work_mem accepts -1 (the session's work_mem) or a value PostgreSQL
+ * accepts for work_mem itself (at least 64 kB): a run sets work_mem to it,
+ * and a smaller value would make every run fail.
+ */
+static bool
+check_work_mem(int *newval, void **extra, GucSource source)
+{
+	if (*newval == -1 || *newval >= ETL_MIN_WORK_MEM)
+		return true;
+	GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+	GUC_check_errdetail("etl.work_mem must be -1 (the session's work_mem) or "
+						"at least %d kB.",
+						ETL_MIN_WORK_MEM);
+	return false;
+}
+
 /*
  * _PG_init registers the GUCs of etl_ext.
  */
@@ -46,9 +66,9 @@ _PG_init(void)
 		"etl.work_mem", "Sets work_mem for the statements of a run.",
 		"Loads join whole batches with their target; hash joins that "
 		"fit in memory avoid temporary files.  -1 keeps the "
-		"session's work_mem.",
+		"session's work_mem; otherwise at least 64 kB.",
 		&etl_work_mem, 65536, -1, MAX_KILOBYTES, PGC_USERSET, GUC_UNIT_KB,
-		NULL, NULL, NULL);
+		check_work_mem, NULL, NULL);
 
 	DefineCustomEnumVariable(
 		"etl.log_format", "Sets the format of the log lines of runs.",

@@ -42,5 +42,11 @@ extern int64 etl_stage_fill(EtlRun *run, const char *select_sql,
 extern void etl_stage_drop(EtlRun *run);
 extern void etl_load_isolated(EtlRun *run, int64 nrows, EtlIsolateHooks *hooks,
 							  EtlLoadCounts *total);
+extern void etl_isolate_transform(EtlRun *run, int64 nrows,
+								  EtlIsolateHooks *hooks);
+extern void etl_stage_forget(EtlRun *run, int64 rn);
+extern bool etl_batch_has_duplicate_keys(EtlRun *run, int64 lo, int64 hi);
+extern char *etl_stage_filter(EtlRun *run, const char *alias);
+extern void etl_stage_batch(EtlRun *run);
 
 #endif /* ETL_ISOLATE_H */

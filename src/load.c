@@ -23,6 +23,20 @@
  *	  Counts: inserted and updated are what the statements processed;
  *	  unchanged is the batch (from the classification) minus both.
  *
+ *	  Keys.  A keyed load needs a key that is unique in the target
+ *	  (etl_require_unique_key()).  A batch row whose key has a NULL part
+ *	  matches no target row and would be inserted again by every run that
+ *	  reads it: the load statements raise 23502 for it (etl_null_key()), so
+ *	  it becomes a dead letter like any bad row.  A key that appears more
+ *	  than once in one batch (several versions of a row in one increment)
+ *	  is loaded once: the latest version, the last in the order of the
+ *	  watermark column (and the rows' physical order), for merge and
+ *	  delete_insert; the first for append, whose later versions are skipped
+ *	  as they would be in a later run.  Duplicates are noticed by the
+ *	  classification (etl_dup_count) or by the target's unique index (23505);
+ *	  the batch is then staged and each statement keeps one row per key
+ *	  (run->dedupe), which needs a row-local transform.
+ *
  * IDENTIFICATION
  *	  src/load.c
  *
@@ -30,9 +44,15 @@
  */
 #include "postgres.h"
 
+#include "fmgr.h"
+#include "utils/builtins.h"
+
 #include "deparse.h"
+#include "isolate.h"
 #include "load.h"
 #include "swap.h"
+
+PG_FUNCTION_INFO_V1(etl_null_key);
 
 /*
  * exec_load runs one load statement with the run's arguments and snapshot
@@ -48,12 +68,14 @@ exec_load(EtlRun *run, const char *sql, int expected)
 }
 
 /*
- * target_is_empty tells whether the target had no row when this attempt's
- * load began (in the run's snapshot).  Asked once per attempt, so that the
- * chunks of an isolated batch all load the way the whole batch would have.
+ * target_is_empty tells whether the target has no row (in the run's
+ * snapshot, with what this transaction wrote).  The answer is kept in
+ * run->target_empty until the caller resets it to -1: an isolated batch
+ * asks again before each statement, since earlier parts may have filled it,
+ * unless it knows that no two of its rows share a key.
  */
-static bool
-target_is_empty(EtlRun *run)
+bool
+etl_target_is_empty(EtlRun *run)
 {
 	if (run->target_empty < 0)
 		run->target_empty = etl_spi_exec(etl_deparse_target_probe(run), NULL,
@@ -64,10 +86,12 @@ target_is_empty(EtlRun *run)
 /*
  * classify sorts the batch against the target (etl_deparse_classify()):
  * rows in the batch, rows with a new key, rows that differ from their
- * target row.
+ * target row, and (when not deduplicated) rows whose key an earlier row had
+ * (etl_dup_count: never too few, -1 when it cannot tell).
  */
 static void
-classify(EtlRun *run, int64 *batch, int64 *new_keys, int64 *changed)
+classify(EtlRun *run, int64 *batch, int64 *new_keys, int64 *changed,
+		 int64 *dups)
 {
 	EtlArgs args;
 
@@ -76,6 +100,97 @@ classify(EtlRun *run, int64 *batch, int64 *new_keys, int64 *changed)
 	*batch = etl_spi_int64(0, 0, 0);
 	*new_keys = etl_spi_int64(0, 1, 0);
 	*changed = etl_spi_int64(0, 2, 0);
+	*dups = run->dedupe || run->map->key_unique ? 0 : etl_spi_int64(0, 3, -1);
+}
+
+/*
+ * etl_has_duplicate_keys tells whether two rows of the batch (the source
+ * range, or staged rows rn_lo .. rn_hi) share a key, exactly; a key with a
+ * NULL part does not count (such rows are rejected anyway).
+ */
+bool
+etl_has_duplicate_keys(EtlRun *run)
+{
+	EtlArgs args;
+
+	if (run->p->key == NIL)
+		return false;
+	etl_run_args(run, &args);
+	return etl_spi_exec(etl_deparse_dup_keys(run), &args, SPI_OK_SELECT,
+						run->snapshot) > 0;
+}
+
+/*
+ * etl_start_dedupe makes the run load one row per key from now on (see the
+ * header): stages the batch, and fails with 21000 when that cannot work --
+ * a transform that is not row-local (which row is the latest cannot be
+ * told), or one that makes one source row yield a key twice.  Keeps rn_lo
+ * .. rn_hi when staged already.
+ */
+void
+etl_start_dedupe(EtlRun *run)
+{
+	EtlArgs args;
+	int64 lo = run->rn_lo;
+	int64 hi = run->rn_hi;
+	bool staged = run->stage_table != NULL;
+
+	if (run->dedupe)
+		return;
+	if (!run->map->row_local)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARDINALITY_VIOLATION),
+				 errmsg("the batch of pipeline \"%s\" holds a key more than "
+						"once",
+						run->p->name),
+				 errdetail("Its transform is not row-local, so which of the "
+						   "rows of a key is the latest cannot be told."),
+				 errhint("Make the transform produce one row per key, e.g. "
+						 "GROUP BY the key, or SELECT DISTINCT ON (key) ... "
+						 "ORDER BY key, updated_at DESC.")));
+	etl_stage_batch(run);
+	if (staged)
+	{
+		run->rn_lo = lo;
+		run->rn_hi = hi;
+	}
+	etl_run_args(run, &args);
+	if (etl_spi_exec(etl_deparse_dup_per_row(run), &args, SPI_OK_SELECT,
+					 run->snapshot) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARDINALITY_VIOLATION),
+				 errmsg("the transform of pipeline \"%s\" yields a key more "
+						"than once from one source row",
+						run->p->name),
+				 errdetail("A later version of a key replaces an earlier "
+						   "one, but two rows of one source row cannot be "
+						   "told apart."),
+				 errhint("Make each source row yield each key once (a join "
+						 "that matches several rows multiplies them).")));
+	run->dedupe = true;
+}
+
+/*
+ * etl_null_key(key text) RETURNS boolean
+ *
+ * Raises 23502 for a batch row whose key has a NULL part: the generated load
+ * statements call it for such rows only, so they become dead letters.
+ * Never returns.
+ */
+Datum
+etl_null_key(PG_FUNCTION_ARGS)
+{
+	char *key = PG_ARGISNULL(0) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	ereport(ERROR,
+			(errcode(ERRCODE_NOT_NULL_VIOLATION),
+			 errmsg("key (%s) of the batch row is NULL", key),
+			 errdetail("A row whose key is NULL or has a NULL part matches "
+					   "no target row: every run that read it would insert "
+					   "it again."),
+			 errhint("Give every row a key in the transform (e.g. with "
+					 "COALESCE), or leave such rows out.")));
+	PG_RETURN_BOOL(false); /* keep compiler quiet */
 }
 
 /*
@@ -89,6 +204,7 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 {
 	int64 new_keys;
 	int64 changed;
+	int64 dups;
 	char *update_sql;
 
 	memset(c, 0, sizeof(*c));
@@ -96,7 +212,7 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 	{
 		case ETL_LOAD_MERGE:
 		case ETL_LOAD_APPEND:
-			if (run->p->key == NIL || target_is_empty(run))
+			if (run->p->key == NIL || etl_target_is_empty(run))
 			{
 				/* a first load: every row is new */
 				c->inserted = exec_load(run, etl_deparse_insert(run, false),
@@ -104,7 +220,19 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 				c->batch = c->inserted;
 				break;
 			}
-			classify(run, &c->batch, &new_keys, &changed);
+			classify(run, &c->batch, &new_keys, &changed, &dups);
+			if (dups != 0 && etl_has_duplicate_keys(run))
+			{
+				/* nothing written yet: load one row per key instead */
+				if (run->stage_table == NULL)
+				{
+					c->duplicates = true;
+					return;
+				}
+				etl_start_dedupe(run);
+				etl_load(run, c);
+				return;
+			}
 			update_sql = run->p->load == ETL_LOAD_MERGE
 							 ? etl_deparse_update(run)
 							 : NULL;
@@ -228,8 +356,7 @@ etl_snapshot_finish(EtlRun *run, EtlSnapshotDiff *d)
 						 SPI_OK_UPDATE);
 	if (d->vanished > 0)
 		(void) exec_load(run, etl_deparse_snapshot_forget(run), SPI_OK_DELETE);
-	if (d->new_keys + d->changed > 0 && run->dead_letters == NIL &&
-		run->quarantined == 0)
+	if (d->new_keys + d->changed > 0 && run->dead_letters == NIL)
 		(void) exec_load(run, etl_deparse_snapshot_remember(run),
 						 SPI_OK_INSERT);
 	return deleted;

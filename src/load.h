@@ -16,6 +16,9 @@
 #include "run.h"
 
 extern void etl_load(EtlRun *run, EtlLoadCounts *counts);
+extern bool etl_target_is_empty(EtlRun *run);
+extern bool etl_has_duplicate_keys(EtlRun *run);
+extern void etl_start_dedupe(EtlRun *run);
 extern void etl_load_finish(EtlRun *run);
 extern int64 etl_load_full_before(EtlRun *run);
 extern int64 etl_load_full_after(EtlRun *run);

@@ -411,6 +411,7 @@ check_key(EtlPipeline *p, Oid target)
 					(errcode(ERRCODE_DUPLICATE_COLUMN),
 					 errmsg("key column \"%s\" is named more than once", k)));
 	}
+	etl_require_unique_key(p, target);
 }
 
 /*

@@ -20,14 +20,28 @@
  *	  check, freshness one look at the source's newest value, and only a
  *	  failing check pays for its sample keys (and a z-score for its count).
  *
+ *	  Quarantine: the batch is staged (isolate.c) and the transform run once
+ *	  per staged row, carrying its row number (etl_deparse_rn_batch()); the
+ *	  rows whose output fails a quarantine check are set aside by that
+ *	  number -- dead letters holding the source row, deleted from the stage
+ *	  the load then reads -- never by a key matched again (a transform may
+ *	  change keys, keys may be NULL or absent).  This needs a row-local
+ *	  transform, which is checked when the check is added.  Replayed dead
+ *	  letters go through the same (etl_checks_replay()).
+ *
+ *	  The evaluation only reads (etl_run_checks(), in a subtransaction of
+ *	  the run, so that a data error of the transform can be isolated);
+ *	  etl_checks_judge() then fails the run or quarantines.
+ *
  *	  A check is validated when it is added (and again when the pipeline is
  *	  altered, and when it runs): its kind, its column among the batch's
  *	  columns with a suitable type, its params, the referenced table and
  *	  column, its expression (parsed and analysed as one boolean expression
- *	  over the batch's columns, never executed), its severity.  Validation
- *	  runs as the pipeline owner in a security-restricted operation
- *	  (resolve_check), since reading params as values of the column's type
- *	  can run the owner's code.
+ *	  over the batch's columns, never executed), its severity (quarantine:
+ *	  row-level kinds, row-local transforms).  Validation runs as the
+ *	  pipeline owner in a security-restricted operation (resolve_check),
+ *	  since reading params as values of the column's type can run the
+ *	  owner's code.
  *
  * IDENTIFICATION
  *	  src/quality.c
@@ -35,6 +49,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <math.h>
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
@@ -56,6 +72,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 #include "utils/varlena.h"
 
 #include "catalog.h"
@@ -116,9 +133,10 @@ typedef struct EtlCheck
 	Jsonb *params;
 	EtlSeverity severity;
 
-	Oid coltype;  /* the batch column's type */
-	Datum values; /* accepted_values: text[] */
-	char *min;	  /* range: bounds as text, or NULL */
+	EtlColumn *col; /* the batch column, NULL without one */
+	Oid coltype;	/* the batch column's type */
+	Datum values;	/* accepted_values: text[] */
+	char *min;		/* range: bounds as text, or NULL */
 	char *max;
 	double threshold; /* z_score */
 	int64 rc_min;	  /* row_count, -1: none */
@@ -137,6 +155,8 @@ typedef struct EtlCheckResult
 	bool passed;
 	int64 failing;
 	StringInfo observed; /* a JSON object */
+	double mean;		 /* z_score: of the batch's finite values */
+	double stddev;
 } EtlCheckResult;
 
 typedef struct CheckErrorArg
@@ -230,10 +250,10 @@ cast_check_value(EtlCheck *c, const char *text)
 }
 
 /*
- * column_type returns the batch column's type, or raises 42703.
+ * find_column returns the batch column of a check, or raises 42703.
  */
-static Oid
-column_type(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map)
+static EtlColumn *
+find_column(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map)
 {
 	ListCell *lc;
 	StringInfoData names;
@@ -244,7 +264,7 @@ column_type(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map)
 		EtlColumn *col = lfirst(lc);
 
 		if (strcmp(col->name, c->column) == 0)
-			return col->src_type;
+			return col;
 		appendStringInfo(&names, "%s%s", names.len ? ", " : "", col->name);
 	}
 	ereport(ERROR,
@@ -252,7 +272,43 @@ column_type(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map)
 			 errmsg("pipeline \"%s\" loads no column \"%s\" for check \"%s\"",
 					p->name, c->column, c->name),
 			 errhint("Checks see the batch's columns: %s.", names.data)));
-	return InvalidOid; /* keep compiler quiet */
+	return NULL; /* keep compiler quiet */
+}
+
+/*
+ * require_comparable refuses a unique check on a column whose values cannot
+ * be compared: the exact recount and the duplicate samples group and sort
+ * the batch's values (a default btree operator class: equality and
+ * ordering), and the look for clashes with the target compares them with
+ * the target column's values (equality of its type).  json, point and the
+ * like have none (42883).
+ */
+static void
+require_comparable(EtlCheck *c)
+{
+	TypeCacheEntry *src =
+		lookup_type_cache(c->coltype, TYPECACHE_EQ_OPR | TYPECACHE_LT_OPR);
+	TypeCacheEntry *tgt =
+		lookup_type_cache(c->col->tgt_type, TYPECACHE_EQ_OPR);
+	Oid bad = InvalidOid;
+
+	if (!OidIsValid(src->eq_opr) || !OidIsValid(src->lt_opr))
+		bad = c->coltype;
+	else if (!OidIsValid(tgt->eq_opr))
+		bad = c->col->tgt_type;
+	if (OidIsValid(bad))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("check \"%s\" (unique) cannot compare values of type "
+						"%s",
+						c->name, format_type_be(bad)),
+				 errdetail("Finding duplicates needs a type with equality "
+						   "and ordering (a default btree operator class); "
+						   "column \"%s\" has none.",
+						   c->column),
+				 errhint("Cast the column in the transform to a comparable "
+						 "type (json to jsonb or text), or check another "
+						 "column.")));
 }
 
 /*
@@ -365,6 +421,21 @@ resolve_expression(EtlCheck *c, EtlColumnMap *map, CheckErrorArg *errarg)
 	text = psprintf("SELECT %s", expr);
 	errarg->text = text;
 	raw = raw_parser(text, RAW_PARSE_DEFAULT);
+
+	/*
+	 * A semicolon ends the statement early ("total > 0;" parses as one
+	 * statement of which the semicolon is not part): the expression is
+	 * embedded in other statements, where it would be a syntax error.
+	 */
+	if (list_length(raw) == 1 && linitial_node(RawStmt, raw)->stmt_len != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("check \"%s\" (expression): params.sql must be "
+						"one expression, without a semicolon",
+						c->name),
+				 errdetail("It is \"%s\".", expr),
+				 errhint("Remove the semicolon: the expression is "
+						 "evaluated inside etl_ext's own statements.")));
 	sel = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
 	if (list_length(raw) != 1 || !IsA(sel, SelectStmt) ||
 		list_length(sel->targetList) != 1 || sel->fromClause ||
@@ -480,17 +551,35 @@ resolve_check_inner(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map,
 							   "cannot quarantine rows",
 							   check_kind_names[c->kind]),
 						errhint("Use severity => 'critical' or 'warning'.")));
+	if (c->severity == SEV_QUARANTINE && !map->row_local)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("check \"%s\" cannot quarantine rows of pipeline "
+						"\"%s\"",
+						c->name, p->name),
+				 errdetail("Its transform is not row-local: a batch row may "
+						   "come from several source rows (aggregates, "
+						   "DISTINCT, window functions ...), so no source "
+						   "row can be set aside for a failing batch row."),
+				 errhint("Use severity => 'critical' or 'warning', or a "
+						 "transform that computes each row from one source "
+						 "row.")));
 	if (!JB_ROOT_IS_OBJECT(c->params) || JB_ROOT_IS_SCALAR(c->params))
 		bad_param(c, "params must be a JSON object",
 				  "Use e.g. params => '{}'.");
 	if (c->column)
-		c->coltype = column_type(c, p, map);
+	{
+		c->col = find_column(c, p, map);
+		c->coltype = c->col->src_type;
+	}
 
 	c->rc_min = c->rc_max = -1;
 	switch (c->kind)
 	{
 		case CK_NOT_NULL:
+			break;
 		case CK_UNIQUE:
+			require_comparable(c);
 			break;
 		case CK_ACCEPTED_VALUES:
 		{
@@ -566,7 +655,8 @@ resolve_check_inner(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map,
 			if (s != NULL)
 			{
 				if (strcmp(type, "number") != 0 ||
-					(c->threshold = strtod(s, NULL)) <= 0)
+					(c->threshold = strtod(s, NULL)) <= 0 ||
+					!isfinite(c->threshold))
 					bad_param(c, "params.threshold must be a positive number",
 							  "Use e.g. params => '{\"threshold\": 3}'.");
 			}
@@ -699,6 +789,9 @@ etl_checks_validate_all(EtlPipeline *p, Oid source_relid, Oid target_relid)
  * ------------------------------------------------------------------------
  */
 
+/* the values a z-score leaves out: they have no distance from a mean */
+#define Z_NONFINITE "'{NaN,Infinity,-Infinity}'::pg_catalog.float8[]"
+
 /*
  * append_fail_predicate writes the condition under which a batch row (alias
  * etl_b) fails a row-level check (not unique, which is judged by sets).
@@ -743,10 +836,14 @@ append_fail_predicate(StringInfo buf, EtlCheck *c, double mean, double stddev)
 							 c->ref_table);
 			break;
 		case CK_Z_SCORE:
-			appendStringInfo(buf,
-							 "pg_catalog.abs(etl_b.%s::pg_catalog.float8 - "
-							 "%.17g) / %.17g > %.17g",
-							 col, mean, stddev, c->threshold);
+			/* non-finite values (NaN, +-Infinity) neither count nor fail */
+			Assert(isfinite(mean) && isfinite(stddev) && stddev > 0);
+			appendStringInfo(
+				buf,
+				"etl_b.%s::pg_catalog.float8 <> ALL (" Z_NONFINITE
+				") AND pg_catalog.abs(etl_b.%s::pg_catalog.float8 - "
+				"%.17g) / %.17g > %.17g",
+				col, col, mean, stddev, c->threshold);
 			break;
 		case CK_EXPRESSION:
 			appendStringInfo(buf, "(\n%s\n) IS NOT TRUE", c->expr);
@@ -850,18 +947,26 @@ new_result(EtlCheck *c)
 	return r;
 }
 
-/*
- * unique_against_target counts batch rows whose value of the checked column
- * another target row (another key) already has.
- */
-static int64
-unique_against_target(EtlRun *run, EtlCheck *c, EtlArgs *args)
+/* a staged row that failed a check */
+typedef struct FailedRow
 {
-	StringInfoData tail;
+	int64 rn;
+	ErrorData *edata;
+	char *record;
+} FailedRow;
+
+/*
+ * append_clash_predicate writes the condition under which batch row etl_b
+ * has the value of unique check c that a target row of another key holds
+ * (false without a key): the batch values converted as the load stores
+ * them.
+ */
+static void
+append_clash_predicate(StringInfo buf, EtlRun *run, EtlCheck *c)
+{
 	StringInfoData bkeys;
 	StringInfoData xkeys;
 	ListCell *lc;
-	const char *col = quote_identifier(c->column);
 
 	initStringInfo(&bkeys);
 	initStringInfo(&xkeys);
@@ -871,148 +976,125 @@ unique_against_target(EtlRun *run, EtlCheck *c, EtlArgs *args)
 
 		if (!kc->is_key)
 			continue;
-		appendStringInfo(&bkeys, "%setl_b.%s", bkeys.len ? ", " : "",
-						 quote_identifier(kc->name));
+		if (bkeys.len > 0)
+			appendStringInfoString(&bkeys, ", ");
+		etl_deparse_as_target(&bkeys, kc, "etl_b");
 		appendStringInfo(&xkeys, "%setl_x.%s", xkeys.len ? ", " : "",
 						 quote_identifier(kc->name));
 	}
 	if (bkeys.len == 0)
-		return 0;
+	{
+		appendStringInfoString(buf, "false");
+		return;
+	}
+	appendStringInfo(buf, "EXISTS (SELECT FROM %s AS etl_x WHERE etl_x.%s = ",
+					 run->target_sql, quote_identifier(c->column));
+	etl_deparse_as_target(buf, c->col, "etl_b");
+	appendStringInfo(buf, " AND ROW(%s) IS DISTINCT FROM ROW(%s))", xkeys.data,
+					 bkeys.data);
+}
+
+/*
+ * unique_against_target counts batch rows whose value of the checked column
+ * another target row (another key) already has.
+ */
+static int64
+unique_against_target(EtlRun *run, EtlCheck *c, EtlArgs *args)
+{
+	StringInfoData tail;
+
 	initStringInfo(&tail);
-	appendStringInfo(&tail,
-					 " JOIN %s AS etl_x ON etl_x.%s = etl_b.%s AND ROW(%s) IS "
-					 "DISTINCT FROM ROW(%s)",
-					 run->target_sql, col, col, xkeys.data, bkeys.data);
+	appendStringInfoString(&tail, " WHERE ");
+	append_clash_predicate(&tail, run, c);
 	etl_spi_query_parallel(batch_query(run, "pg_catalog.count(*)", tail.data),
 						   args, run->snapshot);
 	return etl_spi_int64(0, 0, 0);
 }
 
 /*
- * quarantine moves the rows failing the quarantine checks out of the batch:
- * their keys into a temporary table the load skips (deparse.c), their rows
- * into the run's dead letters (stage 'check').
+ * reject_failing_rows takes the staged rows whose batch rows fail one of
+ * the given checks (EtlCheckResult *, their params in args) out of the
+ * batch: each goes to hooks->rejected, stage "check", with the first check
+ * it fails, and leaves the stage.  Rows are known by their row number in
+ * the stage, which the transform carries (etl_deparse_rn_batch()), never
+ * by a key matched again: a transform may change keys, keys may be NULL or
+ * absent.  A unique check fails the rows whose value repeats in the batch
+ * or belongs to a target row of another key.  Returns how many were taken.
  */
-static void
-quarantine(EtlRun *run, List *results, EtlArgs *args, double *means,
-		   double *stddevs)
+static int64
+reject_failing_rows(EtlRun *run, List *failed, EtlArgs *args,
+					EtlIsolateHooks *hooks)
 {
-	StringInfoData pred;
-	StringInfoData keys;
-	StringInfoData keydefs;
-	StringInfoData join;
+	StringInfoData sql;
 	ListCell *lc;
-	char *sql;
 	uint64 n;
-	bool source_has_keys = true;
-	Oid userid;
-	int sec;
-	int i = 0;
+	FailedRow *rows;
 
-	initStringInfo(&pred);
-	appendStringInfoString(&pred, "CASE");
-	foreach (lc, results)
+	etl_stage_batch(run);
+	initStringInfo(&sql);
+	etl_deparse_delta_cte(&sql, run);
+	appendStringInfoString(
+		&sql,
+		"SELECT etl_q.etl_rn, etl_q.etl_check,"
+		" pg_catalog.to_jsonb(etl_d)::pg_catalog.text FROM"
+		" (SELECT DISTINCT ON (etl_f.etl_rn) etl_f.etl_rn, etl_f.etl_check"
+		" FROM (SELECT etl_b.etl_rn, CASE");
+	foreach (lc, failed)
 	{
 		EtlCheckResult *r = lfirst(lc);
+		EtlCheck *c = r->check;
 
-		if (!r->passed && r->check->severity == SEV_QUARANTINE)
+		if (c->kind == CK_UNIQUE)
 		{
-			if (r->check->kind == CK_UNIQUE)
-			{
-				const char *col = quote_identifier(r->check->column);
+			const char *col = quote_identifier(c->column);
 
-				appendStringInfo(
-					&pred,
-					" WHEN etl_b.%s IN (SELECT etl_d.%s FROM (\n%s\n) AS "
-					"etl_d GROUP BY 1 HAVING pg_catalog.count(*) > 1)",
-					col, col, run->map->transform_sql);
-			}
-			else
-			{
-				appendStringInfoString(&pred, " WHEN ");
-				append_fail_predicate(&pred, r->check, means[i], stddevs[i]);
-			}
-			appendStringInfo(&pred, " THEN %s",
-							 quote_literal_cstr(r->check->name));
+			appendStringInfo(
+				&sql,
+				" WHEN etl_b.%s IN (SELECT etl_d.%s FROM (\n%s\n) AS etl_d"
+				" GROUP BY 1 HAVING pg_catalog.count(*) > 1) OR ",
+				col, col, run->map->transform_sql);
+			append_clash_predicate(&sql, run, c);
 		}
-		i++;
+		else
+		{
+			appendStringInfoString(&sql, " WHEN ");
+			append_fail_predicate(&sql, c, r->mean, r->stddev);
+		}
+		appendStringInfo(&sql, " THEN %d", foreach_current_index(lc));
 	}
-	appendStringInfoString(&pred, " END");
+	appendStringInfo(&sql,
+					 " END AS etl_check FROM (\n%s\n) AS etl_b) AS etl_f"
+					 " WHERE etl_f.etl_check IS NOT NULL"
+					 " ORDER BY etl_f.etl_rn, etl_f.etl_check) AS etl_q"
+					 " CROSS JOIN LATERAL (SELECT %s FROM pg_temp.%s AS etl_s"
+					 " WHERE etl_s.etl_rn = etl_q.etl_rn) AS etl_d"
+					 " ORDER BY etl_q.etl_rn",
+					 etl_deparse_rn_batch(run), run->stage_columns_s,
+					 run->stage_table);
+	n = etl_spi_exec(sql.data, args, SPI_OK_SELECT, run->snapshot);
 
-	initStringInfo(&keys);
-	initStringInfo(&keydefs);
-	initStringInfo(&join);
-	foreach (lc, run->map->columns)
-	{
-		EtlColumn *kc = lfirst(lc);
-		const char *q;
-
-		if (!kc->is_key)
-			continue;
-		q = quote_identifier(kc->name);
-		appendStringInfo(&keys, "%setl_b.%s", keys.len ? ", " : "", q);
-		appendStringInfo(&keydefs, "%s%s %s", keydefs.len ? ", " : "", q,
-						 format_type_extended(kc->src_type, kc->src_typmod,
-											  FORMAT_TYPE_TYPEMOD_GIVEN |
-												  FORMAT_TYPE_FORCE_QUALIFY));
-		appendStringInfo(&join, "%setl_q.%s = etl_d.%s",
-						 join.len ? " AND " : "", q, q);
-		if (get_attnum(run->source_relid, kc->name) == InvalidAttrNumber)
-			source_has_keys = false;
-	}
-
-	run->quarantine_table =
-		psprintf("etl_quarantine_" INT64_FORMAT, run->rec.run_id);
-	GetUserIdAndSecContext(&userid, &sec);
-	SetUserIdAndSecContext(userid, sec & ~SECURITY_RESTRICTED_OPERATION);
-	etl_spi_exec(psprintf("CREATE TEMP TABLE %s (%s, etl_check text, "
-						  "etl_record text) ON COMMIT DROP",
-						  run->quarantine_table, keydefs.data),
-				 NULL, SPI_OK_UTILITY, InvalidSnapshot);
-	SetUserIdAndSecContext(userid, sec);
-
-	sql = batch_query(
-		run,
-		psprintf(
-			"%s, %s AS etl_check, pg_catalog.to_jsonb(etl_b)::pg_catalog.text",
-			keys.data, pred.data),
-		NULL);
-	sql = psprintf("INSERT INTO pg_temp.%s SELECT * FROM (%s) etl_f WHERE "
-				   "etl_check IS NOT NULL",
-				   run->quarantine_table, sql);
-	etl_spi_exec(sql, args, SPI_OK_INSERT, run->snapshot);
-
-	/* the dead letters hold the source rows when the source has the key */
-	if (source_has_keys)
-	{
-		StringInfoData dsql;
-
-		initStringInfo(&dsql);
-		etl_deparse_delta_cte(&dsql, run);
-		appendStringInfo(
-			&dsql,
-			"SELECT pg_catalog.to_jsonb(etl_d)::pg_catalog.text, "
-			"etl_q.etl_check"
-			" FROM etl_delta AS etl_d JOIN pg_temp.%s AS etl_q ON %s",
-			run->quarantine_table, join.data);
-		sql = dsql.data;
-	}
-	else
-		sql = psprintf("SELECT etl_record, etl_check FROM pg_temp.%s",
-					   run->quarantine_table);
-	n = etl_spi_exec(sql, args, SPI_OK_SELECT, run->snapshot);
+	/* the result set goes with the next statement: copy it out first */
+	rows = palloc0(sizeof(FailedRow) * Max(n, 1));
 	for (uint64 j = 0; j < n; j++)
 	{
-		ErrorData edata = { 0 };
-		char *check = etl_spi_text(j, 1);
+		EtlCheckResult *r = list_nth(failed, (int) etl_spi_int64(j, 1, 0));
 
-		edata.sqlerrcode = ERRCODE_CHECK_VIOLATION;
-		edata.message = psprintf("quarantined by check \"%s\"", check);
-		run->dead_letters =
-			lappend(run->dead_letters,
-					etl_dead_letter_make("check", etl_spi_text(j, 0), &edata));
+		rows[j].rn = etl_spi_int64(j, 0, 0);
+		rows[j].record = etl_spi_text(j, 2);
+		rows[j].edata = palloc0(sizeof(ErrorData));
+		rows[j].edata->sqlerrcode = ERRCODE_CHECK_VIOLATION;
+		rows[j].edata->message = psprintf(r->check->severity == SEV_QUARANTINE
+											  ? "quarantined by check \"%s\""
+											  : "failed check \"%s\"",
+										  r->check->name);
 	}
-	run->quarantined = n;
+	for (uint64 j = 0; j < n; j++)
+	{
+		hooks->rejected(run, rows[j].rn, "check", rows[j].edata,
+						rows[j].record, hooks->arg);
+		etl_stage_forget(run, rows[j].rn);
+	}
+	return (int64) n;
 }
 
 /*
@@ -1045,15 +1127,23 @@ check_pass_sql(EtlRun *run, List *checks, EtlArgs *args, int *first_col)
 				ncol++;
 				break;
 			case CK_Z_SCORE:
+			{
+				/* over the finite values only (NaN and Infinity left out) */
+				char *fin =
+					psprintf(" FILTER (WHERE etl_b.%s::pg_catalog.float8"
+							 " <> ALL (" Z_NONFINITE "))",
+							 col);
+
 				appendStringInfo(
 					&sel,
-					",\n  pg_catalog.avg(etl_b.%s::pg_catalog.float8),"
-					" pg_catalog.stddev_samp(etl_b.%s::pg_catalog.float8),"
-					" pg_catalog.min(etl_b.%s::pg_catalog.float8),"
-					" pg_catalog.max(etl_b.%s::pg_catalog.float8)",
-					col, col, col, col);
+					",\n  pg_catalog.avg(etl_b.%s::pg_catalog.float8)%s,"
+					"\n  pg_catalog.stddev_samp(etl_b.%s::pg_catalog.float8)%s,"
+					"\n  pg_catalog.min(etl_b.%s::pg_catalog.float8)%s,"
+					"\n  pg_catalog.max(etl_b.%s::pg_catalog.float8)%s",
+					col, fin, col, fin, col, fin, col, fin);
 				ncol += 4;
 				break;
+			}
 			case CK_ROW_COUNT:
 			case CK_FRESHNESS:
 				break;
@@ -1071,9 +1161,10 @@ check_pass_sql(EtlRun *run, List *checks, EtlArgs *args, int *first_col)
 
 /*
  * etl_run_checks evaluates the pipeline's checks (from etl_checks_load) on
- * the run's batch, before it loads, and keeps their results in run->check_results.  A failing
- * critical check fails the attempt (23514); failing quarantine checks move
- * their rows to the dead letters.  Runs as the pipeline owner.
+ * the run's batch, before it loads, and keeps their results in
+ * run->check_results (and the rows it counted in run->check_rows); it only
+ * reads, so that a data error of the transform can be caught around it.
+ * etl_checks_judge() acts on the results.  Runs as the pipeline owner.
  */
 void
 etl_run_checks(EtlRun *run, List *checks)
@@ -1083,12 +1174,8 @@ etl_run_checks(EtlRun *run, List *checks)
 	char *pass_sql;
 	int nchecks;
 	int *first_col;
-	double *means;
-	double *stddevs;
 	int64 nrows;
 	List *results = NIL;
-	bool any_quarantine = false;
-	EtlCheckResult *critical = NULL;
 	int i;
 
 	run->check_results = NIL;
@@ -1096,8 +1183,6 @@ etl_run_checks(EtlRun *run, List *checks)
 		return;
 	nchecks = list_length(checks);
 	first_col = palloc0(sizeof(int) * nchecks);
-	means = palloc0(sizeof(double) * nchecks);
-	stddevs = palloc0(sizeof(double) * nchecks);
 
 	foreach (lc, checks)
 		resolve_check(lfirst(lc), run->p, run->map, run->source_relid);
@@ -1148,7 +1233,7 @@ etl_run_checks(EtlRun *run, List *checks)
 					appendStringInfo(
 						r->observed,
 						"\"threshold\": %g, \"note\": \"no spread: every "
-						"value is the same, or fewer than two\"",
+						"finite value is the same, or fewer than two\"",
 						c->threshold);
 					break;
 				}
@@ -1157,8 +1242,18 @@ etl_run_checks(EtlRun *run, List *checks)
 				lo = etl_spi_float8(0, col + 2, 0);
 				hi = etl_spi_float8(0, col + 3, 0);
 				maxz = Max(hi - mean, mean - lo) / sd;
-				means[i] = mean;
-				stddevs[i] = sd;
+				if (!isfinite(mean) || !isfinite(sd) || !isfinite(maxz))
+				{
+					/* finite values whose spread overflows double precision */
+					appendStringInfo(
+						r->observed,
+						"\"threshold\": %g, \"note\": \"no finite spread: the "
+						"values are too large for double precision\"",
+						c->threshold);
+					break;
+				}
+				r->mean = mean;
+				r->stddev = sd;
 				r->passed = maxz <= c->threshold;
 				appendStringInfo(r->observed,
 								 "\"mean\": %.17g, \"stddev\": %.17g, "
@@ -1167,6 +1262,10 @@ etl_run_checks(EtlRun *run, List *checks)
 				break;
 			}
 			case CK_FRESHNESS:
+				break;
+			case CK_UNIQUE:
+				r->failing = etl_spi_int64(0, col, -1); /* NULL: unknown */
+				r->passed = r->failing == 0;
 				break;
 			default:
 				r->failing = etl_spi_int64(0, col, 0);
@@ -1225,8 +1324,12 @@ etl_run_checks(EtlRun *run, List *checks)
 			const char *col = quote_identifier(c->column);
 			int64 clash = 0;
 
-			/* etl_dup_count never counts too few: recount when it found any */
-			if (r->failing > 0)
+			/*
+			 * etl_dup_count never counts too few: recount when it found any,
+			 * or when it could not tell (NULL, -1 here: the batch had more
+			 * distinct values than work_mem holds)
+			 */
+			if (r->failing != 0)
 			{
 				etl_spi_exec(
 					batch_query(run,
@@ -1273,7 +1376,7 @@ etl_run_checks(EtlRun *run, List *checks)
 			}
 			else
 			{
-				append_fail_predicate(&pred, c, means[i], stddevs[i]);
+				append_fail_predicate(&pred, c, r->mean, r->stddev);
 				if (c->kind == CK_Z_SCORE)
 				{
 					etl_spi_query_parallel(
@@ -1288,13 +1391,36 @@ etl_run_checks(EtlRun *run, List *checks)
 			}
 		}
 		appendStringInfoChar(r->observed, '}');
-		if (!r->passed && c->severity == SEV_CRITICAL && critical == NULL)
-			critical = r;
-		if (!r->passed && c->severity == SEV_QUARANTINE)
-			any_quarantine = true;
 		i++;
 	}
 	run->check_results = results;
+	run->check_rows = nrows;
+}
+
+/*
+ * etl_checks_judge acts on the results of etl_run_checks(): a failing
+ * critical check fails the attempt (23514, the batch does not load); rows
+ * failing quarantine checks become dead letters and leave the batch.  Runs
+ * as the pipeline owner.
+ */
+void
+etl_checks_judge(EtlRun *run, List *checks, EtlIsolateHooks *hooks)
+{
+	EtlCheckResult *critical = NULL;
+	List *quarantining = NIL;
+	EtlArgs args;
+	ListCell *lc;
+
+	foreach (lc, run->check_results)
+	{
+		EtlCheckResult *r = lfirst(lc);
+
+		if (!r->passed && r->check->severity == SEV_CRITICAL &&
+			critical == NULL)
+			critical = r;
+		if (!r->passed && r->check->severity == SEV_QUARANTINE)
+			quarantining = lappend(quarantining, r);
+	}
 
 	if (critical != NULL)
 	{
@@ -1310,7 +1436,7 @@ etl_run_checks(EtlRun *run, List *checks)
 						   kind_row_level[c->kind]
 							   ? psprintf(" for " INT64_FORMAT
 										  " of " INT64_FORMAT " rows",
-										  critical->failing, nrows)
+										  critical->failing, run->check_rows)
 							   : "",
 						   critical->observed->data),
 				 errhint("The batch was not loaded; SELECT * FROM "
@@ -1319,8 +1445,51 @@ etl_run_checks(EtlRun *run, List *checks)
 						 run->rec.run_id)));
 	}
 
-	if (any_quarantine)
-		quarantine(run, results, &args, means, stddevs);
+	if (quarantining != NIL)
+	{
+		etl_stage_batch(run); /* the rows are known by their row numbers */
+		etl_run_args(run, &args);
+		foreach (lc, checks)
+			add_check_args(&args, lfirst(lc));
+		(void) reject_failing_rows(run, quarantining, &args, hooks);
+	}
+}
+
+/*
+ * etl_checks_replay applies a pipeline's checks to dead letters being
+ * replayed (staged rows 1 .. nrows, etl_retry_dead_letters): a row that
+ * fails a row-level check of severity critical or quarantine goes to
+ * hooks->rejected (stage "check") and stays out of the load, as it would
+ * have in a run.  Warnings do not keep a row out; z_score, row_count and
+ * freshness judge a whole batch, which a replay is not, and are left out.
+ * Returns how many rows were held back.  Runs as the pipeline owner.
+ */
+int64
+etl_checks_replay(EtlRun *run, int64 nrows, EtlIsolateHooks *hooks)
+{
+	List *checks = load_checks(run->p->id);
+	List *applied = NIL;
+	EtlArgs args;
+	ListCell *lc;
+
+	foreach (lc, checks)
+	{
+		EtlCheck *c = lfirst(lc);
+
+		if (!kind_row_level[c->kind] || c->kind == CK_Z_SCORE ||
+			c->severity == SEV_WARNING)
+			continue;
+		resolve_check(c, run->p, run->map, run->source_relid);
+		applied = lappend(applied, new_result(c));
+	}
+	if (applied == NIL || nrows == 0)
+		return 0;
+	run->rn_lo = 1;
+	run->rn_hi = nrows;
+	etl_run_args(run, &args);
+	foreach (lc, applied)
+		add_check_args(&args, ((EtlCheckResult *) lfirst(lc))->check);
+	return reject_failing_rows(run, applied, &args, hooks);
 }
 
 /*

@@ -18,7 +18,8 @@
  *		flight (extract.c); a run never extracts past it, so no late commit
  *		is lost.
  *	  - dead letter: a source row that failed the transform or the load
- *		with a data error, isolated from its batch (isolate.c).
+ *		with a data error, isolated from its batch (isolate.c), or whose
+ *		output failed a quarantine check (quality.c).
  *
  *	  Stages: lock -> range -> extract -> transform + load (isolating bad
  *	  rows) -> advance -> record.  Each attempt runs in a subtransaction; the
@@ -46,6 +47,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
@@ -212,6 +214,19 @@ run_rejected(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
 }
 
 /*
+ * run_set_aside makes a row that failed a quarantine check a dead letter of
+ * the run; run_checks() checks the error threshold once all are found (a
+ * failed run records every one of them).
+ */
+static void
+run_set_aside(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
+			  char *record, void *arg)
+{
+	run->dead_letters =
+		lappend(run->dead_letters, etl_dead_letter_make(stage, record, edata));
+}
+
+/*
  * check_threshold fails the attempt when the run's dead letters exceed the
  * error threshold of nrows (the batch): no need to look further, the run
  * fails anyway.  last: the last rejection's message, for the detail.
@@ -238,6 +253,83 @@ check_threshold(EtlRun *run, int64 nrows, const char *last)
 }
 
 /*
+ * etl_not_row_local_error raises the data error edata of a batch whose
+ * transform is not row-local: its bad rows cannot be isolated, since the
+ * transform computes output rows from several source rows (run in parts,
+ * its aggregates, DISTINCT and window functions would see only a part, and
+ * the parts would overwrite each other).  The run fails with the error's
+ * SQLSTATE; nothing of the batch is loaded.
+ */
+void
+etl_not_row_local_error(EtlRun *run, ErrorData *edata)
+{
+	ereport(ERROR,
+			(errcode(edata->sqlerrcode), errmsg("%s", edata->message),
+			 errdetail("The transform of pipeline \"%s\" is not row-local "
+					   "(it combines several source rows into an output "
+					   "row: aggregates, DISTINCT, window functions, LIMIT, "
+					   "set operations or a second read of etl_delta), so "
+					   "the rows that fail cannot be isolated and nothing "
+					   "of the batch was loaded.%s%s",
+					   run->p->name, edata->detail ? "\n" : "",
+					   edata->detail ? edata->detail : ""),
+			 errhint("Make the transform tolerate the bad values (e.g. "
+					 "CASE WHEN amount ~ '^-?[0-9.]+$' THEN amount::numeric "
+					 "END, or a WHERE that leaves such rows out), or fix "
+					 "them in the source.")));
+}
+
+/*
+ * check_pass evaluates the checks (the body of a subtransaction).
+ */
+static void
+check_pass(EtlRun *run, void *arg)
+{
+	etl_run_checks(run, (List *) arg);
+}
+
+/*
+ * run_checks evaluates the quality checks on the batch and acts on them.
+ * The evaluation runs the transform over the batch: when that fails with a
+ * data error, the rows whose transform fails are isolated first (dead
+ * letters, stage "transform"), as a load would, and the checks then look
+ * at the rows left.
+ */
+static void
+run_checks(EtlRun *run, List *checks)
+{
+	EtlIsolateHooks hooks = { NULL, run_rejected, &run->stage_rows };
+	EtlIsolateHooks quarantine = { NULL, run_set_aside, NULL };
+	ErrorData *edata;
+	int before;
+
+	if (run->stage_table != NULL)
+	{
+		run->rn_lo = 1;
+		run->rn_hi = run->stage_rows;
+	}
+
+	edata = etl_in_subxact(check_pass, run, checks, true);
+	if (edata != NULL)
+	{
+		before = list_length(run->dead_letters);
+		if (!run->map->row_local)
+			etl_not_row_local_error(run, edata);
+		etl_stage_batch(run);
+		etl_isolate_transform(run, run->stage_rows, &hooks);
+		if (list_length(run->dead_letters) == before)
+			ReThrowError(edata); /* not a row's transform: a check's own */
+		FreeErrorData(edata);
+		etl_stage_batch(run);
+		etl_run_checks(run, checks);
+	}
+	before = list_length(run->dead_letters);
+	etl_checks_judge(run, checks, &quarantine);
+	if (list_length(run->dead_letters) > before)
+		check_threshold(run, run->rec.rows_extracted, NULL);
+}
+
+/*
  * load_batch loads the batch: set-based in one go, and only when that fails
  * with a data error, again from a stage with the bad rows isolated; then
  * etl_load_finish() completes it (load partition_swap swaps the partitions
@@ -250,27 +342,45 @@ load_batch(EtlRun *run)
 	EtlRunRecord *r = &run->rec;
 	ErrorData *edata;
 
-	edata = etl_in_subxact(load_whole, run, &c, true);
+	for (;;)
+	{
+		if (run->stage_table != NULL)
+			etl_stage_batch(run); /* the rows the checks left */
+		edata = etl_in_subxact(load_whole, run, &c, true);
+
+		/*
+		 * Keys twice in the batch (seen by the classification, or by the
+		 * target's unique index): load one row per key, from the stage.
+		 */
+		if (!run->dedupe &&
+			(c.duplicates ||
+			 (edata != NULL && edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION &&
+			  etl_has_duplicate_keys(run))))
+		{
+			if (edata != NULL)
+				FreeErrorData(edata);
+			etl_start_dedupe(run);
+			memset(&c, 0, sizeof(c));
+			continue;
+		}
+		break;
+	}
 	if (edata != NULL)
 	{
-		int64 nrows;
-		EtlIsolateHooks hooks = { NULL, run_rejected, &nrows };
-		EtlArgs args;
+		EtlIsolateHooks hooks = { NULL, run_rejected, &run->stage_rows };
 
+		if (!run->map->row_local)
+			etl_not_row_local_error(run, edata);
 		ereport(DEBUG1, (errmsg_internal(
 							"pipeline \"%s\": isolating bad rows after: %s",
 							run->p->name, edata->message)));
 		FreeErrorData(edata);
 		memset(&c, 0, sizeof(c));
-		etl_stage_create(run);
-		etl_run_args(run, &args);
-		nrows = etl_stage_fill(run, etl_deparse_stage_select(run), &args);
-		if (r->rows_extracted < 0)
-			r->rows_extracted = nrows;
-		etl_load_isolated(run, nrows, &hooks, &c);
-		etl_stage_drop(run);
+		etl_stage_batch(run);
+		etl_load_isolated(run, run->stage_rows, &hooks, &c);
 	}
 	etl_load_finish(run);
+	etl_stage_drop(run);
 	r->rows_inserted = c.inserted;
 	r->rows_updated = c.updated;
 	r->rows_deleted = c.deleted;
@@ -278,6 +388,11 @@ load_batch(EtlRun *run)
 	r->rows_rejected = list_length(run->dead_letters);
 	if (r->rows_extracted < 0)
 		r->rows_extracted = c.batch;
+
+	/* a version superseded within the batch counts as unchanged */
+	if (run->dedupe && run->map->one_to_one &&
+		r->rows_extracted - r->rows_rejected > c.batch)
+		r->rows_unchanged += r->rows_extracted - r->rows_rejected - c.batch;
 }
 
 /*
@@ -296,6 +411,7 @@ run_stages(EtlRun *run)
 	etl_schema_drift(run);
 	run->map =
 		etl_resolve_columns(run->p, run->source_relid, run->target_relid);
+	etl_require_unique_key(run->p, run->target_relid);
 
 	etl_stage_begin(run, "extract", &start);
 	etl_extract_begin(run);
@@ -309,10 +425,8 @@ run_stages(EtlRun *run)
 	if (checks != NIL)
 	{
 		etl_stage_begin(run, "check", &start);
-		etl_run_checks(run, checks);
+		run_checks(run, checks);
 		run->rec.check_ms = etl_stage_end(run, start, run->rec.rows_extracted);
-		if (run->quarantined > 0)
-			check_threshold(run, run->rec.rows_extracted, NULL);
 	}
 
 	/* transform and load are one statement: transform_ms is not separate */
@@ -348,12 +462,6 @@ run_stages(EtlRun *run)
 					  run->rec.rows_inserted + run->rec.rows_updated +
 						  run->rec.rows_deleted);
 	etl_maybe_pause("after_load");
-	if (run->quarantine_table != NULL)
-	{
-		etl_spi_exec(psprintf("DROP TABLE pg_temp.%s", run->quarantine_table),
-					 NULL, SPI_OK_UTILITY, InvalidSnapshot);
-		run->quarantine_table = NULL;
-	}
 
 	etl_extract_end(run);
 	etl_restore_user(&sw);
@@ -399,11 +507,14 @@ reset_attempt(EtlRun *run)
 
 	run->snapshot = NULL; /* released with the subtransaction */
 	run->target_empty = -1;
+	run->target_empty_fixed = false;
 	run->stage_table = NULL;
+	run->stage_held_only = false;
+	run->dedupe = false;
+	run->stage_rows = 0;
+	run->check_rows = 0;
 	run->dead_letters = NIL;
 	run->check_results = NIL;
-	run->quarantine_table = NULL;
-	run->quarantined = 0;
 	run->has_lo = run->has_from = run->has_hi = run->has_cutoff = false;
 	run->from_inclusive = false;
 	run->nothing = false;
@@ -572,6 +683,38 @@ fail_run(EtlRun *run, ErrorData *edata, const char *why)
 }
 
 /*
+ * etl_require_read_committed refuses to run what (a function name) in a
+ * REPEATABLE READ or SERIALIZABLE transaction (25000).
+ *
+ * A run reads the source and target with a snapshot taken after its safe
+ * upper bound (extract.c), newer than the caller's transaction snapshot in
+ * those levels: it would load rows the caller cannot see and judge the
+ * target by rows the caller's snapshot does not hold, and its retries of a
+ * serialization failure inside the caller's serializable transaction could
+ * never succeed.  No sound way to run inside the caller's snapshot exists
+ * (the upper bound must wait for writers that the snapshot predates), so the
+ * caller is told to use READ COMMITTED.
+ */
+void
+etl_require_read_committed(const char *what)
+{
+	if (!IsolationUsesXactSnapshot())
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+			 errmsg("%s cannot run in a %s transaction", what,
+					IsolationIsSerializable() ? "SERIALIZABLE"
+											  : "REPEATABLE READ"),
+			 errdetail("A run reads the data as committed after its safe "
+					   "upper bound, not as of the transaction's snapshot, "
+					   "and retries serialization failures itself."),
+			 errhint("Call it in a READ COMMITTED transaction: BEGIN "
+					 "ISOLATION LEVEL READ COMMITTED, or SET "
+					 "default_transaction_isolation = 'read committed' for "
+					 "the session or the pg_cron job.")));
+}
+
+/*
  * skip_run records and returns a run skipped because another backend runs
  * the pipeline.
  */
@@ -685,6 +828,7 @@ run_pipeline(FunctionCallInfo fcinfo, char *name, EtlRunRequest *req)
 			 errmsg("cannot run pipeline \"%s\" during recovery", name),
 			 errhint("Run pipelines on the primary; after a promotion the "
 					 "next run continues from the replicated watermark.")));
+	etl_require_read_committed("etl_run");
 
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();

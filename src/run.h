@@ -47,6 +47,7 @@ typedef struct EtlLoadCounts
 	int64 updated;
 	int64 deleted;
 	int64 unchanged;
+	bool duplicates; /* the batch has keys twice: nothing was written */
 } EtlLoadCounts;
 
 /*
@@ -95,23 +96,27 @@ typedef struct EtlRun
 	/* one snapshot for the range statistics and the load */
 	Snapshot snapshot;
 
-	/* whether the target was empty when the load began: -1 not known */
+	/* whether the target is empty (etl_target_is_empty()): -1 not known */
 	int target_empty;
+	bool target_empty_fixed; /* true: an isolated load keeps the answer */
 
 	/*
 	 * Staged rows (bad-row isolation, dead-letter replay): the source rows of
 	 * the range in a temporary table with row numbers; loads then read rows
 	 * rn_lo .. rn_hi of it instead of the source.
 	 */
-	char *stage_table;	 /* quoted name in pg_temp, NULL: not staged */
-	char *stage_columns; /* the source's columns, quoted, comma list */
+	char *stage_table;	   /* quoted name in pg_temp, NULL: not staged */
+	char *stage_columns;   /* the source's columns, quoted, comma list */
+	char *stage_columns_s; /* the same, each qualified by etl_s. */
 	int64 rn_lo;
 	int64 rn_hi;
+	bool stage_held_only; /* read the held rows only (isolate.c) */
+	bool dedupe;		  /* keep one row per key (load.c) */
+	int64 stage_rows;	  /* rows staged (numbered 1 .. stage_rows) */
 
 	List *dead_letters;		   /* EtlDeadLetter *, found by this attempt */
 	List *check_results;	   /* quality.c's results of this attempt */
-	char *quarantine_table;	   /* keys the load skips, NULL: none */
-	int64 quarantined;		   /* rows it holds */
+	int64 check_rows;		   /* the batch rows the checks counted */
 	StringInfo attempt_errors; /* JSON array of the failed attempts */
 	const char *stage;		   /* the stage running or last run */
 
@@ -124,5 +129,7 @@ typedef struct EtlRun
 extern void etl_run_args(EtlRun *run, EtlArgs *args);
 extern int64 etl_batch_recover_pipeline(EtlPipeline *p, int64 except_batch);
 extern void etl_run_resolve_relations(EtlRun *run);
+extern void etl_require_read_committed(const char *what);
+extern void etl_not_row_local_error(EtlRun *run, ErrorData *edata);
 
 #endif /* ETL_RUN_H */
