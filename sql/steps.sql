@@ -50,6 +50,11 @@ CALL etl_backfill('st_ts', from_value => '2024-01-01', to_value => '2024-01-03',
 RESET client_min_messages;
 SELECT count(*) AS backfill_steps_completed FROM etl.batches
  WHERE pipeline = 'st_ts' AND kind = 'backfill' AND status = 'completed';
+-- the same range asked from a session in another time zone: still done
+SET TimeZone = 'Europe/Berlin';
+CALL etl_backfill('st_ts', from_value => '2024-01-01 09:00:00+01', to_value => '2024-01-03 09:00:00+01',
+                  step => '1 day');
+RESET TimeZone;
 -- the steps of a serial pipeline are numbers
 SELECT * FROM etl_backfill_steps('st_serial', '1', '50', '20');
 

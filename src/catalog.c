@@ -432,7 +432,8 @@ etl_catalog_record_batch(EtlRunRecord *r, const char *kind, const char *status)
  * etl_batch_start (a step of catch-up or backfill) from its run.
  */
 void
-etl_catalog_finish_batch(int64 batch_id, EtlRunRecord *r, const char *status)
+etl_catalog_finish_batch(int64 batch_id, EtlRunRecord *r, const char *status,
+						 const char *error)
 {
 	EtlArgs args;
 	EtlUserSwitch sw;
@@ -445,11 +446,12 @@ etl_catalog_finish_batch(int64 batch_id, EtlRunRecord *r, const char *status)
 	etl_args_add_int8(&args, r->pipeline_id);
 	etl_args_add_text(&args, r->watermark_from);
 	etl_args_add_text(&args, r->watermark_to);
+	etl_args_add_text(&args, error);
 	etl_become_extension_owner(&sw);
 	/* a catch-up step learns its range from its run */
 	etl_spi_exec("UPDATE etl.batches SET run_id = $2, status = $3, rows = $4,"
 				 " range_from = COALESCE(range_from, $6),"
-				 " range_to = COALESCE(range_to, $7),"
+				 " range_to = COALESCE(range_to, $7), error = $8,"
 				 " updated_at = pg_catalog.now()"
 				 " WHERE batch_id OPERATOR(pg_catalog.=) $1"
 				 " AND pipeline_id OPERATOR(pg_catalog.=) $5",
@@ -463,7 +465,7 @@ etl_catalog_finish_batch(int64 batch_id, EtlRunRecord *r, const char *status)
 void
 etl_catalog_complete_batch(int64 batch_id, EtlRunRecord *r)
 {
-	etl_catalog_finish_batch(batch_id, r, "completed");
+	etl_catalog_finish_batch(batch_id, r, "completed", NULL);
 }
 
 /*

@@ -167,7 +167,7 @@ extern int64 etl_catalog_next_run_id(void);
 extern void etl_catalog_record_run(EtlRunRecord *r);
 extern void etl_run_record_json(StringInfo buf, EtlRunRecord *r);
 extern void etl_catalog_finish_batch(int64 batch_id, EtlRunRecord *r,
-									 const char *status);
+									 const char *status, const char *error);
 extern void etl_catalog_complete_batch(int64 batch_id, EtlRunRecord *r);
 extern void etl_catalog_record_batch(EtlRunRecord *r, const char *kind,
 									 const char *status);

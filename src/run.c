@@ -739,7 +739,10 @@ skip_run(FunctionCallInfo fcinfo, EtlRun *run, const char *name, int64 id,
 	r->finished_at = GetCurrentTimestamp();
 	etl_catalog_record_run(r);
 	if (run->req->batch_id != 0)
-		etl_catalog_finish_batch(run->req->batch_id, r, "abandoned");
+		etl_catalog_finish_batch(
+			run->req->batch_id, r, "abandoned",
+			psprintf("another session (backend %d) was running the pipeline",
+					 etl_pipeline_lock_holder(id)));
 	etl_log_skipped(run);
 	return make_result(fcinfo, r, callercxt);
 }

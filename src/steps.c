@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include "catalog.h"
@@ -192,6 +193,8 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 	Oid type;
 	char *typ;
 	const char *step_type;
+	char *from;
+	char *to;
 	uint64 n;
 	int nestlevel;
 
@@ -208,9 +211,30 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 					? "pg_catalog.interval"
 				: type == PG_LSNOID ? "pg_catalog.numeric"
 									: typ;
+	from = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	to = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (type == TIMESTAMPTZOID)
+	{
+		/*
+		 * The bounds are read in the session's TimeZone; the ranges are
+		 * written in UTC, so that a backfill resumed from a session in
+		 * another time zone finds the steps it completed.
+		 */
+		etl_args_init(&args);
+		etl_args_add_text(&args, from);
+		etl_args_add_text(&args, to);
+		etl_spi_exec("SELECT $1::pg_catalog.timestamptz::pg_catalog.text,"
+					 " $2::pg_catalog.timestamptz::pg_catalog.text",
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+		from = etl_spi_text(0, 0);
+		to = etl_spi_text(0, 1);
+		(void) set_config_option("TimeZone", "UTC", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+								 false);
+	}
 	etl_args_init(&args);
-	etl_args_add_text(&args, text_to_cstring(PG_GETARG_TEXT_PP(1)));
-	etl_args_add_text(&args, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	etl_args_add_text(&args, from);
+	etl_args_add_text(&args, to);
 	etl_args_add_text(&args, text_to_cstring(PG_GETARG_TEXT_PP(3)));
 	n = etl_spi_exec(
 		psprintf("SELECT s.n::pg_catalog.int4, s.lo::pg_catalog.text,"
