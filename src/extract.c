@@ -681,14 +681,12 @@ xid_snapshot_watermark(EtlRun *run)
 }
 
 /*
- * begin_range sets the range of a backfill step, [range_from, range_to)
- * as asked, in place of the watermark's.
+ * etl_check_backfill_mode raises 0A000 for a pipeline whose mode has no
+ * watermark column to take a range of (modes xid, snapshot, full).
  */
-static void
-begin_range(EtlRun *run)
+void
+etl_check_backfill_mode(EtlPipeline *p)
 {
-	EtlPipeline *p = run->p;
-
 	if (p->mode != ETL_MODE_TIMESTAMP && p->mode != ETL_MODE_SERIAL &&
 		p->mode != ETL_MODE_CDC)
 		ereport(ERROR,
@@ -700,6 +698,18 @@ begin_range(EtlRun *run)
 						 "serial, cdc); reset the watermark to reload a "
 						 "pipeline of mode xid, and modes snapshot and full "
 						 "read everything at each run.")));
+}
+
+/*
+ * begin_range sets the range of a backfill step, [range_from, range_to)
+ * as asked, in place of the watermark's.
+ */
+static void
+begin_range(EtlRun *run)
+{
+	EtlPipeline *p = run->p;
+
+	etl_check_backfill_mode(p);
 	run->has_from = true;
 	run->from_inclusive = true;
 	run->from = etl_watermark_datum(p, run->req->range_from, run->wm_type,

@@ -20,6 +20,7 @@ extern void etl_check_watermark_type(EtlPipeline *p, Oid type);
 extern Datum etl_watermark_datum(EtlPipeline *p, const char *text, Oid type,
 								 int32 typmod);
 extern char *etl_xid_watermark_parse(EtlPipeline *p, const char *watermark);
+extern void etl_check_backfill_mode(EtlPipeline *p);
 extern void etl_extract_begin(EtlRun *run);
 extern void etl_extract_stats(EtlRun *run);
 extern void etl_extract_end(EtlRun *run);

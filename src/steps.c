@@ -154,15 +154,7 @@ watermark_type(EtlPipeline *p, Oid *type)
 	Oid source = etl_resolve_relation(p->source, "source", false);
 	AttrNumber attnum;
 
-	if (p->mode != ETL_MODE_TIMESTAMP && p->mode != ETL_MODE_SERIAL &&
-		p->mode != ETL_MODE_CDC)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("pipeline \"%s\" of mode %s cannot be backfilled by "
-						"range",
-						p->name, etl_mode_names[p->mode]),
-				 errhint("Backfill needs a watermark column (modes timestamp, "
-						 "serial, cdc).")));
+	etl_check_backfill_mode(p);
 	attnum = get_attnum(source, p->watermark_column);
 	if (attnum == InvalidAttrNumber)
 		ereport(ERROR,
@@ -228,9 +220,8 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 					 &args, SPI_OK_SELECT, InvalidSnapshot);
 		from = etl_spi_text(0, 0);
 		to = etl_spi_text(0, 1);
-		(void) set_config_option("TimeZone", "UTC", PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-								 false);
+		(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 	}
 	etl_args_init(&args);
 	etl_args_add_text(&args, from);
