@@ -127,11 +127,16 @@ etl_deparse_stats(EtlRun *run)
 	if (run->p->watermark_column == NULL)
 		return psprintf("SELECT pg_catalog.count(*) FROM %s", run->source_sql);
 	col = quote_identifier(run->p->watermark_column);
-	/* a one-to-one transform: the load counts the rows (not in mode cdc,
-	 * where the load sees only each key's last change) */
+	/*
+	 * A one-to-one transform into an empty target (a first load): the load
+	 * counts the rows, sparing a scan.  Otherwise they are counted here (an
+	 * increment's range is small, and its size chooses the load's joins; in
+	 * mode cdc the load sees only each key's last change).
+	 */
 	return psprintf(
 		"SELECT %s, pg_catalog.max(%s), pg_catalog.max(%s) > $%d FROM %s%s",
-		run->map->one_to_one && run->p->mode != ETL_MODE_CDC
+		run->map->one_to_one && run->p->mode != ETL_MODE_CDC &&
+				run->target_empty == 1
 			? "-1::pg_catalog.int8"
 			: "pg_catalog.count(*)",
 		col, col, ETL_PARAM_LO, run->source_sql, etl_deparse_range_where(run));

@@ -65,6 +65,7 @@
 #include "deparse.h"
 #include "etl_ext.h"
 #include "extract.h"
+#include "load.h"
 
 static char *prepared_writer(Oid source);
 
@@ -866,6 +867,8 @@ etl_extract_stats(EtlRun *run)
 		run->rec.rows_extracted = -1; /* the load counts them */
 		return;
 	}
+	if (run->map->one_to_one)
+		(void) etl_target_is_empty(run); /* whether to count (deparse) */
 	etl_run_args(run, &args);
 	etl_spi_exec(etl_deparse_stats(run), &args, SPI_OK_SELECT, run->snapshot);
 	if (run->p->mode == ETL_MODE_FULL)

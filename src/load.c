@@ -45,7 +45,10 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "access/table.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
 
 #include "deparse.h"
 #include "isolate.h"
@@ -81,6 +84,36 @@ etl_target_is_empty(EtlRun *run)
 		run->target_empty = etl_spi_exec(etl_deparse_target_probe(run), NULL,
 										 SPI_OK_SELECT, run->snapshot) == 0;
 	return run->target_empty == 1;
+}
+
+/*
+ * prefer_index_joins: when the batch is known to be small against the
+ * target (under 1/20 of its rows), the load's joins with the target find
+ * each row by the key's unique index instead of hashing the whole target:
+ * hash and merge joins are turned off for its statements.  Returns the GUC
+ * nest level to pop (0: nothing changed).  The key's unique index is
+ * guaranteed (etl_require_unique_key).
+ */
+static int
+prefer_index_joins(EtlRun *run)
+{
+	Relation rel;
+	double reltuples;
+	int nestlevel;
+
+	if (run->rec.rows_extracted < 0 || run->stage_table != NULL)
+		return 0;
+	rel = table_open(run->target_relid, AccessShareLock);
+	reltuples = rel->rd_rel->reltuples;
+	table_close(rel, AccessShareLock);
+	if (reltuples <= 0 || (double) run->rec.rows_extracted * 20 >= reltuples)
+		return 0;
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
 }
 
 /*
@@ -206,6 +239,7 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 	int64 changed;
 	int64 dups;
 	char *update_sql;
+	int nestlevel = 0;
 
 	memset(c, 0, sizeof(*c));
 	switch (run->p->load)
@@ -220,9 +254,12 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 				c->batch = c->inserted;
 				break;
 			}
+			nestlevel = prefer_index_joins(run);
 			classify(run, &c->batch, &new_keys, &changed, &dups);
 			if (dups != 0 && etl_has_duplicate_keys(run))
 			{
+				if (nestlevel > 0)
+					AtEOXact_GUC(true, nestlevel);
 				/* nothing written yet: load one row per key instead */
 				if (run->stage_table == NULL)
 				{
@@ -241,6 +278,8 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 			if (new_keys > 0)
 				c->inserted = exec_load(run, etl_deparse_insert(run, true),
 										SPI_OK_INSERT);
+			if (nestlevel > 0)
+				AtEOXact_GUC(true, nestlevel);
 			c->unchanged = c->batch - c->inserted - c->updated;
 			break;
 		case ETL_LOAD_DELETE_INSERT:
