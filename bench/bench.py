@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """
-bench/bench.py - the measurements of `make bench` (issue 7).
+bench/bench.py - the measurements of `make bench` (issue 7, and the
+performance targets of issues 5, 6 and 8).
 
 scripts/bench.sh installs what is needed, builds and installs etl_ext,
 starts a throwaway cluster with the server's default settings (durability
@@ -10,16 +11,23 @@ included) and runs this script against it.  The script
      fixed seed with an index on updated_at; dw.fact_orders, the guide's
      transform (bench/sql/transform.sql) keyed by order_id with
      _etl_row_hash; the pipeline 'orders' from one to the other;
-  2. runs the cases of the issue's table, one function per case (CASES):
-     each variant --repeat times (3 by default), interleaved (A B C A B C
-     ...) so that a drift of the machine spreads over all variants, with the
-     state reset before every run (TRUNCATE, watermark reset) and a
-     CHECKPOINT before every timed statement so that a run's dirty buffers
-     are not written during the next run's time;
+  2. runs the cases of issue 7's table, then those of the performance
+     sections of issues 8 (logging overhead; metrics, last), 5 (mode
+     snapshot; mode xid; a postgres_fdw source) and 6 (partition swap,
+     catch-up), one function per case (CASES): each variant --repeat times
+     (3 by default), interleaved (A B C A B C ...) so that a drift of the
+     machine spreads over all variants, with the state reset before every
+     run (TRUNCATE, watermark reset) and a CHECKPOINT before every timed
+     statement so that a run's dirty buffers are not written during the
+     next run's time; a case whose capability this build lacks prints n/a;
   3. checks the results (row counts, row-for-row equality with the
      transform of the source, no tuple written by an unchanged re-run) and
      stops with an error when one is wrong: a wrong result has no timing;
-  4. prints the table and appends a dated section to BENCHMARKS.md.
+  4. prints the table, each target met or missed with its margin, and
+     appends a dated section to BENCHMARKS.md.
+
+The cases at 5 x rows (increment, catch-up, xid) share one source of that
+size, made once (Bench.big_tables) and dropped after the last case.
 
 Times are wall-clock seconds seen by the client (psycopg2 in autocommit
 mode, so a timed statement includes its commit and WAL flush).  A case's
@@ -38,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List
 
 import psycopg2
+import psycopg2.extensions
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
@@ -97,7 +106,7 @@ def load_statements(path):
 
 SQL = {}
 for _file in ("schema.sql", "load.sql", "verify.sql", "row_hash.sql", "checks.sql",
-              "dead_letters.sql"):
+              "dead_letters.sql", "modes.sql", "metrics.sql"):
     for _name, _text in load_statements(_file).items():
         SQL[_file[:-4] + "." + _name] = _text
 
@@ -184,6 +193,7 @@ class Target:
     strict: bool = False      # < or > rather than <= or >=
     detail: str = ""          # the measurement behind the value
     fmt: str = ".3f"          # how the value is shown
+    issue: int = 7            # the issue that sets the target
 
     @property
     def met(self):
@@ -241,6 +251,9 @@ class Bench:
         # set by case_first_load, compared against by later cases
         self.floor = None             # median of the bare INSERT ... SELECT
         self.etl_first_load = None    # median of etl_run's first load
+        self.empty_run = None         # median of the empty increment (seconds)
+        self.big = None               # (source, target, pipeline) at GROWTH x rows
+        self.case_loads = []          # (case, 1-minute load average at its start, seconds)
 
     # -- helpers used by the cases
 
@@ -268,10 +281,10 @@ class Bench:
     def etl_run(self, conn, pipeline):
         """Times etl_run; returns (seconds, result row as a dict)."""
         seconds, _, rows = conn.timed(stmt("load.etl_run"), {"pipeline": pipeline})
-        status, extracted, inserted, updated, unchanged, rejected = rows[0]
+        status, extracted, inserted, updated, deleted, unchanged, rejected = rows[0]
         check(status == "succeeded", f"etl_run('{pipeline}') returned status {status}")
         return seconds, {"extracted": extracted, "inserted": inserted, "updated": updated,
-                         "unchanged": unchanged, "rejected": rejected}
+                         "deleted": deleted, "unchanged": unchanged, "rejected": rejected}
 
     def fresh_etl_load(self, pipeline, target, rows):
         """An empty target, then one untimed etl_run loading all of it."""
@@ -307,19 +320,66 @@ class Bench:
         wal = self.db.value("SELECT pg_wal_lsn_diff(%s, %s)::bigint", (lsn, before[1]))
         return tuples - before[0], wal
 
-    def interleave(self, case, variants: Dict[str, Callable[[int], float]]):
-        """Runs each variant self.repeat times, in turn; returns the times."""
+    def interleave(self, case, variants: Dict[str, Callable[[int], float]], repeat=None):
+        """Runs each variant repeat (default self.repeat) times, in turn;
+        returns the times."""
+        repeat = repeat or self.repeat
         times = {what: [] for what in variants}
-        for i in range(self.repeat):
+        for i in range(repeat):
             for what, run in variants.items():
                 seconds = run(i)
                 times[what].append(seconds)
-                say(f"  {case}: {what}, run {i + 1}/{self.repeat}: {seconds:.3f} s")
+                say(f"  {case}: {what}, run {i + 1}/{repeat}: {seconds:.3f} s")
         return times
+
+    def log_offset(self):
+        """The server log's size (None without --server-log)."""
+        log = self.args.server_log
+        return os.path.getsize(log) if log and os.path.exists(log) else None
+
+    def log_lines_since(self, offset, needle):
+        """Lines of the server log written since offset that contain needle
+        (None without --server-log)."""
+        if offset is None:
+            return None
+        with open(self.args.server_log, "rb") as f:
+            f.seek(offset)
+            return sum(1 for line in f if needle.encode() in line)
 
     def add(self, case, what, runs, vs="", note="", ms=False):
         """A line of the table: vs is the ratio column, note the last."""
         self.lines.append(Line(case, what, list(runs), vs, note, ms))
+
+    def seq_tup_read(self, table):
+        """Rows of table read by sequential scans so far (statistics of
+        the timed connection flushed first)."""
+        self.db.run("SELECT pg_stat_force_next_flush()")
+        return self.db.value("SELECT seq_tup_read FROM pg_stat_user_tables "
+                             "WHERE relid = %s::regclass", (table,))
+
+    def big_tables(self):
+        """The source, target and timestamp pipeline at GROWTH x rows
+        (batch_size NULL), made on first use and shared by the cases that
+        need that size (increment, catch-up, xid); the target starts empty.
+        main() drops them after the last case."""
+        if self.big is None:
+            big = (f"{SOURCE}_{GROWTH}x", f"{TARGET}_{GROWTH}x", f"{PIPELINE}_{GROWTH}x")
+            self.create_source(big[0], GROWTH * self.rows)
+            self.create_target(big[1], big[0], big[2])
+            self.big = big
+        return self.big
+
+    def drop_big_tables(self):
+        if self.big is not None:
+            self.aux.run(stmt("schema.drop_pipeline"), {"name": self.big[2]})
+            self.aux.run(f"DROP TABLE {self.big[1]}, {self.big[0]}")
+            self.big = None
+
+    def pipeline_id(self, name):
+        return self.aux.value("SELECT pipeline_id FROM etl.pipelines WHERE name = %s", (name,))
+
+    def last_run_id(self):
+        return self.aux.value("SELECT coalesce(max(run_id), 0) FROM etl.runs")
 
     def has_function(self, name):
         """Whether this build of etl_ext has a function (a capability)."""
@@ -497,9 +557,7 @@ def increment_at(b: Bench, case, rows, source, target, pipeline):
         return since, n
 
     def seq_tup_read():
-        b.db.run("SELECT pg_stat_force_next_flush()")
-        return b.db.value("SELECT seq_tup_read FROM pg_stat_user_tables WHERE relid = %s::regclass",
-                          (target,))
+        return b.seq_tup_read(target)
 
     def etl(i):
         since, n = change(2 * i)
@@ -539,7 +597,6 @@ def case_increment(b: Bench):
     scans shows when it does not."""
     case = "increment of 10,000 changed rows"
     small, big = b.rows, GROWTH * b.rows
-    big_tables = (f"{SOURCE}_{GROWTH}x", f"{TARGET}_{GROWTH}x", f"{PIPELINE}_{GROWTH}x")
 
     b.fresh_etl_load(PIPELINE, TARGET, small)
     times, seq, warm_up = {}, {}, {}
@@ -547,12 +604,9 @@ def case_increment(b: Bench):
                                                             PIPELINE)
 
     say(f"  {case}: setting up {big:,} rows")
-    b.create_source(big_tables[0], big)
-    b.create_target(big_tables[1], big_tables[0], big_tables[2])
+    big_tables = b.big_tables()
     b.fresh_etl_load(big_tables[2], big_tables[1], big)
     times[big], seq[big], warm_up[big] = increment_at(b, case, big, *big_tables)
-    b.aux.run(stmt("schema.drop_pipeline"), {"name": big_tables[2]})
-    b.aux.run(f"DROP TABLE {big_tables[1]}, {big_tables[0]}")
 
     med = {(n, v): statistics.median(times[n][v]) for n in times for v in times[n]}
 
@@ -601,6 +655,7 @@ def case_empty_increment(b: Bench):
     say(f"  {case}: SELECT 1 {statistics.median(ping) * 1000:.2f} ms, "
         f"etl_run {statistics.median(runs) * 1000:.2f} ms (medians of {EMPTY_CALLS})")
     p90 = sorted(runs)[int(0.9 * len(runs))]
+    b.empty_run = statistics.median(runs)
     b.add(case, f"SELECT 1 round trip ({EMPTY_CALLS} calls)", ping, "1.00", ms=True)
     b.add(case, f"etl_run, nothing new ({EMPTY_CALLS} calls)", runs,
           f"{ratio(statistics.median(runs), statistics.median(ping)):.1f}",
@@ -916,19 +971,602 @@ def case_dead_letters(b: Bench):
           f"PL/pgSQL loop with an exception block; {bad} rows rejected (checked)")
 
 
+# --- the cases of issues 5, 6 and 8 ---------------------------------------
+
+LOG_PAIRS = 6           # the logging case's pairs of 1M-row loads
+LOG_EMPTY_CALLS = 100   # and its empty runs per level
+
+
+def case_logging(b: Bench):
+    """logging overhead: etl_run's first load of all rows with the run log
+    lines (etl.log_min_messages = 'info', the default: a start and a
+    completion line per stage) and without them ('off'), in 6 pairs run
+    back to back, the order alternating (off, info, info, off, ...) so that
+    a drift of the machine cancels out; the figure is the median of the
+    per-pair ratios.  The lines' own cost is also measured where it is not
+    lost in the noise: 100 empty runs with each setting, alternating.  The
+    metrics side (stage timings, the run log row in etl.runs and the trigger
+    that adds it to etl.run_totals) cannot be switched off: it is in both,
+    and bounded by the empty increment."""
+    case = "logging overhead"
+    lines = {"info": [], "off": []}
+    times = {"info": [], "off": []}
+
+    def load(level):
+        b.aux.run(f"TRUNCATE {TARGET}")
+        b.aux.run("SELECT etl_reset_watermark(%s)", (PIPELINE,))
+        b.db.run("SELECT set_config('etl.log_min_messages', %s, false)", (level,))
+        b.checkpoint()
+        offset = b.log_offset()
+        seconds, r = b.etl_run(b.db, PIPELINE)
+        b.db.run("RESET etl.log_min_messages")
+        check(r["extracted"] == b.rows and r["inserted"] == b.rows,
+              f"{case}: etl_run returned {r}, expected {b.rows} rows inserted")
+        n = b.log_lines_since(offset, f"pipeline={PIPELINE} ")
+        if n is not None:
+            lines[level].append(n)
+        times[level].append(seconds)
+        say(f"  {case}: log {level}, pair {len(times[level])}/{LOG_PAIRS}: {seconds:.3f} s")
+
+    for i in range(LOG_PAIRS):
+        for level in (("off", "info") if i % 2 == 0 else ("info", "off")):
+            load(level)
+    b.verify_target(TARGET, SOURCE, b.rows)
+    if lines["info"]:
+        check(min(lines["info"]) > 0 and max(lines["off"]) == 0,
+              f"{case}: run log lines written: {lines['info']} with info, {lines['off']} with off")
+
+    # the lines' own cost: empty runs (nothing new), alternating
+    b.catch_up(PIPELINE)
+    empty = {"info": [], "off": []}
+    empty_lines = None
+    for i in range(LOG_EMPTY_CALLS):
+        for level in (("off", "info") if i % 2 == 0 else ("info", "off")):
+            b.db.run("SELECT set_config('etl.log_min_messages', %s, false)", (level,))
+            offset = b.log_offset()
+            seconds, r = b.etl_run(b.db, PIPELINE)
+            check(r["extracted"] == 0, f"{case}: an empty run extracted {r['extracted']} rows")
+            if level == "info" and empty_lines is None:
+                empty_lines = b.log_lines_since(offset, f"pipeline={PIPELINE} ")
+            empty[level].append(seconds)
+    b.db.run("RESET etl.log_min_messages")
+
+    off, info = statistics.median(times["off"]), statistics.median(times["info"])
+    pairs = [a / o for a, o in zip(times["info"], times["off"])]
+    paired = statistics.median(pairs)
+    per_line = None
+    line_note = "log lines per stage"
+    if lines["info"]:
+        n_load = statistics.median(lines["info"])
+        line_note = f"{n_load:.0f} log lines per run (counted in the server log)"
+    e_off, e_info = statistics.median(empty["off"]), statistics.median(empty["info"])
+    if empty_lines:
+        per_line = (e_info - e_off) / empty_lines
+    b.add(case, f"etl_run, first load, etl.log_min_messages = 'off' ({LOG_PAIRS} runs)",
+          times["off"], "1.00", "no run log line; stage timings, run log row and totals as always")
+    b.add(case, f"etl_run, first load, etl.log_min_messages = 'info' ({LOG_PAIRS} runs)",
+          times["info"], f"{paired:.3f}",
+          f"the default: {line_note}; the ratio is the median of the per-pair ratios "
+          f"({', '.join(f'{x:.3f}' for x in pairs)}); ratio of the medians {ratio(info, off):.3f}")
+    b.add(case, f"empty etl_run, log 'off' ({LOG_EMPTY_CALLS} calls)", empty["off"], "1.00",
+          ms=True)
+    b.add(case, f"empty etl_run, log 'info' ({LOG_EMPTY_CALLS} calls)", empty["info"],
+          f"{ratio(e_info, e_off):.3f}",
+          (f"{empty_lines} log lines per empty run: {(e_info - e_off) * 1000:+.3f} ms, "
+           f"{per_line * 1e6:+.1f} us per line" if empty_lines else ""), ms=True)
+    detail = f"median of {LOG_PAIRS} paired ratios; {info:.3f} s vs {off:.3f} s, medians"
+    b.targets.append(Target(
+        f"logging and metrics add under 2% to a {b.rows:,}-row run (log info against off)",
+        paired, 1.02, strict=True, issue=8, detail=detail))
+    note = ("Logging overhead: the 1,000,000-row loads vary by more than 2 % from run to run "
+            "on this machine, so the paired ratio is the noise of the comparison as much as "
+            "the cost of the lines.  ")
+    if per_line is not None and lines["info"]:
+        est = per_line * statistics.median(lines["info"])
+        note += (f"Measured on empty runs instead, a log line costs {per_line * 1e6:.1f} us: "
+                 f"the {statistics.median(lines['info']):.0f} lines of a load run "
+                 f"{est * 1000:.3f} ms, {ratio(est, off):.4%} of it.  ")
+    if b.empty_run is not None:
+        note += (f"The metrics cannot be switched off, so neither side lacks them; what a run "
+                 f"spends on them (its etl.runs row, the trigger that adds it to "
+                 f"etl.run_totals, the commit) is at most what a whole empty run costs, "
+                 f"{b.empty_run * 1000:.2f} ms (the empty increment's median), "
+                 f"{ratio(b.empty_run, off):.3%} of this load.")
+    b.notes.append(note.strip())
+
+
+def case_snapshot(b: Bench):
+    """snapshot, nothing changed: a pipeline in mode snapshot (its own
+    target), loaded once; then runs over the unchanged source, each of
+    which compares the transformed source with the stored signatures and
+    must write nothing (tuples written to the target and to
+    etl.snapshot_signatures, from the statistics; WAL bytes); against one
+    full scan of the source plus one of the pipeline's signatures."""
+    case = "snapshot, nothing changed"
+    target, pipeline = f"{TARGET}_snapshot", f"{PIPELINE}_snapshot"
+    signatures = "etl.snapshot_signatures"
+    b.aux.run(stmt("schema.target_table", target=target))
+    b.aux.run(stmt("modes.snapshot_pipeline"), {
+        "name": pipeline, "source": SOURCE, "target": target, "transform": TRANSFORM})
+    pid = b.pipeline_id(pipeline)
+    say(f"  {case}: first load (untimed)")
+    _, r = b.etl_run(b.aux, pipeline)
+    check(r["inserted"] == b.rows, f"{case}: the first load inserted {r['inserted']} rows")
+    stored = b.aux.value(stmt("modes.signatures"), {"name": pipeline})
+    check(stored == b.rows, f"{case}: {stored} signatures stored, expected {b.rows}")
+    b.vacuum(target)
+    b.vacuum(signatures)
+    written, scans, stages = [], [], []
+
+    def etl(i):
+        b.checkpoint()
+        before_t, before_s = b.writes(target), b.writes(signatures)
+        seconds, r = b.etl_run(b.db, pipeline)
+        tuples_t, wal = b.written_since(before_t, target)
+        tuples_s, _ = b.written_since(before_s, signatures)
+        check(r["extracted"] == b.rows and r["unchanged"] == b.rows and r["inserted"] == 0
+              and r["updated"] == 0 and r["deleted"] == 0,
+              f"{case}: etl_run returned {r}, expected {b.rows} rows, all unchanged")
+        written.append((tuples_t, tuples_s, wal))
+        stages.append(b.aux.run(stmt("modes.stage_ms"), {"pipeline": pipeline})[0])
+        return seconds
+
+    hashed_sql = stmt("modes.hashed_source", batch=batch(SOURCE))
+
+    def hashed(i):
+        b.checkpoint()
+        seconds, _, n = b.db.timed(hashed_sql)
+        check(n[0][0] == b.rows, f"{case}: the hashed source counted {n[0][0]} rows, not {b.rows}")
+        return seconds
+
+    def scan(i):
+        b.checkpoint()
+        s1, _, n1 = b.db.timed(stmt("modes.scan_source", source=SOURCE))
+        s2, _, n2 = b.db.timed(stmt("modes.scan_signatures"), {"pipeline_id": pid})
+        check(n1[0][0] == b.rows and n2[0][0] == b.rows,
+              f"{case}: the scans counted {n1[0][0]} and {n2[0][0]} rows, not {b.rows}")
+        scans.append((s1, s2))
+        return s1 + s2
+
+    t = b.interleave(case, {"scans": scan, "hashed": hashed, "etl_run": etl})
+    b.verify_target(target, SOURCE, b.rows)
+    b.aux.run(stmt("schema.drop_pipeline"), {"name": pipeline})
+    b.aux.run(f"DROP TABLE {target}")
+
+    etl_s, scan_s = statistics.median(t["etl_run"]), statistics.median(t["scans"])
+    most = max(w[0] + w[1] for w in written)
+    wal = statistics.median(w[2] for w in written)
+    b.add(case, "one scan of the source + one of its signatures", t["scans"], "1.00",
+          f"count(*) of {SOURCE} {statistics.median(s[0] for s in scans):.3f} s + of "
+          f"{signatures} (pipeline_id =) {statistics.median(s[1] for s in scans):.3f} s")
+    b.add(case, "the transformed source with its key and row hashes (no comparison)",
+          t["hashed"], f"{ratio(statistics.median(t['hashed']), scan_s):.2f}",
+          "what the comparison computes per source row, without the join; for reference")
+    b.add(case, "etl_run, mode snapshot", t["etl_run"], f"{ratio(etl_s, scan_s):.2f}",
+          f"{b.rows:,} rows compared, all unchanged; tuples written to the target "
+          f"{max(w[0] for w in written)}, to the signatures {max(w[1] for w in written)}; "
+          f"WAL {size(wal)}; its stages: extract {statistics.median(x[0] for x in stages):.3f} s, "
+          f"load (the comparison) {statistics.median(x[1] for x in stages):.3f} s")
+    b.targets.append(Target(
+        f"snapshot run over an unchanged {b.rows:,}-row source: at most 2x one scan of the "
+        "source plus one of the signatures",
+        ratio(etl_s, scan_s), 2.0, issue=5, detail=f"{etl_s:.3f} s vs {scan_s:.3f} s"))
+    b.targets.append(Target(
+        "snapshot run over an unchanged source writes nothing (target and signatures)",
+        most, 0, unit=" tuples", fmt=".0f", issue=5,
+        detail=f"the most any of the {b.repeat} runs wrote; WAL {size(wal)}, its run log"))
+
+
+SWAP_REPORT = re.compile(r"partition swap of (\d+) partitions \((\d+) rows from the batch\): "
+                         r"built in ([\d.]+) ms, swapped in ([\d.]+) ms")
+
+
 def case_partition_swap(b: Bench):
-    """partition swap: per its issue."""
-    b.not_implemented("partition swap", "per its issue", "per its issue")
+    """partition swap: a target partitioned by month, loaded with
+    load => 'partition_swap'; increments that change about a tenth of one
+    month's orders rebuild that partition in a staging table and swap it
+    in (DETACH / ATTACH / DROP).  The times of both steps are etl_ext's own
+    (its DEBUG1 report, read with client_min_messages = debug1).  Only when
+    this build accepts the load: n/a otherwise."""
+    case = "partition swap"
+    target, pipeline = f"{TARGET}_part", f"{PIPELINE}_part"
+    b.aux.run(stmt("modes.swap_target", target=target))
+    try:
+        b.aux.run(stmt("modes.swap_pipeline"), {
+            "name": pipeline, "source": SOURCE, "target": target, "transform": TRANSFORM})
+    except psycopg2.Error as e:
+        if e.pgcode not in ("0A000", "22023"):
+            raise
+        b.aux.run(f"DROP TABLE {target}")
+        message = (e.diag.message_primary or str(e)).strip()
+        b.not_implemented(case, f"etl_create_pipeline(..., load => 'partition_swap') fails "
+                          f"({e.pgcode}: {message})",
+                          "the swap step against building the staging partition")
+        return
+    say(f"  {case}: first load (untimed)")
+    _, r = b.etl_run(b.aux, pipeline)
+    check(r["inserted"] == b.rows, f"{case}: the first load inserted {r['inserted']} rows")
+    b.vacuum(target)
+    partitions = ("SELECT c.relname, c.oid::bigint FROM pg_inherits i "
+                  "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass")
+    june = f"{target.split('.')[1]}_202406"
+    reports, changed = [], []
+
+    def etl(i):
+        _, n, _ = b.aux.timed(stmt("modes.swap_change_rows", source=SOURCE),
+                              {"step": 10, "slot": i % 10})
+        check(n > 0, f"{case}: the change touched no row")
+        changed.append(n)
+        b.aux.run(f"ANALYZE {SOURCE}")
+        before = dict(b.aux.run(partitions, (target,)))
+        b.checkpoint()
+        notices = []
+        b.db.conn.notices = notices
+        b.db.run("SET client_min_messages = debug1")
+        try:
+            seconds, r = b.etl_run(b.db, pipeline)
+        finally:
+            b.db.run("RESET client_min_messages")
+            b.db.conn.notices = []
+        check(r["extracted"] == n and r["updated"] == n and r["inserted"] == 0,
+              f"{case}: etl_run returned {r}, expected {n} rows extracted and updated")
+        after = dict(b.aux.run(partitions, (target,)))
+        kept = [p for p in before if p != june and after.get(p) == before[p]]
+        check(len(kept) == len(before) - 1 and june in after,
+              f"{case}: partitions before {before}, after {after}: only {june} should change")
+        found = [SWAP_REPORT.search(m) for m in notices]
+        found = [m for m in found if m]
+        if found:
+            m = found[-1]
+            reports.append((int(m.group(1)), int(m.group(2)), float(m.group(3)) / 1000,
+                            float(m.group(4)) / 1000))
+        return seconds
+
+    t = b.interleave(case, {"etl_run": etl})
+    b.verify_target(target, SOURCE, b.rows)
+    b.aux.run(stmt("schema.drop_pipeline"), {"name": pipeline})
+    b.aux.run(f"DROP TABLE {target}")
+    b.catch_up(PIPELINE)      # the changes of June: loaded into the plain target too
+
+    b.add(case, f"etl_run, increment of about {statistics.median(changed):,.0f} rows of one month",
+          t["etl_run"], "", f"partition {june} rebuilt and swapped in; the other partitions "
+                            "kept their OID (checked)")
+    if len(reports) < len(t["etl_run"]):
+        b.notes.append("Partition swap: this build does not report the times of its build and "
+                       "swap steps (the DEBUG1 line 'partition swap of ... built in ... ms, "
+                       "swapped in ... ms'): the swap step could not be timed.")
+        return
+    build = [x[2] for x in reports]
+    swap = [x[3] for x in reports]
+    b.add(case, "building the staging partition", build, "1.00",
+          f"{reports[-1][0]} partition(s), {reports[-1][1]:,} rows from the batch; "
+          "etl_ext's DEBUG1 report", ms=True)
+    b.add(case, "the swap step (DETACH / ATTACH / DROP)", swap,
+          f"{ratio(statistics.median(swap), statistics.median(build)):.4f}", ms=True)
+    b.targets.append(Target(
+        "the swap step (DETACH / ATTACH / DROP) under 1% of building the staging partition",
+        100 * ratio(statistics.median(swap), statistics.median(build)), 1, unit="%",
+        strict=True, issue=6,
+        detail=f"{statistics.median(swap) * 1000:.1f} ms vs "
+               f"{statistics.median(build) * 1000:.1f} ms"))
 
 
 def case_catch_up(b: Bench):
-    """catch-up: per its issue."""
-    b.not_implemented("catch-up", "per its issue", "per its issue")
+    """catch-up: CALL etl_catch_up over 5 x rows source rows into an
+    empty target, in batches of rows / 2 (each step its own transaction,
+    a progress NOTICE per step), against one etl_run of the same rows
+    (the same source and target, batch_size NULL)."""
+    case = "catch-up"
+    if not b.has_function("etl_catch_up"):
+        b.not_implemented(case, "CALL etl_catch_up in batches", "one etl_run over the same rows")
+        return
+    rows, bsize = GROWTH * b.rows, b.rows // 2
+    source, target, pipeline = b.big_tables()
+    stepped = f"{PIPELINE}_catch_up"
+    b.aux.run(stmt("schema.pipeline"), {
+        "name": stepped, "source": source, "target": target, "transform": TRANSFORM})
+    b.aux.run("SELECT etl_alter_pipeline(%s, batch_size => %s)", (stepped, bsize))
+    stages = {"etl_run": [], "catch-up": []}
+    steps_seen = []
+
+    def one_run(i):
+        b.aux.run(f"TRUNCATE {target}")
+        b.aux.run("SELECT etl_reset_watermark(%s)", (pipeline,))
+        b.checkpoint()
+        seconds, r = b.etl_run(b.db, pipeline)
+        check(r["extracted"] == rows and r["inserted"] == rows,
+              f"{case}: etl_run returned {r}, expected {rows} rows inserted")
+        stages["etl_run"].append(b.aux.run(stmt("modes.stage_ms"), {"pipeline": pipeline})[0])
+        return seconds
+
+    def catch_up(i):
+        b.aux.run(f"TRUNCATE {target}")
+        b.aux.run("SELECT etl_reset_watermark(%s)", (stepped,))
+        after = b.last_run_id()
+        b.checkpoint()
+        notices = []
+        b.db.conn.notices = notices
+        try:
+            seconds, _, _ = b.db.timed(stmt("modes.catch_up"), {"pipeline": stepped})
+        finally:
+            b.db.conn.notices = []
+        steps, inserted, extract_s, load_s = b.aux.run(
+            stmt("modes.catch_up_runs"), {"pipeline": stepped, "after": after})[0]
+        progress = [n for n in notices if "catch-up of" in n]
+        check(inserted == rows, f"{case}: the catch-up's steps inserted {inserted} rows, not {rows}")
+        check(steps >= -(-rows // bsize) and len(progress) == steps,
+              f"{case}: {steps} steps recorded, {len(progress)} progress NOTICEs, "
+              f"expected at least {-(-rows // bsize)} of each")
+        loaded = b.aux.value(f"SELECT count(*) FROM {target}")
+        check(loaded == rows, f"{case}: the target has {loaded} rows after the catch-up, not {rows}")
+        steps_seen.append(steps)
+        stages["catch-up"].append((extract_s, load_s))
+        if i == 0:
+            say(f"  {case}: {progress[0].strip()} ... {progress[-1].strip()}")
+        return seconds
+
+    # the catch-up runs last: its result is the one verified
+    t = b.interleave(case, {"etl_run": one_run, "CALL etl_catch_up": catch_up})
+    b.verify_target(target, source, rows)
+    b.aux.run(stmt("schema.drop_pipeline"), {"name": stepped})
+
+    one, stepped_s = statistics.median(t["etl_run"]), statistics.median(t["CALL etl_catch_up"])
+
+    def stage_note(what):
+        e = statistics.median(x[0] for x in stages[what])
+        l = statistics.median(x[1] for x in stages[what])
+        return f"extract stages {e:.3f} s, load stages {l:.3f} s"
+
+    b.add(case, f"one etl_run over {rows:,} rows (batch_size NULL)", t["etl_run"], "1.00",
+          stage_note("etl_run"))
+    b.add(case, f"CALL etl_catch_up, batches of {bsize:,}", t["CALL etl_catch_up"],
+          f"{ratio(stepped_s, one):.2f}",
+          f"{statistics.median(steps_seen)} committed steps (the last finds fewer than "
+          f"{bsize:,} rows), a progress NOTICE each (checked); {stage_note('catch-up')} (sums)")
+    b.targets.append(Target(
+        f"etl_catch_up over {rows:,} rows in batches of {bsize:,} within 1.3x of one etl_run",
+        ratio(stepped_s, one), 1.3, issue=6, detail=f"{stepped_s:.3f} s vs {one:.3f} s"))
+
+
+def case_xid_increment(b: Bench):
+    """xid increment of 10,000 changed rows: copies of the source at rows
+    and at 5 x rows prepared with etl_track_changes, pipelines in mode xid
+    loaded once (untimed); then before each run about 10,000 rows spread
+    over the source change (an UPDATE, which the tracking trigger stamps)
+    and the source is analyzed (untimed), and etl_run loads them.  As in
+    the timestamp increment, one untimed warm-up increment per size first."""
+    case = "xid increment of 10,000 changed rows"
+    if not b.has_function("etl_track_changes"):
+        b.not_implemented(case, "mode xid", "the same increment at 1/5 of the size")
+        return
+    small, big = b.rows, GROWTH * b.rows
+    sizes = {small: SOURCE, big: b.big_tables()[0]}
+    setups = {}
+    for n, original in sizes.items():
+        source, target = f"{original}_xid", f"{TARGET}{original[len(SOURCE):]}_xid"
+        pipeline = f"{PIPELINE}{original[len(SOURCE):]}_xid"
+        say(f"  {case}: setting up {n:,} rows ({source}, tracked)")
+        b.aux.run(stmt("modes.xid_source", source=source, original=original))
+        b.vacuum(source)
+        b.aux.run(stmt("schema.target_table", target=target))
+        b.aux.run(stmt("modes.xid_pipeline"), {
+            "name": pipeline, "source": source, "target": target, "transform": TRANSFORM})
+        _, r = b.etl_run(b.aux, pipeline)
+        check(r["inserted"] == n, f"{case}: the first load inserted {r['inserted']} rows, not {n}")
+        b.vacuum(target)
+        setups[n] = (source, target, pipeline)
+    seq = {n: [] for n in sizes}
+
+    def increment(n):
+        source, target, pipeline = setups[n]
+        step = max(n // DELTA_ROWS, 1)
+
+        def run(i):
+            _, changed, _ = b.aux.timed(stmt("load.change_rows", source=source),
+                                        {"step": step, "slot": (i + 1) % step})
+            check(changed > 0, f"{case}: the change touched no row")
+            b.aux.run(f"ANALYZE {source}")
+            b.checkpoint()
+            before = b.seq_tup_read(target)
+            seconds, r = b.etl_run(b.db, pipeline)
+            if i >= 0:
+                seq[n].append(b.seq_tup_read(target) - before)
+            check(r["extracted"] == changed and r["updated"] == changed and r["inserted"] == 0,
+                  f"{case}: etl_run returned {r}, expected {changed} rows extracted and updated")
+            return seconds
+        return run
+
+    variants = {f"etl_run at {n:,} rows": increment(n) for n in sizes}
+    warm_up = {what: run(-1) for what, run in variants.items()}
+    say(f"  {case}: warm-up (untimed): "
+        + ", ".join(f"{what} {s:.3f} s" for what, s in warm_up.items()))
+    t = b.interleave(case, variants)
+    for n, (source, target, pipeline) in setups.items():
+        b.verify_target(target, source, n)
+        b.aux.run(stmt("schema.drop_pipeline"), {"name": pipeline})
+        b.aux.run(f"DROP TABLE {target}, {source}")
+
+    med = {n: statistics.median(t[f"etl_run at {n:,} rows"]) for n in sizes}
+    for n in sizes:
+        note = f"target rows read by sequential scans: {statistics.median(seq[n]):,.0f}"
+        if n != small:
+            note += f"; {ratio(med[n], med[small]):.2f}x the same at {small:,} rows"
+        b.add(case, f"etl_run, mode xid, at {n:,} rows", t[f"etl_run at {n:,} rows"],
+              f"{ratio(med[n], med[small]):.2f}", note)
+    b.notes.append("xid increment: the first increment after the initial load ran untimed, "
+                   "as a warm-up: " + ", ".join(f"{what} {s:.3f} s"
+                                                 for what, s in warm_up.items()) + ".")
+    b.targets.append(Target(
+        f"xid increment of 10,000 rows: time at {big:,} rows within 1.3x of the time at "
+        f"{small:,}", ratio(med[big], med[small]), 1.3, issue=5,
+        detail=f"{med[big]:.3f} s vs {med[small]:.3f} s"))
 
 
 def case_fdw(b: Bench):
-    """FDW sources: per its issue."""
-    b.not_implemented("FDW source", "per its issue", "per its issue")
+    """FDW source: the source in a second database of the bench cluster,
+    read through a loopback postgres_fdw server; etl_run's first load of
+    all its rows (the pipeline's creation set fetch_size 10000 on the
+    foreign table) against the bare INSERT ... SELECT of the transform from
+    the same foreign table (so with the same fetch_size).  Every run starts
+    from an empty target."""
+    case = "FDW source"
+    database, server, foreign = "bench_remote", "bench_loopback", "src.orders_remote"
+    target, pipeline = f"{TARGET}_fdw", f"{PIPELINE}_fdw"
+    say(f"  {case}: database {database}")
+    b.aux.run(stmt("modes.remote_database", database=database))
+    remote = Conn(psycopg2.extensions.make_dsn(b.dsn, dbname=database))
+    remote.run("CREATE SCHEMA src")
+    remote.run(stmt("schema.source_table", source="src.orders"))
+    remote.run(stmt("schema.source_rows", source="src.orders"), {"rows": b.rows})
+    remote.run(stmt("schema.source_index", source="src.orders"))
+    remote.run("VACUUM ANALYZE src.orders")
+    remote.conn.close()
+    b.aux.run(stmt("modes.remote_server", server=server, database=database, foreign=foreign))
+    b.create_target(target, foreign, pipeline)
+    fetch = b.aux.value(stmt("modes.fetch_size"), {"table": foreign})
+    check(fetch == "10000", f"{case}: the foreign table's fetch_size is {fetch}, expected 10000 "
+                            "(set when the pipeline was created)")
+    floor_sql = stmt("load.floor", target=target, batch=batch(foreign))
+
+    def floor(i):
+        b.aux.run(f"TRUNCATE {target}")
+        b.checkpoint()
+        seconds, n, _ = b.db.timed(floor_sql)
+        check(n == b.rows, f"{case}: the bare INSERT loaded {n} rows, not {b.rows}")
+        return seconds
+
+    def etl(i):
+        b.aux.run(f"TRUNCATE {target}")
+        b.aux.run("SELECT etl_reset_watermark(%s)", (pipeline,))
+        b.checkpoint()
+        seconds, r = b.etl_run(b.db, pipeline)
+        check(r["extracted"] == b.rows and r["inserted"] == b.rows,
+              f"{case}: etl_run returned {r}, expected {b.rows} rows inserted")
+        return seconds
+
+    t = b.interleave(case, {"bare INSERT ... SELECT": floor, "etl_run": etl})
+    b.verify_target(target, foreign, b.rows)
+    b.aux.run(stmt("schema.drop_pipeline"), {"name": pipeline})
+    b.aux.run(f"DROP TABLE {target}")
+    for conn in (b.db, b.aux):
+        conn.run("SELECT postgres_fdw_disconnect_all()")
+    b.aux.run(f"DROP SERVER {server} CASCADE")
+    b.aux.run(f"DROP DATABASE {database} WITH (FORCE)")
+
+    floor_s, etl_s = statistics.median(t["bare INSERT ... SELECT"]), statistics.median(t["etl_run"])
+    local = (f"; {ratio(floor_s, b.floor):.2f}x the local bare INSERT ... SELECT of the first "
+             "load" if b.floor else "")
+    b.add(case, "bare INSERT ... SELECT from the foreign table (floor)",
+          t["bare INSERT ... SELECT"], "1.00", f"fetch_size 10000{local}")
+    b.add(case, "etl_run, first load through postgres_fdw", t["etl_run"],
+          f"{ratio(etl_s, floor_s):.2f}", "fetch_size 10000, set by etl_create_pipeline (checked)")
+    b.targets.append(Target(
+        f"first load through postgres_fdw ({b.rows:,} remote rows) within 1.2x of the bare "
+        "INSERT ... SELECT from the same foreign table",
+        ratio(etl_s, floor_s), 1.2, issue=5, detail=f"{etl_s:.3f} s vs {floor_s:.3f} s"))
+
+
+METRICS_PIPELINES = 100
+METRICS_RUNS = 100_000
+METRICS_CALLS = 21
+METRICS_RUNS_PER_STATEMENT = 2_000
+SAMPLE = re.compile(r'^(\w+)\{(.*)\} (\S+)$')
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_prometheus(text):
+    """{(metric, frozenset of labels): value} of a Prometheus text exposition."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        check(m is not None, f"metrics: unparsable line {line!r}")
+        labels = frozenset(LABEL.findall(m.group(2)))
+        samples[(m.group(1), labels)] = float(m.group(3))
+    return samples
+
+
+def case_metrics(b: Bench):
+    """metrics: 100 pipelines (the bench's own plus bench_metrics_NNN, each
+    with two checks) and 100,000 recorded runs (inserted into etl.runs as a
+    superuser; the trigger keeps etl.run_totals) with check results, then
+    VACUUM ANALYZE; SELECT etl_metrics() timed call by call, the median of
+    21 calls (after one untimed call), and the same in JSON.  The
+    Prometheus text is checked against the catalogs first."""
+    case = "metrics"
+    if not b.has_function("etl_metrics"):
+        b.not_implemented(case, "etl_metrics()", "none")
+        return
+    b.aux.run(stmt("metrics.tables"))
+    have = b.aux.value("SELECT count(*) FROM etl.pipelines")
+    new = max(METRICS_PIPELINES - have, 1)
+    say(f"  {case}: {new} pipelines with two checks each (the bench has {have})")
+    for i in range(1, new + 1):
+        b.aux.run(stmt("metrics.pipeline"), {"name": f"bench_metrics_{i:03d}"})
+    runs_have = b.aux.value("SELECT count(*) FROM etl.runs")
+    say(f"  {case}: {METRICS_RUNS - runs_have:,} runs (the bench has recorded {runs_have:,})")
+    start = time.perf_counter()
+    todo = METRICS_RUNS - runs_have
+    for lo in range(1, todo + 1, METRICS_RUNS_PER_STATEMENT):
+        b.aux.run(stmt("metrics.runs"), {
+            "lo": lo, "hi": min(lo + METRICS_RUNS_PER_STATEMENT - 1, todo),
+            "seed": lo / (todo + 1), "pipelines": new})
+    b.aux.run(stmt("metrics.check_results"), {"every": 5})
+    b.aux.run(stmt("metrics.analyze"))
+    fill = time.perf_counter() - start
+    pipelines = b.aux.value("SELECT count(*) FROM etl.pipelines")
+    runs = b.aux.value("SELECT count(*) FROM etl.runs")
+    results = b.aux.value("SELECT count(*) FROM etl.check_results")
+    check(pipelines == max(METRICS_PIPELINES, have + 1) and runs == max(METRICS_RUNS, runs_have),
+          f"{case}: {pipelines} pipelines and {runs} runs recorded")
+
+    # the exposition agrees with the catalogs
+    samples = parse_prometheus(b.aux.value("SELECT etl_metrics()"))
+    for pipeline, status, n in b.aux.run(stmt("metrics.expected_runs")):
+        got = samples.get(("etl_runs_total",
+                           frozenset({("pipeline", pipeline), ("status", status)})))
+        check(got == n, f"{case}: etl_runs_total of {pipeline}, {status}: {got}, expected {n}")
+    for pipeline, name, n in b.aux.run(stmt("metrics.expected_check_failures")):
+        got = samples.get(("etl_check_failures_total",
+                           frozenset({("pipeline", pipeline), ("check", name)})))
+        check(got == n, f"{case}: etl_check_failures_total of {pipeline}, {name}: {got}, "
+                        f"expected {n}")
+    labelled = {dict(k[1]).get("pipeline") for k in samples if k[0] == "etl_dead_letters_pending"}
+    check(len(labelled) == pipelines,
+          f"{case}: etl_dead_letters_pending has {len(labelled)} pipelines, not {pipelines}")
+    counted = sum(v for k, v in samples.items() if k[0] == "etl_run_duration_seconds_count")
+    finished = b.aux.value("SELECT count(*) FROM etl.runs WHERE status IN ('succeeded', 'failed')")
+    check(counted == finished,
+          f"{case}: etl_run_duration_seconds_count adds up to {counted}, expected {finished}")
+
+    def calls(sql):
+        b.db.run(sql)             # the first call of the session plans it: untimed
+        return [b.db.timed(sql)[0] for _ in range(METRICS_CALLS)]
+
+    b.checkpoint()
+    t = {"prometheus": calls("SELECT etl_metrics()"),
+         "json": calls("SELECT etl_metrics('json')")}
+    b.aux.run(stmt("metrics.drop"))
+    say(f"  {case}: etl_metrics() {statistics.median(t['prometheus']) * 1000:.2f} ms, "
+        f"json {statistics.median(t['json']) * 1000:.2f} ms (medians of {METRICS_CALLS})")
+
+    for fmt, label in (("prometheus", "SELECT etl_metrics()"),
+                       ("json", "SELECT etl_metrics('json')")):
+        runs_t = t[fmt]
+        p90 = sorted(runs_t)[int(0.9 * len(runs_t))]
+        b.add(case, f"{label} ({METRICS_CALLS} calls)", runs_t, "",
+              f"{pipelines} pipelines, {runs:,} runs, {results:,} check results; p90 "
+              f"{p90 * 1000:.2f} ms, max {max(runs_t) * 1000:.2f} ms"
+              + ("; series checked against the catalogs" if fmt == "prometheus" else ""),
+              ms=True)
+    b.notes.append(f"Metrics: {pipelines} pipelines, {runs:,} runs and {results:,} check results "
+                   f"written straight into the catalogs in {fill:.1f} s (the triggers kept "
+                   "etl.run_totals and etl.check_totals), then VACUUM ANALYZE.")
+    b.targets.append(Target(
+        f"etl_metrics() over {pipelines} pipelines and {runs:,} recorded runs under 100 ms",
+        statistics.median(t["prometheus"]) * 1000, 100, unit=" ms", strict=True, fmt=".2f",
+        issue=8, detail=f"median of {METRICS_CALLS} calls"))
 
 
 CASES = [
@@ -940,9 +1578,13 @@ CASES = [
     case_row_hash,
     case_checks,
     case_dead_letters,
+    case_logging,
+    case_snapshot,
     case_partition_swap,
     case_catch_up,
+    case_xid_increment,
     case_fdw,
+    case_metrics,
 ]
 
 
@@ -1002,7 +1644,7 @@ def render(b: Bench, facts, started_at, elapsed):
             out.append(f"| {case} | {line.what} | | | | {line.note} |")
             continue
         runs = ", ".join(line.fmt(x).replace(" ms", "") for x in line.runs) \
-            if len(line.runs) <= 5 else f"{len(line.runs)} calls"
+            if len(line.runs) <= 6 else f"{len(line.runs)} calls"
         out.append(f"| {case} | {line.what} | {line.fmt(line.median)} | {line.vs} | "
                    f"{runs} | {line.note} |")
     out.append("")
@@ -1010,12 +1652,16 @@ def render(b: Bench, facts, started_at, elapsed):
                "bare INSERT ... SELECT of the first load; increment against the hand-written "
                "MERGE at the same size; empty increment against SELECT 1; client-side pipeline "
                "against the bare INSERT ... SELECT; row hash against sha256; checks against "
-               "their own bare INSERT ... SELECT; dead letters against the clean batch.")
+               "their own bare INSERT ... SELECT; dead letters against the clean batch; "
+               "logging against the same load with the log off; snapshot against the two "
+               "scans; partition swap against building the staging partition; catch-up "
+               "against one etl_run; xid increment against the same at the first size; FDW "
+               "source against the bare INSERT ... SELECT from the foreign table.")
     out.append("")
-    out.append("| target (issue 7) | bound | measured | verdict |")
-    out.append("|---|---|---|---|")
+    out.append("| target | issue | bound | measured | verdict |")
+    out.append("|---|---:|---|---|---|")
     for t in b.targets:
-        out.append(f"| {t.goal} | {t.bound} | {t.measured} | {t.verdict} |")
+        out.append(f"| {t.goal} | {t.issue} | {t.bound} | {t.measured} | {t.verdict} |")
     missed = [t for t in b.targets if not t.met]
     out.append("")
     if missed:
@@ -1027,6 +1673,12 @@ def render(b: Bench, facts, started_at, elapsed):
     for note in b.notes:
         out.append("")
         out.append(note)
+    if b.case_loads:
+        out.append("")
+        out.append("Each case: the load average (1 min) at its start, and how long it took "
+                   "(set-up and checks included): "
+                   + "; ".join(f"{case} {load:.2f}, {secs / 60:.1f} min"
+                               for case, load, secs in b.case_loads) + ".")
     out.append("")
     out.append(f"`make bench` took {elapsed / 60:.1f} minutes (packages, build, data, every case).")
     out.append("")
@@ -1036,8 +1688,9 @@ def render(b: Bench, facts, started_at, elapsed):
 HEADER = """# etl_ext benchmarks
 
 Written by `make bench` (scripts/bench.sh, bench/): the cases of issue 7,
-etl_ext against what users would do instead, on a throwaway cluster with the
-server's default settings.  Each section is one run of `make bench`, newest
+etl_ext against what users would do instead, and the performance targets of
+issues 5, 6 and 8, on a throwaway cluster with the server's default
+settings.  Each section is one run of `make bench`, newest
 last; earlier sections stay as the history.  Compare ratios, not seconds:
 machines differ.
 """
@@ -1060,6 +1713,12 @@ def main():
     p.add_argument("--row-runs", type=int, default=3,
                    help="runs of the row-by-row load of the dead-letter case")
     p.add_argument("--output", help="the BENCHMARKS.md to append the dated section to")
+    p.add_argument("--server-log", help="the cluster's server log (the logging case counts "
+                   "the run log lines in it)")
+    p.add_argument("--cases", type=lambda v: [c.strip() for c in v.split(",") if c.strip()],
+                   help="run only these cases (comma-separated names of the case_* functions "
+                        "without case_, e.g. snapshot,metrics); for development: cases that "
+                        "compare against the first load then lack its figures")
     p.add_argument("--date", default=datetime.datetime.utcnow().strftime("%a %b %d %H:%M:%S UTC %Y"),
                    help="the date of the section (date -u)")
     p.add_argument("--started", type=float, default=time.time(),
@@ -1079,8 +1738,15 @@ def main():
     b.create_source(SOURCE, args.rows)
     b.create_target(TARGET, SOURCE, PIPELINE)
     for case in CASES:
-        say(f"==> {case.__doc__.split(':')[0].strip()}")
+        name = case.__name__[len("case_"):]
+        if args.cases and name not in args.cases:
+            continue
+        title = case.__doc__.split(':')[0].strip()
+        say(f"==> {title}")
+        load, started = os.getloadavg()[0], time.time()
         case(b)
+        b.case_loads.append((title, load, time.time() - started))
+    b.drop_big_tables()
     section = render(b, facts, args.date, time.time() - args.started)
     print()
     print(section)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# scripts/bench.sh — `make bench`: the benchmark suite of issue 7.
+# scripts/bench.sh — `make bench`: the benchmark suite of issue 7 and the
+# performance targets of issues 5, 6 and 8.
 #
 # Installs what is missing (Debian's python3-psycopg2 for the client-side
 # baseline), builds and installs etl_ext, starts a throwaway cluster with the
@@ -8,15 +9,20 @@
 # section to BENCHMARKS.md, and stops the cluster, also on failure.
 #
 # Environment:
-#   BENCH_ROWS         source rows (default 1000000); the increment case
-#                      also uses 5 x BENCH_ROWS
+#   BENCH_ROWS         source rows (default 1000000); the increment, xid and
+#                      catch-up cases also use 5 x BENCH_ROWS (catch-up in
+#                      batches of BENCH_ROWS / 2)
 #   BENCH_REPEAT       runs per variant, the median is reported (default 3, the least)
 #   BENCH_CLIENT_RUNS  runs of the client-side Python pipeline (default 3)
 #   BENCH_ROW_RUNS     runs of the row-by-row load of the dead-letter case
 #                      (default 3)
 #   BENCH_OUTPUT       the file to append to (default BENCHMARKS.md at the top
 #                      of the repository; empty: print only)
+#   BENCH_CASES        only these cases, comma-separated (development: e.g.
+#                      snapshot,metrics; see bench.py --cases)
 #   KEEP_WORK=1        keep the cluster's directory (server log) afterwards
+#   ETL_PGROOT=DIR     build, install and run against a private copy of
+#                      PostgreSQL under DIR (scripts/lib.sh), not the system's
 source "$(dirname "$0")/lib.sh"
 
 BENCH_STARTED=$(date +%s)
@@ -67,6 +73,8 @@ say "running the benchmark: $BENCH_ROWS rows, $BENCH_REPEAT runs per variant"
     --rows "$BENCH_ROWS" --repeat "$BENCH_REPEAT" \
     --client-runs "$BENCH_CLIENT_RUNS" --row-runs "$BENCH_ROW_RUNS" \
     ${BENCH_OUTPUT:+--output "$BENCH_OUTPUT"} \
+    ${BENCH_CASES:+--cases "$BENCH_CASES"} \
+    --server-log "$WORK/server.log" \
     --date "$(date -u)" --started "$BENCH_STARTED"
 status=0
 

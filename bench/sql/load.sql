@@ -6,7 +6,8 @@
 -- name: etl_run
 -- etl_ext: one increment of the pipeline (extract, transform, row hash,
 -- load, watermark and run log), in one call.
-SELECT status, rows_extracted, rows_inserted, rows_updated, rows_unchanged, rows_rejected
+SELECT status, rows_extracted, rows_inserted, rows_updated, rows_deleted, rows_unchanged,
+       rows_rejected
   FROM etl_run(%(pipeline)s);
 
 -- name: floor
