@@ -278,7 +278,7 @@ etl_catalog_update(EtlPipeline *p)
 
 /*
  * etl_catalog_delete removes a pipeline with its runs, batches and dead
- * letters (foreign keys cascade).
+ * letters (foreign keys cascade) and its snapshot signatures.
  */
 void
 etl_catalog_delete(EtlPipeline *p)
@@ -289,6 +289,9 @@ etl_catalog_delete(EtlPipeline *p)
 	etl_args_init(&args);
 	etl_args_add_int8(&args, p->id);
 	etl_become_extension_owner(&sw);
+	etl_spi_exec("DELETE FROM etl.snapshot_signatures"
+				 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
+				 &args, SPI_OK_DELETE, InvalidSnapshot);
 	etl_spi_exec("DELETE FROM etl.pipelines"
 				 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
 				 &args, SPI_OK_DELETE, InvalidSnapshot);

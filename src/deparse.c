@@ -1238,10 +1238,11 @@ etl_deparse_snapshot_forget(EtlRun *run)
 
 /*
  * etl_deparse_snapshot_remember returns the upsert of the signatures of the
- * new and changed keys (the others are not touched).
+ * new and changed keys (the others are not touched); with none_yet (the
+ * pipeline has no signature), a plain INSERT of them all.
  */
 char *
-etl_deparse_snapshot_remember(EtlRun *run)
+etl_deparse_snapshot_remember(EtlRun *run, bool none_yet)
 {
 	StringInfoData buf;
 	ListCell *lc;
@@ -1268,6 +1269,8 @@ etl_deparse_snapshot_remember(EtlRun *run)
 	}
 	appendStringInfoString(&buf, ") FROM ");
 	append_signed_source(&buf, run);
+	if (none_yet)
+		return buf.data; /* a first run: every signature is new */
 	appendStringInfo(&buf,
 					 " WHERE NOT EXISTS (SELECT FROM etl.snapshot_signatures"
 					 " AS etl_o WHERE etl_o.pipeline_id = $%d AND"

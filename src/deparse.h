@@ -39,7 +39,7 @@ extern char *etl_deparse_snapshot_classify(EtlRun *run);
 extern char *etl_deparse_snapshot_delete(EtlRun *run, const char *soft_column);
 extern char *etl_deparse_snapshot_revive(EtlRun *run, const char *soft_column);
 extern char *etl_deparse_snapshot_forget(EtlRun *run);
-extern char *etl_deparse_snapshot_remember(EtlRun *run);
+extern char *etl_deparse_snapshot_remember(EtlRun *run, bool none_yet);
 extern char *etl_deparse_cdc_bad_operations(EtlRun *run, const char *op);
 extern char *etl_deparse_stage_select(EtlRun *run);
 extern char *etl_deparse_transform_probe(EtlRun *run);

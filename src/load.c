@@ -275,9 +275,11 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 							 : NULL;
 			if (changed > 0 && update_sql != NULL)
 				c->updated = exec_load(run, update_sql, SPI_OK_UPDATE);
+			/* every key new (a catch-up step, say): no anti-join needed */
 			if (new_keys > 0)
-				c->inserted = exec_load(run, etl_deparse_insert(run, true),
-										SPI_OK_INSERT);
+				c->inserted = exec_load(
+					run, etl_deparse_insert(run, new_keys < c->batch),
+					SPI_OK_INSERT);
 			if (nestlevel > 0)
 				AtEOXact_GUC(true, nestlevel);
 			c->unchanged = c->batch - c->inserted - c->updated;
@@ -396,7 +398,10 @@ etl_snapshot_finish(EtlRun *run, EtlSnapshotDiff *d)
 	if (d->vanished > 0)
 		(void) exec_load(run, etl_deparse_snapshot_forget(run), SPI_OK_DELETE);
 	if (d->new_keys + d->changed > 0 && run->dead_letters == NIL)
-		(void) exec_load(run, etl_deparse_snapshot_remember(run),
+		(void) exec_load(run,
+						 etl_deparse_snapshot_remember(
+							 run, d->new_keys == d->batch && d->changed == 0 &&
+									  d->vanished == 0),
 						 SPI_OK_INSERT);
 	return deleted;
 }
