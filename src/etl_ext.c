@@ -24,6 +24,7 @@ PG_MODULE_MAGIC;
 
 char *etl_debug_pause_at = NULL;
 int etl_work_mem = 65536;
+int etl_isolation_parts = 512;
 
 void _PG_init(void);
 
@@ -69,6 +70,16 @@ _PG_init(void)
 		"session's work_mem; otherwise at least 64 kB.",
 		&etl_work_mem, 65536, -1, MAX_KILOBYTES, PGC_USERSET, GUC_UNIT_KB,
 		check_work_mem, NULL, NULL);
+
+	DefineCustomIntVariable(
+		"etl.isolation_parts",
+		"Sets how many parts a batch with bad rows is loaded in.",
+		"Each part keeps up to two subtransactions until the run's "
+		"transaction ends; past 64 per backend every snapshot in the "
+		"cluster consults pg_subtrans meanwhile.  More parts make rare bad "
+		"rows cheaper to isolate (only the parts holding them are loaded "
+		"again).",
+		&etl_isolation_parts, 512, 1, 4096, PGC_USERSET, 0, NULL, NULL, NULL);
 
 	DefineCustomEnumVariable(
 		"etl.log_format", "Sets the format of the log lines of runs.",

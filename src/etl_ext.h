@@ -32,6 +32,9 @@
  */
 #define ETL_LOCKTAG_CLASS 0x4554
 
+/* etl.isolation_parts: parts a batch with bad rows is loaded in */
+extern int etl_isolation_parts;
+
 /* etl.work_mem: work_mem of a run's statements in kB (-1: the session's) */
 extern int etl_work_mem;
 
