@@ -173,17 +173,27 @@ int8_array(const int64 *ids, int64 n)
 }
 
 /*
- * replay_ids returns the ids of the dead letters behind staged rows
- * lo .. hi as an int8[].
+ * check_staged_range raises an internal error unless staged rows lo .. hi
+ * are rows of the replay.
  */
-static Datum
-replay_ids(Replay *rp, int64 lo, int64 hi)
+static void
+check_staged_range(Replay *rp, int64 lo, int64 hi)
 {
 	if (lo < 1 || hi > rp->nids || lo > hi)
 		elog(ERROR,
 			 "etl_ext: staged rows " INT64_FORMAT " .. " INT64_FORMAT
 			 " out of range 1 .. " INT64_FORMAT,
 			 lo, hi, rp->nids);
+}
+
+/*
+ * replay_ids returns the ids of the dead letters behind staged rows
+ * lo .. hi as an int8[].
+ */
+static Datum
+replay_ids(Replay *rp, int64 lo, int64 hi)
+{
+	check_staged_range(rp, lo, hi);
 	return int8_array(rp->ids + (lo - 1), hi - lo + 1);
 }
 
@@ -201,7 +211,7 @@ replay_loaded(EtlRun *run, int64 lo, int64 hi, void *arg)
 	uint64 n;
 	int nids = 0;
 
-	(void) replay_ids(rp, lo, hi); /* checks the range */
+	check_staged_range(rp, lo, hi);
 
 	/*
 	 * The rows of lo .. hi this load took (rows held back for later are

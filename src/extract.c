@@ -391,6 +391,33 @@ collect_written_walker(Node *node, List **relids)
 }
 
 /*
+ * written_relids_arg starts args with one argument, the oid[] of the
+ * relations behind the source (collect_written); false when there is none
+ * (a foreign table).
+ */
+static bool
+written_relids_arg(Oid source, EtlArgs *args)
+{
+	List *relids = NIL;
+	Datum *elems;
+	ListCell *lc;
+	int i = 0;
+
+	collect_written(source, &relids);
+	if (relids == NIL)
+		return false;
+	elems = palloc(sizeof(Datum) * list_length(relids));
+	foreach (lc, relids)
+		elems[i++] = ObjectIdGetDatum(lfirst_oid(lc));
+	etl_args_init(args);
+	etl_args_add(args, OIDARRAYOID,
+				 PointerGetDatum(construct_array(elems, i, OIDOID, sizeof(Oid),
+												 true, TYPALIGN_INT)),
+				 false);
+	return true;
+}
+
+/*
  * wait_for_writers waits until every transaction that holds a write lock
  * (RowExclusiveLock or stronger) on the relations behind the source has
  * finished.  Unlike WaitForLockers(ShareLock), it does not wait for VACUUM,
@@ -400,25 +427,13 @@ collect_written_walker(Node *node, List **relids)
 static void
 wait_for_writers(Oid source)
 {
-	List *relids = NIL;
 	EtlArgs args;
-	Datum *elems;
-	ArrayType *arr;
 	uint64 n;
 	ListCell *lc;
-	int i = 0;
 	List *vxids = NIL;
 
-	collect_written(source, &relids);
-	if (relids == NIL)
+	if (!written_relids_arg(source, &args))
 		return;
-	elems = palloc(sizeof(Datum) * list_length(relids));
-	foreach (lc, relids)
-		elems[i++] = ObjectIdGetDatum(lfirst_oid(lc));
-	arr = construct_array(elems, i, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
-
-	etl_args_init(&args);
-	etl_args_add(&args, OIDARRAYOID, PointerGetDatum(arr), false);
 	/* a prepared transaction (no pid) is waited for by its xid */
 	n = etl_spi_exec(
 		"SELECT DISTINCT l.virtualtransaction, t.transactionid::pg_catalog.text"
@@ -477,23 +492,10 @@ wait_for_writers(Oid source)
 static char *
 prepared_writer(Oid source)
 {
-	List *relids = NIL;
 	EtlArgs args;
-	Datum *elems;
-	ListCell *lc;
-	int i = 0;
 
-	collect_written(source, &relids);
-	if (relids == NIL)
+	if (!written_relids_arg(source, &args))
 		return NULL;
-	elems = palloc(sizeof(Datum) * list_length(relids));
-	foreach (lc, relids)
-		elems[i++] = ObjectIdGetDatum(lfirst_oid(lc));
-	etl_args_init(&args);
-	etl_args_add(&args, OIDARRAYOID,
-				 PointerGetDatum(construct_array(elems, i, OIDOID, sizeof(Oid),
-												 true, TYPALIGN_INT)),
-				 false);
 	if (etl_spi_exec(
 			"SELECT x.gid FROM pg_catalog.pg_locks l"
 			" JOIN pg_catalog.pg_locks t ON t.pid IS NULL"

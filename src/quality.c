@@ -1512,6 +1512,28 @@ etl_checks_failed_critical(EtlRun *run)
 }
 
 /*
+ * append_check_json appends a check's name, kind, column (or null) and
+ * severity as JSON object members, under the given keys for the name and
+ * the column.
+ */
+static void
+append_check_json(StringInfo buf, EtlCheck *c, const char *name_key,
+				  const char *column_key)
+{
+	appendStringInfo(buf, "\"%s\": ", name_key);
+	escape_json(buf, c->name);
+	appendStringInfoString(buf, ", \"kind\": ");
+	escape_json(buf, check_kind_names[c->kind]);
+	appendStringInfo(buf, ", \"%s\": ", column_key);
+	if (c->column)
+		escape_json(buf, c->column);
+	else
+		appendStringInfoString(buf, "null");
+	appendStringInfoString(buf, ", \"severity\": ");
+	escape_json(buf, severity_names[c->severity]);
+}
+
+/*
  * etl_checks_failed_json appends the run's failed checks as a JSON array
  * of {check, kind, column, severity, failing_rows} (at most max of them)
  * and returns how many failed.
@@ -1533,17 +1555,8 @@ etl_checks_failed_json(StringInfo buf, EtlRun *run, int max)
 			continue;
 		if (failed > 1)
 			appendStringInfoString(buf, ", ");
-		appendStringInfoString(buf, "{\"check\": ");
-		escape_json(buf, r->check->name);
-		appendStringInfoString(buf, ", \"kind\": ");
-		escape_json(buf, check_kind_names[r->check->kind]);
-		appendStringInfoString(buf, ", \"column\": ");
-		if (r->check->column)
-			escape_json(buf, r->check->column);
-		else
-			appendStringInfoString(buf, "null");
-		appendStringInfoString(buf, ", \"severity\": ");
-		escape_json(buf, severity_names[r->check->severity]);
+		appendStringInfoChar(buf, '{');
+		append_check_json(buf, r->check, "check", "column");
 		appendStringInfo(buf, ", \"failing_rows\": " INT64_FORMAT "}",
 						 r->failing);
 	}
@@ -1572,17 +1585,8 @@ etl_check_results_json(StringInfo buf, EtlRun *run)
 						 ", \"pipeline_id\": " INT64_FORMAT ", \"pipeline\": ",
 						 run->rec.run_id, run->p->id);
 		escape_json(buf, run->p->name);
-		appendStringInfoString(buf, ", \"check_name\": ");
-		escape_json(buf, r->check->name);
-		appendStringInfoString(buf, ", \"kind\": ");
-		escape_json(buf, check_kind_names[r->check->kind]);
-		appendStringInfoString(buf, ", \"column_name\": ");
-		if (r->check->column)
-			escape_json(buf, r->check->column);
-		else
-			appendStringInfoString(buf, "null");
-		appendStringInfoString(buf, ", \"severity\": ");
-		escape_json(buf, severity_names[r->check->severity]);
+		appendStringInfoString(buf, ", ");
+		append_check_json(buf, r->check, "check_name", "column_name");
 		appendStringInfo(buf,
 						 ", \"passed\": %s, \"failing_rows\": " INT64_FORMAT
 						 ", \"observed\": %s}",
