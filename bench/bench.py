@@ -1255,14 +1255,33 @@ def case_catch_up(b: Bench):
     """catch-up: CALL etl_catch_up over 5 x rows source rows into an
     empty target, in batches of rows / 2 (each step its own transaction,
     a progress NOTICE per step), against one etl_run of the same rows
-    (the same source and target, batch_size NULL)."""
+    (the same source and target, batch_size NULL).  Twice: on the shared
+    source, whose rows lie in key order while their watermark is random
+    (every step's range is spread over every page), and on a copy of it
+    laid out in watermark order, as rows of an append-mostly table are."""
     case = "catch-up"
     if not b.has_function("etl_catch_up"):
         b.not_implemented(case, "CALL etl_catch_up in batches", "one etl_run over the same rows")
         return
     rows, bsize = GROWTH * b.rows, b.rows // 2
     source, target, pipeline = b.big_tables()
-    stepped = f"{PIPELINE}_catch_up"
+    measure_catch_up(b, case, source, target, pipeline, rows, bsize,
+                     "the source's rows in key order, their watermark random")
+    ordered = (f"{source}_by_watermark", f"{target}_by_watermark", f"{pipeline}_by_watermark")
+    say(f"  copying {source} in watermark order into {ordered[0]}")
+    b.aux.run(stmt("modes.source_in_watermark_order", source=source, copy=ordered[0]))
+    b.vacuum(ordered[0])
+    b.create_target(ordered[1], ordered[0], ordered[2])
+    measure_catch_up(b, case, *ordered, rows, bsize,
+                     "a copy of the source laid out in watermark order")
+    b.aux.run(stmt("schema.drop_pipeline"), {"name": ordered[2]})
+    b.aux.run(f"DROP TABLE {ordered[1]}, {ordered[0]}")
+
+
+def measure_catch_up(b: Bench, case, source, target, pipeline, rows, bsize, layout):
+    """One measurement of case_catch_up on source (layout: how its rows
+    lie), with the pipeline made for it and a second one in steps."""
+    stepped = f"{pipeline}_catch_up"
     b.aux.run(stmt("schema.pipeline"), {
         "name": stepped, "source": source, "target": target, "transform": TRANSFORM})
     b.aux.run("SELECT etl_alter_pipeline(%s, batch_size => %s)", (stepped, bsize))
@@ -1317,14 +1336,15 @@ def case_catch_up(b: Bench):
         l = statistics.median(x[1] for x in stages[what])
         return f"extract stages {e:.3f} s, load stages {l:.3f} s"
 
-    b.add(case, f"one etl_run over {rows:,} rows (batch_size NULL)", t["etl_run"], "1.00",
-          stage_note("etl_run"))
+    b.add(case, f"one etl_run over {rows:,} rows (batch_size NULL); {layout}", t["etl_run"],
+          "1.00", stage_note("etl_run"))
     b.add(case, f"CALL etl_catch_up, batches of {bsize:,}", t["CALL etl_catch_up"],
           f"{ratio(stepped_s, one):.2f}",
           f"{statistics.median(steps_seen)} committed steps (the last finds fewer than "
           f"{bsize:,} rows), a progress NOTICE each (checked); {stage_note('catch-up')} (sums)")
     b.targets.append(Target(
-        f"etl_catch_up over {rows:,} rows in batches of {bsize:,} within 1.3x of one etl_run",
+        f"etl_catch_up over {rows:,} rows in batches of {bsize:,} within 1.3x of one etl_run "
+        f"({layout})",
         ratio(stepped_s, one), 1.3, issue=6, detail=f"{stepped_s:.3f} s vs {one:.3f} s"))
 
 

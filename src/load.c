@@ -11,7 +11,9 @@
  *					keys, each only when there is something for it.  An
  *					unchanged row is never touched, so a re-run writes
  *					nothing.  When the target is empty (a first load) a
- *					plain INSERT does the same work without any join.
+ *					plain INSERT does the same work without any join; so does
+ *					a catch-up step, whose keys are new unless the key's
+ *					unique index says otherwise (then it classifies).
  *	  append		the same without the UPDATE: known keys are skipped.
  *	  delete_insert DELETE of the target rows with the batch's keys, then
  *					INSERT of the batch.
@@ -114,6 +116,59 @@ prefer_index_joins(EtlRun *run)
 	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	return nestlevel;
+}
+
+/*
+ * in_catch_up tells whether the run is a step of etl_catch_up().
+ */
+static bool
+in_catch_up(EtlRun *run)
+{
+	return run->req != NULL && run->req->triggered_by != NULL &&
+		   strcmp(run->req->triggered_by, "catch_up") == 0;
+}
+
+/*
+ * insert_batch inserts the whole batch as new rows (the body of a
+ * subtransaction).
+ */
+static void
+insert_batch(EtlRun *run, void *arg)
+{
+	EtlLoadCounts *c = arg;
+
+	c->inserted =
+		exec_load(run, etl_deparse_insert(run, false), SPI_OK_INSERT);
+}
+
+/*
+ * insert_if_all_new loads a batch that is expected to hold new keys only
+ * (a catch-up step after the first: the source ranges of the steps are
+ * disjoint, so each key comes once) with a plain INSERT, in a
+ * subtransaction, without classifying it against the target.  The key's
+ * unique index, immediate (etl_require_unique_key), raises 23505 for a key
+ * the target has, or one the batch holds twice: the subtransaction then
+ * rolls back and false tells the caller to classify after all.  Other
+ * errors propagate.
+ */
+static bool
+insert_if_all_new(EtlRun *run, EtlLoadCounts *c)
+{
+	ErrorData *edata;
+
+	if (!in_catch_up(run) || run->stage_table != NULL || run->dedupe)
+		return false;
+	edata = etl_in_subxact(insert_batch, run, c, false);
+	if (edata == NULL)
+	{
+		c->batch = c->inserted;
+		return true;
+	}
+	if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+		ReThrowError(edata);
+	FreeErrorData(edata);
+	c->inserted = 0;
+	return false;
 }
 
 /*
@@ -254,6 +309,18 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 				c->batch = c->inserted;
 				break;
 			}
+			if (insert_if_all_new(run, c))
+				break;
+
+			/*
+			 * A catch-up grows its target step by step: fresh statistics
+			 * keep the classification's joins sized right (a stale row
+			 * count plans a hash of the whole target that spills); once per
+			 * step, not per isolated chunk.
+			 */
+			if (in_catch_up(run) && run->stage_table == NULL)
+				etl_spi_exec(psprintf("ANALYZE %s", run->target_sql), NULL,
+							 SPI_OK_UTILITY, InvalidSnapshot);
 			nestlevel = prefer_index_joins(run);
 			classify(run, &c->batch, &new_keys, &changed, &dups);
 			if (dups != 0 && etl_has_duplicate_keys(run))

@@ -457,16 +457,6 @@ run_stages(EtlRun *run)
 		if (run->p->mode == ETL_MODE_CDC)
 			run->rec.rows_deleted += etl_load_cdc_deletes(run);
 	}
-	/*
-	 * A catch-up grows its target step by step: fresh statistics keep the
-	 * next step's joins sized right (a stale row count plans a hash of the
-	 * whole target that spills).
-	 */
-	if (run->req->triggered_by != NULL &&
-		strcmp(run->req->triggered_by, "catch_up") == 0 &&
-		run->rec.rows_inserted > 0)
-		etl_spi_exec(psprintf("ANALYZE %s", run->target_sql), NULL,
-					 SPI_OK_UTILITY, InvalidSnapshot);
 	run->rec.load_ms =
 		etl_stage_end(run, start,
 					  run->rec.rows_inserted + run->rec.rows_updated +

@@ -141,3 +141,10 @@ UPDATE {{source}}
    SET total = total + 1, updated_at = clock_timestamp()
  WHERE created_at >= '2024-06-01 00:00:00+00' AND created_at < '2024-07-01 00:00:00+00'
    AND mod(order_id, %(step)s) = %(slot)s;
+
+-- name: source_in_watermark_order
+-- The same rows as {{source}}, laid out in the order of their watermark,
+-- as the rows of an append-mostly table lie: each catch-up step's range is
+-- then a run of neighbouring pages, not a few rows of every page.
+CREATE TABLE {{copy}} (LIKE {{source}} INCLUDING ALL) WITH (autovacuum_enabled = off);
+INSERT INTO {{copy}} SELECT * FROM {{source}} ORDER BY updated_at, order_id;
