@@ -531,6 +531,33 @@ CREATE AGGREGATE etl_dup_count(anyelement) (
 COMMENT ON AGGREGATE etl_dup_count(anyelement) IS
     'rows whose value an earlier row had, compared by 64-bit hash (never too few; recount exactly when not zero); NULL when the distinct values need more than work_mem';
 
+-- etl_zstats(value): {n, mean, stddev_samp, min, max} of the finite values
+-- in one aggregate, for the z-score check (its value converted once per row)
+CREATE FUNCTION etl_zstats_trans(internal, float8) RETURNS internal
+AS 'MODULE_PATHNAME', 'etl_zstats_trans' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION etl_zstats_final(internal) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'etl_zstats_final' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION etl_zstats_combine(internal, internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'etl_zstats_combine' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION etl_zstats_serial(internal) RETURNS bytea
+AS 'MODULE_PATHNAME', 'etl_zstats_serial' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION etl_zstats_deserial(bytea, internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'etl_zstats_deserial' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE AGGREGATE etl_zstats(float8) (
+    SFUNC = etl_zstats_trans, STYPE = internal, FINALFUNC = etl_zstats_final,
+    COMBINEFUNC = etl_zstats_combine, SERIALFUNC = etl_zstats_serial,
+    DESERIALFUNC = etl_zstats_deserial, PARALLEL = SAFE);
+COMMENT ON AGGREGATE etl_zstats(float8) IS
+    '{n, mean, stddev_samp, min, max} of the finite values (NaN and Infinity left out), as avg() and stddev_samp() compute them';
+
+-- etl_not_in(value, refs): value is not among refs, by a set built once per
+-- call site; the foreign key check of an integer column over a small
+-- referenced table
+CREATE FUNCTION etl_not_in(value int8, refs int8[]) RETURNS boolean
+AS 'MODULE_PATHNAME', 'etl_not_in' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION etl_not_in(int8, int8[]) IS
+    'value is not NULL and not among refs (a hash set of refs, built on the first call of a query)';
+
 CREATE FUNCTION etl_check_sql(pipeline text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'etl_check_sql'

@@ -5,20 +5,29 @@
  *	  rows whose value an earlier row already had, so that a unique check
  *	  does not force the one aggregate pass of the quality checks (which
  *	  would need count(DISTINCT), an aggregate that cannot run in parallel)
- *	  onto a single core.
+ *	  onto a single core; the load's classification counts keys seen twice
+ *	  with it too.  etl_zstats(float8): the statistics of a z-score check in
+ *	  one aggregate.
  *
- *	  The state is a hash set of 64-bit hashes of the values (the type's
- *	  extended hash function; for types without one, of the text output).
+ *	  etl_dup_count's state is an array of 64-bit hashes of the values (the
+ *	  type's extended hash function; for types without one, of the text
+ *	  output).  A row appends its hash; when the array is full it is sorted
+ *	  (radix sort) and its repeats counted and dropped, and it grows only
+ *	  when most of it is distinct.  This streams through memory where a hash
+ *	  set would miss the cache on every row, and states combine by merging
+ *	  their sorted arrays -- linear, so the leader of a parallel aggregate
+ *	  does little serial work -- and serialize as those arrays.
+ *
  *	  Two different values may share a hash, so the count may exceed the
  *	  truth (with about n^2 / 2^65 probability), never fall short: quality.c
  *	  recounts exactly, with count(DISTINCT), only when it is not zero.
- *	  States combine by merging sets and serialize as their hash lists.
  *
- *	  Memory: the set holds 16 bytes per distinct value and never grows
- *	  beyond work_mem (as a hash aggregate would not, without spilling).
- *	  When the next growth would pass it, the set is dropped and the count
- *	  becomes unknown: the result is NULL and quality.c counts exactly.  A
- *	  state that is unknown stays so when combined with another.
+ *	  Memory: 8 bytes per distinct value, and as much again while sorting;
+ *	  the two together never pass work_mem (as a hash aggregate would not,
+ *	  without spilling).  When the distinct values would need more, the
+ *	  array is dropped and the count becomes unknown: the result is NULL and
+ *	  the callers count exactly.  A state that is unknown stays so when
+ *	  combined with another.
  *
  * IDENTIFICATION
  *	  src/aggregates.c
@@ -27,41 +36,31 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
+#include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
-#include "utils/builtins.h"
 #include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/typcache.h"
 
-typedef struct DupEntry
-{
-	uint64 key;
-	char status;
-} DupEntry;
-
-#define SH_PREFIX dupset
-#define SH_ELEMENT_TYPE DupEntry
-#define SH_KEY_TYPE uint64
-#define SH_KEY key
-/* keys are hashes already: fold them to 32 bits */
-#define SH_HASH_KEY(tb, k) ((uint32) ((k) ^ ((k) >> 32)))
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
 typedef struct DupState
 {
-	dupset_hash *set; /* NULL: the count is unknown (beyond work_mem) */
-	int64 dups;		  /* rows whose hash was already in the set */
-	Oid type;		  /* 0 in a deserialized state */
-	bool use_text;	  /* no extended hash function: hash the text */
-	FmgrInfo proc;	  /* extended hash, or output function */
+	uint64 *keys;  /* NULL: the count is unknown (beyond work_mem) */
+	int64 n;	   /* hashes in keys */
+	int64 sorted;  /* keys[0 .. sorted) are sorted and distinct */
+	int64 cap;	   /* room in keys */
+	int64 dups;	   /* rows whose hash an earlier row had */
+	Oid type;	   /* 0 in a deserialized state */
+	bool use_text; /* no extended hash function: hash the text */
+	FmgrInfo proc; /* extended hash, or output function */
 } DupState;
 
 PG_FUNCTION_INFO_V1(etl_dup_trans);
@@ -71,6 +70,7 @@ PG_FUNCTION_INFO_V1(etl_dup_serial);
 PG_FUNCTION_INFO_V1(etl_dup_deserial);
 
 #define DUP_SEED INT64CONST(0x65746c5f64757073) /* "etl_dups" */
+#define DUP_MIN_CAP 1024
 
 /*
  * aggcontext returns the aggregate's memory context (errors outside one).
@@ -81,71 +81,130 @@ aggcontext(FunctionCallInfo fcinfo)
 	MemoryContext cxt;
 
 	if (!AggCheckCallContext(fcinfo, &cxt))
-		elog(ERROR,
-			 "etl_dup_count support function called outside an aggregate");
+		elog(ERROR, "etl_ext aggregate support function called outside an "
+					"aggregate");
 	return cxt;
 }
 
 /*
- * new_state allocates an empty state in cxt.
+ * dup_limit returns the most hashes a state may hold: with the buffer of
+ * a sort, within work_mem.
+ */
+static inline int64
+dup_limit(void)
+{
+	return Max((int64) work_mem * 1024 / (2 * sizeof(uint64)), DUP_MIN_CAP);
+}
+
+/*
+ * new_state allocates an empty state with room for cap hashes in cxt.
  */
 static DupState *
-new_state(MemoryContext cxt)
+new_state(MemoryContext cxt, int64 cap)
 {
 	DupState *st = MemoryContextAllocZero(cxt, sizeof(DupState));
 
-	st->set = dupset_create(cxt, 1024, NULL);
+	st->cap = Max(cap, DUP_MIN_CAP);
+	st->keys = MemoryContextAllocHuge(cxt, st->cap * sizeof(uint64));
 	return st;
 }
 
 /*
- * set_bytes returns the memory a set of the given number of buckets takes.
- */
-static inline Size
-set_bytes(uint64 buckets)
-{
-	return (Size) buckets * sizeof(DupEntry);
-}
-
-/*
- * give_up drops a state's set: its count is unknown from now on.
+ * give_up drops a state's hashes: its count is unknown from now on.
  */
 static void
 give_up(DupState *st)
 {
-	if (st->set != NULL)
-		dupset_destroy(st->set);
-	st->set = NULL;
+	if (st->keys != NULL)
+		pfree(st->keys);
+	st->keys = NULL;
+	st->n = st->sorted = 0;
 }
 
 /*
- * add_hash adds one hash to a state, counting it when already present.  A
- * new value that would make the set grow beyond work_mem makes the count
- * unknown instead.
+ * radix_sort sorts n hashes (least significant byte first, eight passes;
+ * a pass whose byte is the same in every hash is skipped).
  */
-static inline void
-add_hash(DupState *st, uint64 h)
+static void
+radix_sort(uint64 *keys, int64 n)
 {
-	Size limit = (Size) work_mem * 1024;
-	bool found;
+	uint64 *buf;
+	uint64 *from = keys;
+	uint64 *to;
 
-	if (st->set == NULL)
+	if (n < 2)
 		return;
-	if (st->set->members >= st->set->grow_threshold &&
-		set_bytes(st->set->size * 2) > limit)
+	buf = MemoryContextAllocHuge(CurrentMemoryContext, n * sizeof(uint64));
+	to = buf;
+	for (int shift = 0; shift < 64; shift += 8)
 	{
-		/* the insert would double the set: only a known value may pass */
-		if (dupset_lookup(st->set, h) != NULL)
+		int64 count[256] = { 0 };
+		int64 pos = 0;
+		uint64 *tmp;
+
+		for (int64 i = 0; i < n; i++)
+			count[(from[i] >> shift) & 0xff]++;
+		if (count[(from[0] >> shift) & 0xff] == n)
+			continue; /* one byte value: already in order */
+		for (int b = 0; b < 256; b++)
+		{
+			int64 c = count[b];
+
+			count[b] = pos;
+			pos += c;
+		}
+		for (int64 i = 0; i < n; i++)
+			to[count[(from[i] >> shift) & 0xff]++] = from[i];
+		tmp = from;
+		from = to;
+		to = tmp;
+	}
+	if (from != keys)
+		memcpy(keys, from, n * sizeof(uint64));
+	pfree(buf);
+}
+
+/*
+ * compact sorts a state's hashes and drops (and counts) repeats.
+ */
+static void
+compact(DupState *st)
+{
+	int64 out = 0;
+
+	if (st->keys == NULL || st->sorted == st->n)
+		return;
+	radix_sort(st->keys, st->n);
+	for (int64 i = 0; i < st->n; i++)
+	{
+		if (out > 0 && st->keys[out - 1] == st->keys[i])
 			st->dups++;
 		else
-			give_up(st);
+			st->keys[out++] = st->keys[i];
+	}
+	st->n = st->sorted = out;
+}
+
+/*
+ * make_room compacts a full state, and grows it when most of it is
+ * distinct: twice the room, or the count becomes unknown beyond work_mem.
+ */
+static void
+make_room(DupState *st)
+{
+	int64 cap;
+
+	compact(st);
+	if (st->n <= st->cap / 2)
+		return;
+	cap = Min(st->cap * 2, dup_limit());
+	if (cap <= st->n)
+	{
+		give_up(st);
 		return;
 	}
-	(void) dupset_insert(st->set, h, &found);
-	if (found)
-		st->dups++;
-	if (set_bytes(st->set->size) > limit)
-		give_up(st); /* it grew for another reason (long probes) */
+	st->keys = repalloc_huge(st->keys, cap * sizeof(uint64));
+	st->cap = cap;
 }
 
 /*
@@ -162,7 +221,7 @@ etl_dup_trans(PG_FUNCTION_ARGS)
 	{
 		TypeCacheEntry *tc;
 
-		st = new_state(cxt);
+		st = new_state(cxt, DUP_MIN_CAP);
 		st->type = get_fn_expr_argtype(fcinfo->flinfo, 1);
 		tc = lookup_type_cache(st->type, TYPECACHE_HASH_EXTENDED_PROC);
 		if (OidIsValid(tc->hash_extended_proc))
@@ -177,7 +236,7 @@ etl_dup_trans(PG_FUNCTION_ARGS)
 			st->use_text = true;
 		}
 	}
-	if (PG_ARGISNULL(1) || st->set == NULL)
+	if (PG_ARGISNULL(1) || st->keys == NULL)
 		PG_RETURN_POINTER(st); /* NULL, or the count is unknown already */
 
 	if (st->use_text)
@@ -192,7 +251,16 @@ etl_dup_trans(PG_FUNCTION_ARGS)
 		h = DatumGetUInt64(FunctionCall2Coll(&st->proc, PG_GET_COLLATION(),
 											 PG_GETARG_DATUM(1),
 											 Int64GetDatum(DUP_SEED)));
-	add_hash(st, h);
+	if (st->n == st->cap)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		make_room(st);
+		MemoryContextSwitchTo(old);
+		if (st->keys == NULL)
+			PG_RETURN_POINTER(st);
+	}
+	st->keys[st->n++] = h;
 	PG_RETURN_POINTER(st);
 }
 
@@ -205,14 +273,17 @@ etl_dup_final(PG_FUNCTION_ARGS)
 {
 	DupState *st = PG_ARGISNULL(0) ? NULL : (DupState *) PG_GETARG_POINTER(0);
 
-	if (st != NULL && st->set == NULL)
+	if (st == NULL)
+		PG_RETURN_INT64(0);
+	if (st->keys == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_INT64(st ? st->dups : 0);
+	compact(st);
+	PG_RETURN_INT64(st->dups);
 }
 
 /*
  * etl_dup_combine(a internal, b internal) RETURNS internal: a with b merged
- * in (a value in both halves is a duplicate).
+ * in (a value in both halves is a duplicate); the sorted arrays are merged.
  */
 Datum
 etl_dup_combine(PG_FUNCTION_ARGS)
@@ -220,48 +291,77 @@ etl_dup_combine(PG_FUNCTION_ARGS)
 	MemoryContext cxt = aggcontext(fcinfo);
 	DupState *a = PG_ARGISNULL(0) ? NULL : (DupState *) PG_GETARG_POINTER(0);
 	DupState *b = PG_ARGISNULL(1) ? NULL : (DupState *) PG_GETARG_POINTER(1);
-	dupset_iterator it;
-	DupEntry *e;
+	MemoryContext old;
+	uint64 *merged;
+	int64 alloc;
+	int64 i = 0;
+	int64 j = 0;
+	int64 out = 0;
 
 	if (b == NULL)
 		PG_RETURN_POINTER(a);
+	old = MemoryContextSwitchTo(cxt);
 	if (a == NULL)
-		a = new_state(cxt);
+		a = new_state(cxt, DUP_MIN_CAP);
 	a->dups += b->dups;
-	if (b->set == NULL)
+	if (a->keys == NULL || b->keys == NULL)
 	{
 		give_up(a); /* unknown on one side: unknown */
+		MemoryContextSwitchTo(old);
 		PG_RETURN_POINTER(a);
 	}
-	dupset_start_iterate(b->set, &it);
-	while (a->set != NULL && (e = dupset_iterate(b->set, &it)) != NULL)
-		add_hash(a, e->key);
+	compact(a);
+	compact(b);
+	if (a->n + b->n > dup_limit())
+	{
+		give_up(a);
+		MemoryContextSwitchTo(old);
+		PG_RETURN_POINTER(a);
+	}
+	alloc = Max(a->n + b->n, DUP_MIN_CAP);
+	merged = MemoryContextAllocHuge(cxt, alloc * sizeof(uint64));
+	while (i < a->n || j < b->n)
+	{
+		if (j == b->n || (i < a->n && a->keys[i] < b->keys[j]))
+			merged[out++] = a->keys[i++];
+		else if (i == a->n || b->keys[j] < a->keys[i])
+			merged[out++] = b->keys[j++];
+		else
+		{
+			merged[out++] = a->keys[i++];
+			j++;
+			a->dups++;
+		}
+	}
+	pfree(a->keys);
+	a->keys = merged;
+	a->n = a->sorted = out;
+	a->cap = alloc;
+	MemoryContextSwitchTo(old);
 	PG_RETURN_POINTER(a);
 }
 
 /*
- * etl_dup_serial(state internal) RETURNS bytea: dups, count, hashes; a
- * count of -1 for an unknown state.
+ * etl_dup_serial(state internal) RETURNS bytea: dups, count, the sorted
+ * hashes; a count of -1 for an unknown state.
  */
 Datum
 etl_dup_serial(PG_FUNCTION_ARGS)
 {
 	DupState *st = (DupState *) PG_GETARG_POINTER(0);
 	StringInfoData buf;
-	dupset_iterator it;
-	DupEntry *e;
 
+	compact(st);
 	pq_begintypsend(&buf);
 	pq_sendint64(&buf, st->dups);
-	if (st->set == NULL)
+	if (st->keys == NULL)
 	{
 		pq_sendint64(&buf, -1);
 		PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 	}
-	pq_sendint64(&buf, st->set->members);
-	dupset_start_iterate(st->set, &it);
-	while ((e = dupset_iterate(st->set, &it)) != NULL)
-		pq_sendint64(&buf, (int64) e->key);
+	pq_sendint64(&buf, st->n);
+	for (int64 i = 0; i < st->n; i++)
+		pq_sendint64(&buf, (int64) st->keys[i]);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -274,23 +374,280 @@ etl_dup_deserial(PG_FUNCTION_ARGS)
 	MemoryContext cxt = aggcontext(fcinfo);
 	bytea *b = PG_GETARG_BYTEA_PP(0);
 	StringInfoData buf;
-	DupState *st = new_state(cxt);
+	DupState *st;
+	int64 dups;
 	int64 n;
 
 	buf.data = VARDATA_ANY(b);
 	buf.len = VARSIZE_ANY_EXHDR(b);
 	buf.maxlen = 0;
 	buf.cursor = 0;
-	st->dups = pq_getmsgint64(&buf);
+	dups = pq_getmsgint64(&buf);
 	n = pq_getmsgint64(&buf);
+	st = new_state(cxt, Max(n, 0));
+	st->dups = dups;
 	if (n < 0)
 		give_up(st);
 	for (int64 i = 0; i < n; i++)
-	{
-		bool found;
-
-		(void) dupset_insert(st->set, (uint64) pq_getmsgint64(&buf), &found);
-	}
+		st->keys[i] = (uint64) pq_getmsgint64(&buf);
+	st->n = st->sorted = Max(n, 0);
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(st);
+}
+
+/*
+ * etl_zstats(value float8): the statistics of the z-score check in one
+ * aggregate, so that the value is converted to float8 once per row (a
+ * numeric's conversion goes through its text): {n, mean, stddev_samp, min,
+ * max} over the finite values (NaN and +-Infinity left out).  mean, min and
+ * max are NULL without values, stddev_samp with fewer than two; sums that
+ * overflow give NaN instead of an error (the check then notes that the
+ * values are too large).  The sums are float8_accum's (Youngs-Cramer), so
+ * that mean and stddev_samp equal avg() and stddev_samp() over the same
+ * rows.  Parallel-safe: states combine as float8_combine does.
+ */
+typedef struct ZState
+{
+	double n;
+	double sx;
+	double sxx;
+	double min;
+	double max;
+} ZState;
+
+PG_FUNCTION_INFO_V1(etl_zstats_trans);
+PG_FUNCTION_INFO_V1(etl_zstats_final);
+PG_FUNCTION_INFO_V1(etl_zstats_combine);
+PG_FUNCTION_INFO_V1(etl_zstats_serial);
+PG_FUNCTION_INFO_V1(etl_zstats_deserial);
+
+static ZState *
+zstate(FunctionCallInfo fcinfo, int argno)
+{
+	ZState *st;
+
+	if (!PG_ARGISNULL(argno))
+		return (ZState *) PG_GETARG_POINTER(argno);
+	st = MemoryContextAllocZero(aggcontext(fcinfo), sizeof(ZState));
+	return st;
+}
+
+/*
+ * etl_zstats_trans(state internal, value float8) RETURNS internal
+ */
+Datum
+etl_zstats_trans(PG_FUNCTION_ARGS)
+{
+	ZState *st = zstate(fcinfo, 0);
+	double x;
+	double tmp;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(st);
+	x = PG_GETARG_FLOAT8(1);
+	if (!isfinite(x))
+		PG_RETURN_POINTER(st);
+	if (st->n == 0 || x < st->min)
+		st->min = x;
+	if (st->n == 0 || x > st->max)
+		st->max = x;
+	st->n += 1.0;
+	st->sx += x;
+	if (st->n > 1.0)
+	{
+		tmp = x * st->n - st->sx;
+		st->sxx += tmp * tmp / (st->n * (st->n - 1.0));
+	}
+	PG_RETURN_POINTER(st);
+}
+
+/*
+ * etl_zstats_combine(a internal, b internal) RETURNS internal
+ */
+Datum
+etl_zstats_combine(PG_FUNCTION_ARGS)
+{
+	ZState *a = zstate(fcinfo, 0);
+	ZState *b;
+	double n;
+	double tmp;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(a);
+	b = (ZState *) PG_GETARG_POINTER(1);
+	if (b->n == 0)
+		PG_RETURN_POINTER(a);
+	if (a->n == 0)
+	{
+		*a = *b;
+		PG_RETURN_POINTER(a);
+	}
+	n = a->n + b->n;
+	tmp = a->sx / a->n - b->sx / b->n;
+	a->sxx += b->sxx + a->n * b->n * tmp * tmp / n;
+	a->sx += b->sx;
+	a->n = n;
+	a->min = Min(a->min, b->min);
+	a->max = Max(a->max, b->max);
+	PG_RETURN_POINTER(a);
+}
+
+/*
+ * etl_zstats_final(state internal) RETURNS float8[]
+ */
+Datum
+etl_zstats_final(PG_FUNCTION_ARGS)
+{
+	ZState *st = PG_ARGISNULL(0) ? NULL : (ZState *) PG_GETARG_POINTER(0);
+	Datum values[5];
+	bool nulls[5] = { false, false, false, false, false };
+	int dims[1] = { 5 };
+	int lbs[1] = { 1 };
+	double n = st ? st->n : 0;
+
+	values[0] = Float8GetDatum(n);
+	values[1] = Float8GetDatum(n > 0 ? st->sx / n : 0);
+	/* as stddev_samp: roundoff may leave the sum of squares negative */
+	values[2] =
+		Float8GetDatum(n > 1 && st->sxx > 0 ? sqrt(st->sxx / (n - 1.0)) : 0);
+	values[3] = Float8GetDatum(n > 0 ? st->min : 0);
+	values[4] = Float8GetDatum(n > 0 ? st->max : 0);
+	nulls[1] = nulls[3] = nulls[4] = n == 0;
+	nulls[2] = n < 2;
+	if (n > 0 && (!isfinite(st->sx) || !isfinite(st->sxx)))
+	{
+		values[1] = Float8GetDatum(get_float8_nan());
+		values[2] = Float8GetDatum(get_float8_nan());
+	}
+	PG_RETURN_ARRAYTYPE_P(
+		construct_md_array(values, nulls, 1, dims, lbs, FLOAT8OID,
+						   sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * etl_zstats_serial(state internal) RETURNS bytea
+ */
+Datum
+etl_zstats_serial(PG_FUNCTION_ARGS)
+{
+	ZState *st = (ZState *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendfloat8(&buf, st->n);
+	pq_sendfloat8(&buf, st->sx);
+	pq_sendfloat8(&buf, st->sxx);
+	pq_sendfloat8(&buf, st->min);
+	pq_sendfloat8(&buf, st->max);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/*
+ * etl_zstats_deserial(bytes bytea, internal) RETURNS internal
+ */
+Datum
+etl_zstats_deserial(PG_FUNCTION_ARGS)
+{
+	bytea *b = PG_GETARG_BYTEA_PP(0);
+	StringInfoData buf;
+	ZState *st = MemoryContextAllocZero(aggcontext(fcinfo), sizeof(ZState));
+
+	buf.data = VARDATA_ANY(b);
+	buf.len = VARSIZE_ANY_EXHDR(b);
+	buf.maxlen = 0;
+	buf.cursor = 0;
+	st->n = pq_getmsgfloat8(&buf);
+	st->sx = pq_getmsgfloat8(&buf);
+	st->sxx = pq_getmsgfloat8(&buf);
+	st->min = pq_getmsgfloat8(&buf);
+	st->max = pq_getmsgfloat8(&buf);
+	pq_getmsgend(&buf);
+	PG_RETURN_POINTER(st);
+}
+
+/*
+ * etl_not_in(value int8, refs int8[]) RETURNS boolean: whether value is not
+ * among refs (never NULL: a NULL value or reference matches nothing).  The
+ * foreign key check of an integer column calls it once per batch row with
+ * the same array (a constant of the query): a set of the references is
+ * built on the first call and kept with the call site, so that each row
+ * costs one probe of an open-addressing table of int8 -- no function call
+ * to hash or compare, as "= ANY" of an array makes.  Parallel-safe: each
+ * process builds its own set.
+ */
+typedef struct RefEntry
+{
+	int64 key;
+	char status;
+} RefEntry;
+
+static inline uint32
+hash_int64(int64 k)
+{
+	uint64 h = (uint64) k;
+
+	/* the finalizer of MurmurHash3's 64-bit hash */
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
+	return (uint32) h;
+}
+
+#define SH_PREFIX refset
+#define SH_ELEMENT_TYPE RefEntry
+#define SH_KEY_TYPE int64
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) hash_int64(k)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct RefCache
+{
+	Datum array; /* the array the set was built from */
+	refset_hash *set;
+} RefCache;
+
+PG_FUNCTION_INFO_V1(etl_not_in);
+
+Datum
+etl_not_in(PG_FUNCTION_ARGS)
+{
+	RefCache *cache = (RefCache *) fcinfo->flinfo->fn_extra;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	if (PG_ARGISNULL(1))
+		PG_RETURN_BOOL(true);
+	if (cache == NULL || cache->array != PG_GETARG_DATUM(1))
+	{
+		MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+		ArrayType *a = PG_GETARG_ARRAYTYPE_P(1);
+		Datum *elems;
+		bool *nulls;
+		int n;
+
+		if (cache == NULL)
+			cache = MemoryContextAllocZero(cxt, sizeof(RefCache));
+		else
+			refset_destroy(cache->set);
+		deconstruct_array(a, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+						  TYPALIGN_DOUBLE, &elems, &nulls, &n);
+		cache->set = refset_create(cxt, Max(n, 16), NULL);
+		for (int i = 0; i < n; i++)
+		{
+			bool found;
+
+			if (!nulls[i])
+				(void) refset_insert(cache->set, DatumGetInt64(elems[i]),
+									 &found);
+		}
+		cache->array = PG_GETARG_DATUM(1);
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	PG_RETURN_BOOL(refset_lookup(cache->set, PG_GETARG_INT64(0)) == NULL);
 }

@@ -14,8 +14,9 @@
  *	  One pass: all checks of a pipeline compile into a single aggregate
  *	  query over the batch (the transform over etl_delta) -- count(*) FILTER
  *	  (WHERE <the row fails>) per row-level check, with foreign keys as
- *	  hashed IN (SELECT ...) probes, count(DISTINCT) for uniqueness within
- *	  the batch, min/max/avg/stddev for z-scores -- which may run in
+ *	  hashed IN (SELECT ...) probes, etl_dup_count for uniqueness within
+ *	  the batch, etl_zstats (count, mean, stddev, min and max in one
+ *	  aggregate, the value converted once) for z-scores -- which may run in
  *	  parallel.  Only a unique check against the target adds one join per
  *	  check, freshness one look at the source's newest value, and only a
  *	  failing check pays for its sample keys (and a z-score for its count).
@@ -53,6 +54,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -70,6 +72,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
@@ -143,9 +146,14 @@ typedef struct EtlCheck
 	int64 rc_max;
 	char *ref_table; /* foreign_key: quoted qualified name */
 	char *ref_column;
-	char *expr;		   /* expression: its text */
-	Interval *max_age; /* freshness */
-	int param_no;	   /* first positional argument of its params */
+	Oid ref_relid;
+	Oid ref_type;		/* the referenced column's type */
+	Oid ref_array_type; /* the run's values as an array: its type, or 0 */
+	Datum ref_values;	/* ... and value (fetch_ref_values) */
+	bool ref_int;		/* ... as int8[], probed by etl_not_in */
+	char *expr;			/* expression: its text */
+	Interval *max_age;	/* freshness */
+	int param_no;		/* first positional argument of its params */
 } EtlCheck;
 
 /* what a check found in one batch */
@@ -392,6 +400,84 @@ resolve_foreign_key(EtlCheck *c, EtlPipeline *p)
 			 errhint("GRANT SELECT ON %s TO the pipeline's owner.", tabname)));
 	c->ref_table = etl_relation_sql(relid);
 	c->ref_column = pstrdup(colname);
+	c->ref_relid = relid;
+	c->ref_type = get_atttype(relid, attnum);
+	c->ref_array_type = InvalidOid;
+}
+
+/*
+ * A foreign key whose referenced table has at most this many rows is probed
+ * as an array of the referenced values, passed as a parameter: "= ANY" over
+ * a constant array is a hash lookup that costs about a third of a hashed
+ * IN (SELECT ...) subplan per batch row.  Larger tables keep the subplan
+ * (the array travels in the plan to every parallel worker).
+ */
+#define FK_ARRAY_MAX_ROWS 250000
+
+/*
+ * ref_array_type returns the array type in which foreign key check c can
+ * pass the referenced values (fetch_ref_values), or 0 when the subplan is
+ * used instead: when the referenced table is large, or the batch column's
+ * type is not the referenced column's, or has no hashable equality.
+ */
+static Oid
+ref_array_type(EtlCheck *c)
+{
+	TypeCacheEntry *tc;
+	Oid arraytype;
+	Relation rel;
+	double reltuples;
+
+	if (c->ref_type != c->coltype)
+		return InvalidOid;
+	c->ref_int = c->coltype == INT2OID || c->coltype == INT4OID ||
+				 c->coltype == INT8OID;
+	tc = lookup_type_cache(c->coltype, TYPECACHE_EQ_OPR | TYPECACHE_HASH_PROC);
+	arraytype = get_array_type(c->coltype);
+	if (!OidIsValid(tc->eq_opr) || !OidIsValid(tc->hash_proc) ||
+		!op_hashjoinable(tc->eq_opr, c->coltype))
+		return InvalidOid;
+	rel = table_open(c->ref_relid, AccessShareLock);
+	reltuples = rel->rd_rel->reltuples;
+	table_close(rel, AccessShareLock);
+	if (reltuples > FK_ARRAY_MAX_ROWS)
+		return InvalidOid;
+	return c->ref_int ? INT8ARRAYOID : arraytype;
+}
+
+/*
+ * fetch_ref_values reads the referenced values of foreign key check c into
+ * an array (c->ref_values, of type c->ref_array_type) under the run's
+ * snapshot, as the pipeline owner, when ref_array_type() allows and the
+ * table holds at most FK_ARRAY_MAX_ROWS values; otherwise leaves
+ * c->ref_array_type 0 (the subplan is used).  NULLs are left out: a NULL
+ * referenced value matches nothing.
+ */
+static void
+fetch_ref_values(EtlRun *run, EtlCheck *c)
+{
+	Oid arraytype = ref_array_type(c);
+	bool isnull;
+	Datum d;
+
+	c->ref_array_type = InvalidOid;
+	if (!OidIsValid(arraytype))
+		return;
+	etl_spi_exec(psprintf("SELECT pg_catalog.array_agg(etl_r.v%s), "
+						  "pg_catalog.count(*) FROM (SELECT %s AS v FROM %s "
+						  "WHERE %s IS NOT NULL LIMIT %d) AS etl_r",
+						  c->ref_int ? "::pg_catalog.int8" : "",
+						  quote_identifier(c->ref_column), c->ref_table,
+						  quote_identifier(c->ref_column),
+						  FK_ARRAY_MAX_ROWS + 1),
+				 NULL, SPI_OK_SELECT, run->snapshot);
+	if (etl_spi_int64(0, 1, 0) > FK_ARRAY_MAX_ROWS)
+		return;
+	d = etl_spi_datum(0, 0, &isnull);
+	c->ref_values = isnull ? PointerGetDatum(construct_empty_array(
+								 c->ref_int ? INT8OID : c->coltype))
+						   : datumCopy(d, false, -1);
+	c->ref_array_type = arraytype;
 }
 
 /*
@@ -829,6 +915,26 @@ append_fail_predicate(StringInfo buf, EtlCheck *c, double mean, double stddev)
 			appendStringInfoChar(buf, ')');
 			break;
 		case CK_FOREIGN_KEY:
+			if (OidIsValid(c->ref_array_type) && c->ref_int)
+			{
+				appendStringInfo(
+					buf,
+					"etl_b.%s IS NOT NULL AND pg_catalog.etl_not_in("
+					"etl_b.%s::pg_catalog.int8, $%d)",
+					col, col, c->param_no);
+				break;
+			}
+			if (OidIsValid(c->ref_array_type))
+			{
+				appendStringInfo(
+					buf,
+					"etl_b.%s IS NOT NULL AND NOT (etl_b.%s = ANY "
+					"($%d::%s))",
+					col, col, c->param_no,
+					format_type_extended(c->ref_array_type, -1,
+										 FORMAT_TYPE_FORCE_QUALIFY));
+				break;
+			}
 			appendStringInfo(buf,
 							 "etl_b.%s IS NOT NULL AND NOT (etl_b.%s IN "
 							 "(SELECT etl_r.%s FROM %s AS etl_r))",
@@ -869,6 +975,9 @@ add_check_args(EtlArgs *args, EtlCheck *c)
 		etl_args_add_text(args, c->min);
 		etl_args_add_text(args, c->max);
 	}
+	else if (c->kind == CK_FOREIGN_KEY && OidIsValid(c->ref_array_type))
+		etl_args_add(args, c->ref_array_type, c->ref_values,
+					 c->ref_values == (Datum) 0);
 }
 
 /*
@@ -1128,19 +1237,17 @@ check_pass_sql(EtlRun *run, List *checks, EtlArgs *args, int *first_col)
 				break;
 			case CK_Z_SCORE:
 			{
-				/* over the finite values only (NaN and Infinity left out) */
-				char *fin =
-					psprintf(" FILTER (WHERE etl_b.%s::pg_catalog.float8"
-							 " <> ALL (" Z_NONFINITE "))",
-							 col);
+				/*
+				 * one aggregate over the finite values: the planner computes
+				 * it once for the four columns, converting the value once
+				 */
+				char *z = psprintf(
+					"(pg_catalog.etl_zstats(etl_b.%s::pg_catalog.float8))",
+					col);
 
-				appendStringInfo(
-					&sel,
-					",\n  pg_catalog.avg(etl_b.%s::pg_catalog.float8)%s,"
-					"\n  pg_catalog.stddev_samp(etl_b.%s::pg_catalog.float8)%s,"
-					"\n  pg_catalog.min(etl_b.%s::pg_catalog.float8)%s,"
-					"\n  pg_catalog.max(etl_b.%s::pg_catalog.float8)%s",
-					col, fin, col, fin, col, fin, col, fin);
+				appendStringInfo(&sel,
+								 ",\n  %s[2],\n  %s[3],\n  %s[4],\n  %s[5]", z,
+								 z, z, z);
 				ncol += 4;
 				break;
 			}
@@ -1185,7 +1292,13 @@ etl_run_checks(EtlRun *run, List *checks)
 	first_col = palloc0(sizeof(int) * nchecks);
 
 	foreach (lc, checks)
-		resolve_check(lfirst(lc), run->p, run->map, run->source_relid);
+	{
+		EtlCheck *c = lfirst(lc);
+
+		resolve_check(c, run->p, run->map, run->source_relid);
+		if (c->kind == CK_FOREIGN_KEY)
+			fetch_ref_values(run, c);
+	}
 
 	/* the one aggregate pass */
 	etl_run_args(run, &args);
@@ -1803,7 +1916,14 @@ etl_check_sql(PG_FUNCTION_ARGS)
 		int *first_col = palloc0(sizeof(int) * list_length(checks));
 
 		foreach (lc, checks)
-			resolve_check(lfirst(lc), run.p, run.map, run.source_relid);
+		{
+			EtlCheck *c = lfirst(lc);
+
+			resolve_check(c, run.p, run.map, run.source_relid);
+			/* the query's shape only: a run fetches the values */
+			if (c->kind == CK_FOREIGN_KEY)
+				c->ref_array_type = ref_array_type(c);
+		}
 		etl_args_init(&args);
 		args.n = ETL_NPARAMS;
 		sql = check_pass_sql(&run, checks, &args, first_col);

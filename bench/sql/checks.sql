@@ -10,7 +10,9 @@ CREATE TABLE dw.dim_customers (customer_id bigint PRIMARY KEY) WITH (autovacuum_
 INSERT INTO dw.dim_customers SELECT g FROM generate_series(1, 100000) AS g;
 
 -- name: add_checks
--- The guide's seven checks on the pipeline %(pipeline)s.
+-- The guide's seven checks on the pipeline %(pipeline)s, and one of each
+-- other kind, so that all ten kinds run: range, z_score, row_count,
+-- expression, freshness.
 SELECT etl_add_check(%(pipeline)s, 'not_null', column_name => 'order_id');
 SELECT etl_add_check(%(pipeline)s, 'not_null', column_name => 'customer_id');
 SELECT etl_add_check(%(pipeline)s, 'not_null', column_name => 'total_amount');
@@ -20,6 +22,14 @@ SELECT etl_add_check(%(pipeline)s, 'accepted_values', column_name => 'status',
 SELECT etl_add_check(%(pipeline)s, 'unique', column_name => 'order_id');
 SELECT etl_add_check(%(pipeline)s, 'foreign_key', column_name => 'customer_id',
                      params => '{"references": "dw.dim_customers(customer_id)"}');
+SELECT etl_add_check(%(pipeline)s, 'range', column_name => 'total_amount',
+                     params => '{"min": 0, "max": 100000}');
+SELECT etl_add_check(%(pipeline)s, 'z_score', column_name => 'total_amount',
+                     params => '{"threshold": 10}');
+SELECT etl_add_check(%(pipeline)s, 'row_count', params => '{"min": 1}');
+SELECT etl_add_check(%(pipeline)s, 'expression',
+                     params => '{"sql": "is_high_value = (total_amount > 1000)"}');
+SELECT etl_add_check(%(pipeline)s, 'freshness', params => '{"max_age": "100 years"}');
 
 -- name: results
 -- The check results of the pipeline's last run: (checks, passed, failing rows).
@@ -58,3 +68,20 @@ SELECT count(*) FROM (SELECT order_id FROM ({{batch}}) AS b
 SELECT count(*) FROM ({{batch}}) AS b
  WHERE customer_id IS NOT NULL
    AND NOT EXISTS (SELECT FROM dw.dim_customers AS c WHERE c.customer_id = b.customer_id);
+
+-- name: by_hand_range_total_amount
+SELECT count(*) FROM ({{batch}}) AS b WHERE total_amount < 0 OR total_amount > 100000;
+
+-- name: by_hand_z_score_total_amount
+-- The mean and standard deviation of the batch, then the rows beyond 10.
+WITH s AS (SELECT avg(total_amount) AS m, stddev_samp(total_amount) AS sd FROM ({{batch}}) AS b)
+SELECT count(*) FROM ({{batch}}) AS b, s WHERE abs(b.total_amount - s.m) / s.sd > 10;
+
+-- name: by_hand_row_count
+SELECT (count(*) < 1)::int FROM ({{batch}}) AS b;
+
+-- name: by_hand_expression
+SELECT count(*) FROM ({{batch}}) AS b WHERE (is_high_value = (total_amount > 1000)) IS NOT TRUE;
+
+-- name: by_hand_freshness
+SELECT (max(updated_at) < now() - interval '100 years')::int FROM {{source}};
