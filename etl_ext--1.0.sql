@@ -550,13 +550,13 @@ CREATE AGGREGATE etl_zstats(float8) (
 COMMENT ON AGGREGATE etl_zstats(float8) IS
     '{n, mean, stddev_samp, min, max} of the finite values (NaN and Infinity left out), as avg() and stddev_samp() compute them';
 
--- etl_not_in(value, refs): value is not among refs, by a set built once per
--- call site; the foreign key check of an integer column over a small
--- referenced table
-CREATE FUNCTION etl_not_in(value int8, refs int8[]) RETURNS boolean
-AS 'MODULE_PATHNAME', 'etl_not_in' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION etl_not_in(int8, int8[]) IS
-    'value is not NULL and not among refs (a hash set of refs, built on the first call of a query)';
+-- etl_not_in(value, ref, ref_column): value is not among the values of
+-- ref's column, read once per process into a set; the foreign key check of
+-- an integer column over a small referenced table
+CREATE FUNCTION etl_not_in(value int8, ref regclass, ref_column text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'etl_not_in' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION etl_not_in(int8, regclass, text) IS
+    'value is not NULL and not among the values of ref.ref_column (read on the first call of each process, as the current user)';
 
 CREATE FUNCTION etl_check_sql(pipeline text)
 RETURNS text

@@ -415,7 +415,8 @@ SELECT count(*) AS orphan_checks FROM etl.checks;
 DROP SCHEMA ck_src, ck_dw CASCADE;
 
 -- foreign keys: a small referenced table is probed as an array of its
--- values (integers: etl_not_in's set; other types: = ANY, a hash lookup),
+-- values (integers: etl_not_in's set, read by each process; other types:
+-- = ANY over an array parameter, a hash lookup),
 -- a large one, or one of another type, as a subplan; all count the same
 -- rows.  NULLs and duplicates among the
 -- referenced values change nothing; an empty referenced table fails every
@@ -452,10 +453,39 @@ SELECT etl_add_check('fk', 'foreign_key', column_name => 'big', name => 'fk_big_
 SELECT etl_add_check('fk', 'foreign_key', column_name => 'code', name => 'fk_text',
                      params => '{"references": "fk.codes(v)"}', severity => 'warning');
 SELECT regexp_split_to_table(etl_check_sql('fk'), E'\n') AS line OFFSET 1 LIMIT 7;
--- etl_not_in itself: NULLs match nothing
-SELECT etl_not_in(3, '{1,2,3}') AS three, etl_not_in(4, '{1,2,3}') AS four,
-       etl_not_in(NULL, '{1,2}') AS null_value, etl_not_in(1, NULL) AS null_refs,
-       etl_not_in(5, '{NULL,5}') AS among_nulls, etl_not_in(5, '{}') AS empty;
+-- etl_not_in itself: NULLs match nothing; each parallel worker reads the
+-- referenced table itself and counts as a single process does
+SELECT etl_not_in(3, 'fk.small', 'v') AS three, etl_not_in(31, 'fk.small', 'v') AS thirty_one,
+       etl_not_in(NULL, 'fk.small', 'v') AS null_value, etl_not_in(1, NULL, 'v') AS null_ref,
+       etl_not_in(1, 'fk.empty', 'v') AS empty;
+-- dense values are kept as a bitmap over their span, sparse ones in a set
+-- (here also the extremes of int8)
+CREATE TABLE fk.sparse (v bigint);
+INSERT INTO fk.sparse SELECT g * 1000 FROM generate_series(1, 30) g;
+INSERT INTO fk.sparse VALUES (-9223372036854775808), (9223372036854775807);
+SELECT etl_not_in(2000, 'fk.sparse', 'v') AS two_thousand, etl_not_in(2001, 'fk.sparse', 'v') AS two_thousand_one,
+       etl_not_in(-9223372036854775808, 'fk.sparse', 'v') AS min_int8,
+       etl_not_in(9223372036854775807, 'fk.sparse', 'v') AS max_int8,
+       etl_not_in(0, 'fk.sparse', 'v') AS zero;
+CREATE TABLE fk.span (v bigint);
+INSERT INTO fk.span VALUES (-9223372036854775808), (9223372036854775807), (0);
+SELECT etl_not_in(0, 'fk.span', 'v') AS zero, etl_not_in(1, 'fk.span', 'v') AS one,
+       etl_not_in(9223372036854775807, 'fk.span', 'v') AS max_int8;
+SELECT x, etl_not_in(x, 'fk.small', 'v') AS missing FROM (VALUES (0), (1), (30), (31), (-5)) v(x);
+CREATE TABLE fk.many AS SELECT g % 50 AS x FROM generate_series(1, 30000) g;
+ANALYZE fk.many;
+SELECT count(*) FILTER (WHERE etl_not_in(x, 'fk.small', 'v')) AS serial_missing FROM fk.many;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF)
+SELECT count(*) FILTER (WHERE etl_not_in(x, 'fk.small', 'v')) FROM fk.many;
+SELECT count(*) FILTER (WHERE etl_not_in(x, 'fk.small', 'v')) AS parallel_missing FROM fk.many;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
 SELECT status, rows_inserted FROM etl_run('fk');
 -- rows 31..40 with a value: 31..39 (40 is NULL) are missing from 1..30
 SELECT check_name, passed, failing_rows, observed->'sample_keys' AS sample
@@ -463,3 +493,37 @@ SELECT check_name, passed, failing_rows, observed->'sample_keys' AS sample
  ORDER BY check_name;
 SELECT etl_drop_pipeline('fk');
 DROP SCHEMA fk CASCADE;
+
+-- positive, range (both bounds, one bound) and expression fail exactly their
+-- rows: NULL is neither positive nor out of range, an expression that is
+-- NULL fails (IS NOT TRUE); as warnings the batch loads, as critical
+-- nothing does
+CREATE SCHEMA pr;
+CREATE TABLE pr.src (id int PRIMARY KEY, amount numeric, qty int, at timestamptz NOT NULL);
+INSERT INTO pr.src VALUES (1, 10, 1, now() - interval '1 hour'), (2, 0, 5, now() - interval '1 hour'),
+    (3, -4, 2, now() - interval '1 hour'), (4, 500, 200, now() - interval '1 hour'),
+    (5, NULL, NULL, now() - interval '1 hour');
+CREATE TABLE pr.dst (id int PRIMARY KEY, amount numeric, qty int);
+SELECT etl_create_pipeline('pr', 'pr.src', 'pr.dst', watermark_column => 'at') > 0 AS created;
+SELECT etl_add_check('pr', 'positive', column_name => 'amount', severity => 'warning');
+SELECT etl_add_check('pr', 'range', column_name => 'qty', params => '{"min": 1, "max": 100}',
+                     severity => 'warning');
+SELECT etl_add_check('pr', 'range', column_name => 'amount', params => '{"max": 100}',
+                     name => 'pr_amount_at_most_100', severity => 'warning');
+SELECT etl_add_check('pr', 'expression', params => '{"sql": "amount * qty < 1000"}',
+                     name => 'pr_value', severity => 'warning');
+SELECT status, rows_inserted FROM etl_run('pr');
+SELECT check_name, passed, failing_rows, observed->'sample_keys' AS sample_keys
+  FROM etl.check_results WHERE run_id = (SELECT max(run_id) FROM etl.runs WHERE pipeline = 'pr')
+ ORDER BY check_name;
+SELECT count(*) AS loaded FROM pr.dst;
+TRUNCATE pr.dst;
+SELECT etl_reset_watermark('pr');
+SELECT etl_drop_check('pr', 'pr_value');
+SELECT etl_add_check('pr', 'expression', params => '{"sql": "amount * qty < 1000"}',
+                     name => 'pr_value', severity => 'critical');
+SELECT code, detail FROM regress.run_failing('pr');
+SELECT status FROM etl.runs WHERE run_id = (SELECT max(run_id) FROM etl.runs WHERE pipeline = 'pr');
+SELECT count(*) AS loaded_after_critical FROM pr.dst;
+SELECT etl_drop_pipeline('pr');
+DROP SCHEMA pr CASCADE;

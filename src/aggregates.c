@@ -40,6 +40,7 @@
 
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
@@ -84,6 +85,18 @@ aggcontext(FunctionCallInfo fcinfo)
 		elog(ERROR, "etl_ext aggregate support function called outside an "
 					"aggregate");
 	return cxt;
+}
+
+/*
+ * read_bytea makes buf read a serialized state (pq_getmsg*), in place.
+ */
+static void
+read_bytea(StringInfo buf, bytea *b)
+{
+	buf->data = VARDATA_ANY(b);
+	buf->len = VARSIZE_ANY_EXHDR(b);
+	buf->maxlen = 0;
+	buf->cursor = 0;
 }
 
 /*
@@ -378,10 +391,7 @@ etl_dup_deserial(PG_FUNCTION_ARGS)
 	int64 dups;
 	int64 n;
 
-	buf.data = VARDATA_ANY(b);
-	buf.len = VARSIZE_ANY_EXHDR(b);
-	buf.maxlen = 0;
-	buf.cursor = 0;
+	read_bytea(&buf, b);
 	dups = pq_getmsgint64(&buf);
 	n = pq_getmsgint64(&buf);
 	st = new_state(cxt, Max(n, 0));
@@ -552,10 +562,7 @@ etl_zstats_deserial(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	ZState *st = MemoryContextAllocZero(aggcontext(fcinfo), sizeof(ZState));
 
-	buf.data = VARDATA_ANY(b);
-	buf.len = VARSIZE_ANY_EXHDR(b);
-	buf.maxlen = 0;
-	buf.cursor = 0;
+	read_bytea(&buf, b);
 	st->n = pq_getmsgfloat8(&buf);
 	st->sx = pq_getmsgfloat8(&buf);
 	st->sxx = pq_getmsgfloat8(&buf);
@@ -566,14 +573,16 @@ etl_zstats_deserial(PG_FUNCTION_ARGS)
 }
 
 /*
- * etl_not_in(value int8, refs int8[]) RETURNS boolean: whether value is not
- * among refs (never NULL: a NULL value or reference matches nothing).  The
- * foreign key check of an integer column calls it once per batch row with
- * the same array (a constant of the query): a set of the references is
- * built on the first call and kept with the call site, so that each row
- * costs one probe of an open-addressing table of int8 -- no function call
- * to hash or compare, as "= ANY" of an array makes.  Parallel-safe: each
- * process builds its own set.
+ * etl_not_in(value int8, ref regclass, ref_column text) RETURNS boolean:
+ * whether value is not among the values of ref's column (never NULL: a
+ * NULL value or reference matches nothing).  The foreign key check of an
+ * integer column over a small referenced table calls it once per batch
+ * row: the first call of each process reads the column, under the query's
+ * snapshot and as the current user (SPI), into a set of int8 kept with the
+ * call site, so that each row costs one probe of an open-addressing table
+ * -- no function call to hash or compare.  Each parallel worker reads the
+ * table itself: cheaper than shipping the values in the plan, whose
+ * constants travel to every worker as text.
  */
 typedef struct RefEntry
 {
@@ -606,11 +615,90 @@ hash_int64(int64 k)
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+/*
+ * The references of one call site: a bitmap over [min, max] when the values
+ * are dense enough that it takes no more words than there are values (the
+ * surrogate keys of a dimension: a bit each, in cache), else a set.
+ */
 typedef struct RefCache
 {
-	Datum array; /* the array the set was built from */
+	int64 min;
+	int64 max;
+	uint64 *bits; /* NULL: use set */
 	refset_hash *set;
 } RefCache;
+
+/*
+ * read_refs reads the non-NULL values of ref's column (as int8) into a new
+ * RefCache in cxt.
+ */
+static RefCache *
+read_refs(Oid relid, const char *column, MemoryContext cxt)
+{
+	RefCache *cache = MemoryContextAllocZero(cxt, sizeof(RefCache));
+	const char *col = quote_identifier(column);
+	char *rel = get_rel_name(relid);
+	uint64 n;
+	int rc;
+
+	if (rel == NULL)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+						errmsg("relation with OID %u does not exist", relid)));
+	rel = quote_qualified_identifier(
+		get_namespace_name(get_rel_namespace(relid)), rel);
+	SPI_connect();
+	rc = SPI_execute(psprintf("SELECT %s::pg_catalog.int8 FROM %s WHERE %s "
+							  "IS NOT NULL",
+							  col, rel, col),
+					 true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "etl_not_in: reading %s failed: %s", rel,
+			 SPI_result_code_string(rc));
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool isnull;
+		int64 v = DatumGetInt64(SPI_getbinval(
+			SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (i == 0 || v < cache->min)
+			cache->min = v;
+		if (i == 0 || v > cache->max)
+			cache->max = v;
+	}
+	/* (unsigned: the span of two int64 may not fit in one) */
+	if (n > 0 && ((uint64) cache->max - (uint64) cache->min) / 64 < n)
+	{
+		cache->bits = MemoryContextAllocZero(
+			cxt, (((uint64) cache->max - (uint64) cache->min) / 64 + 1) * 8);
+		for (uint64 i = 0; i < n; i++)
+		{
+			bool isnull;
+			int64 v = DatumGetInt64(SPI_getbinval(
+				SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			uint64 off = (uint64) v - (uint64) cache->min;
+
+			cache->bits[off / 64] |= UINT64CONST(1) << (off % 64);
+		}
+	}
+	else
+	{
+		cache->set = refset_create(cxt, Max(n, 16), NULL);
+		for (uint64 i = 0; i < n; i++)
+		{
+			bool isnull;
+			bool found;
+
+			(void) refset_insert(
+				cache->set,
+				DatumGetInt64(SPI_getbinval(
+					SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)),
+				&found);
+		}
+	}
+	SPI_finish();
+	return cache;
+}
 
 PG_FUNCTION_INFO_V1(etl_not_in);
 
@@ -618,36 +706,31 @@ Datum
 etl_not_in(PG_FUNCTION_ARGS)
 {
 	RefCache *cache = (RefCache *) fcinfo->flinfo->fn_extra;
+	int64 v;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
-	if (PG_ARGISNULL(1))
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_BOOL(true);
-	if (cache == NULL || cache->array != PG_GETARG_DATUM(1))
+	if (cache == NULL)
 	{
-		MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
-		ArrayType *a = PG_GETARG_ARRAYTYPE_P(1);
-		Datum *elems;
-		bool *nulls;
-		int n;
-
-		if (cache == NULL)
-			cache = MemoryContextAllocZero(cxt, sizeof(RefCache));
-		else
-			refset_destroy(cache->set);
-		deconstruct_array(a, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-						  TYPALIGN_DOUBLE, &elems, &nulls, &n);
-		cache->set = refset_create(cxt, Max(n, 16), NULL);
-		for (int i = 0; i < n; i++)
-		{
-			bool found;
-
-			if (!nulls[i])
-				(void) refset_insert(cache->set, DatumGetInt64(elems[i]),
-									 &found);
-		}
-		cache->array = PG_GETARG_DATUM(1);
+		cache =
+			read_refs(PG_GETARG_OID(1), text_to_cstring(PG_GETARG_TEXT_PP(2)),
+					  fcinfo->flinfo->fn_mcxt);
 		fcinfo->flinfo->fn_extra = cache;
 	}
-	PG_RETURN_BOOL(refset_lookup(cache->set, PG_GETARG_INT64(0)) == NULL);
+	v = PG_GETARG_INT64(0);
+	if (cache->bits != NULL)
+	{
+		uint64 off;
+
+		if (v < cache->min || v > cache->max)
+			PG_RETURN_BOOL(true);
+		off = (uint64) v - (uint64) cache->min;
+		PG_RETURN_BOOL(
+			(cache->bits[off / 64] & (UINT64CONST(1) << (off % 64))) == 0);
+	}
+	if (cache->set == NULL)
+		PG_RETURN_BOOL(true); /* no references */
+	PG_RETURN_BOOL(refset_lookup(cache->set, v) == NULL);
 }

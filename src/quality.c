@@ -128,6 +128,21 @@ static const char *const severity_names[] = { "critical", "warning",
 											  "quarantine" };
 
 /* one check, with what its kind needs resolved against the batch */
+/*
+ * How a foreign key check probes the referenced values (fk_probe()):
+ * FK_SUBPLAN a hashed IN (SELECT ...) subplan (a large referenced table, or
+ * one whose column has another type than the batch's); FK_INT_SET
+ * etl_not_in(), a set of int8 each process reads once (integer columns);
+ * FK_ARRAY "= ANY" over the values read once per run into an array
+ * parameter (other types with a hashable equality).
+ */
+typedef enum EtlFkProbe
+{
+	FK_SUBPLAN = 0,
+	FK_INT_SET,
+	FK_ARRAY
+} EtlFkProbe;
+
 typedef struct EtlCheck
 {
 	char *name;
@@ -148,12 +163,12 @@ typedef struct EtlCheck
 	char *ref_column;
 	Oid ref_relid;
 	Oid ref_type;		/* the referenced column's type */
-	Oid ref_array_type; /* the run's values as an array: its type, or 0 */
-	Datum ref_values;	/* ... and value (fetch_ref_values) */
-	bool ref_int;		/* ... as int8[], probed by etl_not_in */
-	char *expr;			/* expression: its text */
-	Interval *max_age;	/* freshness */
-	int param_no;		/* first positional argument of its params */
+	EtlFkProbe fk;		/* how the referenced values are probed */
+	Oid ref_array_type; /* FK_ARRAY: the array's type and value */
+	Datum ref_values;
+	char *expr;		   /* expression: its text */
+	Interval *max_age; /* freshness */
+	int param_no;	   /* first positional argument of its params */
 } EtlCheck;
 
 /* what a check found in one batch */
@@ -402,82 +417,81 @@ resolve_foreign_key(EtlCheck *c, EtlPipeline *p)
 	c->ref_column = pstrdup(colname);
 	c->ref_relid = relid;
 	c->ref_type = get_atttype(relid, attnum);
-	c->ref_array_type = InvalidOid;
+	c->fk = FK_SUBPLAN;
 }
 
 /*
- * A foreign key whose referenced table has at most this many rows is probed
- * as an array of the referenced values, passed as a parameter: "= ANY" over
- * a constant array is a hash lookup that costs about a third of a hashed
- * IN (SELECT ...) subplan per batch row.  Larger tables keep the subplan
- * (the array travels in the plan to every parallel worker).
+ * A foreign key whose referenced table has at most this many rows probes
+ * its values in memory: etl_not_in's set of int8 costs about a third of a
+ * hashed IN (SELECT ...) subplan per batch row, "= ANY" over a constant
+ * array somewhat more.  Larger tables keep the subplan (each process would
+ * hold their values; an array travels in the plan to every parallel
+ * worker).
  */
 #define FK_ARRAY_MAX_ROWS 250000
 
 /*
- * ref_array_type returns the array type in which foreign key check c can
- * pass the referenced values (fetch_ref_values), or 0 when the subplan is
- * used instead: when the referenced table is large, or the batch column's
- * type is not the referenced column's, or has no hashable equality.
+ * fk_probe chooses how foreign key check c probes the referenced values
+ * (EtlFkProbe): by a set or an array when the referenced table is small
+ * and its column has the batch column's type, with a hashable equality.
  */
-static Oid
-ref_array_type(EtlCheck *c)
+static EtlFkProbe
+fk_probe(EtlCheck *c)
 {
 	TypeCacheEntry *tc;
-	Oid arraytype;
 	Relation rel;
 	double reltuples;
 
 	if (c->ref_type != c->coltype)
-		return InvalidOid;
-	c->ref_int = c->coltype == INT2OID || c->coltype == INT4OID ||
-				 c->coltype == INT8OID;
+		return FK_SUBPLAN;
 	tc = lookup_type_cache(c->coltype, TYPECACHE_EQ_OPR | TYPECACHE_HASH_PROC);
-	arraytype = get_array_type(c->coltype);
 	if (!OidIsValid(tc->eq_opr) || !OidIsValid(tc->hash_proc) ||
-		!op_hashjoinable(tc->eq_opr, c->coltype))
-		return InvalidOid;
+		!op_hashjoinable(tc->eq_opr, c->coltype) ||
+		!OidIsValid(get_array_type(c->coltype)))
+		return FK_SUBPLAN;
 	rel = table_open(c->ref_relid, AccessShareLock);
 	reltuples = rel->rd_rel->reltuples;
 	table_close(rel, AccessShareLock);
 	if (reltuples > FK_ARRAY_MAX_ROWS)
-		return InvalidOid;
-	return c->ref_int ? INT8ARRAYOID : arraytype;
+		return FK_SUBPLAN;
+	if (c->coltype == INT2OID || c->coltype == INT4OID ||
+		c->coltype == INT8OID)
+		return FK_INT_SET;
+	return FK_ARRAY;
 }
 
 /*
- * fetch_ref_values reads the referenced values of foreign key check c into
- * an array (c->ref_values, of type c->ref_array_type) under the run's
- * snapshot, as the pipeline owner, when ref_array_type() allows and the
- * table holds at most FK_ARRAY_MAX_ROWS values; otherwise leaves
- * c->ref_array_type 0 (the subplan is used).  NULLs are left out: a NULL
- * referenced value matches nothing.
+ * resolve_fk_probe sets c->fk for a run; for FK_ARRAY it reads the
+ * referenced values into c->ref_values under the run's snapshot, as the
+ * pipeline owner, NULLs left out (a NULL referenced value matches
+ * nothing), and falls back to the subplan when the table holds more than
+ * FK_ARRAY_MAX_ROWS values after all.
  */
 static void
-fetch_ref_values(EtlRun *run, EtlCheck *c)
+resolve_fk_probe(EtlRun *run, EtlCheck *c)
 {
-	Oid arraytype = ref_array_type(c);
 	bool isnull;
 	Datum d;
 
-	c->ref_array_type = InvalidOid;
-	if (!OidIsValid(arraytype))
+	c->fk = fk_probe(c);
+	if (c->fk != FK_ARRAY)
 		return;
-	etl_spi_exec(psprintf("SELECT pg_catalog.array_agg(etl_r.v%s), "
+	etl_spi_exec(psprintf("SELECT pg_catalog.array_agg(etl_r.v), "
 						  "pg_catalog.count(*) FROM (SELECT %s AS v FROM %s "
 						  "WHERE %s IS NOT NULL LIMIT %d) AS etl_r",
-						  c->ref_int ? "::pg_catalog.int8" : "",
 						  quote_identifier(c->ref_column), c->ref_table,
 						  quote_identifier(c->ref_column),
 						  FK_ARRAY_MAX_ROWS + 1),
 				 NULL, SPI_OK_SELECT, run->snapshot);
 	if (etl_spi_int64(0, 1, 0) > FK_ARRAY_MAX_ROWS)
+	{
+		c->fk = FK_SUBPLAN;
 		return;
+	}
 	d = etl_spi_datum(0, 0, &isnull);
-	c->ref_values = isnull ? PointerGetDatum(construct_empty_array(
-								 c->ref_int ? INT8OID : c->coltype))
+	c->ref_values = isnull ? PointerGetDatum(construct_empty_array(c->coltype))
 						   : datumCopy(d, false, -1);
-	c->ref_array_type = arraytype;
+	c->ref_array_type = get_array_type(c->coltype);
 }
 
 /*
@@ -915,16 +929,18 @@ append_fail_predicate(StringInfo buf, EtlCheck *c, double mean, double stddev)
 			appendStringInfoChar(buf, ')');
 			break;
 		case CK_FOREIGN_KEY:
-			if (OidIsValid(c->ref_array_type) && c->ref_int)
+			if (c->fk == FK_INT_SET)
 			{
 				appendStringInfo(
 					buf,
 					"etl_b.%s IS NOT NULL AND pg_catalog.etl_not_in("
-					"etl_b.%s::pg_catalog.int8, $%d)",
-					col, col, c->param_no);
+					"etl_b.%s::pg_catalog.int8, "
+					"%s::pg_catalog.regclass, %s)",
+					col, col, quote_literal_cstr(c->ref_table),
+					quote_literal_cstr(c->ref_column));
 				break;
 			}
-			if (OidIsValid(c->ref_array_type))
+			if (c->fk == FK_ARRAY)
 			{
 				appendStringInfo(
 					buf,
@@ -975,7 +991,7 @@ add_check_args(EtlArgs *args, EtlCheck *c)
 		etl_args_add_text(args, c->min);
 		etl_args_add_text(args, c->max);
 	}
-	else if (c->kind == CK_FOREIGN_KEY && OidIsValid(c->ref_array_type))
+	else if (c->kind == CK_FOREIGN_KEY && c->fk == FK_ARRAY)
 		etl_args_add(args, c->ref_array_type, c->ref_values,
 					 c->ref_values == (Datum) 0);
 }
@@ -1297,7 +1313,7 @@ etl_run_checks(EtlRun *run, List *checks)
 
 		resolve_check(c, run->p, run->map, run->source_relid);
 		if (c->kind == CK_FOREIGN_KEY)
-			fetch_ref_values(run, c);
+			resolve_fk_probe(run, c);
 	}
 
 	/* the one aggregate pass */
@@ -1922,7 +1938,10 @@ etl_check_sql(PG_FUNCTION_ARGS)
 			resolve_check(c, run.p, run.map, run.source_relid);
 			/* the query's shape only: a run fetches the values */
 			if (c->kind == CK_FOREIGN_KEY)
-				c->ref_array_type = ref_array_type(c);
+			{
+				c->fk = fk_probe(c);
+				c->ref_array_type = get_array_type(c->coltype);
+			}
 		}
 		etl_args_init(&args);
 		args.n = ETL_NPARAMS;
