@@ -11,7 +11,8 @@
 # assertions and crashes.
 #
 # Environment: REGRESS and ISOLATION (set by the Makefile) list the suites;
-# ONLY=regress|pgtap|isolation|tap runs one suite.
+# ONLY=regress|pgtap|isolation|tap runs one suite; TAP_TESTS=t/005_steps_crash.pl
+# (paths under test/) runs only those TAP files.
 source "$(dirname "$0")/lib.sh"
 
 ONLY=${ONLY:-}
@@ -94,7 +95,7 @@ suite_tap() {
     (cd "$WORK/src/test" && as_pg env \
         PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
         TESTDIR="$WORK/tap" PGPORT="$(free_port)" ETL_CONTRIB="$WORK/src/contrib" \
-        prove -I "$PGXS_DIR/src/test/perl" -I "$WORK/src/test/t" t/*.pl)
+        prove -I "$PGXS_DIR/src/test/perl" -I "$WORK/src/test/t" ${TAP_TESTS:-t/*.pl})
 }
 
 suite_logs() {
