@@ -106,7 +106,11 @@ read_bytea(StringInfo buf, bytea *b)
 static inline int64
 dup_limit(void)
 {
-	return Max((int64) work_mem * 1024 / (2 * sizeof(uint64)), DUP_MIN_CAP);
+	int64 limit = (int64) work_mem * 1024 / (2 * sizeof(uint64));
+
+	/* a serialized state (8 bytes a hash) must stay under 1 GB */
+	limit = Min(limit, (int64) (MaxAllocSize / sizeof(uint64)) - 64);
+	return Max(limit, DUP_MIN_CAP);
 }
 
 /*
@@ -200,7 +204,8 @@ compact(DupState *st)
 
 /*
  * make_room compacts a full state, and grows it when most of it is
- * distinct: twice the room, or the count becomes unknown beyond work_mem.
+ * distinct: twice the room, or the count becomes unknown beyond work_mem
+ * (also at the limit when a sort frees less than a quarter of the room).
  */
 static void
 make_room(DupState *st)
@@ -211,13 +216,19 @@ make_room(DupState *st)
 	if (st->n <= st->cap / 2)
 		return;
 	cap = Min(st->cap * 2, dup_limit());
-	if (cap <= st->n)
+	if (cap > st->cap)
 	{
-		give_up(st);
+		st->keys = repalloc_huge(st->keys, cap * sizeof(uint64));
+		st->cap = cap;
 		return;
 	}
-	st->keys = repalloc_huge(st->keys, cap * sizeof(uint64));
-	st->cap = cap;
+
+	/*
+	 * At the limit, go on only while a sort frees a quarter of the room:
+	 * with fewer repeats each row would pay for a sort of the whole array.
+	 */
+	if (st->n > st->cap - st->cap / 4)
+		give_up(st);
 }
 
 /*
@@ -316,15 +327,16 @@ etl_dup_combine(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(cxt);
 	if (a == NULL)
 		a = new_state(cxt, DUP_MIN_CAP);
-	a->dups += b->dups;
 	if (a->keys == NULL || b->keys == NULL)
 	{
+		a->dups += b->dups;
 		give_up(a); /* unknown on one side: unknown */
 		MemoryContextSwitchTo(old);
 		PG_RETURN_POINTER(a);
 	}
 	compact(a);
 	compact(b);
+	a->dups += b->dups;
 	if (a->n + b->n > dup_limit())
 	{
 		give_up(a);
@@ -622,6 +634,9 @@ hash_int64(int64 k)
  */
 typedef struct RefCache
 {
+	Oid relid; /* what was read: to tell when the arguments change */
+	char *column;
+	bool stable; /* both are constants of the query */
 	int64 min;
 	int64 max;
 	uint64 *bits; /* NULL: use set */
@@ -640,6 +655,9 @@ read_refs(Oid relid, const char *column, MemoryContext cxt)
 	char *rel = get_rel_name(relid);
 	uint64 n;
 	int rc;
+
+	cache->relid = relid;
+	cache->column = MemoryContextStrdup(cxt, column);
 
 	if (rel == NULL)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
@@ -712,11 +730,26 @@ etl_not_in(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_BOOL(true);
+	/* arguments that are not constants may name another table any row */
+	if (cache != NULL && !cache->stable &&
+		(cache->relid != PG_GETARG_OID(1) ||
+		 strcmp(cache->column, text_to_cstring(PG_GETARG_TEXT_PP(2))) != 0))
+	{
+		if (cache->bits != NULL)
+			pfree(cache->bits);
+		if (cache->set != NULL)
+			refset_destroy(cache->set);
+		pfree(cache->column);
+		pfree(cache);
+		cache = NULL;
+	}
 	if (cache == NULL)
 	{
 		cache =
 			read_refs(PG_GETARG_OID(1), text_to_cstring(PG_GETARG_TEXT_PP(2)),
 					  fcinfo->flinfo->fn_mcxt);
+		cache->stable = get_fn_expr_arg_stable(fcinfo->flinfo, 1) &&
+						get_fn_expr_arg_stable(fcinfo->flinfo, 2);
 		fcinfo->flinfo->fn_extra = cache;
 	}
 	v = PG_GETARG_INT64(0);

@@ -119,14 +119,21 @@ prefer_index_joins(EtlRun *run)
 }
 
 /*
- * in_catch_up tells whether the run is a step of etl_catch_up().
+ * etl_in_catch_up tells whether the run is a step of etl_catch_up().
  */
-static bool
-in_catch_up(EtlRun *run)
+bool
+etl_in_catch_up(EtlRun *run)
 {
 	return run->req != NULL && run->req->triggered_by != NULL &&
 		   strcmp(run->req->triggered_by, "catch_up") == 0;
 }
+
+/*
+ * The pipeline whose last catch-up step in this session met keys the target
+ * had (0: none): its next steps classify straight away, without trying the
+ * insert first, until a classification finds every key of a step new.
+ */
+static int64 classify_catch_up_of = 0;
 
 /*
  * insert_batch inserts the whole batch as new rows (the body of a
@@ -156,7 +163,8 @@ insert_if_all_new(EtlRun *run, EtlLoadCounts *c)
 {
 	ErrorData *edata;
 
-	if (!in_catch_up(run) || run->stage_table != NULL || run->dedupe)
+	if (!etl_in_catch_up(run) || run->stage_table != NULL || run->dedupe ||
+		run->p->id == classify_catch_up_of)
 		return false;
 	edata = etl_in_subxact(insert_batch, run, c, false);
 	if (edata == NULL)
@@ -168,6 +176,7 @@ insert_if_all_new(EtlRun *run, EtlLoadCounts *c)
 		ReThrowError(edata);
 	FreeErrorData(edata);
 	c->inserted = 0;
+	classify_catch_up_of = run->p->id;
 	return false;
 }
 
@@ -318,11 +327,14 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 			 * count plans a hash of the whole target that spills); once per
 			 * step, not per isolated chunk.
 			 */
-			if (in_catch_up(run) && run->stage_table == NULL)
+			if (etl_in_catch_up(run) && run->stage_table == NULL)
 				etl_spi_exec(psprintf("ANALYZE %s", run->target_sql), NULL,
 							 SPI_OK_UTILITY, InvalidSnapshot);
 			nestlevel = prefer_index_joins(run);
 			classify(run, &c->batch, &new_keys, &changed, &dups);
+			if (etl_in_catch_up(run) && run->stage_table == NULL)
+				classify_catch_up_of =
+					new_keys == c->batch && dups == 0 ? 0 : run->p->id;
 			if (dups != 0 && etl_has_duplicate_keys(run))
 			{
 				if (nestlevel > 0)

@@ -55,6 +55,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -64,6 +65,7 @@
 #include "parser/analyze.h"
 #include "parser/parse_coerce.h"
 #include "parser/parser.h"
+#include "storage/bufmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/array.h"
@@ -162,6 +164,7 @@ typedef struct EtlCheck
 	char *ref_table; /* foreign_key: quoted qualified name */
 	char *ref_column;
 	Oid ref_relid;
+	AttrNumber ref_attnum;
 	Oid ref_type;		/* the referenced column's type */
 	EtlFkProbe fk;		/* how the referenced values are probed */
 	Oid ref_array_type; /* FK_ARRAY: the array's type and value */
@@ -416,6 +419,7 @@ resolve_foreign_key(EtlCheck *c, EtlPipeline *p)
 	c->ref_table = etl_relation_sql(relid);
 	c->ref_column = pstrdup(colname);
 	c->ref_relid = relid;
+	c->ref_attnum = attnum;
 	c->ref_type = get_atttype(relid, attnum);
 	c->fk = FK_SUBPLAN;
 }
@@ -444,13 +448,32 @@ fk_probe(EtlCheck *c)
 
 	if (c->ref_type != c->coltype)
 		return FK_SUBPLAN;
+	/* a collation of its own on the referenced column: compare as before */
+	if (type_is_collatable(c->coltype))
+	{
+		Oid type;
+		int32 typmod;
+		Oid collation;
+
+		get_atttypetypmodcoll(c->ref_relid, c->ref_attnum, &type, &typmod,
+							  &collation);
+		if (collation != DEFAULT_COLLATION_OID)
+			return FK_SUBPLAN;
+	}
 	tc = lookup_type_cache(c->coltype, TYPECACHE_EQ_OPR | TYPECACHE_HASH_PROC);
 	if (!OidIsValid(tc->eq_opr) || !OidIsValid(tc->hash_proc) ||
 		!op_hashjoinable(tc->eq_opr, c->coltype) ||
 		!OidIsValid(get_array_type(c->coltype)))
 		return FK_SUBPLAN;
+	/*
+	 * a table never analyzed (reltuples -1) is judged by its pages, as if
+	 * they were full of the narrowest rows; resolve_fk_probe() counts
+	 */
 	rel = table_open(c->ref_relid, AccessShareLock);
 	reltuples = rel->rd_rel->reltuples;
+	if (reltuples < 0)
+		reltuples =
+			(double) RelationGetNumberOfBlocks(rel) * (BLCKSZ / (double) 32);
 	table_close(rel, AccessShareLock);
 	if (reltuples > FK_ARRAY_MAX_ROWS)
 		return FK_SUBPLAN;
@@ -461,11 +484,12 @@ fk_probe(EtlCheck *c)
 }
 
 /*
- * resolve_fk_probe sets c->fk for a run; for FK_ARRAY it reads the
- * referenced values into c->ref_values under the run's snapshot, as the
- * pipeline owner, NULLs left out (a NULL referenced value matches
- * nothing), and falls back to the subplan when the table holds more than
- * FK_ARRAY_MAX_ROWS values after all.
+ * resolve_fk_probe sets c->fk for a run, under the run's snapshot, as the
+ * pipeline owner: the referenced values (NULLs left out: a NULL referenced
+ * value matches nothing) are counted, and more than FK_ARRAY_MAX_ROWS of
+ * them (statistics out of date) fall back to the subplan; for FK_ARRAY
+ * they are read into c->ref_values, for FK_INT_SET each process reads them
+ * itself (etl_not_in), under the same snapshot.
  */
 static void
 resolve_fk_probe(EtlRun *run, EtlCheck *c)
@@ -474,20 +498,23 @@ resolve_fk_probe(EtlRun *run, EtlCheck *c)
 	Datum d;
 
 	c->fk = fk_probe(c);
-	if (c->fk != FK_ARRAY)
+	if (c->fk == FK_SUBPLAN)
 		return;
-	etl_spi_exec(psprintf("SELECT pg_catalog.array_agg(etl_r.v), "
-						  "pg_catalog.count(*) FROM (SELECT %s AS v FROM %s "
-						  "WHERE %s IS NOT NULL LIMIT %d) AS etl_r",
-						  quote_identifier(c->ref_column), c->ref_table,
-						  quote_identifier(c->ref_column),
-						  FK_ARRAY_MAX_ROWS + 1),
-				 NULL, SPI_OK_SELECT, run->snapshot);
+	etl_spi_exec(
+		psprintf("SELECT %s, "
+				 "pg_catalog.count(*) FROM (SELECT %s AS v FROM %s "
+				 "WHERE %s IS NOT NULL LIMIT %d) AS etl_r",
+				 c->fk == FK_ARRAY ? "pg_catalog.array_agg(etl_r.v)" : "NULL",
+				 quote_identifier(c->ref_column), c->ref_table,
+				 quote_identifier(c->ref_column), FK_ARRAY_MAX_ROWS + 1),
+		NULL, SPI_OK_SELECT, run->snapshot);
 	if (etl_spi_int64(0, 1, 0) > FK_ARRAY_MAX_ROWS)
 	{
 		c->fk = FK_SUBPLAN;
 		return;
 	}
+	if (c->fk == FK_INT_SET)
+		return;
 	d = etl_spi_datum(0, 0, &isnull);
 	c->ref_values = isnull ? PointerGetDatum(construct_empty_array(c->coltype))
 						   : datumCopy(d, false, -1);
@@ -951,11 +978,13 @@ append_fail_predicate(StringInfo buf, EtlCheck *c, double mean, double stddev)
 										 FORMAT_TYPE_FORCE_QUALIFY));
 				break;
 			}
-			appendStringInfo(buf,
-							 "etl_b.%s IS NOT NULL AND NOT (etl_b.%s IN "
-							 "(SELECT etl_r.%s FROM %s AS etl_r))",
-							 col, col, quote_identifier(c->ref_column),
-							 c->ref_table);
+			appendStringInfo(
+				buf,
+				"etl_b.%s IS NOT NULL AND NOT (etl_b.%s IN "
+				"(SELECT etl_r.%s FROM %s AS etl_r WHERE etl_r.%s "
+				"IS NOT NULL))",
+				col, col, quote_identifier(c->ref_column), c->ref_table,
+				quote_identifier(c->ref_column));
 			break;
 		case CK_Z_SCORE:
 			/* non-finite values (NaN, +-Infinity) neither count nor fail */

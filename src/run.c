@@ -457,6 +457,14 @@ run_stages(EtlRun *run)
 		if (run->p->mode == ETL_MODE_CDC)
 			run->rec.rows_deleted += etl_load_cdc_deletes(run);
 	}
+	/*
+	 * The last step of a catch-up (fewer rows than batch_size) refreshes the
+	 * target's statistics: its steps inserted without looking at the target,
+	 * and the next runs size their joins by them.
+	 */
+	if (etl_in_catch_up(run) && run->rec.rows_extracted < run->p->batch_size)
+		etl_spi_exec(psprintf("ANALYZE %s", run->target_sql), NULL,
+					 SPI_OK_UTILITY, InvalidSnapshot);
 	run->rec.load_ms =
 		etl_stage_end(run, start,
 					  run->rec.rows_inserted + run->rec.rows_updated +

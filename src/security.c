@@ -105,6 +105,14 @@ etl_pin_settings(void)
 	/* transforms and check expressions lex the same whoever runs them */
 	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
+	/*
+	 * every statement is planned with its values: a generic plan would not
+	 * hash "= ANY" over an array parameter (quality.c), nor size the range
+	 */
+	(void) set_config_option("plan_cache_mode", "force_custom_plan",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+							 0, false);
 	return nestlevel;
 }
 
