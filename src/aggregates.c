@@ -653,6 +653,7 @@ read_refs(Oid relid, const char *column, MemoryContext cxt)
 	RefCache *cache = MemoryContextAllocZero(cxt, sizeof(RefCache));
 	const char *col = quote_identifier(column);
 	char *rel = get_rel_name(relid);
+	int64 *vals;
 	uint64 n;
 	int rc;
 
@@ -672,18 +673,22 @@ read_refs(Oid relid, const char *column, MemoryContext cxt)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "etl_not_in: reading %s failed: %s", rel,
 			 SPI_result_code_string(rc));
+
+	/* the values once, and their span */
 	n = SPI_processed;
+	vals = palloc(Max(n, 1) * sizeof(int64));
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool isnull;
-		int64 v = DatumGetInt64(SPI_getbinval(
-			SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 
-		if (i == 0 || v < cache->min)
-			cache->min = v;
-		if (i == 0 || v > cache->max)
-			cache->max = v;
+		vals[i] = DatumGetInt64(SPI_getbinval(
+			SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		if (i == 0 || vals[i] < cache->min)
+			cache->min = vals[i];
+		if (i == 0 || vals[i] > cache->max)
+			cache->max = vals[i];
 	}
+
 	/* (unsigned: the span of two int64 may not fit in one) */
 	if (n > 0 && ((uint64) cache->max - (uint64) cache->min) / 64 < n)
 	{
@@ -691,10 +696,7 @@ read_refs(Oid relid, const char *column, MemoryContext cxt)
 			cxt, (((uint64) cache->max - (uint64) cache->min) / 64 + 1) * 8);
 		for (uint64 i = 0; i < n; i++)
 		{
-			bool isnull;
-			int64 v = DatumGetInt64(SPI_getbinval(
-				SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-			uint64 off = (uint64) v - (uint64) cache->min;
+			uint64 off = (uint64) vals[i] - (uint64) cache->min;
 
 			cache->bits[off / 64] |= UINT64CONST(1) << (off % 64);
 		}
@@ -704,17 +706,12 @@ read_refs(Oid relid, const char *column, MemoryContext cxt)
 		cache->set = refset_create(cxt, Max(n, 16), NULL);
 		for (uint64 i = 0; i < n; i++)
 		{
-			bool isnull;
 			bool found;
 
-			(void) refset_insert(
-				cache->set,
-				DatumGetInt64(SPI_getbinval(
-					SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)),
-				&found);
+			(void) refset_insert(cache->set, vals[i], &found);
 		}
 	}
-	SPI_finish();
+	SPI_finish(); /* frees vals with the SPI memory */
 	return cache;
 }
 

@@ -136,7 +136,7 @@ etl_in_catch_up(EtlRun *run)
 static int64 classify_catch_up_of = 0;
 
 /*
- * insert_batch inserts the whole batch as new rows (the body of a
+ * insert_batch inserts the whole batch as new rows (also the body of a
  * subtransaction).
  */
 static void
@@ -146,6 +146,18 @@ insert_batch(EtlRun *run, void *arg)
 
 	c->inserted =
 		exec_load(run, etl_deparse_insert(run, false), SPI_OK_INSERT);
+	c->batch = c->inserted;
+}
+
+/*
+ * etl_analyze_target refreshes the statistics of the run's target, which a
+ * catch-up grows step by step without looking at it.
+ */
+void
+etl_analyze_target(EtlRun *run)
+{
+	etl_spi_exec(psprintf("ANALYZE %s", run->target_sql), NULL, SPI_OK_UTILITY,
+				 InvalidSnapshot);
 }
 
 /*
@@ -168,14 +180,11 @@ insert_if_all_new(EtlRun *run, EtlLoadCounts *c)
 		return false;
 	edata = etl_in_subxact(insert_batch, run, c, false);
 	if (edata == NULL)
-	{
-		c->batch = c->inserted;
 		return true;
-	}
 	if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
 		ReThrowError(edata);
 	FreeErrorData(edata);
-	c->inserted = 0;
+	c->inserted = c->batch = 0;
 	classify_catch_up_of = run->p->id;
 	return false;
 }
@@ -313,9 +322,7 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 			if (run->p->key == NIL || etl_target_is_empty(run))
 			{
 				/* a first load: every row is new */
-				c->inserted = exec_load(run, etl_deparse_insert(run, false),
-										SPI_OK_INSERT);
-				c->batch = c->inserted;
+				insert_batch(run, c);
 				break;
 			}
 			if (insert_if_all_new(run, c))
@@ -328,8 +335,7 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 			 * step, not per isolated chunk.
 			 */
 			if (etl_in_catch_up(run) && run->stage_table == NULL)
-				etl_spi_exec(psprintf("ANALYZE %s", run->target_sql), NULL,
-							 SPI_OK_UTILITY, InvalidSnapshot);
+				etl_analyze_target(run);
 			nestlevel = prefer_index_joins(run);
 			classify(run, &c->batch, &new_keys, &changed, &dups);
 			if (etl_in_catch_up(run) && run->stage_table == NULL)

@@ -18,6 +18,7 @@
 extern void etl_load(EtlRun *run, EtlLoadCounts *counts);
 extern bool etl_target_is_empty(EtlRun *run);
 extern bool etl_in_catch_up(EtlRun *run);
+extern void etl_analyze_target(EtlRun *run);
 extern bool etl_has_duplicate_keys(EtlRun *run);
 extern void etl_start_dedupe(EtlRun *run);
 extern void etl_load_finish(EtlRun *run);

@@ -165,10 +165,9 @@ typedef struct EtlCheck
 	char *ref_column;
 	Oid ref_relid;
 	AttrNumber ref_attnum;
-	Oid ref_type;		/* the referenced column's type */
-	EtlFkProbe fk;		/* how the referenced values are probed */
-	Oid ref_array_type; /* FK_ARRAY: the array's type and value */
-	Datum ref_values;
+	Oid ref_type;	   /* the referenced column's type */
+	EtlFkProbe fk;	   /* how the referenced values are probed */
+	Datum ref_values;  /* FK_ARRAY: the array of the referenced values */
 	char *expr;		   /* expression: its text */
 	Interval *max_age; /* freshness */
 	int param_no;	   /* first positional argument of its params */
@@ -518,7 +517,6 @@ resolve_fk_probe(EtlRun *run, EtlCheck *c)
 	d = etl_spi_datum(0, 0, &isnull);
 	c->ref_values = isnull ? PointerGetDatum(construct_empty_array(c->coltype))
 						   : datumCopy(d, false, -1);
-	c->ref_array_type = get_array_type(c->coltype);
 }
 
 /*
@@ -974,7 +972,7 @@ append_fail_predicate(StringInfo buf, EtlCheck *c, double mean, double stddev)
 					"etl_b.%s IS NOT NULL AND NOT (etl_b.%s = ANY "
 					"($%d::%s))",
 					col, col, c->param_no,
-					format_type_extended(c->ref_array_type, -1,
+					format_type_extended(get_array_type(c->coltype), -1,
 										 FORMAT_TYPE_FORCE_QUALIFY));
 				break;
 			}
@@ -1021,7 +1019,7 @@ add_check_args(EtlArgs *args, EtlCheck *c)
 		etl_args_add_text(args, c->max);
 	}
 	else if (c->kind == CK_FOREIGN_KEY && c->fk == FK_ARRAY)
-		etl_args_add(args, c->ref_array_type, c->ref_values,
+		etl_args_add(args, get_array_type(c->coltype), c->ref_values,
 					 c->ref_values == (Datum) 0);
 }
 
@@ -1967,10 +1965,7 @@ etl_check_sql(PG_FUNCTION_ARGS)
 			resolve_check(c, run.p, run.map, run.source_relid);
 			/* the query's shape only: a run fetches the values */
 			if (c->kind == CK_FOREIGN_KEY)
-			{
 				c->fk = fk_probe(c);
-				c->ref_array_type = get_array_type(c->coltype);
-			}
 		}
 		etl_args_init(&args);
 		args.n = ETL_NPARAMS;

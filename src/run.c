@@ -463,8 +463,7 @@ run_stages(EtlRun *run)
 	 * and the next runs size their joins by them.
 	 */
 	if (etl_in_catch_up(run) && run->rec.rows_extracted < run->p->batch_size)
-		etl_spi_exec(psprintf("ANALYZE %s", run->target_sql), NULL,
-					 SPI_OK_UTILITY, InvalidSnapshot);
+		etl_analyze_target(run);
 	run->rec.load_ms =
 		etl_stage_end(run, start,
 					  run->rec.rows_inserted + run->rec.rows_updated +
