@@ -507,6 +507,15 @@ SELECT status, rows_inserted FROM etl_run('fk');
 SELECT check_name, passed, failing_rows, observed->'sample_keys' AS sample
   FROM etl.check_results WHERE run_id = (SELECT max(run_id) FROM etl.runs WHERE pipeline = 'fk')
  ORDER BY check_name;
+-- a run plans each statement with its values, whatever the caller's
+-- plan_cache_mode (a generic plan would search = ANY's array row by row)
+SELECT etl_alter_pipeline('fk', transform => $$SELECT id, ref, big,
+    current_setting('plan_cache_mode') AS code FROM etl_delta$$) > 0 AS altered;
+SELECT etl_reset_watermark('fk');
+SET plan_cache_mode = force_generic_plan;
+SELECT status FROM etl_run('fk');
+RESET plan_cache_mode;
+SELECT DISTINCT code AS plan_cache_mode_in_a_run FROM fk.dst;
 SELECT etl_drop_pipeline('fk');
 DROP SCHEMA fk CASCADE;
 
