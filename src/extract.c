@@ -6,8 +6,7 @@
  *
  *	  A row written by a transaction still open when a run extracts is
  *	  invisible to it; if the watermark moved past that row it would be lost.
- *	  The upper bound therefore stops below every write still in flight
- *	  (RELIABILITY.md, "Safe watermarks"):
+ *	  The upper bound therefore stops below every write still in flight:
  *
  *	  timestamp	 hi = least(clock, start of the oldest transaction open in
  *				 this database), read from the backend status array; rows
@@ -335,8 +334,8 @@ begin_timestamp(EtlRun *run)
  * cdc-mode run waits for: a table or materialized view itself, every
  * partition of a partitioned table (a writer may insert into a partition
  * directly), every relation a view reads, recursively.  Foreign tables
- * have no local writers: nothing to wait for (RELIABILITY.md: remote
- * sources rely on re-reads and the idempotent load).
+ * have no local writers: nothing to wait for (remote sources rely on
+ * re-reads and the idempotent load).
  */
 static bool collect_written_walker(Node *node, List **relids);
 

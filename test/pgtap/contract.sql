@@ -1,4 +1,4 @@
--- pgTAP: the SQL contract of API.md — catalogs, columns, functions,
+-- pgTAP: the SQL contract of the README — catalogs, columns, functions,
 -- privileges and error codes
 BEGIN;
 CREATE EXTENSION etl_ext;
@@ -45,7 +45,7 @@ SELECT results_eq(
              ('watermark_from', 'text'), ('watermark_to', 'text'),
              ('attempts', 'integer'), ('started_at', 'timestamp with time zone'),
              ('duration', 'interval')$$,
-    'etl.run_result has the columns of API.md, in order');
+    'etl.run_result has the columns of the README, in order');
 
 -- functions, callable unqualified (they live in pg_catalog)
 SELECT has_function('pg_catalog', 'etl_run', ARRAY['text'], 'etl_run(text)');
@@ -54,7 +54,7 @@ SELECT function_returns('pg_catalog', 'etl_run', ARRAY['text'], 'etl.run_result'
 SELECT has_function('pg_catalog', 'etl_create_pipeline',
     ARRAY['text', 'text', 'text', 'text[]', 'text', 'text', 'interval', 'text',
           'text', 'bigint', 'numeric', 'integer', 'text', 'interval', 'interval',
-          'text', 'jsonb', 'integer'], 'etl_create_pipeline with every parameter of API.md');
+          'text', 'jsonb', 'integer'], 'etl_create_pipeline with every parameter of the README');
 SELECT function_returns('pg_catalog', 'etl_create_pipeline',
     ARRAY['text', 'text', 'text', 'text[]', 'text', 'text', 'interval', 'text',
           'text', 'bigint', 'numeric', 'integer', 'text', 'interval', 'interval',
@@ -97,7 +97,7 @@ SELECT is((SELECT array_agg(p.parameter_name::text ORDER BY p.ordinal_position)
                 'max_attempts', 'retry_policy', 'retry_base_delay',
                                 'retry_max_delay', 'on_schema_change', 'options',
                 'alert_after_failures'],
-          'etl_create_pipeline parameter names are those of API.md (and alert_after_failures)');
+          'etl_create_pipeline parameter names are those of the README (and alert_after_failures)');
 
 -- privileges: PUBLIC reads, never writes; rows that may quote data are private
 SELECT table_privs_are('etl', 'pipelines', 'public', ARRAY['SELECT'], 'PUBLIC only reads etl.pipelines');
