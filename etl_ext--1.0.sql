@@ -5,17 +5,46 @@
 
 /*
  * Where objects live: the extension's schema is pg_catalog (etl_ext.control),
- * so every etl_* function is callable unqualified under any search_path, as
- * pg_cron does.  Catalog tables and views live in the schema etl, created
- * here without IF NOT EXISTS: an installation refuses to adopt a schema or a
- * table that somebody else created first.
+ * so every etl_* function of the API is callable unqualified under any
+ * search_path, as pg_cron does.  Catalog tables and views live in the schema
+ * etl; the functions that are not API (aggregates and helpers of the
+ * generated SQL, steps of the procedures, parts of the metrics and of the
+ * lineage, the tracking trigger) in the schema etl_internal.  Both schemas
+ * are created here: an installation refuses to adopt a schema that somebody
+ * else created first (its owner could have planted objects in it).
  *
  * Users read the catalogs; they change them only through the functions,
  * which write as the extension owner after their own ownership checks.
+
  */
+DO $refuse$
+DECLARE
+    s pg_catalog.name;
+BEGIN
+    FOR s IN SELECT n.nspname FROM pg_catalog.pg_namespace n
+              WHERE n.nspname OPERATOR(pg_catalog.=) 'etl'
+                 OR n.nspname OPERATOR(pg_catalog.=) 'etl_internal'
+              ORDER BY n.nspname LOOP
+        RAISE EXCEPTION 'schema "%" already exists', s
+            USING ERRCODE = 'duplicate_schema',
+                  DETAIL = 'etl_ext creates the schemas etl and etl_internal itself and does not adopt one made before: whoever made it could have planted objects in it.',
+                  HINT = pg_catalog.format('Check what schema %I holds and who owns it, drop or rename it, then run CREATE EXTENSION etl_ext again.', s);
+    END LOOP;
+END
+$refuse$;
+
 CREATE SCHEMA etl;
 COMMENT ON SCHEMA etl IS 'etl_ext catalogs: pipelines, runs, batches, dead letters, status';
 GRANT USAGE ON SCHEMA etl TO PUBLIC;
+
+-- USAGE for everybody: pipeline owners' generated SQL names the aggregates
+-- and helpers in it, and tables tracked by etl_track_changes name its
+-- trigger function (a dump of such a table too).  Which functions PUBLIC may
+-- execute is decided function by function below.
+CREATE SCHEMA etl_internal;
+COMMENT ON SCHEMA etl_internal IS
+    'etl_ext internals: aggregates and helpers of the generated SQL, steps of the procedures, parts of the metrics and lineage (not API)';
+GRANT USAGE ON SCHEMA etl_internal TO PUBLIC;
 
 CREATE TABLE etl.pipelines (
     pipeline_id       bigserial PRIMARY KEY,
@@ -166,8 +195,10 @@ COMMENT ON TABLE etl.check_results IS 'one row per check per run, failed runs in
 -- Snapshot signatures: mode snapshot's memory of the last run, one row per
 -- key of the transformed source (hashes of the key and of the other
 -- columns, and the key's values to find its target row once it is gone).
--- Runs maintain them as the pipeline owner: each role reads and writes the
--- signatures of the pipelines whose owner's privileges it has.
+-- Runs compute them as the pipeline owner and write them as the extension
+-- owner (from values kept in C memory): each role reads the signatures of
+-- the pipelines whose owner's privileges it has and writes none, so no role
+-- can lock the table beyond ACCESS SHARE and stall other owners' runs.
 -- No foreign key to etl.pipelines: checking one per signature cost a first
 -- snapshot load of 1M rows 4 s; etl_drop_pipeline deletes them instead.
 CREATE TABLE etl.snapshot_signatures (
@@ -180,12 +211,13 @@ CREATE TABLE etl.snapshot_signatures (
 COMMENT ON TABLE etl.snapshot_signatures IS
     'mode snapshot: per pipeline and key, the row hash loaded by the last run';
 ALTER TABLE etl.snapshot_signatures ENABLE ROW LEVEL SECURITY;
-CREATE POLICY signatures_of_owner ON etl.snapshot_signatures
+-- (an uncorrelated IN: one hashed read of the pipelines per statement,
+-- whatever the number of signatures; resolved here under pg_catalog)
+CREATE POLICY signatures_of_owner ON etl.snapshot_signatures FOR SELECT
     USING (pipeline_id IN (SELECT p.pipeline_id FROM etl.pipelines p
-                            WHERE pg_catalog.pg_has_role(p.owner, 'USAGE')))
-    WITH CHECK (pipeline_id IN (SELECT p.pipeline_id FROM etl.pipelines p
-                                 WHERE pg_catalog.pg_has_role(p.owner, 'USAGE')));
-GRANT SELECT, INSERT, UPDATE, DELETE ON etl.snapshot_signatures TO PUBLIC;
+                            WHERE pg_catalog.pg_has_role(p.owner, 'USAGE')));
+REVOKE ALL ON etl.snapshot_signatures FROM PUBLIC;
+GRANT SELECT ON etl.snapshot_signatures TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('etl.snapshot_signatures', '');
 
 -- Run totals: what etl_metrics() reads, kept per pipeline and outcome by a
@@ -195,13 +227,13 @@ SELECT pg_catalog.pg_extension_config_dump('etl.snapshot_signatures', '');
 -- runs, the autonomous writer failed ones.  Skipped runs are counted from
 -- their partial index instead, so that sessions skipping a busy pipeline
 -- never wait on each other.
-CREATE FUNCTION etl_duration_buckets()
+CREATE FUNCTION etl_internal.etl_duration_buckets()
 RETURNS double precision[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $fn$
 SELECT '{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,120,300,600}'::double precision[]
 $fn$;
-COMMENT ON FUNCTION etl_duration_buckets() IS
+COMMENT ON FUNCTION etl_internal.etl_duration_buckets() IS
     'upper bounds (seconds) of the buckets of the etl_run_duration_seconds histogram';
 
 CREATE TABLE etl.run_totals (
@@ -239,7 +271,7 @@ BEGIN
     INSERT INTO etl.run_totals AS t
     VALUES (NEW.pipeline_id, NEW.status, 1, secs,
             ARRAY(SELECT (secs OPERATOR(pg_catalog.<=) b)::integer::bigint
-                    FROM unnest(etl_duration_buckets()) WITH ORDINALITY AS u(b, i) ORDER BY i),
+                    FROM unnest(etl_internal.etl_duration_buckets()) WITH ORDINALITY AS u(b, i) ORDER BY i),
             NEW.rows_extracted, NEW.rows_inserted, NEW.rows_updated, NEW.rows_deleted,
             NEW.rows_unchanged, NEW.rows_rejected, NEW.run_id, secs, NEW.finished_at)
     ON CONFLICT (pipeline_id, status) DO UPDATE
@@ -451,11 +483,11 @@ COMMENT ON FUNCTION etl_row_hash("any") IS
 -- etl_null_key(key): raises 23502 for a batch row whose key has a NULL
 -- part; the generated load statements call it for such rows only, which
 -- then become dead letters
-CREATE FUNCTION etl_null_key(key text)
+CREATE FUNCTION etl_internal.etl_null_key(key text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'etl_null_key'
 LANGUAGE C VOLATILE PARALLEL SAFE;
-COMMENT ON FUNCTION etl_null_key(text) IS
+COMMENT ON FUNCTION etl_internal.etl_null_key(text) IS
     'raises not_null_violation for a batch row whose key is NULL (called by the load statements of etl_run)';
 
 -- Failures ------------------------------------------------------------------
@@ -514,48 +546,48 @@ COMMENT ON FUNCTION etl_drop_check(text, text) IS 'drop a quality check of a pip
 -- bound: values are compared by 64-bit hash), parallel-safe, for the unique
 -- check of the one aggregate pass; NULL (unknown) when the distinct values
 -- would need more than work_mem
-CREATE FUNCTION etl_dup_trans(internal, anyelement) RETURNS internal
+CREATE FUNCTION etl_internal.etl_dup_trans(internal, anyelement) RETURNS internal
 AS 'MODULE_PATHNAME', 'etl_dup_trans' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION etl_dup_final(internal) RETURNS bigint
+CREATE FUNCTION etl_internal.etl_dup_final(internal) RETURNS bigint
 AS 'MODULE_PATHNAME', 'etl_dup_final' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION etl_dup_combine(internal, internal) RETURNS internal
+CREATE FUNCTION etl_internal.etl_dup_combine(internal, internal) RETURNS internal
 AS 'MODULE_PATHNAME', 'etl_dup_combine' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION etl_dup_serial(internal) RETURNS bytea
+CREATE FUNCTION etl_internal.etl_dup_serial(internal) RETURNS bytea
 AS 'MODULE_PATHNAME', 'etl_dup_serial' LANGUAGE C STRICT PARALLEL SAFE;
-CREATE FUNCTION etl_dup_deserial(bytea, internal) RETURNS internal
+CREATE FUNCTION etl_internal.etl_dup_deserial(bytea, internal) RETURNS internal
 AS 'MODULE_PATHNAME', 'etl_dup_deserial' LANGUAGE C STRICT PARALLEL SAFE;
-CREATE AGGREGATE etl_dup_count(anyelement) (
-    SFUNC = etl_dup_trans, STYPE = internal, FINALFUNC = etl_dup_final,
-    COMBINEFUNC = etl_dup_combine, SERIALFUNC = etl_dup_serial,
-    DESERIALFUNC = etl_dup_deserial, PARALLEL = SAFE);
-COMMENT ON AGGREGATE etl_dup_count(anyelement) IS
+CREATE AGGREGATE etl_internal.etl_dup_count(anyelement) (
+    SFUNC = etl_internal.etl_dup_trans, STYPE = internal, FINALFUNC = etl_internal.etl_dup_final,
+    COMBINEFUNC = etl_internal.etl_dup_combine, SERIALFUNC = etl_internal.etl_dup_serial,
+    DESERIALFUNC = etl_internal.etl_dup_deserial, PARALLEL = SAFE);
+COMMENT ON AGGREGATE etl_internal.etl_dup_count(anyelement) IS
     'rows whose value an earlier row had, compared by 64-bit hash (never too few; recount exactly when not zero); NULL when the distinct values need more than work_mem';
 
 -- etl_zstats(value): {n, mean, stddev_samp, min, max} of the finite values
 -- in one aggregate, for the z-score check (its value converted once per row)
-CREATE FUNCTION etl_zstats_trans(internal, float8) RETURNS internal
+CREATE FUNCTION etl_internal.etl_zstats_trans(internal, float8) RETURNS internal
 AS 'MODULE_PATHNAME', 'etl_zstats_trans' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION etl_zstats_final(internal) RETURNS float8[]
+CREATE FUNCTION etl_internal.etl_zstats_final(internal) RETURNS float8[]
 AS 'MODULE_PATHNAME', 'etl_zstats_final' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION etl_zstats_combine(internal, internal) RETURNS internal
+CREATE FUNCTION etl_internal.etl_zstats_combine(internal, internal) RETURNS internal
 AS 'MODULE_PATHNAME', 'etl_zstats_combine' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION etl_zstats_serial(internal) RETURNS bytea
+CREATE FUNCTION etl_internal.etl_zstats_serial(internal) RETURNS bytea
 AS 'MODULE_PATHNAME', 'etl_zstats_serial' LANGUAGE C STRICT PARALLEL SAFE;
-CREATE FUNCTION etl_zstats_deserial(bytea, internal) RETURNS internal
+CREATE FUNCTION etl_internal.etl_zstats_deserial(bytea, internal) RETURNS internal
 AS 'MODULE_PATHNAME', 'etl_zstats_deserial' LANGUAGE C STRICT PARALLEL SAFE;
-CREATE AGGREGATE etl_zstats(float8) (
-    SFUNC = etl_zstats_trans, STYPE = internal, FINALFUNC = etl_zstats_final,
-    COMBINEFUNC = etl_zstats_combine, SERIALFUNC = etl_zstats_serial,
-    DESERIALFUNC = etl_zstats_deserial, PARALLEL = SAFE);
-COMMENT ON AGGREGATE etl_zstats(float8) IS
+CREATE AGGREGATE etl_internal.etl_zstats(float8) (
+    SFUNC = etl_internal.etl_zstats_trans, STYPE = internal, FINALFUNC = etl_internal.etl_zstats_final,
+    COMBINEFUNC = etl_internal.etl_zstats_combine, SERIALFUNC = etl_internal.etl_zstats_serial,
+    DESERIALFUNC = etl_internal.etl_zstats_deserial, PARALLEL = SAFE);
+COMMENT ON AGGREGATE etl_internal.etl_zstats(float8) IS
     '{n, mean, stddev_samp, min, max} of the finite values (NaN and Infinity left out), as avg() and stddev_samp() compute them';
 
 -- etl_not_in(value, ref, ref_column): value is not among the values of
 -- ref's column, read once per process into a set; the foreign key check of
 -- an integer column over a small referenced table
-CREATE FUNCTION etl_not_in(value int8, ref regclass, ref_column text) RETURNS boolean
+CREATE FUNCTION etl_internal.etl_not_in(value int8, ref regclass, ref_column text) RETURNS boolean
 AS 'MODULE_PATHNAME', 'etl_not_in' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION etl_not_in(int8, regclass, text) IS
+COMMENT ON FUNCTION etl_internal.etl_not_in(int8, regclass, text) IS
     'value is not NULL and not among the values of ref.ref_column (read on the first call of each process, as the current user)';
 
 CREATE FUNCTION etl_check_sql(pipeline text)
@@ -588,20 +620,20 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION etl_unschedule(text) IS
     'remove the pg_cron job of a pipeline; returns whether there was one';
 
-CREATE FUNCTION etl_schedule_of(pipeline text)
+CREATE FUNCTION etl_internal.etl_schedule_of(pipeline text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'etl_schedule_of'
 LANGUAGE C STABLE;
-COMMENT ON FUNCTION etl_schedule_of(text) IS
+COMMENT ON FUNCTION etl_internal.etl_schedule_of(text) IS
     'the schedule of a pipeline''s active pg_cron job (etl.status.schedule); NULL when not scheduled, without pg_cron, and outside the database named by cron.database_name';
 
 -- Observing -----------------------------------------------------------------
 
-CREATE FUNCTION etl_lag(pipeline text)
+CREATE FUNCTION etl_internal.etl_lag(pipeline text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'etl_lag'
 LANGUAGE C STABLE;
-COMMENT ON FUNCTION etl_lag(text) IS
+COMMENT ON FUNCTION etl_internal.etl_lag(text) IS
     'distance from the watermark to the newest source row (interval or number, as text); NULL when unknown or not readable';
 
 CREATE VIEW etl.status AS
@@ -609,7 +641,7 @@ SELECT p.name AS pipeline,
        p.mode,
        p.load,
        p.watermark,
-       pg_catalog.etl_lag(p.name) AS lag,
+       etl_internal.etl_lag(p.name) AS lag,
        last.status AS last_status,
        -- the error may quote data: only for those who may read the runs
        CASE WHEN pg_catalog.pg_has_role(p.owner, 'USAGE') THEN last.error END
@@ -626,7 +658,7 @@ SELECT p.name AS pipeline,
          WHERE d.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
            AND d.status OPERATOR(pg_catalog.=) 'pending'
        ) AS pending_dead_letters,
-       pg_catalog.etl_schedule_of(p.name) AS schedule
+       etl_internal.etl_schedule_of(p.name) AS schedule
   FROM etl.pipelines p
   LEFT JOIN LATERAL (
         SELECT r.status, r.error
@@ -650,7 +682,7 @@ GRANT SELECT ON etl.status TO PUBLIC;
 -- The counts behind the metrics that row level security would hide from
 -- whoever is not the pipelines' owner: counts only, never a value, so
 -- metrics (like etl.status) stay the same for every reader.
-CREATE FUNCTION etl_metric_counts()
+CREATE FUNCTION etl_internal.etl_metric_counts()
 RETURNS TABLE (pipeline_id bigint, kind text, check_name text, n bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -661,7 +693,7 @@ UNION ALL
 SELECT d.pipeline_id, 'pending_dead_letters', NULL::text, count(*)
   FROM etl.dead_letters d WHERE d.status = 'pending' GROUP BY d.pipeline_id
 $fn$;
-COMMENT ON FUNCTION etl_metric_counts() IS
+COMMENT ON FUNCTION etl_internal.etl_metric_counts() IS
     'per pipeline: skipped runs and pending dead letters (counts only, for every reader)';
 
 CREATE FUNCTION etl_metric_rows()
@@ -673,7 +705,7 @@ WITH t AS (
     SELECT p.name AS pipeline, t.*
       FROM etl.run_totals t JOIN etl.pipelines p USING (pipeline_id)
 ), counts AS (
-    SELECT * FROM etl_metric_counts()
+    SELECT * FROM etl_internal.etl_metric_counts()
 ), skipped AS (
     SELECT p.name AS pipeline, c.n AS runs
       FROM counts c JOIN etl.pipelines p USING (pipeline_id)
@@ -703,7 +735,7 @@ SELECT 'etl_run_duration_seconds', 'histogram', 'Duration of the runs of each pi
   FROM (SELECT t.pipeline, u.i, sum(u.n) AS n
           FROM t, unnest(t.buckets) WITH ORDINALITY AS u(n, i)
          GROUP BY t.pipeline, u.i) h
-  JOIN unnest(etl_duration_buckets()) WITH ORDINALITY AS b(le, i) USING (i)
+  JOIN unnest(etl_internal.etl_duration_buckets()) WITH ORDINALITY AS b(le, i) USING (i)
 UNION ALL
 SELECT 'etl_run_duration_seconds', 'histogram', 'Duration of the runs of each pipeline.',
        jsonb_strip_nulls(jsonb_build_object('pipeline', h.pipeline, '.series', v.series, 'le', v.le)),
@@ -726,7 +758,7 @@ UNION ALL
 SELECT 'etl_watermark_lag_seconds', 'gauge',
        'How far the watermark of each timestamp pipeline is behind the newest source row.',
        jsonb_build_object('pipeline', p.name), EXTRACT(epoch FROM l.lag::interval)::float8
-  FROM etl.pipelines p, LATERAL (SELECT etl_lag(p.name) AS lag) l
+  FROM etl.pipelines p, LATERAL (SELECT etl_internal.etl_lag(p.name) AS lag) l
  WHERE p.mode = 'timestamp' AND l.lag IS NOT NULL
 UNION ALL
 SELECT 'etl_dead_letters_pending', 'gauge', 'Dead letters of each pipeline waiting for a decision.',
@@ -794,20 +826,20 @@ COMMENT ON FUNCTION etl_metrics(text) IS
 
 -- Lineage -----------------------------------------------------------------------
 
-CREATE FUNCTION etl_lineage_columns(pipeline text,
+CREATE FUNCTION etl_internal.etl_lineage_columns(pipeline text,
     OUT target_column text, OUT source_columns text[], OUT transformation text,
     OUT input_fields jsonb)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'etl_lineage_columns'
 LANGUAGE C STABLE;
-COMMENT ON FUNCTION etl_lineage_columns(text) IS
+COMMENT ON FUNCTION etl_internal.etl_lineage_columns(text) IS
     'column lineage of a pipeline''s transform, read from its query tree';
 
-CREATE FUNCTION etl_lineage_relations(pipeline text)
+CREATE FUNCTION etl_internal.etl_lineage_relations(pipeline text)
 RETURNS TABLE (relation text, kind text)
 AS 'MODULE_PATHNAME', 'etl_lineage_relations'
 LANGUAGE C STABLE;
-COMMENT ON FUNCTION etl_lineage_relations(text) IS
+COMMENT ON FUNCTION etl_internal.etl_lineage_relations(text) IS
     'relations other than its source that a pipeline''s transform reads';
 
 CREATE FUNCTION etl_lineage(relation regclass DEFAULT NULL)
@@ -817,7 +849,7 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 SELECT p.source, p.name, p.target, l.target_column, l.source_columns, l.transformation
-  FROM etl.pipelines p, LATERAL etl_lineage_columns(p.name) l
+  FROM etl.pipelines p, LATERAL etl_internal.etl_lineage_columns(p.name) l
  WHERE relation IS NULL
     OR to_regclass(p.source) = relation OR to_regclass(p.target) = relation
  ORDER BY p.name, l.target_column
@@ -825,7 +857,7 @@ $fn$;
 COMMENT ON FUNCTION etl_lineage(regclass) IS
     'column lineage of the pipelines reading or writing a relation (all pipelines when NULL)';
 
-CREATE FUNCTION etl_lineage_edges()
+CREATE FUNCTION etl_internal.etl_lineage_edges()
 RETURNS TABLE (from_relation text, to_relation text, pipeline text, via text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -833,9 +865,9 @@ AS $fn$
 SELECT p.source, p.target, p.name, 'source'::text FROM etl.pipelines p
 UNION
 SELECT r.relation, p.target, p.name, 'join'::text
-  FROM etl.pipelines p, LATERAL etl_lineage_relations(p.name) AS r
+  FROM etl.pipelines p, LATERAL etl_internal.etl_lineage_relations(p.name) AS r
 $fn$;
-COMMENT ON FUNCTION etl_lineage_edges() IS
+COMMENT ON FUNCTION etl_internal.etl_lineage_edges() IS
     'the relation graph of all pipelines: each source and joined relation to its target';
 
 CREATE FUNCTION etl_lineage_upstream(relation regclass)
@@ -845,7 +877,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 WITH RECURSIVE edges AS (
     SELECT e.*, to_regclass(e.from_relation) AS from_oid, to_regclass(e.to_relation) AS to_oid
-      FROM etl_lineage_edges() e
+      FROM etl_internal.etl_lineage_edges() e
 ), up(oid, rel, depth, pipeline) AS (
     SELECT e.from_oid, e.from_relation, 1, e.pipeline FROM edges e WHERE e.to_oid = $1
     UNION
@@ -871,27 +903,27 @@ SELECT E'digraph etl_lineage {\n  rankdir=LR;\n  node [shape=box, fontname="Helv
                                      CASE WHEN via = 'join' THEN ', style=dashed' ELSE '' END),
                               E'\n' ORDER BY pipeline, via DESC, from_relation) || E'\n', '')
        || '}' || E'\n'
-  FROM etl_lineage_edges()
+  FROM etl_internal.etl_lineage_edges()
 $fn$;
 COMMENT ON FUNCTION etl_lineage_dot() IS
     'the lineage of all pipelines as a Graphviz DOT graph (joined relations dashed)';
 
 -- OpenLineage ------------------------------------------------------------------
 
-CREATE FUNCTION etl_lineage_namespace()
+CREATE FUNCTION etl_internal.etl_lineage_namespace()
 RETURNS text
 AS 'MODULE_PATHNAME', 'etl_lineage_namespace'
 LANGUAGE C STABLE;
-COMMENT ON FUNCTION etl_lineage_namespace() IS
+COMMENT ON FUNCTION etl_internal.etl_lineage_namespace() IS
     'the OpenLineage namespace of this server: etl.lineage_namespace, or postgres://host:port';
 
-CREATE FUNCTION etl_openlineage_dataset(relation regclass)
+CREATE FUNCTION etl_internal.etl_openlineage_dataset(relation regclass)
 RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 SELECT jsonb_build_object(
-         'namespace', etl_lineage_namespace(),
+         'namespace', etl_internal.etl_lineage_namespace(),
          'name', current_database() || '.' || n.nspname || '.' || c.relname,
          'facets', jsonb_build_object('schema', jsonb_build_object(
              '_producer', 'https://github.com/etl-ext/etl_ext/tree/v1.0',
@@ -906,7 +938,7 @@ SELECT jsonb_build_object(
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.oid = relation
 $fn$;
-COMMENT ON FUNCTION etl_openlineage_dataset(regclass) IS
+COMMENT ON FUNCTION etl_internal.etl_openlineage_dataset(regclass) IS
     'a relation as an OpenLineage dataset: namespace, db.schema.table name, schema facet';
 
 CREATE FUNCTION etl_openlineage(run_id bigint, event_type text DEFAULT NULL)
@@ -917,7 +949,7 @@ AS $fn$
 DECLARE
     producer CONSTANT text := 'https://github.com/etl-ext/etl_ext/tree/v1.0';
     facets CONSTANT text := 'https://openlineage.io/spec/facets/';
-    ns text := etl_lineage_namespace();
+    ns text := etl_internal.etl_lineage_namespace();
     r etl.runs;
     p etl.pipelines;
     et text;
@@ -968,8 +1000,8 @@ BEGIN
             'query', p.transform));
     END IF;
 
-    src := etl_openlineage_dataset(to_regclass(p.source));
-    tgt := etl_openlineage_dataset(to_regclass(p.target));
+    src := etl_internal.etl_openlineage_dataset(to_regclass(p.source));
+    tgt := etl_internal.etl_openlineage_dataset(to_regclass(p.target));
 
     -- column lineage and joined relations, from the current definition
     -- (a pipeline that no longer analyses gives none)
@@ -985,11 +1017,11 @@ BEGIN
                                                                             ELSE 'TRANSFORMATION' END)))), '[]')
                                      FROM jsonb_array_elements(l.input_fields) f))), '{}')
           INTO lineage
-          FROM etl_lineage_columns(p.name) l;
-        SELECT COALESCE(jsonb_agg(etl_openlineage_dataset(to_regclass(x.relation))
+          FROM etl_internal.etl_lineage_columns(p.name) l;
+        SELECT COALESCE(jsonb_agg(etl_internal.etl_openlineage_dataset(to_regclass(x.relation))
                                   ORDER BY x.relation), '[]')
           INTO joined
-          FROM etl_lineage_relations(p.name) x;
+          FROM etl_internal.etl_lineage_relations(p.name) x;
     EXCEPTION WHEN OTHERS THEN
         lineage := '{}';
         joined := '[]';
@@ -1051,11 +1083,11 @@ COMMENT ON FUNCTION etl_openlineage(bigint, text) IS
 
 -- Change tracking (mode xid) --------------------------------------------------
 
-CREATE FUNCTION etl_track_changes_trigger()
+CREATE FUNCTION etl_internal.etl_track_changes_trigger()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'etl_track_changes_trigger'
 LANGUAGE C;
-COMMENT ON FUNCTION etl_track_changes_trigger() IS
+COMMENT ON FUNCTION etl_internal.etl_track_changes_trigger() IS
     'BEFORE UPDATE row trigger of etl_track_changes: sets _etl_xid to the writing transaction';
 
 CREATE FUNCTION etl_track_changes(source regclass)
@@ -1076,41 +1108,41 @@ COMMENT ON FUNCTION etl_explain(text) IS
 
 -- Long work in steps: catch-up and backfill -------------------------------------
 
-CREATE FUNCTION etl_run_step(pipeline text, kind text, range_from text DEFAULT NULL,
+CREATE FUNCTION etl_internal.etl_run_step(pipeline text, kind text, range_from text DEFAULT NULL,
                              range_to text DEFAULT NULL, batch_id bigint DEFAULT NULL)
 RETURNS etl.run_result
 AS 'MODULE_PATHNAME', 'etl_run_step'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION etl_run_step(text, text, text, text, bigint) IS
+COMMENT ON FUNCTION etl_internal.etl_run_step(text, text, text, text, bigint) IS
     'one step of etl_catch_up or etl_backfill: a run recorded as kind, completing its batch row; with a range, the watermark stays';
 
-CREATE FUNCTION etl_batch_start(pipeline text, kind text, range_from text DEFAULT NULL,
+CREATE FUNCTION etl_internal.etl_batch_start(pipeline text, kind text, range_from text DEFAULT NULL,
                                 range_to text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'etl_batch_start'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION etl_batch_start(text, text, text, text) IS
+COMMENT ON FUNCTION etl_internal.etl_batch_start(text, text, text, text) IS
     'write the started row of a step in the batch log (commit it before the step) and return its id';
 
-CREATE FUNCTION etl_batch_recover(pipeline text)
+CREATE FUNCTION etl_internal.etl_batch_recover(pipeline text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'etl_batch_recover'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION etl_batch_recover(text) IS
+COMMENT ON FUNCTION etl_internal.etl_batch_recover(text) IS
     'mark the started or staged batch rows a crash left as abandoned (their range is redone); returns how many';
 
-CREATE FUNCTION etl_backfill_steps(pipeline text, from_value text, to_value text, step text)
+CREATE FUNCTION etl_internal.etl_backfill_steps(pipeline text, from_value text, to_value text, step text)
 RETURNS TABLE (step_no integer, range_from text, range_to text)
 AS 'MODULE_PATHNAME', 'etl_backfill_steps'
 LANGUAGE C STABLE;
-COMMENT ON FUNCTION etl_backfill_steps(text, text, text, text) IS
+COMMENT ON FUNCTION etl_internal.etl_backfill_steps(text, text, text, text) IS
     'the ranges [from, from + step) ... up to to_value of a backfill, in the watermark column''s type';
 
-CREATE FUNCTION etl_pending_rows(pipeline text)
+CREATE FUNCTION etl_internal.etl_pending_rows(pipeline text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'etl_pending_rows'
 LANGUAGE C STABLE;
-COMMENT ON FUNCTION etl_pending_rows(text) IS
+COMMENT ON FUNCTION etl_internal.etl_pending_rows(text) IS
     'the source rows past the watermark (NULL for modes without a watermark column)';
 
 -- The procedures commit between steps, so they run as CALL outside a
@@ -1130,18 +1162,18 @@ DECLARE
     b       bigint;
     r       etl.run_result;
 BEGIN
-    PERFORM pg_catalog.etl_batch_recover(etl_catch_up.pipeline);
+    PERFORM etl_internal.etl_batch_recover(etl_catch_up.pipeline);
     COMMIT;
-    total := pg_catalog.etl_pending_rows(etl_catch_up.pipeline);
+    total := etl_internal.etl_pending_rows(etl_catch_up.pipeline);
     SELECT p.batch_size INTO bsize FROM etl.pipelines p
      WHERE p.name OPERATOR(pg_catalog.=) etl_catch_up.pipeline;
     nsteps := CASE WHEN bsize IS NULL OR total IS NULL THEN 1
                    ELSE GREATEST(1, pg_catalog.ceil(total::pg_catalog.numeric
                                                   OPERATOR(pg_catalog./) bsize)::bigint) END;
     LOOP
-        b := pg_catalog.etl_batch_start(etl_catch_up.pipeline, 'catch_up');
+        b := etl_internal.etl_batch_start(etl_catch_up.pipeline, 'catch_up');
         COMMIT;
-        r := pg_catalog.etl_run_step(etl_catch_up.pipeline, 'catch_up', NULL, NULL, b);
+        r := etl_internal.etl_run_step(etl_catch_up.pipeline, 'catch_up', NULL, NULL, b);
         COMMIT;
         IF r.status OPERATOR(pg_catalog.=) 'skipped' THEN
             RAISE NOTICE 'catch-up of "%" stopped: another session is running it', etl_catch_up.pipeline;
@@ -1181,11 +1213,11 @@ DECLARE
     b      bigint;
     r      etl.run_result;
 BEGIN
-    PERFORM pg_catalog.etl_batch_recover(etl_backfill.pipeline);
+    PERFORM etl_internal.etl_batch_recover(etl_backfill.pipeline);
     COMMIT;
     SELECT pg_catalog.count(*) INTO nsteps
-      FROM pg_catalog.etl_backfill_steps(etl_backfill.pipeline, from_value, to_value, step);
-    FOR s IN SELECT * FROM pg_catalog.etl_backfill_steps(etl_backfill.pipeline, from_value,
+      FROM etl_internal.etl_backfill_steps(etl_backfill.pipeline, from_value, to_value, step);
+    FOR s IN SELECT * FROM etl_internal.etl_backfill_steps(etl_backfill.pipeline, from_value,
                                                          to_value, step) LOOP
         IF NOT COALESCE(force, false) AND EXISTS (
             SELECT FROM etl.batches bt
@@ -1198,9 +1230,9 @@ BEGIN
                 etl_backfill.pipeline, s.step_no, nsteps, s.range_from, s.range_to;
             CONTINUE;
         END IF;
-        b := pg_catalog.etl_batch_start(etl_backfill.pipeline, 'backfill', s.range_from, s.range_to);
+        b := etl_internal.etl_batch_start(etl_backfill.pipeline, 'backfill', s.range_from, s.range_to);
         COMMIT;
-        r := pg_catalog.etl_run_step(etl_backfill.pipeline, 'backfill', s.range_from, s.range_to, b);
+        r := etl_internal.etl_run_step(etl_backfill.pipeline, 'backfill', s.range_from, s.range_to, b);
         COMMIT;
         IF r.status OPERATOR(pg_catalog.=) 'skipped' THEN
             RAISE NOTICE 'backfill of "%" stopped: another session is running it', etl_backfill.pipeline;
@@ -1222,3 +1254,47 @@ END
 $fn$;
 COMMENT ON PROCEDURE etl_backfill(text, text, text, text, boolean) IS
     'reprocess [from_value, to_value) in steps, each its own transaction, never moving the watermark; completed steps are skipped unless force';
+
+-- Privileges of etl_internal ---------------------------------------------------
+
+/*
+ * Nothing in etl_internal is API, but most of it is called by SQL that runs
+ * with a user's rights, which is checked against the caller: EXECUTE stays
+ * with PUBLIC exactly for those, and each says which caller needs it.  The
+ * C functions check ownership themselves, as the API does.
+ */
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA etl_internal FROM PUBLIC;
+
+-- called by the statements a run generates, which run as the pipeline owner
+-- (any role; parallel workers too): the load statements, the check pass
+GRANT EXECUTE ON FUNCTION etl_internal.etl_null_key(text),
+    etl_internal.etl_not_in(int8, regclass, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION etl_internal.etl_dup_count(anyelement),
+    etl_internal.etl_zstats(float8) TO PUBLIC;
+-- (their support functions stay revoked: an aggregate's transition,
+-- combine, serial and final functions are checked against the aggregate's
+-- owner, and none can be called with a value of type internal anyway)
+
+-- the BEFORE UPDATE trigger etl_track_changes puts on users' tables: CREATE
+-- TRIGGER (also when a dump of such a table is restored) needs EXECUTE of
+-- the table's owner; a trigger function cannot be called directly
+GRANT EXECUTE ON FUNCTION etl_internal.etl_track_changes_trigger() TO PUBLIC;
+
+-- called by the view etl.status (any reader) and by etl_metric_rows()
+GRANT EXECUTE ON FUNCTION etl_internal.etl_lag(text), etl_internal.etl_schedule_of(text),
+    etl_internal.etl_metric_counts(), etl_internal.etl_duration_buckets() TO PUBLIC;
+
+-- called by etl_lineage(), etl_lineage_upstream(), etl_lineage_dot() and
+-- etl_openlineage(), which run as their caller
+GRANT EXECUTE ON FUNCTION etl_internal.etl_lineage_columns(text),
+    etl_internal.etl_lineage_relations(text), etl_internal.etl_lineage_edges(),
+    etl_internal.etl_lineage_namespace(), etl_internal.etl_openlineage_dataset(regclass)
+    TO PUBLIC;
+
+-- the steps of CALL etl_catch_up and CALL etl_backfill, which run as their
+-- caller (a procedure that commits cannot be SECURITY DEFINER)
+GRANT EXECUTE ON FUNCTION etl_internal.etl_batch_recover(text),
+    etl_internal.etl_batch_start(text, text, text, text),
+    etl_internal.etl_run_step(text, text, text, text, bigint),
+    etl_internal.etl_backfill_steps(text, text, text, text),
+    etl_internal.etl_pending_rows(text) TO PUBLIC;

@@ -7,19 +7,19 @@ SELECT g % 700 AS i, (g % 650)::text AS t, (g % 600)::numeric / 7 AS n,
        point(g % 10, 0) AS p, CASE WHEN g % 9 = 0 THEN NULL ELSE g % 800 END AS withnulls
   FROM generate_series(1, 20000) g;
 ANALYZE public.dups;
-SELECT etl_dup_count(i) = count(i) - count(DISTINCT i) AS int_ok,
-       etl_dup_count(t) = count(t) - count(DISTINCT t) AS text_ok,
-       etl_dup_count(n) = count(n) - count(DISTINCT n) AS numeric_ok,
-       etl_dup_count(p) = count(p) - count(DISTINCT p::text) AS no_hash_type_ok,
-       etl_dup_count(withnulls) = count(withnulls) - count(DISTINCT withnulls) AS nulls_ok
+SELECT etl_internal.etl_dup_count(i) = count(i) - count(DISTINCT i) AS int_ok,
+       etl_internal.etl_dup_count(t) = count(t) - count(DISTINCT t) AS text_ok,
+       etl_internal.etl_dup_count(n) = count(n) - count(DISTINCT n) AS numeric_ok,
+       etl_internal.etl_dup_count(p) = count(p) - count(DISTINCT p::text) AS no_hash_type_ok,
+       etl_internal.etl_dup_count(withnulls) = count(withnulls) - count(DISTINCT withnulls) AS nulls_ok
   FROM public.dups;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
-EXPLAIN (COSTS OFF) SELECT etl_dup_count(i) FROM public.dups;
-SELECT etl_dup_count(i) AS int_dups, etl_dup_count(t) AS text_dups,
-       etl_dup_count(withnulls) AS dups_with_nulls
+EXPLAIN (COSTS OFF) SELECT etl_internal.etl_dup_count(i) FROM public.dups;
+SELECT etl_internal.etl_dup_count(i) AS int_dups, etl_internal.etl_dup_count(t) AS text_dups,
+       etl_internal.etl_dup_count(withnulls) AS dups_with_nulls
   FROM public.dups;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
@@ -41,46 +41,46 @@ ANALYZE public.zs;
 CREATE VIEW public.zs_expected AS
 SELECT ARRAY[count(x), avg(x), stddev_samp(x), min(x), max(x)]::float8[] AS e
   FROM public.zs WHERE x <> ALL ('{NaN,Infinity,-Infinity}');
-SELECT etl_zstats(x) = (SELECT e FROM public.zs_expected) AS serial_equal FROM public.zs;
+SELECT etl_internal.etl_zstats(x) = (SELECT e FROM public.zs_expected) AS serial_equal FROM public.zs;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
-EXPLAIN (COSTS OFF) SELECT etl_zstats(x) FROM public.zs;
+EXPLAIN (COSTS OFF) SELECT etl_internal.etl_zstats(x) FROM public.zs;
 SELECT z[1] = e[1] AND z[4] = e[4] AND z[5] = e[5]
        AND abs(z[2] - e[2]) <= 1e-12 * abs(e[2]) AND abs(z[3] - e[3]) <= 1e-12 * e[3]
        AS parallel_equal
-  FROM (SELECT etl_zstats(x) AS z FROM public.zs) a, public.zs_expected;
+  FROM (SELECT etl_internal.etl_zstats(x) AS z FROM public.zs) a, public.zs_expected;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
 -- no finite value: n 0, the rest NULL; one: no stddev; all equal: 0
-SELECT etl_zstats(x) AS no_finite FROM (VALUES ('NaN'::float8), (NULL), ('Infinity')) v(x);
-SELECT etl_zstats(x) AS one FROM (VALUES (2.5::float8), ('NaN')) v(x);
-SELECT etl_zstats(x) AS all_equal FROM (VALUES (3::float8), (3), (3)) v(x);
+SELECT etl_internal.etl_zstats(x) AS no_finite FROM (VALUES ('NaN'::float8), (NULL), ('Infinity')) v(x);
+SELECT etl_internal.etl_zstats(x) AS one FROM (VALUES (2.5::float8), ('NaN')) v(x);
+SELECT etl_internal.etl_zstats(x) AS all_equal FROM (VALUES (3::float8), (3), (3)) v(x);
 -- sums beyond double precision: NaN, not an error (the check then notes it)
-SELECT etl_zstats(x) AS too_large FROM (VALUES (1e308::float8), (-1e308), (1e308)) v(x);
+SELECT etl_internal.etl_zstats(x) AS too_large FROM (VALUES (1e308::float8), (-1e308), (1e308)) v(x);
 DROP VIEW public.zs_expected;
 DROP TABLE public.zs;
 -- its hash set stays within work_mem: beyond it the count is unknown (NULL),
 -- serially and in parallel, and a unique check then counts exactly
 SET work_mem = 64;
-SELECT etl_dup_count(g) IS NULL AS unknown, count(*)
+SELECT etl_internal.etl_dup_count(g) IS NULL AS unknown, count(*)
   FROM generate_series(1, 100000) g;
-SELECT etl_dup_count(g % 1000) AS dups_fit_in_work_mem
+SELECT etl_internal.etl_dup_count(g % 1000) AS dups_fit_in_work_mem
   FROM generate_series(1, 100000) g;
 -- just under the limit (4096 hashes here) a sort would free too little
 -- room each time: the count is given up instead of sorting every few rows
-SELECT etl_dup_count(g % 4090) IS NULL AS unknown_near_the_limit
+SELECT etl_internal.etl_dup_count(g % 4090) IS NULL AS unknown_near_the_limit
   FROM generate_series(1, 200000) g;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
 INSERT INTO public.dups (i) SELECT g FROM generate_series(1, 60000) g;
-EXPLAIN (COSTS OFF) SELECT etl_dup_count(i) FROM public.dups;
-SELECT etl_dup_count(i) IS NULL AS unknown FROM public.dups;
+EXPLAIN (COSTS OFF) SELECT etl_internal.etl_dup_count(i) FROM public.dups;
+SELECT etl_internal.etl_dup_count(i) IS NULL AS unknown FROM public.dups;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
@@ -460,25 +460,25 @@ SELECT etl_add_check('fk', 'foreign_key', column_name => 'code', name => 'fk_tex
 SELECT regexp_split_to_table(etl_check_sql('fk'), E'\n') AS line OFFSET 1 LIMIT 7;
 -- etl_not_in itself: NULLs match nothing; each parallel worker reads the
 -- referenced table itself and counts as a single process does
-SELECT etl_not_in(3, 'fk.small', 'v') AS three, etl_not_in(31, 'fk.small', 'v') AS thirty_one,
-       etl_not_in(NULL, 'fk.small', 'v') AS null_value, etl_not_in(1, NULL, 'v') AS null_ref,
-       etl_not_in(1, 'fk.empty', 'v') AS empty;
+SELECT etl_internal.etl_not_in(3, 'fk.small', 'v') AS three, etl_internal.etl_not_in(31, 'fk.small', 'v') AS thirty_one,
+       etl_internal.etl_not_in(NULL, 'fk.small', 'v') AS null_value, etl_internal.etl_not_in(1, NULL, 'v') AS null_ref,
+       etl_internal.etl_not_in(1, 'fk.empty', 'v') AS empty;
 -- dense values are kept as a bitmap over their span, sparse ones in a set
 -- (here also the extremes of int8)
 CREATE TABLE fk.sparse (v bigint);
 INSERT INTO fk.sparse SELECT g * 1000 FROM generate_series(1, 30) g;
 INSERT INTO fk.sparse VALUES (-9223372036854775808), (9223372036854775807);
-SELECT etl_not_in(2000, 'fk.sparse', 'v') AS two_thousand, etl_not_in(2001, 'fk.sparse', 'v') AS two_thousand_one,
-       etl_not_in(-9223372036854775808, 'fk.sparse', 'v') AS min_int8,
-       etl_not_in(9223372036854775807, 'fk.sparse', 'v') AS max_int8,
-       etl_not_in(0, 'fk.sparse', 'v') AS zero;
+SELECT etl_internal.etl_not_in(2000, 'fk.sparse', 'v') AS two_thousand, etl_internal.etl_not_in(2001, 'fk.sparse', 'v') AS two_thousand_one,
+       etl_internal.etl_not_in(-9223372036854775808, 'fk.sparse', 'v') AS min_int8,
+       etl_internal.etl_not_in(9223372036854775807, 'fk.sparse', 'v') AS max_int8,
+       etl_internal.etl_not_in(0, 'fk.sparse', 'v') AS zero;
 CREATE TABLE fk.span (v bigint);
 INSERT INTO fk.span VALUES (-9223372036854775808), (9223372036854775807), (0);
-SELECT etl_not_in(0, 'fk.span', 'v') AS zero, etl_not_in(1, 'fk.span', 'v') AS one,
-       etl_not_in(9223372036854775807, 'fk.span', 'v') AS max_int8;
-SELECT x, etl_not_in(x, 'fk.small', 'v') AS missing FROM (VALUES (0), (1), (30), (31), (-5)) v(x);
+SELECT etl_internal.etl_not_in(0, 'fk.span', 'v') AS zero, etl_internal.etl_not_in(1, 'fk.span', 'v') AS one,
+       etl_internal.etl_not_in(9223372036854775807, 'fk.span', 'v') AS max_int8;
+SELECT x, etl_internal.etl_not_in(x, 'fk.small', 'v') AS missing FROM (VALUES (0), (1), (30), (31), (-5)) v(x);
 -- arguments that change from row to row are read again
-SELECT r, etl_not_in(1, r, 'v') AS missing FROM (VALUES ('fk.small'::regclass), ('fk.empty')) t(r);
+SELECT r, etl_internal.etl_not_in(1, r, 'v') AS missing FROM (VALUES ('fk.small'::regclass), ('fk.empty')) t(r);
 -- a referenced table never analyzed is judged by its size: a big one keeps
 -- the subplan
 CREATE TABLE fk.unanalyzed (v int);
@@ -490,14 +490,14 @@ SELECT line FROM regexp_split_to_table(etl_check_sql('fk'), E'\n') AS line
 SELECT etl_drop_check('fk', 'fk_unanalyzed');
 CREATE TABLE fk.many AS SELECT g % 50 AS x FROM generate_series(1, 30000) g;
 ANALYZE fk.many;
-SELECT count(*) FILTER (WHERE etl_not_in(x, 'fk.small', 'v')) AS serial_missing FROM fk.many;
+SELECT count(*) FILTER (WHERE etl_internal.etl_not_in(x, 'fk.small', 'v')) AS serial_missing FROM fk.many;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
 EXPLAIN (COSTS OFF)
-SELECT count(*) FILTER (WHERE etl_not_in(x, 'fk.small', 'v')) FROM fk.many;
-SELECT count(*) FILTER (WHERE etl_not_in(x, 'fk.small', 'v')) AS parallel_missing FROM fk.many;
+SELECT count(*) FILTER (WHERE etl_internal.etl_not_in(x, 'fk.small', 'v')) FROM fk.many;
+SELECT count(*) FILTER (WHERE etl_internal.etl_not_in(x, 'fk.small', 'v')) AS parallel_missing FROM fk.many;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;

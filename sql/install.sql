@@ -7,13 +7,18 @@ SELECT c.relname, c.relkind
  WHERE n.nspname = 'etl' AND c.relkind IN ('r', 'v', 'S')
  ORDER BY c.relname;
 
--- every function is etl_* in pg_catalog: callable under any search_path
-SELECT p.oid::regprocedure::text AS function
+-- the API is etl_* in pg_catalog, callable under any search_path; what is
+-- not API lives in etl_internal (and the catalogs' trigger functions in etl)
+SELECT p.pronamespace::regnamespace AS schema, p.oid::regprocedure::text AS function
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'etl_ext')
- ORDER BY 1;
+ ORDER BY 1, 2;
 SELECT DISTINCT p.pronamespace::regnamespace AS schema
-  FROM pg_proc p WHERE p.proname LIKE 'etl\_%';
+  FROM pg_proc p WHERE p.proname LIKE 'etl\_%' ORDER BY 1;
+-- \df etl_* lists the API only (README, Functions)
+\pset format unaligned
+\df etl_*
+\pset format aligned
 SET search_path = '';
 SELECT etl_row_hash(1) IS NOT NULL AS callable_with_empty_search_path;
 RESET search_path;
@@ -34,15 +39,20 @@ SELECT t AS relation,
        (SELECT relrowsecurity FROM pg_class WHERE oid = t::regclass) AS row_security
   FROM unnest(ARRAY['etl.pipelines', 'etl.runs', 'etl.batches', 'etl.checks',
                     'etl.check_results', 'etl.dead_letters', 'etl.run_totals',
-                    'etl.status']) AS t;
+                    'etl.snapshot_signatures', 'etl.status']) AS t;
 DROP ROLE etl_install_nobody;
 
 -- the install script refuses to adopt a schema someone else made
 DROP EXTENSION etl_ext;
+SELECT count(*) AS schemas_left FROM pg_namespace WHERE nspname IN ('etl', 'etl_internal');
 CREATE SCHEMA etl;
 CREATE EXTENSION etl_ext;
 \echo sqlstate :LAST_ERROR_SQLSTATE
 DROP SCHEMA etl;
+CREATE SCHEMA etl_internal;
+CREATE EXTENSION etl_ext;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+DROP SCHEMA etl_internal;
 CREATE EXTENSION etl_ext;
 SELECT extversion FROM pg_extension WHERE extname = 'etl_ext';
 

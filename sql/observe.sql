@@ -45,9 +45,9 @@ SELECT alert_after_failures FROM etl.pipelines WHERE name = 'obs_fact';
 -- column lineage from the query tree
 SELECT pipeline, target_column, source_columns, transformation
   FROM etl_lineage() WHERE pipeline LIKE 'obs%' ORDER BY pipeline, target_column;
-SELECT target_column, input_fields FROM etl_lineage_columns('obs_fact') ORDER BY 1;
-SELECT * FROM etl_lineage_relations('obs_fact');
-SELECT * FROM etl_lineage_relations('obs_copy');
+SELECT target_column, input_fields FROM etl_internal.etl_lineage_columns('obs_fact') ORDER BY 1;
+SELECT * FROM etl_internal.etl_lineage_relations('obs_fact');
+SELECT * FROM etl_internal.etl_lineage_relations('obs_copy');
 -- filtered by a relation the pipelines read or write
 SELECT DISTINCT source, pipeline, target FROM etl_lineage('obs_dw.by_customer') ORDER BY 2;
 SELECT DISTINCT source, pipeline, target FROM etl_lineage('obs_src.orders') ORDER BY 2;
@@ -61,13 +61,13 @@ SELECT etl_alter_pipeline('obs_star', transform =>
              (SELECT c.region FROM obs_dw.customers c WHERE c.customer_id = s.customer_id) AS note,
              s.seq
         FROM (SELECT * FROM x) s$$) > 0 AS altered;
-SELECT target_column, source_columns, transformation FROM etl_lineage_columns('obs_star') ORDER BY 1;
+SELECT target_column, source_columns, transformation FROM etl_internal.etl_lineage_columns('obs_star') ORDER BY 1;
 SELECT etl_alter_pipeline('obs_star', transform => 'SELECT * FROM etl_delta') > 0 AS altered;
 -- the lineage graph in Graphviz DOT (only these pipelines' edges)
 SELECT line FROM regexp_split_to_table(etl_lineage_dot(), E'\n') AS line
  WHERE line NOT LIKE '%->%' OR line LIKE '%obs\_%';
 -- an unknown pipeline
-SELECT * FROM etl_lineage_columns('obs_nope');
+SELECT * FROM etl_internal.etl_lineage_columns('obs_nope');
 
 -- runs to measure: obs_fact three times (the last with nothing new), obs_copy
 -- once, then obs_copy fails twice on a critical check
@@ -142,7 +142,7 @@ SELECT value FROM etl_metric_rows()
 
 -- OpenLineage RunEvents (the namespace fixed so the output is stable)
 SET etl.lineage_namespace = 'postgres://db.example:5432';
-SELECT etl_lineage_namespace();
+SELECT etl_internal.etl_lineage_namespace();
 SELECT max(run_id) AS ok_run FROM etl.runs WHERE pipeline = 'obs_copy' AND status = 'succeeded' \gset
 SELECT max(run_id) AS failed_run FROM etl.runs WHERE pipeline = 'obs_copy' AND status = 'failed' \gset
 SELECT e->>'eventType' AS type, e->'run'->>'runId' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS uuid,
@@ -170,4 +170,4 @@ SELECT (SELECT etl_openlineage(:ok_run)->'run') = (SELECT etl_openlineage(:ok_ru
 SELECT etl_openlineage(-1);
 SELECT etl_openlineage(:ok_run, 'DONE');
 RESET etl.lineage_namespace;
-SELECT etl_lineage_namespace() LIKE 'postgres://%:%' AS default_namespace;
+SELECT etl_internal.etl_lineage_namespace() LIKE 'postgres://%:%' AS default_namespace;

@@ -203,7 +203,7 @@ SET ROLE regress_etl_alice;
 REVOKE SELECT ON sec_alice.events FROM regress_etl_alice;
 RESET ROLE;
 SELECT lag FROM etl.status WHERE pipeline = 'sec_alice_lag';
-SELECT etl_lag('sec_nope') IS NULL AS unknown_pipeline;
+SELECT etl_internal.etl_lag('sec_nope') IS NULL AS unknown_pipeline;
 
 -- validation runs the owner's code only as the owner, in a restricted
 -- operation: alice's domain checks call her function, which records who
@@ -231,12 +231,12 @@ RESET ROLE;
 -- check query, lend the validation no rights
 TRUNCATE sec_alice.calls;
 SELECT etl_alter_pipeline('sec_alice_dom', batch_size => 100) > 0 AS altered;
-SELECT count(*) AS columns FROM etl_lineage_columns('sec_alice_dom');
+SELECT count(*) AS columns FROM etl_internal.etl_lineage_columns('sec_alice_dom');
 SELECT etl_check_sql('sec_alice_dom') IS NOT NULL AS check_query_shown;
 -- bob may read her table: only the owner check refuses him the check query
 GRANT SELECT ON sec_alice.tickets TO regress_etl_bob;
 SET ROLE regress_etl_bob;
-SELECT count(*) AS columns FROM etl_lineage_columns('sec_alice_dom');
+SELECT count(*) AS columns FROM etl_internal.etl_lineage_columns('sec_alice_dom');
 -- only her own (or a member, or a superuser) may see her check query
 SELECT etl_check_sql('sec_alice_dom');
 \echo sqlstate :LAST_ERROR_SQLSTATE
@@ -248,7 +248,7 @@ SELECT status, rows_inserted FROM etl_run('sec_alice_dom');
 SET ROLE regress_etl_alice;
 REVOKE SELECT ON sec_alice.tickets FROM regress_etl_alice;
 RESET ROLE;
-SELECT count(*) AS columns FROM etl_lineage_columns('sec_alice_dom');
+SELECT count(*) AS columns FROM etl_internal.etl_lineage_columns('sec_alice_dom');
 
 -- runs, batches, check results and dead letters are private to the
 -- pipeline's owner: errors and samples quote the data; counts stay public

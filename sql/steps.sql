@@ -59,17 +59,17 @@ CALL etl_backfill('st_ts', from_value => '2024-01-01 09:00:00+01', to_value => '
                   step => '1 day');
 RESET TimeZone;
 -- the steps of a serial pipeline are numbers
-SELECT * FROM etl_backfill_steps('st_serial', '1', '50', '20');
+SELECT * FROM etl_internal.etl_backfill_steps('st_serial', '1', '50', '20');
 
 -- a step a crash cut short ('started' committed, its work never) is
 -- abandoned by the next run, catch-up or backfill, and its range redone
-SELECT etl_batch_start('st_serial', 'catch_up') > 0 AS started;
+SELECT etl_internal.etl_batch_start('st_serial', 'catch_up') > 0 AS started;
 SELECT status FROM etl.batches WHERE pipeline = 'st_serial' ORDER BY batch_id DESC LIMIT 1;
 SELECT rows_extracted FROM etl_run('st_serial');
 SELECT status, error FROM etl.batches WHERE pipeline = 'st_serial' ORDER BY batch_id DESC LIMIT 1;
-SELECT etl_batch_start('st_ts', 'backfill', '2024-01-03', '2024-01-04') > 0 AS started;
-SELECT etl_batch_recover('st_ts');
-SELECT etl_batch_recover('st_ts');
+SELECT etl_internal.etl_batch_start('st_ts', 'backfill', '2024-01-03', '2024-01-04') > 0 AS started;
+SELECT etl_internal.etl_batch_recover('st_ts');
+SELECT etl_internal.etl_batch_recover('st_ts');
 
 -- a failing step marks its batch failed and stops the procedure
 SELECT etl_add_check('st_ts', 'accepted_values', 'v', '{"values": ["none"]}', name => 'never');
@@ -81,12 +81,12 @@ SELECT status, error IS NOT NULL AS has_error FROM etl.batches
 SELECT etl_drop_check('st_ts', 'never');
 
 -- refusals
-SELECT * FROM etl_backfill_steps('st_ts', '2024-01-05', '2024-01-01', '1 day');
+SELECT * FROM etl_internal.etl_backfill_steps('st_ts', '2024-01-05', '2024-01-01', '1 day');
 CREATE TABLE st.full_copy (id bigint PRIMARY KEY, v text, at timestamptz);
 SELECT etl_create_pipeline('st_full', 'st.events', 'st.full_copy', mode => 'full') > 0 AS created;
 \set VERBOSITY terse
 CALL etl_backfill('st_full', from_value => '1', to_value => '2', step => '1');
-SELECT etl_run_step('st_ts', 'sometimes');
+SELECT etl_internal.etl_run_step('st_ts', 'sometimes');
 BEGIN;
 CALL etl_catch_up('st_serial');
 ROLLBACK;

@@ -299,6 +299,62 @@ etl_catalog_delete(EtlPipeline *p)
 }
 
 /*
+ * etl_catalog_forget_signatures deletes the snapshot signatures of the keys
+ * whose hashes key_hashes (bytea[]) holds, of one pipeline.  Signatures are
+ * written as the extension owner from values the run computed as the
+ * pipeline owner and keeps in C memory: no role but the extension owner
+ * writes etl.snapshot_signatures.
+ */
+void
+etl_catalog_forget_signatures(int64 pipeline_id, Datum key_hashes)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, pipeline_id);
+	etl_args_add(&args, BYTEAARRAYOID, key_hashes, false);
+	etl_become_extension_owner(&sw);
+	etl_spi_exec("DELETE FROM etl.snapshot_signatures AS s"
+				 " WHERE s.pipeline_id OPERATOR(pg_catalog.=) $1"
+				 " AND s.key_hash OPERATOR(pg_catalog.=) ANY ($2)",
+				 &args, SPI_OK_DELETE, InvalidSnapshot);
+	etl_restore_user(&sw);
+}
+
+/*
+ * etl_catalog_remember_signatures stores the signatures of one pipeline's
+ * keys: key_hashes, row_hashes (bytea[]) and keys (jsonb[]) are parallel
+ * arrays.  With all_new (the pipeline has no signature yet) they are
+ * inserted, otherwise an existing signature of the key is replaced.
+ */
+void
+etl_catalog_remember_signatures(int64 pipeline_id, Datum key_hashes,
+								Datum row_hashes, Datum keys, bool all_new)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, pipeline_id);
+	etl_args_add(&args, BYTEAARRAYOID, key_hashes, false);
+	etl_args_add(&args, BYTEAARRAYOID, row_hashes, false);
+	etl_args_add(&args, JSONBARRAYOID, keys, false);
+	etl_become_extension_owner(&sw);
+	etl_spi_exec(psprintf("INSERT INTO etl.snapshot_signatures AS s"
+						  " (pipeline_id, key_hash, row_hash, key)"
+						  " SELECT $1, u.kh, u.rh, u.k FROM ROWS FROM ("
+						  "pg_catalog.unnest($2), pg_catalog.unnest($3),"
+						  " pg_catalog.unnest($4)) AS u(kh, rh, k)%s",
+						  all_new ? ""
+								  : " ON CONFLICT (pipeline_id, key_hash) DO"
+									" UPDATE SET row_hash = EXCLUDED.row_hash,"
+									" key = EXCLUDED.key"),
+				 &args, SPI_OK_INSERT, InvalidSnapshot);
+	etl_restore_user(&sw);
+}
+
+/*
  * etl_catalog_set_watermark stores a new watermark (NULL: none).
  */
 void

@@ -162,6 +162,10 @@ extern EtlPipeline *etl_catalog_load(const char *name, bool missing_ok,
 extern int64 etl_catalog_insert(EtlPipeline *p);
 extern void etl_catalog_update(EtlPipeline *p);
 extern void etl_catalog_delete(EtlPipeline *p);
+extern void etl_catalog_forget_signatures(int64 pipeline_id, Datum key_hashes);
+extern void etl_catalog_remember_signatures(int64 pipeline_id,
+											Datum key_hashes, Datum row_hashes,
+											Datum keys, bool all_new);
 extern void etl_catalog_set_watermark(EtlPipeline *p, const char *watermark);
 extern int64 etl_catalog_next_run_id(void);
 extern void etl_catalog_record_run(EtlRunRecord *r);

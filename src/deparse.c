@@ -318,7 +318,7 @@ append_key_guard(StringInfo buf, EtlRun *run, const char *alias)
 		appendStringInfo(&names, "%s%s", first ? "" : ", ", col->name);
 		first = false;
 	}
-	appendStringInfo(buf, " THEN pg_catalog.etl_null_key(%s) ELSE true END",
+	appendStringInfo(buf, " THEN etl_internal.etl_null_key(%s) ELSE true END",
 					 quote_literal_cstr(names.data));
 }
 
@@ -683,7 +683,7 @@ etl_deparse_classify(EtlRun *run)
 	if (!run->dedupe && !run->map->key_unique)
 	{
 		/* rows whose key an earlier row had (load.c) */
-		appendStringInfoString(&buf, ", pg_catalog.etl_dup_count(");
+		appendStringInfoString(&buf, ", etl_internal.etl_dup_count(");
 		append_key_row(&buf, run, "etl_t");
 		appendStringInfoChar(&buf, ')');
 	}
@@ -897,7 +897,7 @@ etl_deparse_dup_count(EtlRun *run)
 
 	initStringInfo(&buf);
 	append_delta_cte(&buf, run);
-	appendStringInfoString(&buf, "SELECT pg_catalog.etl_dup_count(");
+	appendStringInfoString(&buf, "SELECT etl_internal.etl_dup_count(");
 	append_key_row(&buf, run, "etl_t");
 	appendStringInfoString(&buf, ") FROM ");
 	append_transform(&buf, run);
@@ -1217,32 +1217,37 @@ etl_deparse_snapshot_revive(EtlRun *run, const char *soft_column)
 }
 
 /*
- * etl_deparse_snapshot_forget returns the DELETE of the signatures of the
- * vanished keys.
+ * etl_deparse_snapshot_vanished_keys returns the query of the key hashes of
+ * the stored signatures whose key is no longer in the source (run as the
+ * pipeline owner; etl_catalog_forget_signatures() deletes them).
  */
 char *
-etl_deparse_snapshot_forget(EtlRun *run)
+etl_deparse_snapshot_vanished_keys(EtlRun *run)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	append_source_cte(&buf, run);
 	appendStringInfo(&buf,
-					 "DELETE FROM etl.snapshot_signatures AS etl_s WHERE "
-					 "etl_s.pipeline_id = $%d AND NOT EXISTS (SELECT FROM ",
+					 "SELECT etl_s.key_hash FROM etl.snapshot_signatures AS "
+					 "etl_s WHERE etl_s.pipeline_id OPERATOR(pg_catalog.=) "
+					 "$%d AND NOT EXISTS (SELECT FROM ",
 					 ETL_PARAM_PIPELINE_ID);
 	append_signed_source(&buf, run);
-	appendStringInfoString(&buf, " WHERE etl_c.etl_kh = etl_s.key_hash)");
+	appendStringInfoString(&buf, " WHERE etl_c.etl_kh OPERATOR(pg_catalog.=) "
+								 "etl_s.key_hash)");
 	return buf.data;
 }
 
 /*
- * etl_deparse_snapshot_remember returns the upsert of the signatures of the
- * new and changed keys (the others are not touched); with none_yet (the
- * pipeline has no signature), a plain INSERT of them all.
+ * etl_deparse_snapshot_signatures returns the query of the signatures to
+ * store, as key hash, row hash and key (jsonb): those of the new and
+ * changed keys; with none_yet (the pipeline has no signature), all of them.
+ * It runs as the pipeline owner; etl_catalog_remember_signatures() writes
+ * what it returns.
  */
 char *
-etl_deparse_snapshot_remember(EtlRun *run, bool none_yet)
+etl_deparse_snapshot_signatures(EtlRun *run, bool none_yet)
 {
 	StringInfoData buf;
 	ListCell *lc;
@@ -1250,20 +1255,16 @@ etl_deparse_snapshot_remember(EtlRun *run, bool none_yet)
 
 	initStringInfo(&buf);
 	append_source_cte(&buf, run);
-	appendStringInfo(&buf,
-					 "INSERT INTO etl.snapshot_signatures AS etl_s"
-					 " (pipeline_id, key_hash, row_hash, key)"
-					 " SELECT $%d, etl_c.etl_kh, etl_c.etl_rh,"
-					 " pg_catalog.jsonb_build_object(",
-					 ETL_PARAM_PIPELINE_ID);
+	appendStringInfoString(&buf, "SELECT etl_c.etl_kh, etl_c.etl_rh,"
+								 " pg_catalog.jsonb_build_object(");
 	foreach (lc, run->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
 		if (!col->is_key)
 			continue;
-		appendStringInfo(&buf, "%s%s, etl_c.%s", first ? "" : ", ",
-						 quote_literal_cstr(col->name),
+		appendStringInfo(&buf, "%s%s::pg_catalog.text, etl_c.%s",
+						 first ? "" : ", ", quote_literal_cstr(col->name),
 						 quote_identifier(col->name));
 		first = false;
 	}
@@ -1273,11 +1274,10 @@ etl_deparse_snapshot_remember(EtlRun *run, bool none_yet)
 		return buf.data; /* a first run: every signature is new */
 	appendStringInfo(&buf,
 					 " WHERE NOT EXISTS (SELECT FROM etl.snapshot_signatures"
-					 " AS etl_o WHERE etl_o.pipeline_id = $%d AND"
-					 " etl_o.key_hash = etl_c.etl_kh AND etl_o.row_hash ="
-					 " etl_c.etl_rh)"
-					 " ON CONFLICT (pipeline_id, key_hash) DO UPDATE SET"
-					 " row_hash = EXCLUDED.row_hash, key = EXCLUDED.key",
+					 " AS etl_o WHERE etl_o.pipeline_id OPERATOR(pg_catalog.=)"
+					 " $%d AND etl_o.key_hash OPERATOR(pg_catalog.=)"
+					 " etl_c.etl_kh AND etl_o.row_hash OPERATOR(pg_catalog.=)"
+					 " etl_c.etl_rh)",
 					 ETL_PARAM_PIPELINE_ID);
 	return buf.data;
 }

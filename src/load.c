@@ -50,6 +50,7 @@
 #include "access/table.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "deparse.h"
@@ -438,6 +439,51 @@ etl_load_cdc_deletes(EtlRun *run)
 	return exec_load(run, etl_deparse_cdc_delete(run), SPI_OK_DELETE);
 }
 
+/* rows of signatures read and written at a time */
+#define SIGNATURE_CHUNK 10000
+
+/*
+ * write_signatures brings the stored signatures up to date from a query
+ * that runs as the pipeline owner (it reads the transformed source): with
+ * remember, one that returns key hash, row hash and key of the signatures
+ * to store (all_new: none is stored yet); otherwise one that returns the
+ * key hashes of the signatures to delete.  Its rows are read in chunks and
+ * written as the extension owner, the only role that writes
+ * etl.snapshot_signatures, from arrays in memory: the writing statements
+ * read nothing the pipeline owner can change.
+ */
+static void
+write_signatures(EtlRun *run, const char *query, bool remember, bool all_new)
+{
+	EtlArgs args;
+	Portal portal;
+	MemoryContext chunk_cxt = AllocSetContextCreate(
+		CurrentMemoryContext, "etl_ext signatures", ALLOCSET_DEFAULT_SIZES);
+
+	etl_run_args(run, &args);
+	portal = etl_spi_cursor_open(query, &args, run->snapshot);
+	while (etl_spi_cursor_fetch(portal, SIGNATURE_CHUNK) > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+		Datum key_hashes = etl_spi_column_array(0);
+
+		if (remember)
+		{
+			Datum row_hashes = etl_spi_column_array(1);
+			Datum keys = etl_spi_column_array(2);
+
+			etl_catalog_remember_signatures(run->p->id, key_hashes, row_hashes,
+											keys, all_new);
+		}
+		else
+			etl_catalog_forget_signatures(run->p->id, key_hashes);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_cxt);
+	}
+	etl_spi_cursor_close(portal);
+	MemoryContextDelete(chunk_cxt);
+}
+
 /*
  * etl_snapshot_classify compares the transformed source with the stored
  * signatures in one read (mode snapshot).
@@ -481,12 +527,15 @@ etl_snapshot_finish(EtlRun *run, EtlSnapshotDiff *d)
 		(void) exec_load(run, etl_deparse_snapshot_revive(run, soft),
 						 SPI_OK_UPDATE);
 	if (d->vanished > 0)
-		(void) exec_load(run, etl_deparse_snapshot_forget(run), SPI_OK_DELETE);
+		write_signatures(run, etl_deparse_snapshot_vanished_keys(run), false,
+						 false);
 	if (d->new_keys + d->changed > 0 && run->dead_letters == NIL)
-		(void) exec_load(run,
-						 etl_deparse_snapshot_remember(
-							 run, d->new_keys == d->batch && d->changed == 0 &&
-									  d->vanished == 0),
-						 SPI_OK_INSERT);
+	{
+		bool none_yet =
+			d->new_keys == d->batch && d->changed == 0 && d->vanished == 0;
+
+		write_signatures(run, etl_deparse_snapshot_signatures(run, none_yet),
+						 true, none_yet);
+	}
 	return deleted;
 }

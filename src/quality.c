@@ -958,7 +958,7 @@ append_fail_predicate(StringInfo buf, EtlCheck *c, double mean, double stddev)
 			{
 				appendStringInfo(
 					buf,
-					"etl_b.%s IS NOT NULL AND pg_catalog.etl_not_in("
+					"etl_b.%s IS NOT NULL AND etl_internal.etl_not_in("
 					"etl_b.%s::pg_catalog.int8, "
 					"%s::pg_catalog.regclass, %s)",
 					col, col, quote_literal_cstr(c->ref_table),
@@ -1275,7 +1275,7 @@ check_pass_sql(EtlRun *run, List *checks, EtlArgs *args, int *first_col)
 		{
 			case CK_UNIQUE:
 				appendStringInfo(
-					&sel, ",\n  pg_catalog.etl_dup_count(etl_b.%s)", col);
+					&sel, ",\n  etl_internal.etl_dup_count(etl_b.%s)", col);
 				ncol++;
 				break;
 			case CK_Z_SCORE:
@@ -1285,7 +1285,7 @@ check_pass_sql(EtlRun *run, List *checks, EtlArgs *args, int *first_col)
 				 * it once for the four columns, converting the value once
 				 */
 				char *z = psprintf(
-					"(pg_catalog.etl_zstats(etl_b.%s::pg_catalog.float8))",
+					"(etl_internal.etl_zstats(etl_b.%s::pg_catalog.float8))",
 					col);
 
 				appendStringInfo(&sel,

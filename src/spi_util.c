@@ -19,8 +19,10 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 #include "spi_util.h"
@@ -91,6 +93,20 @@ etl_spi_finish(void)
 }
 
 /*
+ * etl_spi_prepare parses and analyses one statement.
+ */
+static SPIPlanPtr
+etl_spi_prepare(const char *sql, int nargs, Oid *types, int cursor_options)
+{
+	SPIPlanPtr plan = SPI_prepare_cursor(sql, nargs, types, cursor_options);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s",
+			 SPI_result_code_string(SPI_result));
+	return plan;
+}
+
+/*
  * etl_spi_exec runs one statement with its arguments and returns the number
  * of rows processed.
  *
@@ -135,11 +151,8 @@ etl_spi_exec_opts(const char *sql, EtlArgs *args, int expected,
 		SPI_tuptable = NULL;
 	}
 
-	plan = SPI_prepare_cursor(sql, nargs, args ? args->types : NULL,
-							  cursor_options);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s",
-			 SPI_result_code_string(SPI_result));
+	plan =
+		etl_spi_prepare(sql, nargs, args ? args->types : NULL, cursor_options);
 
 	rc = SPI_execute_snapshot(plan, args ? args->values : NULL,
 							  args ? args->nulls : NULL, snapshot,
@@ -152,6 +165,96 @@ etl_spi_exec_opts(const char *sql, EtlArgs *args, int expected,
 			 sql);
 
 	return SPI_processed;
+}
+
+/*
+ * etl_spi_cursor_open opens a cursor over a read-only query with its
+ * arguments.  With a snapshot (as in etl_spi_exec()) the cursor reads as of
+ * that snapshot, with a command id advanced past what this transaction did
+ * before.  The query runs, as its rows are fetched, as whoever is the
+ * current user at each etl_spi_cursor_fetch().
+ */
+Portal
+etl_spi_cursor_open(const char *sql, EtlArgs *args, Snapshot snapshot)
+{
+	SPIPlanPtr plan;
+	Portal portal;
+	int nargs = args ? args->n : 0;
+
+	plan = etl_spi_prepare(sql, nargs, args ? args->types : NULL, 0);
+	if (snapshot != InvalidSnapshot)
+	{
+		CommandCounterIncrement();
+		PushCopiedSnapshot(snapshot);
+		UpdateActiveSnapshotCommandId();
+	}
+	portal = SPI_cursor_open(NULL, plan, args ? args->values : NULL,
+							 args ? args->nulls : NULL,
+							 snapshot != InvalidSnapshot);
+	if (snapshot != InvalidSnapshot)
+		PopActiveSnapshot();
+	SPI_freeplan(plan);
+	if (portal == NULL)
+		elog(ERROR, "SPI_cursor_open failed: %s",
+			 SPI_result_code_string(SPI_result));
+	return portal;
+}
+
+/*
+ * etl_spi_cursor_fetch fetches up to count more rows of a cursor into the
+ * result set (the previous one is released) and returns how many came.
+ */
+uint64
+etl_spi_cursor_fetch(Portal portal, long count)
+{
+	if (SPI_tuptable != NULL)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		SPI_tuptable = NULL;
+	}
+	SPI_cursor_fetch(portal, true, count);
+	return SPI_processed;
+}
+
+/*
+ * etl_spi_cursor_close closes a cursor of etl_spi_cursor_open().
+ */
+void
+etl_spi_cursor_close(Portal portal)
+{
+	SPI_cursor_close(portal);
+}
+
+/*
+ * etl_spi_column_array returns a column of the whole last result set as an
+ * array of the column's type (NULLs kept), in the current memory context:
+ * it outlives the result set.
+ */
+Datum
+etl_spi_column_array(int col)
+{
+	Oid type = etl_spi_coltype(col);
+	uint64 n = SPI_processed;
+	Datum *values;
+	bool *nulls;
+	int dims[1];
+	int lbs[1] = { 1 };
+	int16 typlen;
+	bool typbyval;
+	char typalign;
+	uint64 i;
+
+	if (n > (uint64) MaxArraySize)
+		elog(ERROR,
+			 "etl_ext: " UINT64_FORMAT " rows are too many for one array", n);
+	values = palloc(sizeof(Datum) * Max(n, 1));
+	nulls = palloc(sizeof(bool) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		values[i] = etl_spi_datum(i, col, &nulls[i]);
+	dims[0] = (int) n;
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(
+		values, nulls, 1, dims, lbs, type, typlen, typbyval, typalign));
 }
 
 /*

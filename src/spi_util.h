@@ -41,6 +41,12 @@ extern uint64 etl_spi_exec_opts(const char *sql, EtlArgs *args, int expected,
 extern uint64 etl_spi_query_parallel(const char *sql, EtlArgs *args,
 									 Snapshot snapshot);
 
+extern Portal etl_spi_cursor_open(const char *sql, EtlArgs *args,
+								  Snapshot snapshot);
+extern uint64 etl_spi_cursor_fetch(Portal portal, long count);
+extern void etl_spi_cursor_close(Portal portal);
+extern Datum etl_spi_column_array(int col);
+
 extern bool etl_spi_isnull(uint64 row, int col);
 extern Datum etl_spi_datum(uint64 row, int col, bool *isnull);
 extern char *etl_spi_text(uint64 row, int col);

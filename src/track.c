@@ -194,7 +194,7 @@ etl_track_changes(PG_FUNCTION_ARGS)
 	{
 		etl_spi_exec(psprintf("CREATE TRIGGER %s BEFORE UPDATE ON %s"
 							  " FOR EACH ROW EXECUTE FUNCTION"
-							  " pg_catalog.etl_track_changes_trigger()",
+							  " etl_internal.etl_track_changes_trigger()",
 							  quote_identifier(TRACK_TRIGGER), rel_sql),
 					 NULL, SPI_OK_UTILITY, InvalidSnapshot);
 		done = lappend(done, "created trigger " TRACK_TRIGGER);

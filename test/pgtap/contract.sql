@@ -2,10 +2,11 @@
 -- privileges and error codes
 BEGIN;
 CREATE EXTENSION etl_ext;
-SELECT plan(166);
+SELECT plan(168);
 
 -- catalogs and views in schema etl
 SELECT has_schema('etl');
+SELECT has_schema('etl_internal');
 SELECT has_table('etl', t, 'etl.' || t || ' exists')
   FROM unnest(ARRAY['pipelines', 'runs', 'batches', 'dead_letters']) t;
 SELECT has_view('etl', 'status', 'etl.status exists');
@@ -119,7 +120,9 @@ SELECT policies_are('etl', 'check_results', ARRAY['check_results_of_owner'],
 SELECT results_eq($$SELECT relname::text COLLATE "default" FROM pg_class
                     WHERE relnamespace = 'etl'::regnamespace AND relrowsecurity ORDER BY 1$$,
                   ARRAY['batches', 'check_results', 'dead_letters', 'runs', 'snapshot_signatures'],
-                  'row level security is on for exactly the tables that may quote data (and the signatures owners write)');
+                  'row level security is on for exactly the tables that may quote data (and the snapshot signatures)');
+SELECT table_privs_are('etl', 'snapshot_signatures', 'public', ARRAY['SELECT'],
+                       'PUBLIC only reads etl.snapshot_signatures (runs write them as the extension owner)');
 SELECT table_privs_are('etl', 'status', 'public', ARRAY['SELECT'], 'PUBLIC only reads etl.status');
 SELECT function_privs_are('pg_catalog', 'etl_run', ARRAY['text'], 'public', ARRAY['EXECUTE'],
                           'anyone may call etl_run (ownership is checked inside)');
