@@ -15,7 +15,20 @@
  *
  * Users read the catalogs; they change them only through the functions,
  * which write as the extension owner after their own ownership checks.
-
+ *
+ * Names.  CREATE EXTENSION runs this script with search_path = pg_catalog,
+ * pg_temp whatever the session's (PostgreSQL puts the extension's schema
+ * first and pg_temp last), so what it names resolves in pg_catalog first;
+ * names of this extension's other schemas are qualified.  Bodies that run
+ * later, under the caller's search_path, are different: the procedures
+ * etl_catch_up and etl_backfill cannot carry a SET clause (it would forbid
+ * their COMMITs), so every type, function and operator in them is
+ * schema-qualified and they use no construct that looks an operator up by
+ * name (IN, IS DISTINCT FROM, NULLIF, BETWEEN, CASE x WHEN); every other
+ * SQL or plpgsql body carries SET search_path = pg_catalog, pg_temp and
+ * qualifies what is not in pg_catalog (etl_duration_buckets, inlined, names
+ * nothing but a qualified type).  Views, defaults, constraints and policies
+ * are resolved once, here.
  */
 DO $refuse$
 DECLARE
@@ -231,7 +244,7 @@ CREATE FUNCTION etl_internal.etl_duration_buckets()
 RETURNS double precision[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $fn$
-SELECT '{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,120,300,600}'::double precision[]
+SELECT '{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,120,300,600}'::pg_catalog.float8[]
 $fn$;
 COMMENT ON FUNCTION etl_internal.etl_duration_buckets() IS
     'upper bounds (seconds) of the buckets of the etl_run_duration_seconds histogram';
@@ -1147,19 +1160,21 @@ COMMENT ON FUNCTION etl_internal.etl_pending_rows(text) IS
 
 -- The procedures commit between steps, so they run as CALL outside a
 -- transaction block, and carry no SET clause (which would forbid COMMIT):
--- everything in them is schema-qualified instead.
+-- they run under the caller's search_path, so every type, function and
+-- operator in them is schema-qualified (plpgsql declarations included), and
+-- none of the constructs that look an operator up by name is used.
 CREATE PROCEDURE etl_catch_up(pipeline text)
 LANGUAGE plpgsql
 AS $fn$
 DECLARE
-    total   bigint;
-    bsize   bigint;
-    nsteps  bigint;
-    step_no integer := 0;
-    done    bigint := 0;
-    t0      timestamptz := pg_catalog.clock_timestamp();
-    secs    double precision;
-    b       bigint;
+    total   pg_catalog.int8;
+    bsize   pg_catalog.int8;
+    nsteps  pg_catalog.int8;
+    step_no pg_catalog.int4 := 0;
+    done    pg_catalog.int8 := 0;
+    t0      pg_catalog.timestamptz := pg_catalog.clock_timestamp();
+    secs    pg_catalog.float8;
+    b       pg_catalog.int8;
     r       etl.run_result;
 BEGIN
     PERFORM etl_internal.etl_batch_recover(etl_catch_up.pipeline);
@@ -1169,7 +1184,7 @@ BEGIN
      WHERE p.name OPERATOR(pg_catalog.=) etl_catch_up.pipeline;
     nsteps := CASE WHEN bsize IS NULL OR total IS NULL THEN 1
                    ELSE GREATEST(1, pg_catalog.ceil(total::pg_catalog.numeric
-                                                  OPERATOR(pg_catalog./) bsize)::bigint) END;
+                                                  OPERATOR(pg_catalog./) bsize)::pg_catalog.int8) END;
     LOOP
         b := etl_internal.etl_batch_start(etl_catch_up.pipeline, 'catch_up');
         COMMIT;
@@ -1185,7 +1200,7 @@ BEGIN
                     pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0), 0.001);
         RAISE NOTICE 'catch-up of "%": step % of %, % rows (% of %), % rows/s, ETA %',
             etl_catch_up.pipeline, step_no, GREATEST(nsteps, step_no),
-            r.rows_extracted, done, COALESCE(total::text, '?'),
+            r.rows_extracted, done, COALESCE(total::pg_catalog.text, '?'),
             pg_catalog.round((done OPERATOR(pg_catalog./) secs)::pg_catalog.numeric),
             CASE WHEN total IS NULL OR done OPERATOR(pg_catalog.>=) total THEN '00:00:00'
                  ELSE pg_catalog.to_char(pg_catalog.make_interval(secs =>
@@ -1204,13 +1219,13 @@ CREATE PROCEDURE etl_backfill(pipeline text, from_value text, to_value text, ste
 LANGUAGE plpgsql
 AS $fn$
 DECLARE
-    s      record;
-    nsteps integer;
-    ran    integer := 0;
-    done   bigint := 0;
-    t0     timestamptz := pg_catalog.clock_timestamp();
-    secs   double precision;
-    b      bigint;
+    s      pg_catalog.record;
+    nsteps pg_catalog.int4;
+    ran    pg_catalog.int4 := 0;
+    done   pg_catalog.int8 := 0;
+    t0     pg_catalog.timestamptz := pg_catalog.clock_timestamp();
+    secs   pg_catalog.float8;
+    b      pg_catalog.int8;
     r      etl.run_result;
 BEGIN
     PERFORM etl_internal.etl_batch_recover(etl_backfill.pipeline);
@@ -1218,7 +1233,7 @@ BEGIN
     SELECT pg_catalog.count(*) INTO nsteps
       FROM etl_internal.etl_backfill_steps(etl_backfill.pipeline, from_value, to_value, step);
     FOR s IN SELECT * FROM etl_internal.etl_backfill_steps(etl_backfill.pipeline, from_value,
-                                                         to_value, step) LOOP
+                                                           to_value, step) LOOP
         IF NOT COALESCE(force, false) AND EXISTS (
             SELECT FROM etl.batches bt
              WHERE bt.pipeline OPERATOR(pg_catalog.=) etl_backfill.pipeline

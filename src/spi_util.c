@@ -17,14 +17,17 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "etl_ext.h"
 #include "spi_util.h"
 
 /*
@@ -93,7 +96,46 @@ etl_spi_finish(void)
 }
 
 /*
- * etl_spi_prepare parses and analyses one statement.
+ * etl_spi_pin_path makes the pinned search_path (ETL_PINNED_SEARCH_PATH)
+ * current again when it is not, in a GUC nest level of its own, and returns
+ * that level (-1: it was current).  Code of a pipeline owner that ran
+ * earlier in the same call may have changed search_path (set_config() in a
+ * transform's function), and no name in a statement of etl_ext may resolve
+ * through that: a statement is parsed, and analysed again when its plan is
+ * revalidated, under the search_path current at the time.  End the level
+ * with etl_spi_unpin_path().
+ */
+static int
+etl_spi_pin_path(void)
+{
+	int nestlevel;
+
+	if (namespace_search_path != NULL &&
+		strcmp(namespace_search_path, ETL_PINNED_SEARCH_PATH) == 0)
+		return -1;
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", ETL_PINNED_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+							 0, false);
+	return nestlevel;
+}
+
+/*
+ * etl_spi_unpin_path ends the level of etl_spi_pin_path(): after a
+ * statement that succeeded, settings its code changed stay as they would
+ * without the level (the pinned search_path does not); after an error, all
+ * are undone.
+ */
+static void
+etl_spi_unpin_path(int nestlevel, bool ok)
+{
+	if (nestlevel >= 0)
+		AtEOXact_GUC(ok, nestlevel);
+}
+
+/*
+ * etl_spi_prepare parses and analyses one statement (call it with the
+ * pinned search_path current: etl_spi_pin_path()).
  */
 static SPIPlanPtr
 etl_spi_prepare(const char *sql, int nargs, Oid *types, int cursor_options)
@@ -141,8 +183,8 @@ uint64
 etl_spi_exec_opts(const char *sql, EtlArgs *args, int expected,
 				  Snapshot snapshot, int cursor_options)
 {
-	SPIPlanPtr plan;
-	int rc;
+	volatile int rc = 0;
+	int pin;
 	int nargs = args ? args->n : 0;
 
 	if (SPI_tuptable != NULL)
@@ -151,13 +193,24 @@ etl_spi_exec_opts(const char *sql, EtlArgs *args, int expected,
 		SPI_tuptable = NULL;
 	}
 
-	plan =
-		etl_spi_prepare(sql, nargs, args ? args->types : NULL, cursor_options);
+	pin = etl_spi_pin_path();
+	PG_TRY();
+	{
+		SPIPlanPtr plan = etl_spi_prepare(
+			sql, nargs, args ? args->types : NULL, cursor_options);
 
-	rc = SPI_execute_snapshot(plan, args ? args->values : NULL,
-							  args ? args->nulls : NULL, snapshot,
-							  InvalidSnapshot, false, true, 0);
-	SPI_freeplan(plan);
+		rc = SPI_execute_snapshot(plan, args ? args->values : NULL,
+								  args ? args->nulls : NULL, snapshot,
+								  InvalidSnapshot, false, true, 0);
+		SPI_freeplan(plan);
+	}
+	PG_CATCH();
+	{
+		etl_spi_unpin_path(pin, false);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	etl_spi_unpin_path(pin, true);
 
 	if (rc != expected)
 		elog(ERROR, "unexpected SPI result %s (expected %s) for: %s",
@@ -177,23 +230,35 @@ etl_spi_exec_opts(const char *sql, EtlArgs *args, int expected,
 Portal
 etl_spi_cursor_open(const char *sql, EtlArgs *args, Snapshot snapshot)
 {
-	SPIPlanPtr plan;
-	Portal portal;
+	Portal volatile portal = NULL;
 	int nargs = args ? args->n : 0;
+	int pin = etl_spi_pin_path();
 
-	plan = etl_spi_prepare(sql, nargs, args ? args->types : NULL, 0);
-	if (snapshot != InvalidSnapshot)
+	PG_TRY();
 	{
-		CommandCounterIncrement();
-		PushCopiedSnapshot(snapshot);
-		UpdateActiveSnapshotCommandId();
+		SPIPlanPtr plan =
+			etl_spi_prepare(sql, nargs, args ? args->types : NULL, 0);
+
+		if (snapshot != InvalidSnapshot)
+		{
+			CommandCounterIncrement();
+			PushCopiedSnapshot(snapshot);
+			UpdateActiveSnapshotCommandId();
+		}
+		portal = SPI_cursor_open(NULL, plan, args ? args->values : NULL,
+								 args ? args->nulls : NULL,
+								 snapshot != InvalidSnapshot);
+		if (snapshot != InvalidSnapshot)
+			PopActiveSnapshot();
+		SPI_freeplan(plan);
 	}
-	portal = SPI_cursor_open(NULL, plan, args ? args->values : NULL,
-							 args ? args->nulls : NULL,
-							 snapshot != InvalidSnapshot);
-	if (snapshot != InvalidSnapshot)
-		PopActiveSnapshot();
-	SPI_freeplan(plan);
+	PG_CATCH();
+	{
+		etl_spi_unpin_path(pin, false);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	etl_spi_unpin_path(pin, true);
 	if (portal == NULL)
 		elog(ERROR, "SPI_cursor_open failed: %s",
 			 SPI_result_code_string(SPI_result));
