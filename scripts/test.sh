@@ -33,7 +33,7 @@ trap cleanup EXIT
 
 # the suites read and write their files as postgres: give them a copy
 mkdir -p "$WORK/src"
-cp -r "$TOP/sql" "$TOP/expected" "$TOP/test" "$TOP/contrib" "$WORK/src/"
+cp -r "$TOP/sql" "$TOP/expected" "$TOP/test" "$TOP/contrib" "$TOP/README.md" "$WORK/src/"
 chown -R "$(stat -c %u "$WORK")" "$WORK/src"
 
 say "starting a throwaway cluster on port $PORT (data in $WORK)"
@@ -95,6 +95,7 @@ suite_tap() {
     (cd "$WORK/src/test" && as_pg env \
         PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
         TESTDIR="$WORK/tap" PGPORT="$(free_port)" ETL_CONTRIB="$WORK/src/contrib" \
+        ETL_README="$WORK/src/README.md" \
         prove -I "$PGXS_DIR/src/test/perl" -I "$WORK/src/test/t" ${TAP_TESTS:-t/*.pl})
 }
 
