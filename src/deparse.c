@@ -934,7 +934,8 @@ etl_deparse_dup_keys(EtlRun *run)
 		etl_deparse_as_target(&buf, col, "etl_t");
 		first = false;
 	}
-	appendStringInfoString(&buf, " HAVING pg_catalog.count(*) > 1 LIMIT 1");
+	appendStringInfoString(
+		&buf, " HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1");
 	return buf.data;
 }
 
@@ -954,7 +955,8 @@ etl_deparse_dup_per_row(EtlRun *run)
 	append_keys_present(&buf, run);
 	appendStringInfoString(&buf, "\nGROUP BY etl_t.etl_rn, ");
 	append_key_exprs(&buf, run, "etl_t");
-	appendStringInfoString(&buf, " HAVING pg_catalog.count(*) > 1 LIMIT 1");
+	appendStringInfoString(
+		&buf, " HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1");
 	return buf.data;
 }
 
@@ -1127,12 +1129,12 @@ append_vanished(StringInfo buf, EtlRun *run)
 	appendStringInfo(buf,
 					 "(SELECT (pg_catalog.jsonb_populate_record(NULL::%s, "
 					 "etl_s.key)).* FROM etl.snapshot_signatures AS etl_s "
-					 "WHERE etl_s.pipeline_id = $%d AND NOT EXISTS (SELECT "
-					 "FROM ",
+					 "WHERE etl_s.pipeline_id OPERATOR(pg_catalog.=) $%d AND "
+					 "NOT EXISTS (SELECT FROM ",
 					 run->target_sql, ETL_PARAM_PIPELINE_ID);
 	append_signed_source(buf, run);
-	appendStringInfoString(buf,
-						   " WHERE etl_c.etl_kh = etl_s.key_hash)) AS etl_v");
+	appendStringInfoString(buf, " WHERE etl_c.etl_kh OPERATOR(pg_catalog.=) "
+								"etl_s.key_hash)) AS etl_v");
 }
 
 /*
@@ -1152,13 +1154,15 @@ etl_deparse_snapshot_classify(EtlRun *run)
 		"SELECT pg_catalog.count(etl_c.etl_kh),"
 		" pg_catalog.count(*) FILTER (WHERE etl_s.key_hash IS NULL),"
 		" pg_catalog.count(*) FILTER (WHERE etl_c.etl_kh IS NOT NULL AND"
-		" etl_s.key_hash IS NOT NULL AND etl_s.row_hash <> etl_c.etl_rh),"
+		" etl_s.key_hash IS NOT NULL AND"
+		" etl_s.row_hash OPERATOR(pg_catalog.<>) etl_c.etl_rh),"
 		" pg_catalog.count(*) FILTER (WHERE etl_c.etl_kh IS NULL)\nFROM ");
 	append_signed_source(&buf, run);
 	appendStringInfo(&buf,
 					 "\nFULL JOIN (SELECT key_hash, row_hash FROM "
-					 "etl.snapshot_signatures WHERE pipeline_id = $%d) AS "
-					 "etl_s ON etl_s.key_hash = etl_c.etl_kh",
+					 "etl.snapshot_signatures WHERE pipeline_id "
+					 "OPERATOR(pg_catalog.=) $%d) AS etl_s ON etl_s.key_hash "
+					 "OPERATOR(pg_catalog.=) etl_c.etl_kh",
 					 ETL_PARAM_PIPELINE_ID);
 	return buf.data;
 }
@@ -1206,12 +1210,13 @@ etl_deparse_snapshot_revive(EtlRun *run, const char *soft_column)
 	appendStringInfo(&buf, "UPDATE %s AS etl_target SET %s = NULL FROM ",
 					 run->target_sql, q);
 	append_signed_source(&buf, run);
-	appendStringInfo(&buf,
-					 " WHERE etl_target.%s IS NOT NULL AND NOT EXISTS (SELECT "
-					 "FROM etl.snapshot_signatures AS etl_s WHERE "
-					 "etl_s.pipeline_id = $%d AND etl_s.key_hash = "
-					 "etl_c.etl_kh) AND ",
-					 q, ETL_PARAM_PIPELINE_ID);
+	appendStringInfo(
+		&buf,
+		" WHERE etl_target.%s IS NOT NULL AND NOT EXISTS (SELECT "
+		"FROM etl.snapshot_signatures AS etl_s WHERE "
+		"etl_s.pipeline_id OPERATOR(pg_catalog.=) $%d AND "
+		"etl_s.key_hash OPERATOR(pg_catalog.=) etl_c.etl_kh) AND ",
+		q, ETL_PARAM_PIPELINE_ID);
 	append_key_match(&buf, run, "etl_target", "etl_c");
 	return buf.data;
 }

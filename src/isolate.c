@@ -382,7 +382,9 @@ etl_stage_forget(EtlRun *run, int64 rn)
 	etl_args_init(&args);
 	etl_args_add_int8(&args, rn);
 	etl_spi_exec(
-		psprintf("DELETE FROM pg_temp.%s WHERE etl_rn = $1", run->stage_table),
+		psprintf(
+			"DELETE FROM pg_temp.%s WHERE etl_rn OPERATOR(pg_catalog.=) $1",
+			run->stage_table),
 		&args, SPI_OK_DELETE, InvalidSnapshot);
 }
 
@@ -510,7 +512,8 @@ hold(EtlRun *run, List *bad)
 		appendStringInfo(&ids, "%s" INT64_FORMAT, ids.len ? "," : "",
 						 ((BadRow *) lfirst(lc))->rn);
 	etl_spi_exec(psprintf("UPDATE pg_temp.%s SET etl_held = true"
-						  " WHERE etl_rn IN (%s)",
+						  " WHERE etl_rn OPERATOR(pg_catalog.=) ANY"
+						  " ('{%s}'::pg_catalog.int8[])",
 						  run->stage_table, ids.data),
 				 NULL, SPI_OK_UPDATE, InvalidSnapshot);
 }

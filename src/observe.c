@@ -96,7 +96,8 @@ lag_query(EtlRun *run, void *arg)
 		etl_args_add_text(&args, etl_xid_watermark_parse(p, p->watermark));
 		etl_spi_exec("SELECT GREATEST(pg_catalog.pg_snapshot_xmax("
 					 "pg_catalog.pg_current_snapshot())::pg_catalog.text::"
-					 "pg_catalog.numeric - pg_catalog.pg_snapshot_xmax("
+					 "pg_catalog.numeric OPERATOR(pg_catalog.-) "
+					 "pg_catalog.pg_snapshot_xmax("
 					 "$1::pg_catalog.pg_snapshot)::pg_catalog.text::"
 					 "pg_catalog.numeric, 0)::pg_catalog.text",
 					 &args, SPI_OK_SELECT, InvalidSnapshot);
@@ -111,7 +112,8 @@ lag_query(EtlRun *run, void *arg)
 	etl_args_init(&args);
 	etl_args_add(&args, type, etl_watermark_datum(p, p->watermark, type, -1),
 				 false);
-	etl_spi_exec(psprintf("SELECT GREATEST(pg_catalog.max(%s) - $1, "
+	etl_spi_exec(psprintf("SELECT GREATEST(pg_catalog.max(%s)"
+						  " OPERATOR(pg_catalog.-) $1, "
 						  "%s)::pg_catalog.text FROM %s",
 						  quote_identifier(p->watermark_column), zero,
 						  etl_relation_sql(source)),

@@ -303,13 +303,13 @@ etl_pending_rows(PG_FUNCTION_ARGS)
 					 etl_watermark_datum(run.p, run.p->watermark, type, -1),
 					 false);
 	}
-	etl_spi_exec(
-		psprintf("SELECT pg_catalog.count(*) FROM %s%s%s", run.source_sql,
-				 run.has_lo ? " WHERE " : "",
-				 run.has_lo ? psprintf("%s > $1", quote_identifier(
-													  run.p->watermark_column))
-							: ""),
-		&args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM %s%s%s",
+						  run.source_sql, run.has_lo ? " WHERE " : "",
+						  run.has_lo ? psprintf("%s OPERATOR(pg_catalog.>) $1",
+												quote_identifier(
+													run.p->watermark_column))
+									 : ""),
+				 &args, SPI_OK_SELECT, InvalidSnapshot);
 	n = etl_spi_int64(0, 0, 0);
 	etl_restore_user(&sw);
 	etl_unpin_settings(nestlevel);
