@@ -42,7 +42,7 @@ DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
-REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security \
+REGRESS = install row_hash row_hash_settings pipeline_api run_timestamp run_serial loads security \
 	failures replay checks observe run_xid run_full run_cdc run_snapshot \
 	schema_drift schedule fdw steps load_swap hostile_path catalog_privileges
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
