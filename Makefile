@@ -36,20 +36,23 @@ OBJS = \
 	src/schedule.o \
 	src/fdw.o \
 	src/explain.o \
-	src/steps.o
+	src/steps.o \
+	src/sequences.o
 
 DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
-REGRESS = install row_hash row_hash_settings pipeline_api run_timestamp run_serial loads security \
+REGRESS = install row_hash row_hash_settings pipeline_api run_timestamp run_serial \
+	serial_sources loads security \
 	failures replay checks observe run_xid run_full run_cdc run_snapshot \
 	schema_drift schedule fdw steps load_swap hostile_path catalog_privileges
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)
 ISOLATION = concurrent_runs late_writer_timestamp late_writer_serial \
-	late_writer_xid full_refresh safe_bounds owner_before_lock partition_swap
+	late_writer_xid full_refresh safe_bounds owner_before_lock partition_swap \
+	serial_drawn_early
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare

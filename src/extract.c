@@ -17,9 +17,11 @@
  *				 transaction that began before the run and writes after it
  *				 would be lost.
  *	  serial	 hi = the largest committed value; then wait for every
- *				 transaction holding a write lock on the source
- *				 (WaitForLockers, ShareLock): ids are drawn under that lock,
- *				 so every id <= hi is then committed or gone.  Only sound for
+ *				 transaction holding a write lock on the source or on the
+ *				 sequences its column draws from (nextval() keeps
+ *				 RowExclusiveLock on the sequence until the drawing
+ *				 transaction ends), so every id <= hi is then committed or
+ *				 gone, also one drawn before its INSERT.  Only sound for
  *				 sequences with CACHE 1 (checked at definition time).
  *	  xid		 no bound and no wait: the watermark is the previous run's
  *				 snapshot, and a run takes the rows its own snapshot sees
@@ -65,6 +67,7 @@
 #include "etl_ext.h"
 #include "extract.h"
 #include "load.h"
+#include "sequences.h"
 
 static char *prepared_writer(Oid source);
 
@@ -391,11 +394,11 @@ collect_written_walker(Node *node, List **relids)
 
 /*
  * written_relids_arg starts args with one argument, the oid[] of the
- * relations behind the source (collect_written); false when there is none
- * (a foreign table).
+ * relations behind the source (collect_written) and of the sequences
+ * given; false when there is none (a foreign table).
  */
 static bool
-written_relids_arg(Oid source, EtlArgs *args)
+written_relids_arg(Oid source, List *sequences, EtlArgs *args)
 {
 	List *relids = NIL;
 	Datum *elems;
@@ -403,6 +406,7 @@ written_relids_arg(Oid source, EtlArgs *args)
 	int i = 0;
 
 	collect_written(source, &relids);
+	relids = list_concat_unique_oid(relids, sequences);
 	if (relids == NIL)
 		return false;
 	elems = palloc(sizeof(Datum) * list_length(relids));
@@ -418,20 +422,23 @@ written_relids_arg(Oid source, EtlArgs *args)
 
 /*
  * wait_for_writers waits until every transaction that holds a write lock
- * (RowExclusiveLock or stronger) on the relations behind the source has
- * finished.  Unlike WaitForLockers(ShareLock), it does not wait for VACUUM,
- * ANALYZE or CREATE INDEX CONCURRENTLY, which only hold
- * ShareUpdateExclusiveLock.  Prepared transactions are waited for too.
+ * (RowExclusiveLock or stronger) on the relations behind the source, or on
+ * one of the sequences given, has finished.  nextval() holds that lock on
+ * its sequence until the end of the transaction that drew the value, so a
+ * transaction holding an id it has not inserted yet is waited for as well.
+ * Unlike WaitForLockers(ShareLock), it does not wait for VACUUM, ANALYZE or
+ * CREATE INDEX CONCURRENTLY, which only hold ShareUpdateExclusiveLock.
+ * Prepared transactions are waited for too.
  */
 static void
-wait_for_writers(Oid source)
+wait_for_writers(Oid source, List *sequences)
 {
 	EtlArgs args;
 	uint64 n;
 	ListCell *lc;
 	List *vxids = NIL;
 
-	if (!written_relids_arg(source, &args))
+	if (!written_relids_arg(source, sequences, &args))
 		return;
 	/* a prepared transaction (no pid) is waited for by its xid */
 	n = etl_spi_exec(
@@ -467,6 +474,9 @@ wait_for_writers(Oid source)
 			vxid->backendId = (BackendId) strtol(v, NULL, 10);
 			vxid->localTransactionId =
 				(LocalTransactionId) strtoul(slash + 1, NULL, 10);
+			/* prepared without a transaction id: it writes nothing more */
+			if (vxid->backendId == InvalidBackendId)
+				continue;
 		}
 		else
 			continue;
@@ -493,7 +503,7 @@ prepared_writer(Oid source)
 {
 	EtlArgs args;
 
-	if (!written_relids_arg(source, &args))
+	if (!written_relids_arg(source, NIL, &args))
 		return NULL;
 	if (etl_spi_exec(
 			"SELECT x.gid FROM pg_catalog.pg_locks l"
@@ -517,7 +527,11 @@ prepared_writer(Oid source)
 
 /*
  * begin_serial sets the range of a serial-mode run: the largest committed
- * value, then a wait for the source's current writers.
+ * value, then a wait for the source's current writers and for the
+ * transactions that drew from the column's sequences.  Ids of a CACHE 1
+ * sequence are handed out in order, so every id up to that value was drawn
+ * before it was read: a transaction still holding one holds the sequence's
+ * lock, and once it is gone every such id is committed or never will be.
  */
 static void
 begin_serial(EtlRun *run)
@@ -548,7 +562,14 @@ begin_serial(EtlRun *run)
 		return;
 	}
 
-	wait_for_writers(run->source_relid);
+	{
+		const char *unsafe;
+
+		wait_for_writers(run->source_relid,
+						 etl_column_sequences(run->source_relid,
+											  run->p->watermark_column,
+											  &unsafe));
+	}
 }
 
 /*

@@ -61,6 +61,7 @@
 #include "quality.h"
 #include "schedule.h"
 #include "security.h"
+#include "sequences.h"
 #include "spi_util.h"
 #include "swap.h"
 
@@ -226,50 +227,17 @@ check_relations(EtlPipeline *p, ResolvedRelations *rels)
 }
 
 /*
- * find_nextval_walker collects the sequences a column default draws from.
- */
-static bool
-find_nextval_walker(Node *node, List **seqs)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == F_NEXTVAL)
-	{
-		Node *arg = linitial(((FuncExpr *) node)->args);
-
-		if (IsA(arg, Const) && !((Const *) arg)->constisnull)
-			*seqs = lappend_oid(*seqs,
-								DatumGetObjectId(((Const *) arg)->constvalue));
-	}
-	return expression_tree_walker(node, find_nextval_walker, seqs);
-}
-
-/*
  * check_serial_sequence refuses a serial-mode watermark column whose values
  * come from a sequence that caches more than one value per backend: ids
  * would then commit far out of order and the wait for writers could not
  * cover them.
  */
 static void
-check_serial_sequence(EtlPipeline *p, Oid relid, AttrNumber attnum)
+check_serial_sequence(EtlPipeline *p, Oid relid)
 {
-	List *seqs = NIL;
-	Relation rel;
-	Node *def;
-	Oid identity;
+	const char *unsafe;
+	List *seqs = etl_column_sequences(relid, p->watermark_column, &unsafe);
 	ListCell *lc;
-
-	if (get_rel_relkind(relid) != RELKIND_RELATION &&
-		get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
-		return;
-
-	identity = getIdentitySequence(relid, attnum, true);
-	if (OidIsValid(identity))
-		seqs = lappend_oid(seqs, identity);
-	rel = relation_open(relid, AccessShareLock);
-	def = build_column_default(rel, attnum);
-	relation_close(rel, AccessShareLock);
-	(void) find_nextval_walker(def, &seqs);
 
 	foreach (lc, seqs)
 	{
@@ -295,6 +263,31 @@ check_serial_sequence(EtlPipeline *p, Oid relid, AttrNumber attnum)
 						 "(exact change tracking).",
 						 etl_relation_sql(seqid))));
 	}
+}
+
+/*
+ * notice_unsafe_serial warns, in a NOTICE pointing to mode xid, when a
+ * serial-mode pipeline's source has ids a run cannot wait for (a view, a
+ * foreign table, ids from no sequence): a smaller id committed after a
+ * larger one was loaded would be skipped.
+ */
+static void
+notice_unsafe_serial(EtlPipeline *p, Oid source)
+{
+	const char *unsafe;
+
+	if (p->mode != ETL_MODE_SERIAL)
+		return;
+	(void) etl_column_sequences(source, p->watermark_column, &unsafe);
+	if (unsafe == NULL)
+		return;
+	ereport(NOTICE,
+			(errmsg("pipeline \"%s\" may skip ids of %s that commit after a "
+					"larger one was loaded",
+					p->name, p->source),
+			 errdetail("%s", unsafe),
+			 errhint("Use mode => 'xid' on the table that is written "
+					 "(SELECT etl_track_changes(...)) for exact capture.")));
 }
 
 /*
@@ -622,7 +615,7 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 				 errhint("Name a column of the source in watermark_column.")));
 	etl_check_watermark_type(p, get_atttype(rels->source, attnum));
 	if (p->mode == ETL_MODE_SERIAL)
-		check_serial_sequence(p, rels->source, attnum);
+		check_serial_sequence(p, rels->source);
 	if (p->mode == ETL_MODE_XID && p->watermark != NULL)
 		p->watermark = psprintf(UINT64_FORMAT "/%s", GetSystemIdentifier(),
 								etl_xid_watermark_parse(p, p->watermark));
@@ -800,6 +793,7 @@ etl_create_pipeline(PG_FUNCTION_ARGS)
 	validate(p, &rels);
 	id = etl_catalog_insert(p);
 	etl_fdw_defaults(p, rels.source);
+	notice_unsafe_serial(p, rels.source);
 
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();
@@ -898,6 +892,8 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
 	validate(p, &rels);
 	etl_checks_validate_all(p, rels.source, rels.target);
 	etl_catalog_update(p);
+	if (source_given || reset)
+		notice_unsafe_serial(p, rels.source);
 	etl_fdw_defaults(p, rels.source);
 	if (reset && had_watermark)
 		ereport(NOTICE, (errmsg("watermark of pipeline \"%s\" reset", p->name),
