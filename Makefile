@@ -37,7 +37,8 @@ OBJS = \
 	src/fdw.o \
 	src/explain.o \
 	src/steps.o \
-	src/sequences.o
+	src/sequences.o \
+	src/rebase.o
 
 DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
@@ -45,7 +46,7 @@ PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
 REGRESS = install row_hash row_hash_settings pipeline_api run_timestamp run_serial \
 	serial_sources loads security \
-	failures replay checks observe run_xid run_full run_cdc run_snapshot \
+	failures replay checks observe run_xid xid_arrivals run_full run_cdc run_snapshot \
 	schema_drift schedule fdw steps load_swap hostile_path catalog_privileges
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 

@@ -68,6 +68,7 @@
 #include "extract.h"
 #include "load.h"
 #include "sequences.h"
+#include "track.h"
 
 static char *prepared_writer(Oid source);
 
@@ -614,9 +615,12 @@ etl_xid_watermark_parse(EtlPipeline *p, const char *watermark)
 							   "; transaction ids of one cluster mean nothing "
 							   "in another (a restore or a copy).",
 							   sysid, here),
-					 errhint("Reload from the start with "
-							 "etl_reset_watermark(%s), or set this cluster's "
-							 "snapshot of the last load.",
+					 errhint("After restoring a dump, run SELECT "
+							 "etl_rebase_xid(%s); as the owner of the source: "
+							 "the next run loads what was not loaded before "
+							 "the dump.  Or reload from the start with "
+							 "etl_reset_watermark(%s).",
+							 quote_literal_cstr(p->source),
 							 quote_literal_cstr(p->name))));
 	}
 	/* must read as a pg_snapshot */
@@ -626,11 +630,13 @@ etl_xid_watermark_parse(EtlPipeline *p, const char *watermark)
 
 /*
  * begin_xid sets the range of an xid-mode run: the rows whose _etl_xid is
- * at least the previous snapshot's xmin and not visible in it.
+ * at least the previous snapshot's xmin and not visible in it.  Every table
+ * behind the source must track its changes (etl_track_check).
  */
 static void
 begin_xid(EtlRun *run)
 {
+	etl_track_check(run->p, run->source_relid);
 	if (!run->has_lo)
 		return; /* the first run: everything */
 	run->xid_prev = etl_xid_watermark_parse(run->p, run->p->watermark);
@@ -639,6 +645,69 @@ begin_xid(EtlRun *run)
 		pg_snapshot_xmin,
 		DirectFunctionCall1(pg_snapshot_in, CStringGetDatum(run->xid_prev)));
 	run->lo = run->from;
+}
+
+/*
+ * cmp_uint64 orders transaction ids for qsort.
+ */
+static int
+cmp_uint64(const void *a, const void *b)
+{
+	uint64 x = *(const uint64 *) a;
+	uint64 y = *(const uint64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
+ * etl_xid_watermark_with returns the xid-mode watermark
+ * "<system identifier>/<snapshot>" of this cluster for the text of a
+ * pg_snapshot, with the given transaction ids added to its in-progress list
+ * (those below its xmax; its xmin lowered to the smallest): rows stamped
+ * with them count as not committed yet, and the next run takes them.
+ */
+char *
+etl_xid_watermark_with(const char *snap, const uint64 *xids, int n)
+{
+	char *copy = pstrdup(snap);
+	char *p = copy;
+	char *colon;
+	uint64 xmin;
+	uint64 xmax;
+	uint64 *all;
+	int count = 0;
+	StringInfoData buf;
+
+	xmin = strtou64(p, &colon, 10);
+	xmax = strtou64(colon + 1, &p, 10);
+	p++; /* past the second colon */
+	all = palloc(sizeof(uint64) * (strlen(p) / 2 + n + 1));
+	while (*p != '\0')
+	{
+		all[count++] = strtou64(p, &p, 10);
+		if (*p == ',')
+			p++;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		if (xids[i] >= xmax)
+			continue;
+		all[count++] = xids[i];
+		xmin = Min(xmin, xids[i]);
+	}
+	qsort(all, count, sizeof(uint64), cmp_uint64);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 UINT64_FORMAT "/" UINT64_FORMAT ":" UINT64_FORMAT ":",
+					 GetSystemIdentifier(), xmin, xmax);
+	for (int i = 0; i < count; i++)
+	{
+		if (i > 0 && all[i] == all[i - 1])
+			continue;
+		appendStringInfo(&buf, "%s" UINT64_FORMAT, i > 0 ? "," : "", all[i]);
+	}
+	return buf.data;
 }
 
 /*
@@ -652,55 +721,12 @@ static char *
 xid_snapshot_watermark(EtlRun *run)
 {
 	FullTransactionId own = GetTopFullTransactionIdIfAny();
-	char *snap;
+	uint64 me = U64FromFullTransactionId(own);
 
 	etl_spi_exec("SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text",
 				 NULL, SPI_OK_SELECT, run->snapshot);
-	snap = etl_spi_text(0, 0);
-	if (FullTransactionIdIsValid(own))
-	{
-		Datum s = DirectFunctionCall1(pg_snapshot_in, CStringGetDatum(snap));
-		uint64 xmin = U64FromFullTransactionId(DatumGetFullTransactionId(
-			DirectFunctionCall1(pg_snapshot_xmin, s)));
-		uint64 xmax = U64FromFullTransactionId(DatumGetFullTransactionId(
-			DirectFunctionCall1(pg_snapshot_xmax, s)));
-		uint64 me = U64FromFullTransactionId(own);
-
-		if (me < xmax)
-		{
-			/* rebuild the xip list with our own xid in it, in order */
-			StringInfoData buf;
-			char *xips = strrchr(snap, ':') + 1;
-			char *tok;
-			bool added = false;
-			bool first = true;
-
-			initStringInfo(&buf);
-			appendStringInfo(&buf, UINT64_FORMAT ":" UINT64_FORMAT ":",
-							 Min(xmin, me), xmax);
-			for (tok = strtok(xips, ","); tok; tok = strtok(NULL, ","))
-			{
-				uint64 x = strtou64(tok, NULL, 10);
-
-				if (!added && me <= x)
-				{
-					if (me < x)
-						appendStringInfo(&buf, "%s" UINT64_FORMAT,
-										 first ? "" : ",", me);
-					added = true;
-					first = false;
-				}
-				appendStringInfo(&buf, "%s" UINT64_FORMAT, first ? "" : ",",
-								 x);
-				first = false;
-			}
-			if (!added)
-				appendStringInfo(&buf, "%s" UINT64_FORMAT, first ? "" : ",",
-								 me);
-			snap = buf.data;
-		}
-	}
-	return psprintf(UINT64_FORMAT "/%s", GetSystemIdentifier(), snap);
+	return etl_xid_watermark_with(etl_spi_text(0, 0), &me,
+								  FullTransactionIdIsValid(own) ? 1 : 0);
 }
 
 /*

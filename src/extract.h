@@ -20,6 +20,8 @@ extern void etl_check_watermark_type(EtlPipeline *p, Oid type);
 extern Datum etl_watermark_datum(EtlPipeline *p, const char *text, Oid type,
 								 int32 typmod);
 extern char *etl_xid_watermark_parse(EtlPipeline *p, const char *watermark);
+extern char *etl_xid_watermark_with(const char *snap, const uint64 *xids,
+									int n);
 extern void etl_check_backfill_mode(EtlPipeline *p);
 extern void etl_extract_begin(EtlRun *run);
 extern void etl_extract_stats(EtlRun *run);

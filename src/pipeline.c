@@ -58,6 +58,7 @@
 #include "etl_ext.h"
 #include "extract.h"
 #include "fdw.h"
+#include "pipeline.h"
 #include "quality.h"
 #include "schedule.h"
 #include "security.h"
@@ -830,6 +831,17 @@ lock_and_load(const char *name, const char *action)
 						errhint("Try again.")));
 	etl_check_pipeline_owner(p->name, p->owner, action);
 	return p;
+}
+
+/*
+ * etl_lock_and_load_pipeline is lock_and_load for other modules: the
+ * pipeline as committed once its run lock is held, after checking twice
+ * that the current user may act on it.
+ */
+EtlPipeline *
+etl_lock_and_load_pipeline(const char *name, const char *action)
+{
+	return lock_and_load(name, action);
 }
 
 /*

@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * track.h
+ *	  Change tracking for mode xid: the tracking trigger and its checks.
+ *
+ * IDENTIFICATION
+ *	  src/track.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ETL_TRACK_H
+#define ETL_TRACK_H
+
+#include "postgres.h"
+
+#include "catalog.h"
+
+extern void etl_track_check(EtlPipeline *p, Oid source);
+
+#endif /* ETL_TRACK_H */
