@@ -65,6 +65,7 @@
 #include "sequences.h"
 #include "spi_util.h"
 #include "swap.h"
+#include "track.h"
 
 PG_FUNCTION_INFO_V1(etl_create_pipeline);
 PG_FUNCTION_INFO_V1(etl_alter_pipeline);
@@ -633,7 +634,10 @@ settings:
 		p->transform = etl_normalize_transform(p->name, p->transform);
 	(void) etl_resolve_columns(p, rels->source, rels->target);
 	if (p->load == ETL_LOAD_PARTITION_SWAP)
+	{
 		etl_swap_check_definition(p, rels->source, rels->target);
+		etl_track_refuse_swap(p, rels->target);
+	}
 	p->source_columns = etl_source_shape(rels->source);
 
 	if (p->watermark != NULL && p->mode != ETL_MODE_XID &&

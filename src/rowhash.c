@@ -45,8 +45,8 @@
  *		each attribute encoded as an argument is (dropped ones skipped);
  *	  - every other type: its text output.
  *
- *	  The text output of date, time, timetz, timestamp, timestamptz and
- *	  interval depends on DateStyle, IntervalStyle and TimeZone, that of
+ *	  The text output of date, timetz, timestamp, timestamptz and interval
+ *	  depends on DateStyle, IntervalStyle and TimeZone, that of
  *	  float4, float8 and the geometric types on extra_float_digits, money's
  *	  on lc_monetary, bytea's on bytea_output and the reg* types' on
  *	  search_path: these are the setting-dependent types, never hashed
@@ -142,7 +142,6 @@ setting_dependent_scalar(Oid base)
 	switch (base)
 	{
 		case DATEOID:
-		case TIMEOID:
 		case TIMETZOID:
 		case TIMESTAMPOID:
 		case TIMESTAMPTZOID:

@@ -155,6 +155,32 @@ find_track_trigger(Oid relid, Trigger *out)
 }
 
 /*
+ * etl_track_refuse_swap refuses (0A000) load partition_swap into a target
+ * that tracks its changes for mode xid: the partitions a swap attaches hold
+ * rows copied with the _etl_xid they had, changed ones included, so the
+ * pipelines reading the target would miss those changes (and the event
+ * trigger refuses the ATTACH).
+ */
+void
+etl_track_refuse_swap(EtlPipeline *p, Oid target)
+{
+	Trigger t;
+
+	if (!find_track_trigger(target, &t))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("load partition_swap cannot write to %s, which tracks "
+					"its changes for mode xid",
+					p->target),
+			 errdetail("The partitions a swap attaches hold rows copied with "
+					   "the %s they had, changed rows included: pipelines "
+					   "of mode xid reading %s would miss the changes.",
+					   ETL_COL_XID, p->target),
+			 errhint("Use load => 'merge' for pipeline \"%s\".", p->name)));
+}
+
+/*
  * track_trigger_ok tells whether a tracking trigger fires BEFORE INSERT OR
  * UPDATE FOR EACH ROW and is enabled in ordinary sessions.
  */

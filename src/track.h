@@ -16,5 +16,6 @@
 #include "catalog.h"
 
 extern void etl_track_check(EtlPipeline *p, Oid source);
+extern void etl_track_refuse_swap(EtlPipeline *p, Oid target);
 
 #endif /* ETL_TRACK_H */
