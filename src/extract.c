@@ -574,6 +574,25 @@ begin_serial(EtlRun *run)
 }
 
 /*
+ * etl_xid_watermark_is_local tells, without raising anything, whether an
+ * xid-mode watermark was taken in this cluster (a bare snapshot counts as
+ * this cluster's, as etl_xid_watermark_parse takes it).
+ */
+bool
+etl_xid_watermark_is_local(const char *watermark)
+{
+	const char *slash = strchr(watermark, '/');
+	char *end;
+	uint64 sysid;
+
+	if (slash == NULL)
+		return true;
+	errno = 0;
+	sysid = strtou64(watermark, &end, 10);
+	return errno == 0 && end == slash && sysid == GetSystemIdentifier();
+}
+
+/*
  * etl_xid_watermark_parse splits an xid-mode watermark
  * "<system identifier>/<pg_snapshot>" and checks that it was taken in this
  * cluster: xid8 values of another cluster (a restore, a pg_upgrade'd copy)

@@ -19,6 +19,7 @@ extern bool etl_watermark_type_ok(EtlMode mode, Oid type);
 extern void etl_check_watermark_type(EtlPipeline *p, Oid type);
 extern Datum etl_watermark_datum(EtlPipeline *p, const char *text, Oid type,
 								 int32 typmod);
+extern bool etl_xid_watermark_is_local(const char *watermark);
 extern char *etl_xid_watermark_parse(EtlPipeline *p, const char *watermark);
 extern char *etl_xid_watermark_with(const char *snap, const uint64 *xids,
 									int n);

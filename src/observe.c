@@ -65,7 +65,8 @@ may_see_lag(EtlPipeline *p, Oid source, AttrNumber attnum)
  * the source is looked up with the caller's rights (a schema the caller
  * may not use is a permission error), and read as the pipeline owner in a
  * security-restricted operation.  Leaves lq->lag NULL when the caller may
- * not see it or the watermark column no longer suits the mode.
+ * not see it, the watermark column no longer suits the mode, or a mode
+ * xid watermark was taken in another cluster.
  */
 static void
 lag_query(EtlRun *run, void *arg)
@@ -91,6 +92,9 @@ lag_query(EtlRun *run, void *arg)
 
 	if (p->mode == ETL_MODE_XID)
 	{
+		/* another cluster's snapshot (a restore): unknown until rebased */
+		if (!etl_xid_watermark_is_local(p->watermark))
+			return;
 		/* transaction ids assigned since the previous run's snapshot */
 		etl_args_init(&args);
 		etl_args_add_text(&args, etl_xid_watermark_parse(p, p->watermark));

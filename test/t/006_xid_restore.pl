@@ -113,6 +113,10 @@ sub restore_and_rebase
 	like($stderr, qr/55000/, "$label: with 55000");
 	like($stderr, qr/etl_rebase_xid\('xr\.orders'\)/, "$label: the hint names etl_rebase_xid");
 
+	# etl.status still reads: the lag of such a pipeline is unknown
+	is($new->safe_psql($db, q{SELECT count(*) FILTER (WHERE lag IS NULL) || '/' || count(*) FROM etl.status}),
+		'4/4', "$label: etl.status reads, the lag of restored xid pipelines NULL");
+
 	# rows written here after the restore, before the rebase
 	$new->safe_psql($db, q{
 INSERT INTO xr.orders (id, v) VALUES (24, 'after the restore');
@@ -183,6 +187,8 @@ INSERT INTO xr.events VALUES (12, 'eu', 'after the rebase');
 	}
 	is($new->safe_psql($db, q{SELECT rows_extracted FROM etl_run('xr_events')}),
 		'1', "$label: xr_events takes the later write");
+	is($new->safe_psql($db, q{SELECT count(*) FROM etl.status WHERE lag IS NOT NULL}),
+		'4', "$label: etl.status shows their lag again");
 	like($new->safe_psql($db, q{SELECT watermark FROM etl.pipelines WHERE name = 'xr_merge'}),
 		qr/^\d+\//, "$label: the watermark is this cluster's now");
 	isnt($new->safe_psql($db, q{SELECT split_part(watermark, '/', 1) FROM etl.pipelines WHERE name = 'xr_merge'}),
