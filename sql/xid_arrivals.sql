@@ -76,7 +76,7 @@ SELECT tgname, tgtype, tgenabled FROM pg_trigger WHERE tgrelid = 'xa.orders'::re
 SELECT rows_extracted, rows_inserted FROM etl_run('xa');
 DROP TRIGGER etl_track_changes ON xa.orders;
 CREATE TRIGGER etl_track_changes BEFORE UPDATE ON xa.orders
-    FOR EACH ROW EXECUTE FUNCTION etl_track_changes_trigger();
+    FOR EACH ROW EXECUTE FUNCTION etl_internal.etl_track_changes_trigger();
 SELECT code, message, detail, hint FROM regress.run_failing('xa');
 SELECT etl_track_changes('xa.orders');
 SELECT tgname, tgtype, tgenabled FROM pg_trigger WHERE tgrelid = 'xa.orders'::regclass;
@@ -165,6 +165,22 @@ SELECT etl_alter_pipeline('xa_swap', batch_size => 100);
 UPDATE xa.sales_src SET amount = amount + 10, updated_at = now() WHERE id = 2;
 SELECT code, message, detail FROM regress.run_failing('xa_swap');
 SELECT id, amount FROM xa.sales ORDER BY id;
+
+-- a role without any privilege on etl_ext's internals is refused the same
+-- way: the event trigger's function runs for whoever alters the table
+CREATE ROLE xa_plain;
+GRANT CREATE, USAGE ON SCHEMA xa TO xa_plain;
+SET ROLE xa_plain;
+CREATE TABLE xa.plain (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+SELECT etl_track_changes('xa.plain');
+CREATE TABLE xa.plain_eu (LIKE xa.plain INCLUDING DEFAULTS);
+INSERT INTO xa.plain_eu VALUES (1, 'eu', '3');
+ALTER TABLE xa.plain ATTACH PARTITION xa.plain_eu FOR VALUES IN ('eu');
+SELECT count(*) AS attached FROM pg_inherits WHERE inhrelid = 'xa.plain_eu'::regclass;
+RESET ROLE;
+DROP TABLE xa.plain, xa.plain_eu;
+REVOKE ALL ON SCHEMA xa FROM xa_plain;
+DROP ROLE xa_plain;
 
 SELECT etl_drop_pipeline(name) FROM etl.pipelines WHERE name LIKE 'xa%' ORDER BY name;
 \set VERBOSITY terse
