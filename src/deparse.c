@@ -2006,9 +2006,9 @@ etl_deparse_lock(const char *rels, const char *mode)
 }
 
 /*
- * etl_deparse_swap_step returns one statement of the swap: DETACH (rel the
- * partition), ATTACH (rel the staging table, arg its bound clause), DROP
- * (rel the detached partition), RENAME and RENAME INDEX (arg the new name),
+ * etl_deparse_swap_step returns one statement of the swap: ATTACH (rel the
+ * staging table, arg its bound clause), DROP (rel the partition replaced,
+ * or the batch table), RENAME and RENAME INDEX (arg the new name),
  * UNBOUND (dropping the ETL_SWAP_BOUND constraint of rel) or ANALYZE.
  */
 char *
@@ -2017,8 +2017,6 @@ etl_deparse_swap_step(EtlSwapStep step, const char *target, const char *rel,
 {
 	switch (step)
 	{
-		case ETL_SWAP_DETACH:
-			return psprintf("ALTER TABLE %s DETACH PARTITION %s", target, rel);
 		case ETL_SWAP_ATTACH:
 			return psprintf("ALTER TABLE %s ATTACH PARTITION %s %s", target,
 							rel, arg);

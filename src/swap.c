@@ -3,8 +3,7 @@
  * swap.c
  *	  Load partition_swap: the batch is applied to a partitioned target by
  *	  rebuilding each partition it touches in a staging table and swapping
- *	  the staging tables in with DETACH / ATTACH / DROP, in the run's
- *	  transaction.
+ *	  the staging tables in with DROP / ATTACH, in the run's transaction.
  *
  *	  Semantics are those of load merge, partition by partition: a batch row
  *	  replaces the target row with its key (wherever that row is: a row
@@ -41,17 +40,17 @@
  *		deparses it; the partition's rows whose key is not in the batch
  *		table, then the batch table's rows for it; its indexes, primary key
  *		and unique constraints from the partition's (or the target's)
- *		definitions, built once the rows are in, and its foreign keys
- *		(validated now, not by ATTACH inside the swap); its owner, grants
- *		and comment; ANALYZE.  Then the swap: DETACH every partition replaced,
- *		ATTACH every staging table (the DEFAULT partition last), DROP the
- *		replaced partitions, give the staging tables and their indexes the
- *		replaced ones' names, drop the CHECK constraint.  ATTACH finds the
- *		CHECK constraint implies the partition constraint and does not
- *		scan the table, and finds an index matching each of the target's
- *		partitioned indexes and attaches it.  Everything happens in the
- *		attempt's subtransaction: an error anywhere (a lock timeout, a
- *		dependent view) rolls it all back, staging tables included.
+ *		definitions, built once the rows are in; its owner, grants and
+ *		comment; ANALYZE.  Then the swap: DROP every partition replaced,
+ *		give the staging tables and their indexes the replaced ones' names,
+ *		ATTACH every staging table (the DEFAULT partition last), drop the
+ *		CHECK constraint.  ATTACH finds the CHECK constraint implies the
+ *		partition constraint and does not scan the table, finds an index
+ *		matching each of the target's partitioned indexes and attaches it,
+ *		and clones the target's foreign keys and validates them.
+ *		Everything happens in the attempt's subtransaction: an error
+ *		anywhere (a lock timeout, a dependent view) rolls it all back,
+ *		staging tables included.
  *
  *	  New partitions.  Without a DEFAULT partition, a row no partition
  *	  takes gets a new one: list, FOR VALUES IN (its value); range, the
@@ -71,15 +70,17 @@
  *	  parent, changes its partitions or runs another swap on it until the
  *	  run's transaction ends; readers go on.  Phase B locks the partitions
  *	  it rebuilds SHARE (no writer of them directly) and reads them with a
- *	  snapshot taken after that lock.  DETACH (and DROP) takes ACCESS
- *	  EXCLUSIVE on the target, ATTACH SHARE UPDATE EXCLUSIVE: from the
- *	  first DETACH to the end of the transaction no one reads the target.
- *	  A run that only creates partitions detaches nothing and never blocks
- *	  readers.  Waiting for a reader is bounded by the caller's
- *	  lock_timeout: 55P03 is transient, the attempt is rolled back and
- *	  retried per the pipeline's retry policy.
+ *	  snapshot taken after that lock.  DROP takes ACCESS EXCLUSIVE on the
+ *	  target, ATTACH SHARE UPDATE EXCLUSIVE: from the first DROP to the end
+ *	  of the transaction no one reads the target.  A run that only creates
+ *	  partitions drops nothing and never blocks readers.  A table the
+ *	  target references by a foreign key is locked by ATTACH only (SHARE
+ *	  ROW EXCLUSIVE: its writers wait, its readers do not).  Waiting for a
+ *	  reader is bounded by the caller's lock_timeout: 55P03 is transient,
+ *	  the attempt is rolled back and retried per the pipeline's retry
+ *	  policy.
  *
- *	  Ownership.  DETACH, ATTACH and DROP need the owner of the target and
+ *	  Ownership.  ATTACH and DROP need the owner of the target and
  *	  of the partitions: the pipeline owner must be (or be a member of) the
  *	  target's owner (checked at definition) and of the partitions rebuilt.
  *	  The run executes as the pipeline owner in a security-restricted
@@ -1291,38 +1292,12 @@ build_indexes(SwapPart *part, Oid template, Oid nsp)
 }
 
 /*
- * add_foreign_keys gives a staging table the foreign keys of template,
- * validated on its rows now: ATTACH then finds them and does not validate
- * the ones it would clone from the target, inside the swap.
- */
-static void
-add_foreign_keys(SwapPart *part, Oid template)
-{
-	Relation rel = table_open(template, AccessShareLock);
-	List *fkeys = RelationGetFKeyList(rel);
-	List *oids = NIL;
-	ListCell *lc;
-
-	foreach (lc, fkeys)
-		oids = lappend_oid(oids, ((ForeignKeyCacheInfo *) lfirst(lc))->conoid);
-	table_close(rel, AccessShareLock);
-	foreach (lc, oids)
-	{
-		Oid constraint = lfirst_oid(lc);
-
-		etl_spi_exec(
-			etl_deparse_swap_constraint(constraint, part->staging_sql,
-										get_constraint_name(constraint)),
-			NULL, SPI_OK_UTILITY, InvalidSnapshot);
-	}
-}
-
-/*
  * build_part builds the staging table of a partition: created like the
  * partition (or, new, like the target) with the CHECK constraint of its
  * bound, owned and granted like it, filled with the partition's rows the
  * batch leaves and the batch's rows for it (read with snapshot), indexed,
- * given its foreign keys, analysed.
+ * analysed.  It gets no foreign key: ATTACH clones the target's (see
+ * swap_in()).
  */
 static void
 build_part(EtlRun *run, Relation rel, const char *batch, EtlSwapKey *k,
@@ -1383,18 +1358,20 @@ build_part(EtlRun *run, Relation rel, const char *batch, EtlSwapKey *k,
 	}
 
 	build_indexes(part, template, nsp);
-	add_foreign_keys(part, template);
 	etl_spi_exec(
 		etl_deparse_swap_step(ETL_SWAP_ANALYZE, NULL, part->staging_sql, NULL),
 		NULL, SPI_OK_UTILITY, InvalidSnapshot);
 }
 
 /*
- * swap_in swaps the staging tables in: DETACH the partitions they replace,
- * ATTACH them (the DEFAULT partition last, so that the other ATTACHes
- * find no DEFAULT partition to scan when it is rebuilt too), DROP the
- * replaced partitions, give the staging tables and their indexes the
- * replaced ones' names, drop the CHECK constraints of the bounds.
+ * swap_in swaps the staging tables in: DROP the partitions they replace
+ * (no DETACH first: a detached partition gets foreign key triggers of its
+ * own on the referenced tables, whose removal locks those tables ACCESS
+ * EXCLUSIVE), give the staging tables and their indexes the replaced ones'
+ * names, ATTACH them (the DEFAULT partition last, so that the other
+ * ATTACHes find no DEFAULT partition to scan when it is rebuilt too; ATTACH
+ * also clones the target's foreign keys and validates them), drop the
+ * CHECK constraints of the bounds.
  */
 static void
 swap_in(EtlRun *run, List *parts)
@@ -1404,12 +1381,24 @@ swap_in(EtlRun *run, List *parts)
 	foreach (lc, parts)
 	{
 		SwapPart *part = lfirst(lc);
+		ListCell *ic;
 
-		if (OidIsValid(part->old))
-			etl_spi_exec(
-				etl_deparse_swap_step(ETL_SWAP_DETACH, run->target_sql,
-									  etl_relation_sql(part->old), NULL),
-				NULL, SPI_OK_UTILITY, InvalidSnapshot);
+		if (!OidIsValid(part->old))
+			continue;
+		etl_spi_exec(etl_deparse_swap_step(ETL_SWAP_DROP, NULL,
+										   etl_relation_sql(part->old), NULL),
+					 NULL, SPI_OK_UTILITY, InvalidSnapshot);
+		etl_spi_exec(etl_deparse_swap_step(ETL_SWAP_RENAME, NULL,
+										   part->staging_sql, part->name),
+					 NULL, SPI_OK_UTILITY, InvalidSnapshot);
+		part->staging_sql = quote_qualified_identifier(part->nsp, part->name);
+		for (ic = list_head(part->index_renames); ic != NULL;
+			 ic = lnext(part->index_renames, lnext(part->index_renames, ic)))
+			etl_spi_exec(etl_deparse_swap_step(
+							 ETL_SWAP_RENAME_INDEX, NULL,
+							 quote_qualified_identifier(part->nsp, lfirst(ic)),
+							 lfirst(lnext(part->index_renames, ic))),
+						 NULL, SPI_OK_UTILITY, InvalidSnapshot);
 	}
 	for (int pass = 0; pass <= 1; pass++)
 		foreach (lc, parts)
@@ -1423,33 +1412,10 @@ swap_in(EtlRun *run, List *parts)
 					NULL, SPI_OK_UTILITY, InvalidSnapshot);
 		}
 	foreach (lc, parts)
-	{
-		SwapPart *part = lfirst(lc);
-		char *final = quote_qualified_identifier(part->nsp, part->name);
-		ListCell *ic;
-
-		if (OidIsValid(part->old))
-		{
-			etl_spi_exec(
-				etl_deparse_swap_step(ETL_SWAP_DROP, NULL, final, NULL), NULL,
-				SPI_OK_UTILITY, InvalidSnapshot);
-			etl_spi_exec(etl_deparse_swap_step(ETL_SWAP_RENAME, NULL,
-											   part->staging_sql, part->name),
-						 NULL, SPI_OK_UTILITY, InvalidSnapshot);
-			for (ic = list_head(part->index_renames); ic != NULL;
-				 ic = lnext(part->index_renames,
-							lnext(part->index_renames, ic)))
-				etl_spi_exec(
-					etl_deparse_swap_step(
-						ETL_SWAP_RENAME_INDEX, NULL,
-						quote_qualified_identifier(part->nsp, lfirst(ic)),
-						lfirst(lnext(part->index_renames, ic))),
-					NULL, SPI_OK_UTILITY, InvalidSnapshot);
-		}
-		etl_spi_exec(
-			etl_deparse_swap_step(ETL_SWAP_UNBOUND, NULL, final, NULL), NULL,
-			SPI_OK_UTILITY, InvalidSnapshot);
-	}
+		etl_spi_exec(etl_deparse_swap_step(
+						 ETL_SWAP_UNBOUND, NULL,
+						 ((SwapPart *) lfirst(lc))->staging_sql, NULL),
+					 NULL, SPI_OK_UTILITY, InvalidSnapshot);
 }
 
 /*

@@ -53,7 +53,6 @@ typedef struct EtlSwapKey
 /* one statement of the swap (etl_deparse_swap_step()) */
 typedef enum EtlSwapStep
 {
-	ETL_SWAP_DETACH,
 	ETL_SWAP_ATTACH,
 	ETL_SWAP_DROP,
 	ETL_SWAP_RENAME,
