@@ -44,7 +44,8 @@ PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 # pg_regress suites, in order (sql/*.sql, expected/*.out)
 REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security \
 	failures replay checks observe run_xid run_full run_cdc run_snapshot \
-	schema_drift schedule fdw steps load_swap hostile_path catalog_privileges
+	schema_drift schedule fdw steps load_swap hostile_path catalog_privileges \
+	load_swap_attached
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)

@@ -38,8 +38,9 @@
  *		INCLUDING ALL EXCLUDING INDEXES EXCLUDING IDENTITY) with a CHECK
  *		constraint that is the partition's constraint as PostgreSQL
  *		deparses it; the partition's rows whose key is not in the batch
- *		table, then the batch table's rows for it; its indexes, primary key
- *		and unique constraints from the partition's (or the target's)
+ *		table, then the batch table's rows for it (a new row's identity
+ *		columns from the target's sequences); its indexes, primary key and
+ *		unique constraints from the partition's (or the target's)
  *		definitions, built once the rows are in; its owner, grants and
  *		comment; ANALYZE.  Then the swap: DROP every partition replaced,
  *		give the staging tables and their indexes the replaced ones' names,

@@ -50,6 +50,10 @@ typedef struct EtlSwapKey
 /* the CHECK constraint of a staging table that equals its partition bound */
 #define ETL_SWAP_BOUND "etl_swap_bound"
 
+/* the CHECK constraint of the batch table of a target that is a partition:
+ * the target's partition constraint */
+#define ETL_SWAP_PARENT "partition_constraint_of_target"
+
 /* one statement of the swap (etl_deparse_swap_step()) */
 typedef enum EtlSwapStep
 {
