@@ -21,6 +21,7 @@ OBJS = \
 	src/extract.o \
 	src/load.o \
 	src/swap.o \
+	src/swap_guard.o \
 	src/run.o \
 	src/rowhash.o \
 	src/observe.o \
@@ -45,7 +46,7 @@ PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 REGRESS = install row_hash pipeline_api run_timestamp run_serial loads security \
 	failures replay checks observe run_xid run_full run_cdc run_snapshot \
 	schema_drift schedule fdw steps load_swap hostile_path catalog_privileges \
-	load_swap_attached
+	load_swap_attached load_swap_refused
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec)

@@ -51,7 +51,8 @@
  *		and clones the target's foreign keys and validates them.
  *		Everything happens in the attempt's subtransaction: an error
  *		anywhere (a lock timeout, a dependent view) rolls it all back,
- *		staging tables included.
+ *		staging tables included.  Before anything is built, the target is
+ *		checked again for what a swap would break (swap_guard.c).
  *
  *	  New partitions.  Without a DEFAULT partition, a row no partition
  *	  takes gets a new one: list, FOR VALUES IN (its value); range, the
@@ -456,8 +457,9 @@ check_partition(EtlPipeline *p, Oid part, bool rebuilt)
  * etl_swap_check_definition checks what load partition_swap needs of a
  * pipeline's target (etl_create_pipeline, etl_alter_pipeline): the
  * partition key (swap_key()), the pipeline owner owning the target and its
- * partitions and allowed to create tables in its schema, the transform
- * producing the partition key column.  Runs under the pinned settings.
+ * partitions and allowed to create tables in its schema, nothing a swap
+ * would break (etl_swap_check_target()), the transform producing the
+ * partition key column.  Runs under the pinned settings.
  */
 void
 etl_swap_check_definition(EtlPipeline *p, Oid source, Oid target)
@@ -502,6 +504,7 @@ etl_swap_check_definition(EtlPipeline *p, Oid source, Oid target)
 	pd = RelationGetPartitionDesc(rel, true);
 	for (int i = 0; i < pd->nparts; i++)
 		check_partition(p, pd->oids[i], false);
+	etl_swap_check_target(p, rel);
 
 	map = etl_resolve_columns(p, source, target);
 	foreach (lc, map->columns)
@@ -1451,6 +1454,7 @@ etl_swap_finish(EtlRun *run)
 
 	/* the target is locked SHARE ROW EXCLUSIVE: its partitions stay */
 	rel = table_open(run->target_relid, AccessShareLock);
+	etl_swap_check_target(run->p, rel);
 	swap_key(run->p, rel, &k);
 	swap_route(rel, &k, &r);
 	parts = swap_parts(run, rel, batch, &k, &r);

@@ -14,6 +14,8 @@
 
 #include "postgres.h"
 
+#include "utils/rel.h"
+
 #include "run.h"
 
 /*
@@ -74,5 +76,8 @@ typedef enum EtlSwapStep
 extern void etl_swap_check_definition(EtlPipeline *p, Oid source, Oid target);
 extern void etl_swap_load(EtlRun *run, EtlLoadCounts *c);
 extern void etl_swap_finish(EtlRun *run);
+
+/* what a swap refuses (swap_guard.c) */
+extern void etl_swap_check_target(EtlPipeline *p, Relation rel);
 
 #endif /* ETL_SWAP_H */
