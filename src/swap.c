@@ -52,7 +52,8 @@
  *		Everything happens in the attempt's subtransaction: an error
  *		anywhere (a lock timeout, a dependent view) rolls it all back,
  *		staging tables included.  Before anything is built, the target is
- *		checked again for what a swap would break (swap_guard.c).
+ *		checked again for what a swap would break, and the swap for the
+ *		lock slots it needs (swap_guard.c).
  *
  *	  New partitions.  Without a DEFAULT partition, a row no partition
  *	  takes gets a new one: list, FOR VALUES IN (its value); range, the
@@ -1423,18 +1424,33 @@ swap_in(EtlRun *run, List *parts)
 }
 
 /*
- * etl_swap_finish is phase B: when the run's batch table holds rows, the
- * partitions they touch are rebuilt and swapped in, and the batch table is
- * dropped.  Nothing to do otherwise (other loads, a batch without new or
- * changed rows, the whole batch already swapped by etl_swap_load()).  Runs
- * as the pipeline owner inside the attempt's subtransaction; errors
- * propagate.  The time to build and to swap goes to the server log at
- * DEBUG1.
+ * least_locks returns the fewest locks the swap of parts must hold until
+ * the transaction ends: every partition has at least the target's
+ * indexes, and each table and index created (staging) or dropped
+ * (replaced) is locked.
  */
-void
-etl_swap_finish(EtlRun *run)
+static int64
+least_locks(Relation rel, List *parts)
 {
-	char *batch;
+	int64 per_part = 1 + list_length(RelationGetIndexList(rel));
+	int64 n = 0;
+	ListCell *lc;
+
+	foreach (lc, parts)
+		n += OidIsValid(((SwapPart *) lfirst(lc))->old) ? 2 * per_part
+														: per_part;
+	return n;
+}
+
+/*
+ * swap_rebuild is phase B for the batch table batch (etl_swap_finish()):
+ * the partitions it touches are checked, rebuilt and swapped in, and the
+ * batch table dropped.  *nparts gets the number of partitions as soon as
+ * it is known.
+ */
+static void
+swap_rebuild(EtlRun *run, const char *batch, int *nparts)
+{
 	Relation rel;
 	EtlSwapKey k;
 	SwapRoute r;
@@ -1447,9 +1463,6 @@ etl_swap_finish(EtlRun *run)
 	int64 rows = 0;
 	ListCell *lc;
 
-	if (run->p->load != ETL_LOAD_PARTITION_SWAP ||
-		(batch = swap_batch(run, false)) == NULL)
-		return;
 	INSTR_TIME_SET_CURRENT(start);
 
 	/* the target is locked SHARE ROW EXCLUSIVE: its partitions stay */
@@ -1458,6 +1471,8 @@ etl_swap_finish(EtlRun *run)
 	swap_key(run->p, rel, &k);
 	swap_route(rel, &k, &r);
 	parts = swap_parts(run, rel, batch, &k, &r);
+	*nparts = list_length(parts);
+	etl_swap_check_lock_slots(run->p, *nparts, least_locks(rel, parts));
 	if (list_length(parts) > ETL_SWAP_SCANS)
 	{
 		etl_spi_exec(etl_deparse_swap_batch_index(batch, &k), NULL,
@@ -1509,4 +1524,45 @@ etl_swap_finish(EtlRun *run)
 							 run->p->name, list_length(parts), rows,
 							 INSTR_TIME_GET_MILLISEC(built),
 							 INSTR_TIME_GET_MILLISEC(swapped))));
+}
+
+/*
+ * etl_swap_finish is phase B: when the run's batch table holds rows, the
+ * partitions they touch are rebuilt and swapped in, and the batch table is
+ * dropped (swap_rebuild()).  Nothing to do otherwise (other loads, a batch
+ * without new or changed rows, the whole batch already swapped by
+ * etl_swap_load()).  Runs as the pipeline owner inside the attempt's
+ * subtransaction; errors propagate, and running out of lock table slots
+ * becomes an error that names max_locks_per_transaction and the limit.
+ * The time to build and to swap goes to the server log at DEBUG1.
+ */
+void
+etl_swap_finish(EtlRun *run)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char *batch;
+	volatile int nparts = 0;
+
+	if (run->p->load != ETL_LOAD_PARTITION_SWAP ||
+		(batch = swap_batch(run, false)) == NULL)
+		return;
+	PG_TRY();
+	{
+		swap_rebuild(run, batch, (int *) &nparts);
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (etl_swap_out_of_lock_slots(edata))
+		{
+			FlushErrorState();
+			etl_swap_lock_slots_error(run->p, nparts, 0);
+		}
+		FreeErrorData(edata);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }

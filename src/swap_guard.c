@@ -2,7 +2,8 @@
  *
  * swap_guard.c
  *	  What load partition_swap refuses, so that a swap never breaks what
- *	  users attach to its target: targets a swap cannot keep intact.
+ *	  users attach to its target: targets a swap cannot keep intact, and
+ *	  swaps the lock table cannot hold.
  *
  *	  A swap writes a partition's rows into a staging table, drops the
  *	  partition and attaches the staging table in its place.  That breaks:
@@ -27,6 +28,13 @@
  *	  sub-partition may be added later.  The checks read the catalogs
  *	  without locking the partitions (a target may have thousands).
  *
+ *	  Lock slots.  A swap holds locks on every table and index it creates
+ *	  or drops until the transaction ends, and the shared lock table holds
+ *	  max_locks_per_transaction per backend slot for all sessions together.
+ *	  A swap that cannot fit even when no one else holds a lock is refused
+ *	  before it builds anything; one that runs out of slots on the way
+ *	  fails with an error naming max_locks_per_transaction and its limit.
+ *
  * IDENTIFICATION
  *	  src/swap_guard.c
  *
@@ -37,6 +45,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/twophase.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
@@ -45,6 +54,7 @@
 #include "commands/trigger.h"
 #include "miscadmin.h"
 #include "partitioning/partdesc.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -246,4 +256,79 @@ etl_swap_check_target(EtlPipeline *p, Relation rel)
 	for (int i = 0; i < pd->nparts; i++)
 		check_referenced(p, pd->oids[i]);
 	check_publications(p, RelationGetRelid(rel), pd);
+}
+
+/*
+ * lock_table_size returns how many locks the shared lock table holds for
+ * all sessions together: max_locks_per_transaction per backend slot and
+ * per prepared transaction.
+ */
+static int64
+lock_table_size(void)
+{
+	return (int64) max_locks_per_xact * (MaxBackends + max_prepared_xacts);
+}
+
+/*
+ * etl_swap_lock_slots_error raises 53200 for a swap of nparts partitions of
+ * the target of p that needs more locks than the lock table holds: needed,
+ * a least estimate (0: unknown, it ran out of slots on the way).
+ */
+void
+etl_swap_lock_slots_error(EtlPipeline *p, int nparts, int64 needed)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OUT_OF_MEMORY),
+			 errmsg("pipeline \"%s\" runs out of lock slots swapping %d "
+					"partitions of target %s",
+					p->name, nparts, p->target),
+			 needed > 0
+				 ? errdetail("The swap holds at least " INT64_FORMAT " locks "
+							 "until the transaction ends (one per table and "
+							 "index it creates or drops), and the lock table "
+							 "holds " INT64_FORMAT " for all sessions: "
+							 "max_locks_per_transaction (%d) times %d backend "
+							 "slots and prepared transactions.",
+							 needed, lock_table_size(), max_locks_per_xact,
+							 MaxBackends + max_prepared_xacts)
+				 : errdetail("The swap holds a lock on each table and index "
+							 "it creates or drops until the transaction ends, "
+							 "and the lock table, shared by all sessions, "
+							 "holds " INT64_FORMAT ": max_locks_per_"
+							 "transaction (%d) times %d backend slots and "
+							 "prepared transactions.",
+							 lock_table_size(), max_locks_per_xact,
+							 MaxBackends + max_prepared_xacts),
+			 errhint("Raise max_locks_per_transaction (a restart is needed), "
+					 "or load in committed steps that touch fewer partitions "
+					 "each (CALL etl_backfill with a step of one partition, "
+					 "or etl_catch_up with a smaller batch_size).")));
+}
+
+/*
+ * etl_swap_check_lock_slots refuses, before anything is built, a swap of
+ * nparts partitions that needs at least needed locks when the lock table
+ * cannot hold that many even with no other lock taken.
+ */
+void
+etl_swap_check_lock_slots(EtlPipeline *p, int nparts, int64 needed)
+{
+	if (needed > lock_table_size())
+		etl_swap_lock_slots_error(p, nparts, needed);
+}
+
+/*
+ * etl_swap_out_of_lock_slots tells whether edata is the lock manager
+ * running out of lock table slots (53200 "out of shared memory", whose
+ * hint names max_locks_per_transaction), as opposed to memory or
+ * predicate locks running out.
+ */
+bool
+etl_swap_out_of_lock_slots(ErrorData *edata)
+{
+	return edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY &&
+		   edata->message_id != NULL &&
+		   strcmp(edata->message_id, "out of shared memory") == 0 &&
+		   edata->hint != NULL &&
+		   strstr(edata->hint, "max_locks_per_transaction") != NULL;
 }
