@@ -52,7 +52,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 # isolation specs (test/isolation/specs/*.spec)
 ISOLATION = concurrent_runs late_writer_timestamp late_writer_serial \
 	late_writer_xid full_refresh safe_bounds owner_before_lock partition_swap \
-	partition_swap_dimension
+	partition_swap_readers partition_swap_dimension
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
