@@ -21,6 +21,7 @@ OBJS = \
 	src/extract.o \
 	src/load.o \
 	src/swap.o \
+	src/swap_guard.o \
 	src/run.o \
 	src/rowhash.o \
 	src/observe.o \
@@ -43,17 +44,50 @@ OBJS = \
 DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 
-# pg_regress suites, in order (sql/*.sql, expected/*.out)
-REGRESS = install row_hash row_hash_settings pipeline_api run_timestamp run_serial \
-	serial_sources loads security \
-	failures replay checks observe run_xid xid_arrivals run_full run_cdc run_snapshot \
-	schema_drift schedule fdw steps load_swap hostile_path catalog_privileges
+# pg_regress suites, in order (sql/*.sql, expected/*.out), one a line
+REGRESS = \
+	install \
+	row_hash \
+	row_hash_settings \
+	pipeline_api \
+	run_timestamp \
+	run_serial \
+	serial_sources \
+	loads \
+	security \
+	failures \
+	replay \
+	checks \
+	observe \
+	run_xid \
+	xid_arrivals \
+	run_full \
+	run_cdc \
+	run_snapshot \
+	schema_drift \
+	schedule \
+	fdw \
+	steps \
+	load_swap \
+	hostile_path \
+	catalog_privileges \
+	load_swap_attached \
+	load_swap_refused
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
-# isolation specs (test/isolation/specs/*.spec)
-ISOLATION = concurrent_runs late_writer_timestamp late_writer_serial \
-	late_writer_xid full_refresh safe_bounds owner_before_lock partition_swap \
-	serial_drawn_early
+# isolation specs (test/isolation/specs/*.spec), one a line
+ISOLATION = \
+	concurrent_runs \
+	late_writer_timestamp \
+	late_writer_serial \
+	late_writer_xid \
+	full_refresh \
+	safe_bounds \
+	owner_before_lock \
+	partition_swap \
+	serial_drawn_early \
+	partition_swap_readers \
+	partition_swap_dimension
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare

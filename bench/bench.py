@@ -1177,7 +1177,7 @@ def case_partition_swap(b: Bench):
     """partition swap: a target partitioned by month, loaded with
     load => 'partition_swap'; increments that change about a tenth of one
     month's orders rebuild that partition in a staging table and swap it
-    in (DETACH / ATTACH / DROP).  The times of both steps are etl_ext's own
+    in (DROP / ATTACH).  The times of both steps are etl_ext's own
     (its DEBUG1 report, read with client_min_messages = debug1).  Only when
     this build accepts the load: n/a otherwise."""
     case = "partition swap"

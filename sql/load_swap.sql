@@ -1,5 +1,5 @@
 -- load_swap: load partition_swap rebuilds each partition a batch touches in
--- a staging table and swaps it in (DETACH / ATTACH / DROP) in the run's
+-- a staging table and swaps it in (DROP / ATTACH) in the run's
 -- transaction; partitions it does not touch keep their OID
 
 CREATE ROLE regress_swap_owner;
@@ -214,7 +214,7 @@ SELECT count(*) AS rebuilt FROM sw_before b JOIN sw_relations c USING (relname)
  WHERE b.relkind = 'r' AND b.oid <> c.oid;
 
 -- a failure in the middle of the swap (a view depends on January, whose
--- DROP fails after DETACH and ATTACH): everything is rolled back, no
+-- DROP fails, the swap's first step): everything is rolled back, no
 -- staging table is left, the watermark stays
 CREATE VIEW sw_dw.january AS SELECT * FROM sw_dw.sales_p20240101;
 RESET ROLE;

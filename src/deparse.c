@@ -36,6 +36,7 @@
 #include "access/htup_details.h"
 #include "access/reloptions.h"
 #include "access/table.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
@@ -52,6 +53,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
+#include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
@@ -1394,6 +1396,35 @@ target_columns(EtlRun *run, bool loaded, bool insertable)
 }
 
 /*
+ * identity_columns lists the identity columns of the target that the
+ * pipeline does not write, with in *seqs the OID of each one's sequence:
+ * a staging table has no identity (partitions of a partitioned table draw
+ * from the target's sequence), so a new row gets its value from there.
+ */
+static List *
+identity_columns(EtlRun *run, List **seqs)
+{
+	Relation rel = table_open(run->target_relid, AccessShareLock);
+	TupleDesc desc = RelationGetDescr(rel);
+	List *result = NIL;
+
+	*seqs = NIL;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (a->attisdropped || !a->attidentity ||
+			column_is_loaded(run, NameStr(a->attname)))
+			continue;
+		result = lappend(result, pstrdup(NameStr(a->attname)));
+		*seqs = lappend_oid(
+			*seqs, getIdentitySequence(run->target_relid, a->attnum, false));
+	}
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
  * append_names writes "alias.a, alias.b" (alias NULL: "a, b") for a list of
  * column names, each preceded by ", " unless first.
  */
@@ -1437,15 +1468,24 @@ append_batch_columns(StringInfo buf, EtlRun *run, const char *alias)
 /*
  * etl_deparse_swap_batch_create returns the CREATE of a run's batch table
  * (partition_swap): a temporary table like the target, with its NOT NULL
- * and CHECK constraints, so that a row the target would refuse fails as it
- * enters the batch, where bad-row isolation finds it.
+ * and CHECK constraints and, when the target is itself a partition, its
+ * partition constraint as the CHECK constraint ETL_SWAP_PARENT, so that a
+ * row the target would refuse fails as it enters the batch, where bad-row
+ * isolation finds it.
  */
 char *
 etl_deparse_swap_batch_create(EtlRun *run, const char *batch)
 {
-	return psprintf("CREATE TEMP TABLE %s (LIKE %s INCLUDING CONSTRAINTS)"
+	char *parent = "";
+
+	if (get_rel_relispartition(run->target_relid))
+		parent = psprintf(", CONSTRAINT " ETL_SWAP_PARENT " CHECK (%s)",
+						  TextDatumGetCString(DirectFunctionCall1(
+							  pg_get_partition_constraintdef,
+							  ObjectIdGetDatum(run->target_relid))));
+	return psprintf("CREATE TEMP TABLE %s (LIKE %s INCLUDING CONSTRAINTS%s)"
 					" ON COMMIT DROP",
-					quote_identifier(batch), run->target_sql);
+					quote_identifier(batch), run->target_sql, parent);
 }
 
 /*
@@ -1746,7 +1786,8 @@ etl_deparse_swap_keep(EtlRun *run, const char *staging, const char *old,
  * etl_deparse_swap_add returns the INSERT into a staging table of the rows
  * of the batch table that filter selects: all of them (which 0: the
  * pipeline writes every column of the target), the new keys (1: the
- * target's defaults fill the columns the pipeline does not write), or the
+ * target's defaults fill the columns the pipeline does not write, and its
+ * identity columns get the next values of their sequences), or the
  * changed rows (2: those columns keep the values of the row's current
  * version, as load merge's UPDATE keeps them; NULL when the pipeline writes
  * every column: use 0).
@@ -1757,6 +1798,9 @@ etl_deparse_swap_add(EtlRun *run, const char *staging, const char *batch,
 {
 	StringInfoData buf;
 	List *others = which == 2 ? target_columns(run, false, true) : NIL;
+	List *seqs = NIL;
+	List *identities = which == 1 ? identity_columns(run, &seqs) : NIL;
+	ListCell *lc;
 
 	if (which == 2 && others == NIL)
 		return NULL;
@@ -1764,9 +1808,15 @@ etl_deparse_swap_add(EtlRun *run, const char *staging, const char *batch,
 	appendStringInfo(&buf, "INSERT INTO %s (", staging);
 	append_batch_columns(&buf, run, NULL);
 	append_names(&buf, others, NULL, false);
+	append_names(&buf, identities, NULL, false);
 	appendStringInfoString(&buf, ") SELECT ");
 	append_batch_columns(&buf, run, "etl_b");
 	append_names(&buf, others, "etl_o", false);
+	foreach (lc, seqs)
+		appendStringInfo(&buf,
+						 ", pg_catalog.nextval(%u::pg_catalog.oid::pg_catalog."
+						 "regclass)",
+						 lfirst_oid(lc));
 	appendStringInfo(&buf, " FROM pg_temp.%s AS etl_b",
 					 quote_identifier(batch));
 	if (which == 2)
@@ -1787,7 +1837,8 @@ etl_deparse_swap_add(EtlRun *run, const char *staging, const char *batch,
 
 /*
  * etl_deparse_partition_bound returns the bound clause of a partition of
- * parent ("FOR VALUES ...") and in *qual its partition constraint, both as
+ * parent ("FOR VALUES ...") and in *qual its partition constraint (its
+ * bound's and, when parent is a partition itself, parent's), both as
  * PostgreSQL deparses them (pg_get_expr, pg_get_partition_constraintdef):
  * a CHECK constraint of that text on a table lets ATTACH PARTITION skip
  * its validation scan.
@@ -1796,7 +1847,8 @@ char *
 etl_deparse_partition_bound(Relation parent, PartitionBoundSpec *spec,
 							char **qual)
 {
-	List *quals = get_qual_from_partbound(parent, spec);
+	List *quals = list_concat(get_qual_from_partbound(parent, spec),
+							  RelationGetPartitionQual(parent));
 
 	*qual =
 		deparse_expression((Node *) make_ands_explicit(quals),
@@ -2006,9 +2058,9 @@ etl_deparse_lock(const char *rels, const char *mode)
 }
 
 /*
- * etl_deparse_swap_step returns one statement of the swap: DETACH (rel the
- * partition), ATTACH (rel the staging table, arg its bound clause), DROP
- * (rel the detached partition), RENAME and RENAME INDEX (arg the new name),
+ * etl_deparse_swap_step returns one statement of the swap: ATTACH (rel the
+ * staging table, arg its bound clause), DROP (rel the partition replaced,
+ * or the batch table), RENAME and RENAME INDEX (arg the new name),
  * UNBOUND (dropping the ETL_SWAP_BOUND constraint of rel) or ANALYZE.
  */
 char *
@@ -2017,8 +2069,6 @@ etl_deparse_swap_step(EtlSwapStep step, const char *target, const char *rel,
 {
 	switch (step)
 	{
-		case ETL_SWAP_DETACH:
-			return psprintf("ALTER TABLE %s DETACH PARTITION %s", target, rel);
 		case ETL_SWAP_ATTACH:
 			return psprintf("ALTER TABLE %s ATTACH PARTITION %s %s", target,
 							rel, arg);

@@ -18,7 +18,7 @@
  *	  delete_insert DELETE of the target rows with the batch's keys, then
  *					INSERT of the batch.
  *	  partition_swap the partitions the batch touches rebuilt in staging
- *					tables and swapped in with DETACH / ATTACH / DROP
+ *					tables and swapped in with DROP / ATTACH
  *					(swap.c); merge's semantics and counts.  Staged chunks
  *					gather their rows, etl_load_finish() swaps.
  *

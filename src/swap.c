@@ -3,8 +3,7 @@
  * swap.c
  *	  Load partition_swap: the batch is applied to a partitioned target by
  *	  rebuilding each partition it touches in a staging table and swapping
- *	  the staging tables in with DETACH / ATTACH / DROP, in the run's
- *	  transaction.
+ *	  the staging tables in with DROP / ATTACH, in the run's transaction.
  *
  *	  Semantics are those of load merge, partition by partition: a batch row
  *	  replaces the target row with its key (wherever that row is: a row
@@ -39,19 +38,22 @@
  *		INCLUDING ALL EXCLUDING INDEXES EXCLUDING IDENTITY) with a CHECK
  *		constraint that is the partition's constraint as PostgreSQL
  *		deparses it; the partition's rows whose key is not in the batch
- *		table, then the batch table's rows for it; its indexes, primary key
- *		and unique constraints from the partition's (or the target's)
- *		definitions, built once the rows are in, and its foreign keys
- *		(validated now, not by ATTACH inside the swap); its owner, grants
- *		and comment; ANALYZE.  Then the swap: DETACH every partition replaced,
- *		ATTACH every staging table (the DEFAULT partition last), DROP the
- *		replaced partitions, give the staging tables and their indexes the
- *		replaced ones' names, drop the CHECK constraint.  ATTACH finds the
- *		CHECK constraint implies the partition constraint and does not
- *		scan the table, and finds an index matching each of the target's
- *		partitioned indexes and attaches it.  Everything happens in the
- *		attempt's subtransaction: an error anywhere (a lock timeout, a
- *		dependent view) rolls it all back, staging tables included.
+ *		table, then the batch table's rows for it (a new row's identity
+ *		columns from the target's sequences); its indexes, primary key and
+ *		unique constraints from the partition's (or the target's)
+ *		definitions, built once the rows are in; its owner, grants and
+ *		comment; ANALYZE.  Then the swap: DROP every partition replaced,
+ *		give the staging tables and their indexes the replaced ones' names,
+ *		ATTACH every staging table (the DEFAULT partition last), drop the
+ *		CHECK constraint.  ATTACH finds the CHECK constraint implies the
+ *		partition constraint and does not scan the table, finds an index
+ *		matching each of the target's partitioned indexes and attaches it,
+ *		and clones the target's foreign keys and validates them.
+ *		Everything happens in the attempt's subtransaction: an error
+ *		anywhere (a lock timeout, a dependent view) rolls it all back,
+ *		staging tables included.  Before anything is built, the target is
+ *		checked again for what a swap would break, and the swap for the
+ *		lock slots it needs (swap_guard.c).
  *
  *	  New partitions.  Without a DEFAULT partition, a row no partition
  *	  takes gets a new one: list, FOR VALUES IN (its value); range, the
@@ -71,15 +73,17 @@
  *	  parent, changes its partitions or runs another swap on it until the
  *	  run's transaction ends; readers go on.  Phase B locks the partitions
  *	  it rebuilds SHARE (no writer of them directly) and reads them with a
- *	  snapshot taken after that lock.  DETACH (and DROP) takes ACCESS
- *	  EXCLUSIVE on the target, ATTACH SHARE UPDATE EXCLUSIVE: from the
- *	  first DETACH to the end of the transaction no one reads the target.
- *	  A run that only creates partitions detaches nothing and never blocks
- *	  readers.  Waiting for a reader is bounded by the caller's
- *	  lock_timeout: 55P03 is transient, the attempt is rolled back and
- *	  retried per the pipeline's retry policy.
+ *	  snapshot taken after that lock.  DROP takes ACCESS EXCLUSIVE on the
+ *	  target, ATTACH SHARE UPDATE EXCLUSIVE: from the first DROP to the end
+ *	  of the transaction no one reads the target.  A run that only creates
+ *	  partitions drops nothing and never blocks readers.  A table the
+ *	  target references by a foreign key is locked by ATTACH only (SHARE
+ *	  ROW EXCLUSIVE: its writers wait, its readers do not).  Waiting for a
+ *	  reader is bounded by the caller's lock_timeout: 55P03 is transient,
+ *	  the attempt is rolled back and retried per the pipeline's retry
+ *	  policy.
  *
- *	  Ownership.  DETACH, ATTACH and DROP need the owner of the target and
+ *	  Ownership.  ATTACH and DROP need the owner of the target and
  *	  of the partitions: the pipeline owner must be (or be a member of) the
  *	  target's owner (checked at definition) and of the partitions rebuilt.
  *	  The run executes as the pipeline owner in a security-restricted
@@ -454,8 +458,9 @@ check_partition(EtlPipeline *p, Oid part, bool rebuilt)
  * etl_swap_check_definition checks what load partition_swap needs of a
  * pipeline's target (etl_create_pipeline, etl_alter_pipeline): the
  * partition key (swap_key()), the pipeline owner owning the target and its
- * partitions and allowed to create tables in its schema, the transform
- * producing the partition key column.  Runs under the pinned settings.
+ * partitions and allowed to create tables in its schema, nothing a swap
+ * would break (etl_swap_check_target()), the transform producing the
+ * partition key column.  Runs under the pinned settings.
  */
 void
 etl_swap_check_definition(EtlPipeline *p, Oid source, Oid target)
@@ -500,6 +505,7 @@ etl_swap_check_definition(EtlPipeline *p, Oid source, Oid target)
 	pd = RelationGetPartitionDesc(rel, true);
 	for (int i = 0; i < pd->nparts; i++)
 		check_partition(p, pd->oids[i], false);
+	etl_swap_check_target(p, rel);
 
 	map = etl_resolve_columns(p, source, target);
 	foreach (lc, map->columns)
@@ -1291,38 +1297,12 @@ build_indexes(SwapPart *part, Oid template, Oid nsp)
 }
 
 /*
- * add_foreign_keys gives a staging table the foreign keys of template,
- * validated on its rows now: ATTACH then finds them and does not validate
- * the ones it would clone from the target, inside the swap.
- */
-static void
-add_foreign_keys(SwapPart *part, Oid template)
-{
-	Relation rel = table_open(template, AccessShareLock);
-	List *fkeys = RelationGetFKeyList(rel);
-	List *oids = NIL;
-	ListCell *lc;
-
-	foreach (lc, fkeys)
-		oids = lappend_oid(oids, ((ForeignKeyCacheInfo *) lfirst(lc))->conoid);
-	table_close(rel, AccessShareLock);
-	foreach (lc, oids)
-	{
-		Oid constraint = lfirst_oid(lc);
-
-		etl_spi_exec(
-			etl_deparse_swap_constraint(constraint, part->staging_sql,
-										get_constraint_name(constraint)),
-			NULL, SPI_OK_UTILITY, InvalidSnapshot);
-	}
-}
-
-/*
  * build_part builds the staging table of a partition: created like the
  * partition (or, new, like the target) with the CHECK constraint of its
  * bound, owned and granted like it, filled with the partition's rows the
  * batch leaves and the batch's rows for it (read with snapshot), indexed,
- * given its foreign keys, analysed.
+ * analysed.  It gets no foreign key: ATTACH clones the target's (see
+ * swap_in()).
  */
 static void
 build_part(EtlRun *run, Relation rel, const char *batch, EtlSwapKey *k,
@@ -1383,18 +1363,20 @@ build_part(EtlRun *run, Relation rel, const char *batch, EtlSwapKey *k,
 	}
 
 	build_indexes(part, template, nsp);
-	add_foreign_keys(part, template);
 	etl_spi_exec(
 		etl_deparse_swap_step(ETL_SWAP_ANALYZE, NULL, part->staging_sql, NULL),
 		NULL, SPI_OK_UTILITY, InvalidSnapshot);
 }
 
 /*
- * swap_in swaps the staging tables in: DETACH the partitions they replace,
- * ATTACH them (the DEFAULT partition last, so that the other ATTACHes
- * find no DEFAULT partition to scan when it is rebuilt too), DROP the
- * replaced partitions, give the staging tables and their indexes the
- * replaced ones' names, drop the CHECK constraints of the bounds.
+ * swap_in swaps the staging tables in: DROP the partitions they replace
+ * (no DETACH first: a detached partition gets foreign key triggers of its
+ * own on the referenced tables, whose removal locks those tables ACCESS
+ * EXCLUSIVE), give the staging tables and their indexes the replaced ones'
+ * names, ATTACH them (the DEFAULT partition last, so that the other
+ * ATTACHes find no DEFAULT partition to scan when it is rebuilt too; ATTACH
+ * also clones the target's foreign keys and validates them), drop the
+ * CHECK constraints of the bounds.
  */
 static void
 swap_in(EtlRun *run, List *parts)
@@ -1404,12 +1386,24 @@ swap_in(EtlRun *run, List *parts)
 	foreach (lc, parts)
 	{
 		SwapPart *part = lfirst(lc);
+		ListCell *ic;
 
-		if (OidIsValid(part->old))
-			etl_spi_exec(
-				etl_deparse_swap_step(ETL_SWAP_DETACH, run->target_sql,
-									  etl_relation_sql(part->old), NULL),
-				NULL, SPI_OK_UTILITY, InvalidSnapshot);
+		if (!OidIsValid(part->old))
+			continue;
+		etl_spi_exec(etl_deparse_swap_step(ETL_SWAP_DROP, NULL,
+										   etl_relation_sql(part->old), NULL),
+					 NULL, SPI_OK_UTILITY, InvalidSnapshot);
+		etl_spi_exec(etl_deparse_swap_step(ETL_SWAP_RENAME, NULL,
+										   part->staging_sql, part->name),
+					 NULL, SPI_OK_UTILITY, InvalidSnapshot);
+		part->staging_sql = quote_qualified_identifier(part->nsp, part->name);
+		for (ic = list_head(part->index_renames); ic != NULL;
+			 ic = lnext(part->index_renames, lnext(part->index_renames, ic)))
+			etl_spi_exec(etl_deparse_swap_step(
+							 ETL_SWAP_RENAME_INDEX, NULL,
+							 quote_qualified_identifier(part->nsp, lfirst(ic)),
+							 lfirst(lnext(part->index_renames, ic))),
+						 NULL, SPI_OK_UTILITY, InvalidSnapshot);
 	}
 	for (int pass = 0; pass <= 1; pass++)
 		foreach (lc, parts)
@@ -1423,48 +1417,40 @@ swap_in(EtlRun *run, List *parts)
 					NULL, SPI_OK_UTILITY, InvalidSnapshot);
 		}
 	foreach (lc, parts)
-	{
-		SwapPart *part = lfirst(lc);
-		char *final = quote_qualified_identifier(part->nsp, part->name);
-		ListCell *ic;
-
-		if (OidIsValid(part->old))
-		{
-			etl_spi_exec(
-				etl_deparse_swap_step(ETL_SWAP_DROP, NULL, final, NULL), NULL,
-				SPI_OK_UTILITY, InvalidSnapshot);
-			etl_spi_exec(etl_deparse_swap_step(ETL_SWAP_RENAME, NULL,
-											   part->staging_sql, part->name),
-						 NULL, SPI_OK_UTILITY, InvalidSnapshot);
-			for (ic = list_head(part->index_renames); ic != NULL;
-				 ic = lnext(part->index_renames,
-							lnext(part->index_renames, ic)))
-				etl_spi_exec(
-					etl_deparse_swap_step(
-						ETL_SWAP_RENAME_INDEX, NULL,
-						quote_qualified_identifier(part->nsp, lfirst(ic)),
-						lfirst(lnext(part->index_renames, ic))),
-					NULL, SPI_OK_UTILITY, InvalidSnapshot);
-		}
-		etl_spi_exec(
-			etl_deparse_swap_step(ETL_SWAP_UNBOUND, NULL, final, NULL), NULL,
-			SPI_OK_UTILITY, InvalidSnapshot);
-	}
+		etl_spi_exec(etl_deparse_swap_step(
+						 ETL_SWAP_UNBOUND, NULL,
+						 ((SwapPart *) lfirst(lc))->staging_sql, NULL),
+					 NULL, SPI_OK_UTILITY, InvalidSnapshot);
 }
 
 /*
- * etl_swap_finish is phase B: when the run's batch table holds rows, the
- * partitions they touch are rebuilt and swapped in, and the batch table is
- * dropped.  Nothing to do otherwise (other loads, a batch without new or
- * changed rows, the whole batch already swapped by etl_swap_load()).  Runs
- * as the pipeline owner inside the attempt's subtransaction; errors
- * propagate.  The time to build and to swap goes to the server log at
- * DEBUG1.
+ * least_locks returns the fewest locks the swap of parts must hold until
+ * the transaction ends: every partition has at least the target's
+ * indexes, and each table and index created (staging) or dropped
+ * (replaced) is locked.
  */
-void
-etl_swap_finish(EtlRun *run)
+static int64
+least_locks(Relation rel, List *parts)
 {
-	char *batch;
+	int64 per_part = 1 + list_length(RelationGetIndexList(rel));
+	int64 n = 0;
+	ListCell *lc;
+
+	foreach (lc, parts)
+		n += OidIsValid(((SwapPart *) lfirst(lc))->old) ? 2 * per_part
+														: per_part;
+	return n;
+}
+
+/*
+ * swap_rebuild is phase B for the batch table batch (etl_swap_finish()):
+ * the partitions it touches are checked, rebuilt and swapped in, and the
+ * batch table dropped.  *nparts gets the number of partitions as soon as
+ * it is known.
+ */
+static void
+swap_rebuild(EtlRun *run, const char *batch, int *nparts)
+{
 	Relation rel;
 	EtlSwapKey k;
 	SwapRoute r;
@@ -1477,16 +1463,16 @@ etl_swap_finish(EtlRun *run)
 	int64 rows = 0;
 	ListCell *lc;
 
-	if (run->p->load != ETL_LOAD_PARTITION_SWAP ||
-		(batch = swap_batch(run, false)) == NULL)
-		return;
 	INSTR_TIME_SET_CURRENT(start);
 
 	/* the target is locked SHARE ROW EXCLUSIVE: its partitions stay */
 	rel = table_open(run->target_relid, AccessShareLock);
+	etl_swap_check_target(run->p, rel);
 	swap_key(run->p, rel, &k);
 	swap_route(rel, &k, &r);
 	parts = swap_parts(run, rel, batch, &k, &r);
+	*nparts = list_length(parts);
+	etl_swap_check_lock_slots(run->p, *nparts, least_locks(rel, parts));
 	if (list_length(parts) > ETL_SWAP_SCANS)
 	{
 		etl_spi_exec(etl_deparse_swap_batch_index(batch, &k), NULL,
@@ -1538,4 +1524,45 @@ etl_swap_finish(EtlRun *run)
 							 run->p->name, list_length(parts), rows,
 							 INSTR_TIME_GET_MILLISEC(built),
 							 INSTR_TIME_GET_MILLISEC(swapped))));
+}
+
+/*
+ * etl_swap_finish is phase B: when the run's batch table holds rows, the
+ * partitions they touch are rebuilt and swapped in, and the batch table is
+ * dropped (swap_rebuild()).  Nothing to do otherwise (other loads, a batch
+ * without new or changed rows, the whole batch already swapped by
+ * etl_swap_load()).  Runs as the pipeline owner inside the attempt's
+ * subtransaction; errors propagate, and running out of lock table slots
+ * becomes an error that names max_locks_per_transaction and the limit.
+ * The time to build and to swap goes to the server log at DEBUG1.
+ */
+void
+etl_swap_finish(EtlRun *run)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char *batch;
+	volatile int nparts = 0;
+
+	if (run->p->load != ETL_LOAD_PARTITION_SWAP ||
+		(batch = swap_batch(run, false)) == NULL)
+		return;
+	PG_TRY();
+	{
+		swap_rebuild(run, batch, (int *) &nparts);
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (etl_swap_out_of_lock_slots(edata))
+		{
+			FlushErrorState();
+			etl_swap_lock_slots_error(run->p, nparts, 0);
+		}
+		FreeErrorData(edata);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }

@@ -14,6 +14,8 @@
 
 #include "postgres.h"
 
+#include "utils/rel.h"
+
 #include "run.h"
 
 /*
@@ -50,10 +52,13 @@ typedef struct EtlSwapKey
 /* the CHECK constraint of a staging table that equals its partition bound */
 #define ETL_SWAP_BOUND "etl_swap_bound"
 
+/* the CHECK constraint of the batch table of a target that is a partition:
+ * the target's partition constraint */
+#define ETL_SWAP_PARENT "partition_constraint_of_target"
+
 /* one statement of the swap (etl_deparse_swap_step()) */
 typedef enum EtlSwapStep
 {
-	ETL_SWAP_DETACH,
 	ETL_SWAP_ATTACH,
 	ETL_SWAP_DROP,
 	ETL_SWAP_RENAME,
@@ -71,5 +76,13 @@ typedef enum EtlSwapStep
 extern void etl_swap_check_definition(EtlPipeline *p, Oid source, Oid target);
 extern void etl_swap_load(EtlRun *run, EtlLoadCounts *c);
 extern void etl_swap_finish(EtlRun *run);
+
+/* what a swap refuses (swap_guard.c) */
+extern void etl_swap_check_target(EtlPipeline *p, Relation rel);
+extern void etl_swap_check_lock_slots(EtlPipeline *p, int nparts,
+									  int64 needed);
+extern void etl_swap_lock_slots_error(EtlPipeline *p, int nparts,
+									  int64 needed);
+extern bool etl_swap_out_of_lock_slots(ErrorData *edata);
 
 #endif /* ETL_SWAP_H */
