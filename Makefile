@@ -72,7 +72,8 @@ REGRESS = \
 	hostile_path \
 	catalog_privileges \
 	load_swap_attached \
-	load_swap_refused
+	load_swap_refused \
+	steps_exact
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec), one a line

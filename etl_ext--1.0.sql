@@ -477,6 +477,16 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION etl_reset_watermark(text, text) IS
     'set the watermark (validated for the watermark column''s type); NULL starts again from the beginning';
 
+-- the same with force: a pipeline that appends without a key reloads rows
+-- it has loaded only when forced (a separate function, so that calls with
+-- one or two arguments keep resolving to the one above)
+CREATE FUNCTION etl_reset_watermark(name text, value text, force boolean)
+RETURNS text
+AS 'MODULE_PATHNAME', 'etl_reset_watermark'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION etl_reset_watermark(text, text, boolean) IS
+    'set the watermark; force => true also for a pipeline that appends without a key (its rows past the new watermark are loaded again, twice)';
+
 -- Running -------------------------------------------------------------------
 
 CREATE FUNCTION etl_run(pipeline text)
@@ -1151,6 +1161,14 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION etl_internal.etl_run_step(text, text, text, text, bigint) IS
     'one step of etl_catch_up or etl_backfill: a run recorded as kind, completing its batch row; with a range, the watermark stays';
 
+CREATE FUNCTION etl_internal.etl_steps_check(procedure text, pipeline text,
+                                           force boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'etl_steps_check'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION etl_internal.etl_steps_check(text, text, boolean) IS
+    'what etl_catch_up and etl_backfill check first: no transaction block (25001), the pipeline and its owner, a backfill''s mode and keyless append (unless force)';
+
 CREATE FUNCTION etl_internal.etl_batch_start(pipeline text, kind text, range_from text DEFAULT NULL,
                                 range_to text DEFAULT NULL)
 RETURNS bigint
@@ -1194,11 +1212,13 @@ DECLARE
     nsteps  pg_catalog.int8;
     step_no pg_catalog.int4 := 0;
     done    pg_catalog.int8 := 0;
+    fresh   pg_catalog.int8;
     t0      pg_catalog.timestamptz := pg_catalog.clock_timestamp();
     secs    pg_catalog.float8;
     b       pg_catalog.int8;
     r       etl.run_result;
 BEGIN
+    PERFORM etl_internal.etl_steps_check('etl_catch_up', etl_catch_up.pipeline);
     PERFORM etl_internal.etl_batch_recover(etl_catch_up.pipeline);
     COMMIT;
     total := etl_internal.etl_pending_rows(etl_catch_up.pipeline);
@@ -1216,20 +1236,30 @@ BEGIN
             RAISE NOTICE 'catch-up of "%" stopped: another session is running it', etl_catch_up.pipeline;
             RETURN;
         END IF;
+        -- the rows the step took past the watermark, in its batch row (an
+        -- overlap also re-reads rows before it)
+        SELECT bt.rows INTO fresh FROM etl.batches bt
+         WHERE bt.batch_id OPERATOR(pg_catalog.=) b;
+        fresh := COALESCE(fresh, 0);
         step_no := step_no OPERATOR(pg_catalog.+) 1;
-        done := done OPERATOR(pg_catalog.+) GREATEST(r.rows_extracted, 0);
+        done := done OPERATOR(pg_catalog.+) fresh;
         secs := GREATEST(pg_catalog.date_part('epoch',
                     pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0), 0.001);
         RAISE NOTICE 'catch-up of "%": step % of %, % rows (% of %), % rows/s, ETA %',
             etl_catch_up.pipeline, step_no, GREATEST(nsteps, step_no),
-            r.rows_extracted, done, COALESCE(total::pg_catalog.text, '?'),
+            fresh, done, COALESCE(total::pg_catalog.text, '?'),
             pg_catalog.round((done OPERATOR(pg_catalog./) secs)::pg_catalog.numeric),
             CASE WHEN total IS NULL OR done OPERATOR(pg_catalog.>=) total THEN '00:00:00'
                  ELSE pg_catalog.to_char(pg_catalog.make_interval(secs =>
                           (total OPERATOR(pg_catalog.-) done) OPERATOR(pg_catalog.*)
                           secs OPERATOR(pg_catalog./) GREATEST(done, 1)),
                           'HH24:MI:SS') END;
-        EXIT WHEN bsize IS NULL OR r.rows_extracted OPERATOR(pg_catalog.<) bsize;
+        -- fewer rows than batch_size past the watermark: the step reached
+        -- the safe bound; a step that left the watermark where it was
+        -- would only be repeated
+        EXIT WHEN bsize IS NULL OR fresh OPERATOR(pg_catalog.<) bsize
+               OR r.watermark_to OPERATOR(pg_catalog.=) r.watermark_from
+               OR (r.watermark_to IS NULL AND r.watermark_from IS NULL);
     END LOOP;
 END
 $fn$;
@@ -1250,6 +1280,7 @@ DECLARE
     b      pg_catalog.int8;
     r      etl.run_result;
 BEGIN
+    PERFORM etl_internal.etl_steps_check('etl_backfill', etl_backfill.pipeline, force);
     PERFORM etl_internal.etl_batch_recover(etl_backfill.pipeline);
     COMMIT;
     SELECT pg_catalog.count(*) INTO nsteps
@@ -1330,7 +1361,8 @@ GRANT EXECUTE ON FUNCTION etl_internal.etl_lineage_columns(text),
 
 -- the steps of CALL etl_catch_up and CALL etl_backfill, which run as their
 -- caller (a procedure that commits cannot be SECURITY DEFINER)
-GRANT EXECUTE ON FUNCTION etl_internal.etl_batch_recover(text),
+GRANT EXECUTE ON FUNCTION etl_internal.etl_steps_check(text, text, boolean),
+    etl_internal.etl_batch_recover(text),
     etl_internal.etl_batch_start(text, text, text, text),
     etl_internal.etl_run_step(text, text, text, text, bigint),
     etl_internal.etl_backfill_steps(text, text, text, text),

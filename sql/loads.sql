@@ -45,13 +45,14 @@ SELECT etl_create_pipeline('ld_append', 'ld_src.items', 'ld_dw.items_log',
                            watermark_column => 'at', load => 'append') > 0 AS created;
 SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged FROM etl_run('ld_append');
 SELECT count(*) AS rows, min(name) FILTER (WHERE id = 1) AS first FROM ld_dw.items_log;
--- append without a key: every row is inserted
+-- append without a key: every row is inserted (a reset reloads them only
+-- when forced: steps_exact)
 CREATE TABLE ld_dw.items_history (id int, name text, price numeric(8,2));
 SELECT etl_create_pipeline('ld_history', 'ld_src.items', 'ld_dw.items_history',
                            watermark_column => 'at', load => 'append') > 0 AS created;
 SELECT key FROM etl.pipelines WHERE name = 'ld_history';
 SELECT rows_inserted FROM etl_run('ld_history');
-SELECT etl_reset_watermark('ld_history') IS NULL AS reset;
+SELECT etl_reset_watermark('ld_history', NULL, force => true) IS NULL AS reset;
 SELECT rows_inserted FROM etl_run('ld_history');
 SELECT count(*) AS rows, count(DISTINCT id) AS ids FROM ld_dw.items_history;
 

@@ -459,7 +459,9 @@ etl_catalog_record_run(EtlRunRecord *r)
 }
 
 /*
- * etl_catalog_record_batch inserts a row of the batch log for a run.
+ * etl_catalog_record_batch inserts a row of the batch log for a run; its
+ * rows are those of its range, past the run's starting watermark (rows an
+ * overlap re-read lie before it).
  */
 void
 etl_catalog_record_batch(EtlRunRecord *r, const char *kind, const char *status)
@@ -475,7 +477,7 @@ etl_catalog_record_batch(EtlRunRecord *r, const char *kind, const char *status)
 	etl_args_add_text(&args, r->watermark_from);
 	etl_args_add_text(&args, r->watermark_to);
 	etl_args_add_text(&args, status);
-	etl_args_add_int8(&args, r->rows_extracted);
+	etl_args_add_int8(&args, Max(r->rows_new, 0));
 
 	etl_become_extension_owner(&sw);
 	etl_spi_exec(
@@ -488,7 +490,8 @@ etl_catalog_record_batch(EtlRunRecord *r, const char *kind, const char *status)
 
 /*
  * etl_catalog_finish_batch sets the status of a batch row written by
- * etl_batch_start (a step of catch-up or backfill) from its run.
+ * etl_batch_start (a step of catch-up or backfill) from its run, with the
+ * rows of its range (see etl_catalog_record_batch).
  */
 void
 etl_catalog_finish_batch(int64 batch_id, EtlRunRecord *r, const char *status,
@@ -501,7 +504,7 @@ etl_catalog_finish_batch(int64 batch_id, EtlRunRecord *r, const char *status,
 	etl_args_add_int8(&args, batch_id);
 	etl_args_add_int8(&args, r->run_id);
 	etl_args_add_text(&args, status);
-	etl_args_add_int8(&args, Max(r->rows_extracted, 0));
+	etl_args_add_int8(&args, Max(r->rows_new, 0));
 	etl_args_add_int8(&args, r->pipeline_id);
 	etl_args_add_text(&args, r->watermark_from);
 	etl_args_add_text(&args, r->watermark_to);

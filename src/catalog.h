@@ -138,6 +138,9 @@ typedef struct EtlRunRecord
 	int64 rows_deleted;
 	int64 rows_unchanged;
 	int64 rows_rejected;
+	int64 rows_new; /* rows past watermark_from (the batch's range): fewer
+					 * than rows_extracted when an overlap re-read some;
+					 * -1 until known */
 	char *watermark_from;
 	char *watermark_to;
 	int32 attempts;

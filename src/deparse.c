@@ -117,9 +117,10 @@ etl_deparse_range_where(EtlRun *run)
 
 /*
  * etl_deparse_stats returns the statement that counts the rows of the run's
- * range (-1 when the transform is one-to-one: the load counts them then)
- * and finds the range's newest watermark value and whether it is past the
- * stored one.
+ * range (-1 when the transform is one-to-one: the load counts them then),
+ * finds the range's newest watermark value and whether it is past the
+ * stored one, and, when an overlap re-reads rows before the stored
+ * watermark, counts the rows past it (a fourth column).
  */
 char *
 etl_deparse_stats(EtlRun *run)
@@ -136,12 +137,17 @@ etl_deparse_stats(EtlRun *run)
 	 * mode cdc the load sees only each key's last change).
 	 */
 	return psprintf(
-		"SELECT %s, pg_catalog.max(%s), pg_catalog.max(%s) > $%d FROM %s%s",
+		"SELECT %s, pg_catalog.max(%s), pg_catalog.max(%s) > $%d%s FROM %s%s",
 		run->map->one_to_one && run->p->mode != ETL_MODE_CDC &&
-				run->target_empty == 1
+				run->target_empty == 1 && !run->rereads
 			? "-1::pg_catalog.int8"
 			: "pg_catalog.count(*)",
-		col, col, ETL_PARAM_LO, run->source_sql, etl_deparse_range_where(run));
+		col, col, ETL_PARAM_LO,
+		run->rereads
+			? psprintf(", pg_catalog.count(*) FILTER (WHERE %s > $%d)", col,
+					   ETL_PARAM_LO)
+			: "",
+		run->source_sql, etl_deparse_range_where(run));
 }
 
 /*

@@ -59,6 +59,7 @@
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
@@ -198,6 +199,53 @@ etl_watermark_datum(EtlPipeline *p, const char *text, Oid type, int32 typmod)
 }
 
 /*
+ * etl_watermark_is_finite tells whether a value of a watermark column's type
+ * is a position: not NaN, infinity or -infinity (numeric, timestamp and
+ * timestamptz; integers and pg_lsn always are).
+ */
+bool
+etl_watermark_is_finite(Oid type, Datum value)
+{
+	switch (type)
+	{
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return !TIMESTAMP_NOT_FINITE(DatumGetTimestamp(value));
+		case NUMERICOID:
+			return !numeric_is_nan(DatumGetNumeric(value)) &&
+				   !numeric_is_inf(DatumGetNumeric(value));
+		default:
+			return true;
+	}
+}
+
+/*
+ * etl_check_watermark_finite refuses a watermark (text, read as value of
+ * type) that is no position: NaN, infinity or -infinity.  stored: the
+ * pipeline's stored watermark, which a run reads; else a value given to
+ * etl_reset_watermark.
+ */
+void
+etl_check_watermark_finite(EtlPipeline *p, const char *text, Oid type,
+						   Datum value, bool stored)
+{
+	if (etl_watermark_is_finite(type, value))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("watermark \"%s\" of pipeline \"%s\" is not finite", text,
+					p->name),
+			 errdetail("A watermark is the position of the last row loaded: "
+					   "no row lies past NaN or infinity, and every row lies "
+					   "past -infinity."),
+			 stored ? errhint("Reset it: SELECT etl_reset_watermark(%s, <last "
+							  "loaded value>), or NULL to reload everything.",
+							  quote_literal_cstr(p->name))
+					: errhint("Give the last value loaded, or NULL to reload "
+							  "everything.")));
+}
+
+/*
  * oldest_open_xact_start returns least(clock, start of the oldest open
  * transaction of another client backend or background worker connected to
  * this database).  The clock is read first: a transaction that starts
@@ -322,6 +370,7 @@ begin_timestamp(EtlRun *run)
 		bool zero = ov->time == 0 && ov->day == 0 && ov->month == 0;
 
 		run->has_from = true;
+		run->rereads = !zero;
 		if (zero)
 			run->from = run->lo;
 		else if (run->wm_type == TIMESTAMPTZOID)
@@ -769,6 +818,33 @@ etl_check_backfill_mode(EtlPipeline *p)
 }
 
 /*
+ * etl_check_keyless_reload refuses, unless force, to read again the rows a
+ * pipeline that appends without a key has loaded (a backfill, a watermark
+ * reset): load append without a key inserts every row it reads, so each of
+ * those rows would be in the target twice.  action says what was asked
+ * ("backfill", "reset the watermark of"); forced_call is the call that
+ * does it anyway, for the hint.
+ */
+void
+etl_check_keyless_reload(EtlPipeline *p, const char *action, bool force,
+						 const char *forced_call)
+{
+	if (force || p->load != ETL_LOAD_APPEND || p->key != NIL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot %s pipeline \"%s\": it appends without a key",
+					action, p->name),
+			 errdetail("Load append without a key inserts every row it "
+					   "reads, so the rows it loaded before would be in the "
+					   "target twice."),
+			 errhint("Delete those rows from the target first and call %s, "
+					 "or give the pipeline a key: etl_alter_pipeline(%s, "
+					 "key => ARRAY[...]).",
+					 forced_call, quote_literal_cstr(p->name))));
+}
+
+/*
  * begin_range sets the range of a backfill step, [range_from, range_to)
  * as asked, in place of the watermark's.
  */
@@ -780,6 +856,7 @@ begin_range(EtlRun *run)
 	etl_check_backfill_mode(p);
 	run->has_from = true;
 	run->from_inclusive = true;
+	run->rereads = false;
 	run->from = etl_watermark_datum(p, run->req->range_from, run->wm_type,
 									run->wm_typmod);
 	run->has_hi = true;
@@ -825,8 +902,12 @@ etl_extract_begin(EtlRun *run)
 
 	run->has_lo = p->watermark != NULL;
 	if (run->has_lo && p->mode != ETL_MODE_XID)
+	{
 		run->lo =
 			etl_watermark_datum(p, p->watermark, run->wm_type, run->wm_typmod);
+		etl_check_watermark_finite(p, p->watermark, run->wm_type, run->lo,
+								   true);
+	}
 
 	switch (p->mode)
 	{
@@ -946,6 +1027,8 @@ etl_extract_stats(EtlRun *run)
 	if (etl_spi_isnull(0, 1))
 		return; /* nothing in the range */
 	run->rec.rows_extracted = etl_spi_int64(0, 0, 0);
+	if (run->rereads)
+		run->rec.rows_new = etl_spi_int64(0, 3, -1);
 
 	/* column 2 tells whether the newest value is past the stored watermark */
 	if (run->p->mode != ETL_MODE_XID && !run->from_inclusive)

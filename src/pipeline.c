@@ -946,17 +946,20 @@ etl_drop_pipeline(PG_FUNCTION_ARGS)
 }
 
 /*
- * etl_reset_watermark(name, value) RETURNS text
+ * etl_reset_watermark(name, value [, force]) RETURNS text
  *
- * Sets the watermark of a pipeline: value must be readable as the watermark
- * column's type (and, in mode timestamp, not in the future); NULL makes the
- * next run start from the beginning.  Returns the stored watermark.
+ * Sets the watermark of a pipeline: value must be a finite value of the
+ * watermark column's type (and, in mode timestamp, not in the future); NULL
+ * makes the next run start from the beginning.  A pipeline that appends
+ * without a key and has loaded rows is refused unless force (the rows past
+ * the new watermark would be loaded twice).  Returns the stored watermark.
  */
 Datum
 etl_reset_watermark(PG_FUNCTION_ARGS)
 {
 	char *name = arg_cstring(fcinfo, 0);
 	char *value = arg_cstring(fcinfo, 1);
+	bool force = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
 	MemoryContext callercxt = CurrentMemoryContext;
 	EtlPipeline *p;
 	int nestlevel;
@@ -967,6 +970,12 @@ etl_reset_watermark(PG_FUNCTION_ARGS)
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
 	p = lock_and_load(name, "reset the watermark of");
+	if (p->watermark != NULL)
+		etl_check_keyless_reload(
+			p, "reset the watermark of", force,
+			psprintf("etl_reset_watermark(%s, %s, force => true)",
+					 quote_literal_cstr(p->name),
+					 value ? quote_literal_cstr(value) : "NULL"));
 
 	if (value != NULL && p->mode == ETL_MODE_XID)
 		stored = psprintf(UINT64_FORMAT "/%s", GetSystemIdentifier(),
@@ -991,6 +1000,7 @@ etl_reset_watermark(PG_FUNCTION_ARGS)
 		/* exactly a built-in type: a domain's checks would run here */
 		etl_check_watermark_type(p, type);
 		d = etl_watermark_datum(p, value, type, typmod);
+		etl_check_watermark_finite(p, value, type, d, false);
 		if (p->mode == ETL_MODE_TIMESTAMP)
 		{
 			TimestampTz ts = type == TIMESTAMPTZOID

@@ -457,12 +457,16 @@ run_stages(EtlRun *run)
 		if (run->p->mode == ETL_MODE_CDC)
 			run->rec.rows_deleted += etl_load_cdc_deletes(run);
 	}
+	if (run->rec.rows_new < 0)
+		run->rec.rows_new = Max(run->rec.rows_extracted, 0);
+
 	/*
-	 * The last step of a catch-up (fewer rows than batch_size) refreshes the
-	 * target's statistics: its steps inserted without looking at the target,
-	 * and the next runs size their joins by them.
+	 * The last step of a catch-up (fewer rows past the watermark than
+	 * batch_size) refreshes the target's statistics: its steps inserted
+	 * without looking at the target, and the next runs size their joins by
+	 * them.
 	 */
-	if (etl_in_catch_up(run) && run->rec.rows_extracted < run->p->batch_size)
+	if (etl_in_catch_up(run) && run->rec.rows_new < run->p->batch_size)
 		etl_analyze_target(run);
 	run->rec.load_ms =
 		etl_stage_end(run, start,
@@ -529,6 +533,8 @@ reset_attempt(EtlRun *run)
 	run->stage = "run";
 	r->rows_extracted = r->rows_inserted = r->rows_updated = 0;
 	r->rows_deleted = r->rows_unchanged = r->rows_rejected = 0;
+	r->rows_new = -1;
+	run->rereads = false;
 	r->extract_ms = r->transform_ms = r->check_ms = r->load_ms = -1;
 	r->watermark_from = r->watermark_to = run->p->watermark;
 }

@@ -85,6 +85,7 @@ typedef struct EtlRun
 	bool has_from;
 	Datum from;
 	bool from_inclusive; /* a backfill range: >= from */
+	bool rereads;		 /* from lies before lo: an overlap re-reads */
 	bool has_hi;
 	Datum hi;
 	Oid hi_type;

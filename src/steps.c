@@ -17,11 +17,15 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include "catalog.h"
 #include "deparse.h"
@@ -30,26 +34,89 @@
 #include "security.h"
 #include "spi_util.h"
 
+PG_FUNCTION_INFO_V1(etl_steps_check);
 PG_FUNCTION_INFO_V1(etl_batch_start);
 PG_FUNCTION_INFO_V1(etl_batch_recover);
 PG_FUNCTION_INFO_V1(etl_backfill_steps);
 PG_FUNCTION_INFO_V1(etl_pending_rows);
 
 /*
- * load_owned reads a pipeline and checks the caller may run it.
+ * load_owned reads the pipeline named by argument arg and checks the caller
+ * may run it.
  */
 static EtlPipeline *
-load_owned(FunctionCallInfo fcinfo)
+load_owned(FunctionCallInfo fcinfo, int arg)
 {
 	EtlPipeline *p;
 
-	if (PG_ARGISNULL(0))
+	if (PG_ARGISNULL(arg))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("pipeline name must not be NULL")));
-	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
+	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(arg)), false,
 						 InvalidSnapshot);
 	etl_check_pipeline_owner(p->name, p->owner, "run");
 	return p;
+}
+
+/*
+ * etl_steps_check(procedure text, pipeline text, force boolean)
+ *	 RETURNS void
+ *
+ * What etl_catch_up and etl_backfill (procedure) check before their first
+ * COMMIT: that they run outside a transaction block (25001, as VACUUM: they
+ * commit after each step, which a block forbids), that the pipeline exists
+ * and the caller may run it, and for a backfill, that the pipeline has a
+ * watermark column to take ranges of and, unless force, that it does not
+ * append without a key (etl_check_keyless_reload).  Its errors carry no
+ * context: the procedures' SQL would tell the caller nothing.
+ */
+Datum
+etl_steps_check(PG_FUNCTION_ARGS)
+{
+	ErrorContextCallback *saved = error_context_stack;
+	const char *procedure;
+	bool backfill;
+	bool force = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+	EtlPipeline *p;
+	int nestlevel;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("procedure must not be NULL")));
+	procedure = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	backfill = strcmp(procedure, "etl_backfill") == 0;
+	if (!backfill && strcmp(procedure, "etl_catch_up") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid procedure \"%s\"", procedure),
+				 errhint("Valid values are: etl_catch_up, etl_backfill.")));
+
+	error_context_stack = NULL;
+	if (IsTransactionBlock() || IsSubTransaction())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run inside a transaction block", procedure),
+				 errdetail("It commits after each step, so that a step "
+						   "once done stays done whatever happens to the "
+						   "next; a transaction block cannot be committed "
+						   "from inside."),
+				 errhint("Run CALL %s(...) on its own: not between BEGIN and "
+						 "COMMIT, nor in a string of several statements, "
+						 "nor in an exception block.",
+						 procedure)));
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+	p = load_owned(fcinfo, 1);
+	if (backfill)
+	{
+		etl_check_backfill_mode(p);
+		etl_check_keyless_reload(p, "backfill", force,
+								 "etl_backfill(..., force => true)");
+	}
+	etl_unpin_settings(nestlevel);
+	etl_spi_finish();
+	error_context_stack = saved;
+	PG_RETURN_VOID();
 }
 
 /*
@@ -94,7 +161,7 @@ etl_batch_recover(PG_FUNCTION_ARGS)
 
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
-	p = load_owned(fcinfo);
+	p = load_owned(fcinfo, 0);
 	/* a step running now holds the run lock: its row is not a leftover */
 	if (etl_pipeline_lock_holder(p->id) == 0)
 		n = etl_batch_recover_pipeline(p, 0);
@@ -121,7 +188,7 @@ etl_batch_start(PG_FUNCTION_ARGS)
 
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
-	p = load_owned(fcinfo);
+	p = load_owned(fcinfo, 0);
 	etl_args_init(&args);
 	etl_args_add_int8(&args, p->id);
 	etl_args_add_text(&args, p->name);
@@ -167,6 +234,124 @@ watermark_type(EtlPipeline *p, Oid *type)
 }
 
 /*
+ * read_backfill_arg reads argument param (from_value, to_value or step) of a
+ * backfill of p as a value of type, in the session's settings, and refuses
+ * what cannot be read with an error naming the argument (the reason as its
+ * detail, hint as its hint).
+ */
+static Datum
+read_backfill_arg(EtlPipeline *p, const char *param, const char *value,
+				  Oid type, const char *hint)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid typinput;
+	Oid typioparam;
+	Datum result = (Datum) 0;
+
+	getTypeInputInfo(type, &typinput, &typioparam);
+	PG_TRY();
+	{
+		result =
+			OidInputFunctionCall(typinput, (char *) value, typioparam, -1);
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("invalid %s \"%s\" for a backfill of pipeline \"%s\"",
+						param, value, p->name),
+				 errdetail("%s", edata->message), errhint("%s", hint)));
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * step_is_positive tells whether a backfill step of type (interval, or the
+ * watermark column's numeric type) is finite and above zero.
+ */
+static bool
+step_is_positive(Oid type, Datum step)
+{
+	switch (type)
+	{
+		case INTERVALOID:
+		{
+			Interval *zero = palloc0(sizeof(Interval));
+
+			return DatumGetBool(DirectFunctionCall2(interval_gt, step,
+													IntervalPGetDatum(zero)));
+		}
+		case INT2OID:
+			return DatumGetInt16(step) > 0;
+		case INT4OID:
+			return DatumGetInt32(step) > 0;
+		case INT8OID:
+			return DatumGetInt64(step) > 0;
+		case NUMERICOID:
+			return etl_watermark_is_finite(NUMERICOID, step) &&
+				   DatumGetBool(DirectFunctionCall2(
+					   numeric_gt, step,
+					   NumericGetDatum(int64_to_numeric(0))));
+		default:
+			return true;
+	}
+}
+
+/*
+ * check_backfill_args refuses, naming the argument, a from_value or
+ * to_value that is not a finite value of the watermark column's type
+ * (type), and a step that is not a positive value of step_type.
+ */
+static void
+check_backfill_args(EtlPipeline *p, Oid type, Oid step_type, const char *from,
+					const char *to, const char *step)
+{
+	const char *bounds_hint = psprintf(
+		"from_value and to_value are values of watermark column \"%s\" (%s); "
+		"to_value is left out of the range.",
+		p->watermark_column, format_type_be(type));
+	const char *step_hint =
+		step_type == INTERVALOID
+			? "step is an interval for a timestamp watermark column, e.g. "
+			  "'1 day'."
+			: psprintf("step is a positive number for watermark column "
+					   "\"%s\" (%s), e.g. 10000.",
+					   p->watermark_column, format_type_be(type));
+	const char *names[2] = { "from_value", "to_value" };
+	const char *values[2] = { from, to };
+
+	for (int i = 0; i < 2; i++)
+	{
+		Datum d = read_backfill_arg(p, names[i], values[i], type, bounds_hint);
+
+		if (!etl_watermark_is_finite(type, d))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s \"%s\" of a backfill of pipeline \"%s\" is "
+							"not finite",
+							names[i], values[i], p->name),
+					 errdetail("A backfill reprocesses a bounded range in "
+							   "steps."),
+					 errhint("%s", bounds_hint)));
+	}
+	if (!step_is_positive(step_type, read_backfill_arg(p, "step", step,
+													   step_type, step_hint)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("step \"%s\" of a backfill of pipeline \"%s\" is not "
+						"positive",
+						step, p->name),
+				 errdetail("Steps go from from_value up to to_value."),
+				 errhint("%s", step_hint)));
+}
+
+/*
  * etl_backfill_steps(pipeline text, from_value text, to_value text,
  *					  step text) RETURNS TABLE (step_no integer,
  *					  range_from text, range_to text)
@@ -180,9 +365,11 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext callercxt = CurrentMemoryContext;
+	ErrorContextCallback *saved = error_context_stack;
 	EtlPipeline *p;
 	EtlArgs args;
 	Oid type;
+	Oid step_oid;
 	char *typ;
 	const char *step_type;
 	char *from;
@@ -191,20 +378,26 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 	int nestlevel;
 
 	InitMaterializedSRF(fcinfo, 0);
+	/* the errors of the arguments are the caller's: no internal SQL */
+	error_context_stack = NULL;
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
-	p = load_owned(fcinfo);
+	p = load_owned(fcinfo, 0);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("from_value, to_value and step must not be "
 							   "NULL")));
 	typ = watermark_type(p, &type);
-	step_type = type == TIMESTAMPTZOID || type == TIMESTAMPOID
-					? "pg_catalog.interval"
-				: type == PG_LSNOID ? "pg_catalog.numeric"
-									: typ;
+	step_oid = type == TIMESTAMPTZOID || type == TIMESTAMPOID ? INTERVALOID
+			   : type == PG_LSNOID							  ? NUMERICOID
+															  : type;
+	step_type = step_oid == INTERVALOID	 ? "pg_catalog.interval"
+				: step_oid == NUMERICOID ? "pg_catalog.numeric"
+										 : typ;
 	from = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	to = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	check_backfill_args(p, type, step_oid, from, to,
+						text_to_cstring(PG_GETARG_TEXT_PP(3)));
 	if (type == TIMESTAMPTZOID)
 	{
 		/*
@@ -258,6 +451,7 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 	}
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();
+	error_context_stack = saved;
 	return (Datum) 0;
 }
 
@@ -279,7 +473,7 @@ etl_pending_rows(PG_FUNCTION_ARGS)
 
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
-	run.p = load_owned(fcinfo);
+	run.p = load_owned(fcinfo, 0);
 	run.req = &req;
 	if (run.p->mode != ETL_MODE_TIMESTAMP && run.p->mode != ETL_MODE_SERIAL &&
 		run.p->mode != ETL_MODE_CDC)
