@@ -73,7 +73,8 @@ REGRESS = \
 	catalog_privileges \
 	load_swap_attached \
 	load_swap_refused \
-	steps_exact
+	steps_exact \
+	dead_letters_exact
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec), one a line

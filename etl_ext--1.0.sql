@@ -171,6 +171,10 @@ CREATE TABLE etl.dead_letters (
     resolution     text
 );
 CREATE INDEX dead_letters_pipeline_idx ON etl.dead_letters (pipeline_id, status);
+-- a run looks up each row it rejects among the pipeline's pending dead
+-- letters (the same row version is not dead-lettered twice)
+CREATE INDEX dead_letters_pending_record_idx ON etl.dead_letters
+    (pipeline_id, pg_catalog.jsonb_hash(record)) WHERE status = 'pending';
 COMMENT ON TABLE etl.dead_letters IS 'rows isolated from their batch, with the error that rejected them';
 
 CREATE TABLE etl.checks (

@@ -77,6 +77,50 @@ etl_dead_letter_make(const char *stage, char *record, ErrorData *edata)
 }
 
 /*
+ * etl_dead_letter_known tells whether the row version record (JSON text, as
+ * a dead letter holds it) is pending already as a dead letter of the run's
+ * pipeline, rejected at the same stage: the same pipeline, stage and record
+ * (jsonb equality, found through the hash of the record).  A run rejects
+ * such a row again without a new dead letter and without counting it
+ * towards the error threshold; a changed version is another record.  The
+ * dead letters of a failed run do not count: it loaded nothing, and the
+ * next run judges its rows again.  Reads etl.dead_letters and etl.runs as
+ * the extension owner, the record as a parameter.
+ */
+bool
+etl_dead_letter_known(EtlRun *run, const char *stage, const char *record)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+	uint64 n;
+
+	if (record == NULL)
+		return false;
+	etl_args_init(&args);
+	etl_args_add_int8(&args, run->p->id);
+	etl_args_add_text(&args, stage);
+	etl_args_add(&args, JSONBOID,
+				 DirectFunctionCall1(jsonb_in, CStringGetDatum(record)),
+				 false);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec(
+		"SELECT 1 FROM etl.dead_letters d"
+		" WHERE d.pipeline_id OPERATOR(pg_catalog.=) $1"
+		" AND d.status OPERATOR(pg_catalog.=) 'pending'"
+		" AND d.stage OPERATOR(pg_catalog.=) $2"
+		" AND pg_catalog.jsonb_hash(d.record) OPERATOR(pg_catalog.=)"
+		" pg_catalog.jsonb_hash($3)"
+		" AND d.record OPERATOR(pg_catalog.=) $3"
+		" AND NOT EXISTS (SELECT FROM etl.runs r"
+		" WHERE r.run_id OPERATOR(pg_catalog.=) d.run_id"
+		" AND r.status OPERATOR(pg_catalog.=) 'failed')"
+		" LIMIT 1",
+		&args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	return n > 0;
+}
+
+/*
  * etl_dead_letters_json appends the run's dead letters as a JSON array of
  * etl.dead_letters rows.
  */

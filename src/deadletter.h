@@ -48,6 +48,8 @@ typedef struct EtlDeadLetter
 
 extern EtlDeadLetter *etl_dead_letter_make(const char *stage, char *record,
 										   ErrorData *edata);
+extern bool etl_dead_letter_known(EtlRun *run, const char *stage,
+								  const char *record);
 extern void etl_dead_letters_json(StringInfo buf, EtlRun *run);
 extern void etl_dead_letters_store(EtlRun *run);
 

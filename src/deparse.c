@@ -969,6 +969,46 @@ etl_deparse_dup_per_row(EtlRun *run)
 }
 
 /*
+ * etl_deparse_repeated_versions returns the query of the staged rows
+ * (rn_lo .. rn_hi) that a dedupe load leaves out: those whose key (NULL
+ * parts excepted) another staged row has that the load keeps -- a later one
+ * for merge and delete_insert, an earlier one for append (append_batch()).
+ * Columns: the row number and the key as a row's text, in row order.
+ */
+char *
+etl_deparse_repeated_versions(EtlRun *run)
+{
+	StringInfoData buf;
+	ListCell *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(
+		&buf, "SELECT etl_w.etl_rn, etl_w.etl_key FROM (SELECT etl_k.etl_rn,"
+			  " ROW(");
+	append_key_exprs(&buf, run, "etl_k");
+	appendStringInfoString(
+		&buf, ")::pg_catalog.text AS etl_key, pg_catalog.row_number() OVER"
+			  " (PARTITION BY ");
+	append_key_exprs(&buf, run, "etl_k");
+	appendStringInfo(&buf,
+					 " ORDER BY etl_k.etl_rn %s) AS etl_pos FROM (\n%s\n) AS"
+					 " etl_k WHERE true",
+					 run->p->load == ETL_LOAD_APPEND ? "ASC" : "DESC",
+					 etl_deparse_rn_batch(run));
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (col->is_key)
+			appendStringInfo(&buf, " AND etl_k.%s IS NOT NULL",
+							 quote_identifier(col->name));
+	}
+	appendStringInfoString(&buf, ") AS etl_w WHERE etl_w.etl_pos > 1"
+								 " ORDER BY etl_w.etl_rn");
+	return buf.data;
+}
+
+/*
  * etl_deparse_transform_probe returns a query that runs the transform over
  * the current rows and discards its output (which part of a failing row
  * fails: the transform, or the load).
@@ -1256,11 +1296,12 @@ etl_deparse_snapshot_vanished_keys(EtlRun *run)
  * etl_deparse_snapshot_signatures returns the query of the signatures to
  * store, as key hash, row hash and key (jsonb): those of the new and
  * changed keys; with none_yet (the pipeline has no signature), all of them.
- * It runs as the pipeline owner; etl_catalog_remember_signatures() writes
- * what it returns.
+ * With repeats, keys that more than one source row has get none (one
+ * signature per key).  It runs as the pipeline owner;
+ * etl_catalog_remember_signatures() writes what it returns.
  */
 char *
-etl_deparse_snapshot_signatures(EtlRun *run, bool none_yet)
+etl_deparse_snapshot_signatures(EtlRun *run, bool none_yet, bool repeats)
 {
 	StringInfoData buf;
 	ListCell *lc;
@@ -1282,7 +1323,18 @@ etl_deparse_snapshot_signatures(EtlRun *run, bool none_yet)
 		first = false;
 	}
 	appendStringInfoString(&buf, ") FROM ");
-	append_signed_source(&buf, run);
+	if (repeats)
+	{
+		appendStringInfoString(
+			&buf, "(SELECT etl_u.* FROM (SELECT etl_c.*, pg_catalog.count(*)"
+				  " OVER (PARTITION BY etl_c.etl_kh) AS etl_n FROM ");
+		append_signed_source(&buf, run);
+		appendStringInfoString(
+			&buf, ") AS etl_u WHERE etl_u.etl_n OPERATOR(pg_catalog.=) 1)"
+				  " AS etl_c");
+	}
+	else
+		append_signed_source(&buf, run);
 	if (none_yet)
 		return buf.data; /* a first run: every signature is new */
 	appendStringInfo(&buf,

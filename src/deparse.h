@@ -39,7 +39,8 @@ extern char *etl_deparse_snapshot_classify(EtlRun *run);
 extern char *etl_deparse_snapshot_delete(EtlRun *run, const char *soft_column);
 extern char *etl_deparse_snapshot_revive(EtlRun *run, const char *soft_column);
 extern char *etl_deparse_snapshot_vanished_keys(EtlRun *run);
-extern char *etl_deparse_snapshot_signatures(EtlRun *run, bool none_yet);
+extern char *etl_deparse_snapshot_signatures(EtlRun *run, bool none_yet,
+											 bool repeats);
 extern char *etl_deparse_cdc_bad_operations(EtlRun *run, const char *op);
 extern char *etl_deparse_stage_select(EtlRun *run);
 extern char *etl_deparse_transform_probe(EtlRun *run);
@@ -47,6 +48,7 @@ extern char *etl_deparse_dup_keys(EtlRun *run);
 extern char *etl_deparse_dup_count(EtlRun *run);
 extern char *etl_deparse_rn_batch(EtlRun *run);
 extern char *etl_deparse_dup_per_row(EtlRun *run);
+extern char *etl_deparse_repeated_versions(EtlRun *run);
 extern char *etl_deparse_stage_record(EtlRun *run);
 extern char *etl_deparse_superseded(EtlRun *run, List *keys);
 extern bool etl_has_equality(Oid ltype, Oid rtype);

@@ -503,13 +503,81 @@ etl_snapshot_classify(EtlRun *run, EtlSnapshotDiff *d)
 }
 
 /*
+ * etl_snapshot_reject_repeats hands to hooks->rejected, as bad rows of the
+ * stage "load", the source rows a snapshot run left out because their key
+ * repeats in the source: the dedupe load kept one row per key (the one
+ * stored last), and without a watermark column nothing tells whether
+ * another one is newer, so each of the others is a dead letter whose
+ * message names the key.  Call after the load, before the stage is
+ * dropped; returns how many.
+ */
+int64
+etl_snapshot_reject_repeats(EtlRun *run, EtlIsolateHooks *hooks)
+{
+	StringInfoData names;
+	ListCell *lc;
+	EtlArgs args;
+	int64 n;
+	int64 *rns;
+	char **keys;
+
+	if (!run->dedupe || run->stage_table == NULL)
+		return 0;
+	initStringInfo(&names);
+	foreach (lc, run->map->columns)
+		if (((EtlColumn *) lfirst(lc))->is_key)
+			appendStringInfo(&names, "%s%s", names.len ? ", " : "",
+							 ((EtlColumn *) lfirst(lc))->name);
+
+	run->rn_lo = 1;
+	run->rn_hi = run->stage_rows;
+	etl_run_args(run, &args);
+	n = (int64) etl_spi_exec(etl_deparse_repeated_versions(run), &args,
+							 SPI_OK_SELECT, run->snapshot);
+	rns = palloc(sizeof(int64) * Max(n, 1));
+	keys = palloc(sizeof(char *) * Max(n, 1));
+	for (int64 i = 0; i < n; i++)
+	{
+		rns[i] = etl_spi_int64(i, 0, 0);
+		keys[i] = etl_spi_text(i, 1);
+	}
+	for (int64 i = 0; i < n; i++)
+	{
+		ErrorData *edata = palloc0(sizeof(ErrorData));
+		char *record;
+
+		run->rn_lo = run->rn_hi = rns[i];
+		etl_run_args(run, &args);
+		etl_spi_exec(etl_deparse_stage_record(run), &args, SPI_OK_SELECT,
+					 run->snapshot);
+		record = etl_spi_text(0, 0);
+		edata->sqlerrcode = ERRCODE_UNIQUE_VIOLATION;
+		edata->message = psprintf("key (%s)=%s repeats in the source of "
+								  "snapshot pipeline \"%s\"",
+								  names.data, keys[i], run->p->name);
+		edata->detail = pstrdup(
+			"A snapshot loads one row per key, and without a watermark "
+			"column nothing tells which version is the latest: the row "
+			"stored last was loaded, this one was not.");
+		hooks->rejected(run, rns[i], "load", edata, record, hooks->arg);
+	}
+	run->rn_lo = 1;
+	run->rn_hi = run->stage_rows;
+	return n;
+}
+
+/*
  * etl_snapshot_finish applies what the comparison found besides the load
  * of new and changed rows: the vanished keys are deleted from the target
  * (or, with options.delete_mode 'soft', stamped), keys back in the source
  * revived, and the signatures brought up to date.  When rows of the run
  * were rejected or quarantined, the signatures of new and changed keys are
  * left as they were, so that the next run compares them again (the load is
- * idempotent).  Returns the target rows deleted or stamped.
+ * idempotent); rows rejected again (pending already as dead letters) too.
+ * Rows left out because their key repeats (etl_snapshot_reject_repeats())
+ * do not hold the others back: the signatures of all other keys are
+ * stored, none of a repeated key, which is compared again.  Returns the
+ * target rows deleted or stamped.
  */
 int64
 etl_snapshot_finish(EtlRun *run, EtlSnapshotDiff *d)
@@ -529,12 +597,16 @@ etl_snapshot_finish(EtlRun *run, EtlSnapshotDiff *d)
 	if (d->vanished > 0)
 		write_signatures(run, etl_deparse_snapshot_vanished_keys(run), false,
 						 false);
-	if (d->new_keys + d->changed > 0 && run->dead_letters == NIL)
+	if (d->new_keys + d->changed > 0 &&
+		list_length(run->dead_letters) + run->known_rejects ==
+			run->repeat_rejects)
 	{
 		bool none_yet =
 			d->new_keys == d->batch && d->changed == 0 && d->vanished == 0;
 
-		write_signatures(run, etl_deparse_snapshot_signatures(run, none_yet),
+		write_signatures(run,
+						 etl_deparse_snapshot_signatures(
+							 run, none_yet, run->repeat_rejects > 0),
 						 true, none_yet);
 	}
 	return deleted;

@@ -13,6 +13,7 @@
 
 #include "postgres.h"
 
+#include "isolate.h"
 #include "run.h"
 
 extern void etl_load(EtlRun *run, EtlLoadCounts *counts);
@@ -37,5 +38,6 @@ typedef struct EtlSnapshotDiff
 
 extern void etl_snapshot_classify(EtlRun *run, EtlSnapshotDiff *d);
 extern int64 etl_snapshot_finish(EtlRun *run, EtlSnapshotDiff *d);
+extern int64 etl_snapshot_reject_repeats(EtlRun *run, EtlIsolateHooks *hooks);
 
 #endif /* ETL_LOAD_H */

@@ -202,12 +202,20 @@ static void check_threshold(EtlRun *run, int64 nrows, const char *last);
 /*
  * run_rejected makes a rejected row a dead letter of the run, and fails the
  * attempt as soon as the rejected rows exceed the error threshold (no need
- * to look further: the run fails anyway).
+ * to look further: the run fails anyway).  A row version pending already
+ * as a dead letter (an overlap or a reset read it again) is left out, as
+ * before, but neither becomes a dead letter again nor counts towards the
+ * threshold.
  */
 static void
 run_rejected(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
 			 char *record, void *arg)
 {
+	if (etl_dead_letter_known(run, stage, record))
+	{
+		run->known_rejects++;
+		return;
+	}
 	run->dead_letters =
 		lappend(run->dead_letters, etl_dead_letter_make(stage, record, edata));
 	check_threshold(run, *(int64 *) arg, edata->message);
@@ -216,12 +224,18 @@ run_rejected(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
 /*
  * run_set_aside makes a row that failed a quarantine check a dead letter of
  * the run; run_checks() checks the error threshold once all are found (a
- * failed run records every one of them).
+ * failed run records every one of them).  A row version set aside already
+ * (run_rejected) is left out again without a new dead letter.
  */
 static void
 run_set_aside(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
 			  char *record, void *arg)
 {
+	if (etl_dead_letter_known(run, stage, record))
+	{
+		run->known_rejects++;
+		return;
+	}
 	run->dead_letters =
 		lappend(run->dead_letters, etl_dead_letter_make(stage, record, edata));
 }
@@ -312,12 +326,12 @@ run_checks(EtlRun *run, List *checks)
 	edata = etl_in_subxact(check_pass, run, checks, true);
 	if (edata != NULL)
 	{
-		before = list_length(run->dead_letters);
+		before = list_length(run->dead_letters) + run->known_rejects;
 		if (!run->map->row_local)
 			etl_not_row_local_error(run, edata);
 		etl_stage_batch(run);
 		etl_isolate_transform(run, run->stage_rows, &hooks);
-		if (list_length(run->dead_letters) == before)
+		if (list_length(run->dead_letters) + run->known_rejects == before)
 			ReThrowError(edata); /* not a row's transform: a check's own */
 		FreeErrorData(edata);
 		etl_stage_batch(run);
@@ -379,20 +393,32 @@ load_batch(EtlRun *run)
 		etl_stage_batch(run);
 		etl_load_isolated(run, run->stage_rows, &hooks, &c);
 	}
+	if (run->p->mode == ETL_MODE_SNAPSHOT)
+	{
+		/* the versions of a repeated key that were not loaded */
+		EtlIsolateHooks hooks = { NULL, run_rejected, &run->stage_rows };
+		int64 before = list_length(run->dead_letters) + run->known_rejects;
+
+		(void) etl_snapshot_reject_repeats(run, &hooks);
+		run->repeat_rejects =
+			list_length(run->dead_letters) + run->known_rejects - before;
+	}
 	etl_load_finish(run);
 	etl_stage_drop(run);
 	r->rows_inserted = c.inserted;
 	r->rows_updated = c.updated;
 	r->rows_deleted = c.deleted;
-	r->rows_unchanged = c.unchanged;
+	/* a version pending already as a dead letter is unchanged since */
+	r->rows_unchanged = c.unchanged + run->known_rejects;
 	r->rows_rejected = list_length(run->dead_letters);
 	if (r->rows_extracted < 0)
 		r->rows_extracted = c.batch;
 
 	/* a version superseded within the batch counts as unchanged */
 	if (run->dedupe && run->map->one_to_one &&
-		r->rows_extracted - r->rows_rejected > c.batch)
-		r->rows_unchanged += r->rows_extracted - r->rows_rejected - c.batch;
+		r->rows_extracted - r->rows_rejected - run->known_rejects > c.batch)
+		r->rows_unchanged += r->rows_extracted - r->rows_rejected -
+							 run->known_rejects - c.batch;
 }
 
 /*
@@ -525,6 +551,8 @@ reset_attempt(EtlRun *run)
 	run->stage_rows = 0;
 	run->check_rows = 0;
 	run->dead_letters = NIL;
+	run->known_rejects = 0;
+	run->repeat_rejects = 0;
 	run->check_results = NIL;
 	run->has_lo = run->has_from = run->has_hi = run->has_cutoff = false;
 	run->from_inclusive = false;

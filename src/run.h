@@ -116,6 +116,8 @@ typedef struct EtlRun
 	int64 stage_rows;	  /* rows staged (numbered 1 .. stage_rows) */
 
 	List *dead_letters;		   /* EtlDeadLetter *, found by this attempt */
+	int64 known_rejects;	   /* rows rejected again, pending already */
+	int64 repeat_rejects;	   /* of both, snapshot rows of a repeated key */
 	List *check_results;	   /* quality.c's results of this attempt */
 	int64 check_rows;		   /* the batch rows the checks counted */
 	StringInfo attempt_errors; /* JSON array of the failed attempts */
