@@ -74,7 +74,8 @@ REGRESS = \
 	load_swap_attached \
 	load_swap_refused \
 	steps_exact \
-	dead_letters_exact
+	dead_letters_exact \
+	positions_exact
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec), one a line

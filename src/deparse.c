@@ -153,7 +153,9 @@ etl_deparse_stats(EtlRun *run)
 /*
  * etl_deparse_cutoff returns the statement that finds the batch_size-th
  * watermark value past the stored watermark (ties beyond it are included in
- * the batch by the "<= cutoff" bound, so none is skipped).
+ * the batch by the "<= cutoff" bound, so none is skipped).  Rows at
+ * -infinity are not counted: a first run takes them all, with batch_size
+ * rows past them.
  */
 char *
 etl_deparse_cutoff(EtlRun *run)
@@ -166,6 +168,8 @@ etl_deparse_cutoff(EtlRun *run)
 					 run->source_sql, col);
 	if (run->has_lo)
 		appendStringInfo(&buf, " AND %s > $%d", col, ETL_PARAM_LO);
+	else if (run->wm_type == TIMESTAMPTZOID || run->wm_type == TIMESTAMPOID)
+		appendStringInfo(&buf, " AND %s > '-infinity'", col); /* a position */
 	if (run->has_hi)
 		appendStringInfo(&buf, " AND %s %s $%d", col,
 						 run->hi_inclusive ? "<=" : "<", ETL_PARAM_HI);

@@ -41,6 +41,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -50,6 +51,7 @@
 #include "rewrite/rewriteHandler.h"
 #include "utils/array.h"
 #include "access/relation.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -61,6 +63,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
@@ -576,6 +579,87 @@ prepared_writer(Oid source)
 }
 
 /*
+ * not_finite_sql returns the condition that col, a watermark column of
+ * type, holds a value that is no position (NaN, infinity, -infinity), or
+ * NULL when its type has none.
+ */
+static const char *
+not_finite_sql(const char *col, Oid type)
+{
+	switch (type)
+	{
+		case NUMERICOID:
+			return psprintf("%s = ANY ('{NaN,Infinity,-Infinity}')", col);
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return psprintf("%s = ANY ('{infinity,-infinity}')", col);
+		default:
+			return NULL;
+	}
+}
+
+/*
+ * check_positions refuses the rows of a serial- or cdc-mode source whose
+ * watermark column is NULL or not finite: such a row would never be in a
+ * range (NULL, -infinity), or would become the watermark and leave every
+ * later row behind it for good (NaN, infinity).  The run fails before it
+ * reads anything, naming the row, so the watermark stays where it was.
+ */
+static void
+check_positions(EtlRun *run)
+{
+	const char *col = quote_identifier(run->p->watermark_column);
+	const char *odd = not_finite_sql(col, run->wm_type);
+	AttrNumber attnum =
+		get_attnum(run->source_relid, run->p->watermark_column);
+	HeapTuple tup;
+	bool notnull;
+	bool isnull;
+	EtlArgs args;
+	char *value;
+
+	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(run->source_relid),
+						  Int16GetDatum(attnum));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for attribute %d of relation %u",
+			 attnum, run->source_relid);
+	notnull = ((Form_pg_attribute) GETSTRUCT(tup))->attnotnull;
+	ReleaseSysCache(tup);
+	if (notnull && odd == NULL)
+		return; /* an integer or pg_lsn column without NULLs */
+
+	etl_args_init(&args);
+	if (etl_spi_exec(
+			psprintf("SELECT pg_catalog.to_jsonb(etl_s)::pg_catalog.text,"
+					 " etl_s.%s::pg_catalog.text FROM %s AS etl_s WHERE %s%s%s"
+					 " LIMIT 1",
+					 col, run->source_sql,
+					 notnull ? "" : psprintf("etl_s.%s IS NULL", col),
+					 notnull || odd == NULL ? "" : " OR ",
+					 odd ? psprintf("etl_s.%s", odd) : ""),
+			&args, SPI_OK_SELECT, InvalidSnapshot) == 0)
+		return;
+	(void) etl_spi_datum(0, 1, &isnull);
+	value = isnull ? "NULL" : etl_spi_text(0, 1);
+	ereport(ERROR,
+			(errcode(isnull ? ERRCODE_NULL_VALUE_NOT_ALLOWED
+							: ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("a %s row of pipeline \"%s\" has %s%s in its watermark "
+					"column \"%s\"",
+					run->p->mode == ETL_MODE_CDC ? "change" : "source",
+					run->p->name, isnull ? "no value" : "the value ",
+					isnull ? "" : value, run->p->watermark_column),
+			 errdetail("The row: %s.  Mode %s takes rows in the order of that "
+					   "column, so a row without a finite value in it would "
+					   "be skipped for good or would leave every later row "
+					   "behind the watermark; nothing was loaded and the "
+					   "watermark stays.",
+					   etl_spi_text(0, 0), etl_mode_names[run->p->mode]),
+			 errhint("Give the row a position, or remove it, in %s.",
+					 run->source_sql)));
+}
+
+/*
  * begin_serial sets the range of a serial-mode run: the largest committed
  * value, then a wait for the source's current writers and for the
  * transactions that drew from the column's sequences.  Ids of a CACHE 1
@@ -590,6 +674,7 @@ begin_serial(EtlRun *run)
 	bool isnull;
 	Datum hi;
 
+	check_positions(run);
 	etl_args_init(&args);
 	etl_spi_exec(psprintf("SELECT pg_catalog.max(%s) FROM %s",
 						  quote_identifier(run->p->watermark_column),
@@ -1030,13 +1115,20 @@ etl_extract_stats(EtlRun *run)
 	if (run->rereads)
 		run->rec.rows_new = etl_spi_int64(0, 3, -1);
 
-	/* column 2 tells whether the newest value is past the stored watermark */
+	/*
+	 * column 2 tells whether the newest value is past the stored watermark;
+	 * a value that is no position (a first run over rows at -infinity) is
+	 * never stored: the next run would take nothing past it
+	 */
 	if (run->p->mode != ETL_MODE_XID && !run->from_inclusive)
 	{
 		bool isnull;
+		bool topnull;
 		Datum newer = etl_spi_datum(0, 2, &isnull);
+		Datum top = etl_spi_datum(0, 1, &topnull);
 
-		if (isnull || DatumGetBool(newer))
+		if ((isnull || DatumGetBool(newer)) &&
+			etl_watermark_is_finite(run->wm_type, top))
 			run->rec.watermark_to = etl_spi_text(0, 1);
 	}
 
