@@ -125,7 +125,7 @@ CREATE TABLE etl.runs (
     error_class     text CHECK (error_class IN ('transient', 'recoverable', 'fatal')),
     run_by          regrole,
     triggered_by    text NOT NULL DEFAULT 'manual'
-        CHECK (triggered_by IN ('manual', 'schedule', 'backfill', 'catch_up')),
+        CHECK (triggered_by IN ('manual', 'schedule', 'backfill', 'catch_up', 'replay')),
     extract_ms      double precision,
     transform_ms    double precision,
     check_ms        double precision,

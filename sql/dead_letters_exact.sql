@@ -94,3 +94,45 @@ SELECT etl_create_pipeline('dx_snap_view', 'dx.accounts_v', 'dx.dim_accounts_v',
 SELECT status, rows_extracted, rows_inserted, rows_rejected FROM etl_run('dx_snap_view');
 SELECT * FROM dx.dim_accounts_v WHERE acct = 'A3';
 SELECT record->>'owner_name' AS left_out FROM etl.dead_letters WHERE pipeline = 'dx_snap_view';
+
+-- a replay of dead letters is a run: triggered_by 'replay', its id on the
+-- rows it loads, its counters in the run totals and the metrics
+CREATE TABLE dx.replay_src (id int PRIMARY KEY, amount int, at timestamptz NOT NULL);
+INSERT INTO dx.replay_src SELECT g, CASE WHEN g % 5 = 0 THEN -g ELSE g END,
+    '2024-01-01'::timestamptz + g * interval '1 minute' FROM generate_series(1, 20) g;
+CREATE TABLE dx.replay_dst (id int PRIMARY KEY, amount int CONSTRAINT non_negative CHECK (amount >= 0),
+                            _etl_run_id bigint);
+SELECT etl_create_pipeline('dx_replay', 'dx.replay_src', 'dx.replay_dst', watermark_column => 'at',
+                           error_threshold => 50) > 0 AS created;
+-- nothing pending: no run
+SELECT * FROM etl_retry_dead_letters('dx_replay');
+SELECT count(*) AS replay_runs FROM etl.runs WHERE triggered_by = 'replay';
+SELECT run_id AS first_run, rows_inserted, rows_rejected FROM etl_run('dx_replay') \gset
+SELECT :rows_inserted AS inserted, :rows_rejected AS rejected;
+-- two of the four load now, two fail again
+ALTER TABLE dx.replay_dst DROP CONSTRAINT non_negative,
+    ADD CONSTRAINT non_negative CHECK (amount >= -10);
+SELECT * FROM etl_retry_dead_letters('dx_replay');
+SELECT run_id AS replay_run, status, triggered_by, rows_extracted, rows_inserted, rows_updated,
+       rows_unchanged, rows_rejected, watermark_from = watermark_to AS watermark_stayed,
+       run_by::text = current_user AS run_by_caller
+  FROM etl.runs WHERE pipeline = 'dx_replay' AND triggered_by = 'replay' \gset
+SELECT :replay_run > :first_run AS later_run, :'status' AS status, :'triggered_by' AS triggered_by,
+       :rows_extracted AS extracted, :rows_inserted AS inserted, :rows_updated AS updated,
+       :rows_unchanged AS unchanged, :rows_rejected AS rejected,
+       :'watermark_stayed' AS watermark_stayed, :'run_by_caller' AS run_by_caller;
+-- the rows it loaded carry its id, the others the first run's
+SELECT id, amount, _etl_run_id = :replay_run AS by_replay, _etl_run_id = :first_run AS by_first_run
+  FROM dx.replay_dst WHERE id % 5 = 0 ORDER BY id;
+SELECT status, retry_count FROM etl.dead_letters WHERE pipeline = 'dx_replay' ORDER BY id;
+-- the run totals and the metrics count it
+SELECT t.status, t.runs, t.rows_extracted, t.rows_inserted, t.rows_rejected, t.last_run_id = :replay_run AS last_is_replay
+  FROM etl.run_totals t JOIN etl.pipelines p USING (pipeline_id) WHERE p.name = 'dx_replay';
+SELECT labels->>'kind' AS kind, value FROM etl_metric_rows()
+ WHERE metric = 'etl_rows_total' AND labels->>'pipeline' = 'dx_replay'
+   AND labels->>'kind' IN ('extracted', 'inserted', 'rejected') ORDER BY 1;
+SELECT value FROM etl_metric_rows()
+ WHERE metric = 'etl_runs_total' AND labels->>'pipeline' = 'dx_replay' AND labels->>'status' = 'succeeded';
+
+SELECT etl_drop_pipeline(name) FROM etl.pipelines WHERE name LIKE 'dx\_%' ORDER BY name;
+DROP SCHEMA dx CASCADE;

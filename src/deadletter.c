@@ -198,6 +198,7 @@ typedef struct Replay
 	int64 *ids;
 	int64 nids;
 	int64 resolved;
+	int64 rejected; /* replayed rows that failed again */
 } Replay;
 
 /*
@@ -308,6 +309,7 @@ replay_rejected(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
 	EtlArgs args;
 	EtlUserSwitch sw;
 
+	rp->rejected++;
 	etl_args_init(&args);
 	etl_args_add(&args, INT8ARRAYOID, replay_ids(rp, rn, rn), false);
 	etl_args_add_int8(&args, rp->pipeline_id);
@@ -467,6 +469,36 @@ supersede(EtlRun *run, Replay *rp)
 }
 
 /*
+ * record_replay records a replay as a run of the pipeline, triggered_by
+ * 'replay', in the caller's transaction: the replayed rows as extracted,
+ * what the load did with them, those that failed again as rejected.  Its
+ * id is the one the loaded rows carry in _etl_run_id, so the run totals
+ * and the metrics count them.  The watermark does not move.
+ */
+static void
+record_replay(EtlRun *run, Replay *rp, int64 replayed, EtlLoadCounts *total)
+{
+	EtlRunRecord *r = &run->rec;
+
+	r->pipeline_id = run->p->id;
+	r->pipeline = run->p->name;
+	r->status = "succeeded";
+	r->rows_extracted = replayed;
+	r->rows_inserted = total->inserted;
+	r->rows_updated = total->updated;
+	r->rows_deleted = total->deleted;
+	r->rows_unchanged = total->unchanged;
+	r->rows_rejected = rp->rejected;
+	r->watermark_from = r->watermark_to = run->p->watermark;
+	r->attempts = 1;
+	r->finished_at = GetCurrentTimestamp();
+	r->run_by = GetUserId();
+	r->triggered_by = "replay";
+	r->extract_ms = r->transform_ms = r->check_ms = r->load_ms = -1;
+	etl_catalog_record_run(r);
+}
+
+/*
  * etl_retry_dead_letters(pipeline text)
  *	 RETURNS TABLE (retried bigint, resolved bigint, still_pending bigint)
  *
@@ -476,8 +508,9 @@ supersede(EtlRun *run, Replay *rp)
  * another try.  Those whose source row has a newer version (supersede()) are
  * marked resolved without being replayed.  retried counts the pending dead
  * letters, resolved the reloaded and the superseded ones.  The watermark
- * does not move.  Only the pipeline's owner (or a member, or a superuser)
- * may.  Waits for a run in progress.
+ * does not move.  A replay of pending dead letters is recorded as a run
+ * (record_replay()), whose id the rows it loads carry.  Only the pipeline's
+ * owner (or a member, or a superuser) may.  Waits for a run in progress.
  */
 Datum
 etl_retry_dead_letters(PG_FUNCTION_ARGS)
@@ -533,7 +566,6 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	etl_check_pipeline_owner(run.p->name, run.p->owner,
 							 "retry the dead letters of");
 	etl_check_role_exists(run.p->name, run.p->owner);
-	run.rec.run_id = 0;
 	run.rec.started_at = GetCurrentTimestamp();
 	run.target_empty = -1;
 
@@ -541,6 +573,7 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	rp.pipeline_id = run.p->id;
 	read_pending(&rp);
 	pending = rp.nids;
+	run.rec.run_id = pending > 0 ? etl_catalog_next_run_id() : 0;
 
 	etl_become_owner(&sw, run.p->owner);
 	etl_run_resolve_relations(&run);
@@ -610,6 +643,8 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 	}
 	UnregisterSnapshot(run.snapshot);
 	etl_restore_user(&sw);
+	if (pending > 0)
+		record_replay(&run, &rp, n, &total);
 
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();
