@@ -90,7 +90,8 @@ ISOLATION = \
 	partition_swap \
 	serial_drawn_early \
 	partition_swap_readers \
-	partition_swap_dimension
+	partition_swap_dimension \
+	drop_race
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare

@@ -583,6 +583,32 @@ etl_catalog_lock_key(int64 pipeline_id)
 }
 
 /*
+ * etl_catalog_try_lock_key takes a KEY SHARE lock on a pipeline's row, as
+ * etl_catalog_lock_key(), without waiting: false when the row is gone or a
+ * drop in progress has deleted it (alter and reset, which do not change
+ * the row's key, never conflict with it).  A caller that then writes a row
+ * referring to the pipeline cannot be made to wait for a drop, nor fail on
+ * the foreign key once it commits.
+ */
+bool
+etl_catalog_try_lock_key(int64 pipeline_id)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+	uint64 n;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, pipeline_id);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec("SELECT 1 FROM etl.pipelines"
+					 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+					 " FOR KEY SHARE SKIP LOCKED",
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	return n > 0;
+}
+
+/*
  * etl_pipeline_lock_holder returns the pid of the backend holding a
  * pipeline's run lock, or 0.
  */

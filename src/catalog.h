@@ -181,6 +181,7 @@ extern void etl_catalog_record_batch(EtlRunRecord *r, const char *kind,
 
 extern bool etl_lock_pipeline(int64 pipeline_id, bool wait);
 extern bool etl_catalog_lock_key(int64 pipeline_id);
+extern bool etl_catalog_try_lock_key(int64 pipeline_id);
 extern int etl_pipeline_lock_holder(int64 pipeline_id);
 extern char *etl_option_text(EtlPipeline *p, const char *key,
 							 const char *dflt);

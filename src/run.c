@@ -130,6 +130,7 @@ make_result(FunctionCallInfo fcinfo, EtlRunRecord *r, MemoryContext cxt)
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	values[0] = Int64GetDatum(r->run_id);
+	nulls[0] = r->run_id == 0; /* not recorded */
 	values[1] = CStringGetTextDatum(r->pipeline);
 	values[2] = CStringGetTextDatum(r->status);
 	values[3] = Int64GetDatum(r->rows_extracted);
@@ -757,7 +758,9 @@ etl_require_read_committed(const char *what)
 
 /*
  * skip_run records and returns a run skipped because another backend runs
- * the pipeline.
+ * the pipeline.  When that backend is dropping it, the skipped run is not
+ * recorded (its row would have to wait for the drop, then refer to a
+ * pipeline that is gone): it returns at once, without a run id.
  */
 static Datum
 skip_run(FunctionCallInfo fcinfo, EtlRun *run, const char *name, int64 id,
@@ -768,15 +771,26 @@ skip_run(FunctionCallInfo fcinfo, EtlRun *run, const char *name, int64 id,
 
 	run->p = etl_catalog_load(name, false, InvalidSnapshot);
 	etl_check_pipeline_owner(run->p->name, run->p->owner, "run");
+	r->pipeline_id = run->p->id;
+	r->pipeline = run->p->name;
+	r->status = "skipped";
+	r->watermark_from = r->watermark_to = run->p->watermark;
+	if (!etl_catalog_try_lock_key(id))
+	{
+		ereport(NOTICE,
+				(errmsg("pipeline \"%s\" is being dropped by backend %d, "
+						"skipped",
+						name, holder)));
+		r->run_id = 0;
+		r->finished_at = GetCurrentTimestamp();
+		etl_log_skipped(run);
+		return make_result(fcinfo, r, callercxt);
+	}
 	ereport(
 		NOTICE,
 		(errmsg("pipeline \"%s\" is already running in backend %d, skipped",
 				name, holder)));
 	r->run_id = etl_catalog_next_run_id();
-	r->pipeline_id = run->p->id;
-	r->pipeline = run->p->name;
-	r->status = "skipped";
-	r->watermark_from = r->watermark_to = run->p->watermark;
 	r->finished_at = GetCurrentTimestamp();
 	etl_catalog_record_run(r);
 	if (run->req->batch_id != 0)

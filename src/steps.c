@@ -175,7 +175,9 @@ etl_batch_recover(PG_FUNCTION_ARGS)
  *	 RETURNS bigint
  *
  * Writes a 'started' row of the batch log for a step about to run (the
- * caller commits it before the step) and returns its id.
+ * caller commits it before the step) and returns its id; NULL when a drop
+ * of the pipeline is in progress (the row would wait for it, then refer to
+ * a pipeline that is gone): the step that follows is skipped then.
  */
 Datum
 etl_batch_start(PG_FUNCTION_ARGS)
@@ -189,6 +191,12 @@ etl_batch_start(PG_FUNCTION_ARGS)
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
 	p = load_owned(fcinfo, 0);
+	if (!etl_catalog_try_lock_key(p->id))
+	{
+		etl_unpin_settings(nestlevel);
+		etl_spi_finish();
+		PG_RETURN_NULL();
+	}
 	etl_args_init(&args);
 	etl_args_add_int8(&args, p->id);
 	etl_args_add_text(&args, p->name);
