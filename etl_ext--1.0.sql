@@ -654,6 +654,13 @@ LANGUAGE C STABLE;
 COMMENT ON FUNCTION etl_internal.etl_schedule_of(text) IS
     'the schedule of a pipeline''s active pg_cron job (etl.status.schedule); NULL when not scheduled, without pg_cron, and outside the database named by cron.database_name';
 
+CREATE FUNCTION etl_internal.etl_schedule_elsewhere(pipeline text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'etl_schedule_elsewhere'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION etl_internal.etl_schedule_elsewhere(text) IS
+    'where a pipeline''s pg_cron job runs (host=... port=... dbname=...) when that is another host, port or database than this server''s (a restored dump): etl.status.schedule_elsewhere; NULL when it runs here or cannot be read';
+
 -- Observing -----------------------------------------------------------------
 
 CREATE FUNCTION etl_internal.etl_lag(pipeline text)
@@ -685,7 +692,8 @@ SELECT p.name AS pipeline,
          WHERE d.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
            AND d.status OPERATOR(pg_catalog.=) 'pending'
        ) AS pending_dead_letters,
-       etl_internal.etl_schedule_of(p.name) AS schedule
+       etl_internal.etl_schedule_of(p.name) AS schedule,
+       etl_internal.etl_schedule_elsewhere(p.name) AS schedule_elsewhere
   FROM etl.pipelines p
   LEFT JOIN LATERAL (
         SELECT r.status, r.error
@@ -1354,6 +1362,7 @@ GRANT EXECUTE ON FUNCTION etl_internal.etl_track_changes_trigger() TO PUBLIC;
 
 -- called by the view etl.status (any reader) and by etl_metric_rows()
 GRANT EXECUTE ON FUNCTION etl_internal.etl_lag(text), etl_internal.etl_schedule_of(text),
+    etl_internal.etl_schedule_elsewhere(text),
     etl_internal.etl_metric_counts(), etl_internal.etl_duration_buckets() TO PUBLIC;
 
 -- called by etl_lineage(), etl_lineage_upstream(), etl_lineage_dot() and

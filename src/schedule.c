@@ -47,6 +47,13 @@
  *	  a statement that sees every job committed by then.  So no job outlives
  *	  its pipeline, and scheduling never waits for a run.
  *
+ *	  Where a job runs: pg_cron connects to the job's nodename and nodeport
+ *	  (filled from cron.host and the server's port when it was scheduled)
+ *	  and database.  A dump restored onto another host, port or database
+ *	  brings the old values along, and its jobs would run against the old
+ *	  server.  etl_schedule_elsewhere (etl.status.schedule_elsewhere) shows
+ *	  such a job, and etl_schedule re-creates it here (stale_job()).
+ *
  *	  Who started a run: etl.runs.triggered_by is 'schedule' for runs that
  *	  pg_cron started (etl_started_by_pg_cron).  pg_cron 1.4 runs a job in
  *	  one of two ways, and each leaves a mark that the job's command cannot
@@ -78,6 +85,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/postmaster.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -92,6 +100,7 @@
 PG_FUNCTION_INFO_V1(etl_schedule);
 PG_FUNCTION_INFO_V1(etl_unschedule);
 PG_FUNCTION_INFO_V1(etl_schedule_of);
+PG_FUNCTION_INFO_V1(etl_schedule_elsewhere);
 
 /* pg_cron's extension and library, its job workers' bgw_type and appname */
 #define PG_CRON_NAME "pg_cron"
@@ -402,6 +411,160 @@ warn_if_inactive(CronJob *job, int64 jobid)
 				 jobid)));
 }
 
+/* a pipeline's job as pg_cron keeps it: where it runs */
+typedef struct JobPlace
+{
+	int64 jobid;
+	char *nodename;
+	int32 nodeport;
+	char *database;
+	bool active;
+} JobPlace;
+
+/*
+ * find_job reads the job of a pipeline (by name and owner, in whatever
+ * database) into *place; false when there is none.  Reads cron.job as the
+ * extension owner.
+ */
+static bool
+find_job(CronJob *job, JobPlace *place)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+	bool isnull;
+	uint64 n;
+
+	etl_args_init(&args);
+	etl_args_add_text(&args, job->jobname);
+	etl_args_add_text(&args, job->owner);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec("SELECT jobid, nodename, nodeport, database, active"
+					 " FROM cron.job WHERE jobname OPERATOR(pg_catalog.=)"
+					 " $1::pg_catalog.name"
+					 " AND username OPERATOR(pg_catalog.=) $2",
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	if (n == 0)
+		return false;
+	place->jobid = etl_spi_int64(0, 0, 0);
+	place->nodename = etl_spi_text(0, 1);
+	place->nodeport = (int32) etl_spi_int64(0, 2, 0);
+	place->database = etl_spi_text(0, 3);
+	place->active = DatumGetBool(etl_spi_datum(0, 4, &isnull));
+	return true;
+}
+
+/*
+ * conninfo_value appends a libpq connection-string value, quoted when it
+ * needs to be.
+ */
+static void
+conninfo_value(StringInfo buf, const char *key, const char *value)
+{
+	bool plain = value[0] != '\0';
+
+	for (const char *c = value; *c; c++)
+		if (*c == ' ' || *c == '\'' || *c == '\\' || *c == '=')
+			plain = false;
+	appendStringInfo(buf, "%s%s=", buf->len ? " " : "", key);
+	if (plain)
+	{
+		appendStringInfoString(buf, value);
+		return;
+	}
+	appendStringInfoChar(buf, '\'');
+	for (const char *c = value; *c; c++)
+	{
+		if (*c == '\'' || *c == '\\')
+			appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, *c);
+	}
+	appendStringInfoChar(buf, '\'');
+}
+
+/*
+ * job_elsewhere returns where a job runs as a libpq connection string
+ * ("host=... port=... dbname=...") when that is not this server's
+ * database: its nodename differs from cron.host, its nodeport from the
+ * port this server listens on, or its database from this one.  NULL when
+ * it runs here.
+ */
+static char *
+job_elsewhere(CronJob *job, JobPlace *place)
+{
+	const char *host = GetConfigOption("cron.host", true, false);
+	StringInfoData buf;
+
+	if ((host == NULL || strcmp(place->nodename, host) == 0) &&
+		place->nodeport == PostPortNumber &&
+		strcmp(place->database, job->database) == 0)
+		return NULL;
+	initStringInfo(&buf);
+	conninfo_value(&buf, "host", place->nodename);
+	appendStringInfo(&buf, " port=%d", place->nodeport);
+	conninfo_value(&buf, "dbname", place->database);
+	return buf.data;
+}
+
+/*
+ * stale_job removes the job of a pipeline that runs elsewhere
+ * (job_elsewhere()) when scheduling it again can put it here: another
+ * host or port of this database (a dump restored onto another server), or
+ * a database this server does not have (restored under another name).  A
+ * job for another database of this server is left alone: it may be the
+ * job of a pipeline of the same name there (check_no_job_elsewhere()
+ * refuses then).  Returns whether it removed one; *was_active tells
+ * whether that job was active.
+ */
+static bool
+stale_job(CronJob *job, bool *was_active)
+{
+	JobPlace place;
+	char *where;
+	EtlArgs args;
+	EtlUserSwitch sw;
+
+	*was_active = true;
+	if (!find_job(job, &place) || (where = job_elsewhere(job, &place)) == NULL)
+		return false;
+	if (strcmp(place.database, job->database) != 0 &&
+		OidIsValid(get_database_oid(place.database, true)))
+		return false;
+	etl_args_init(&args);
+	etl_args_add_int8(&args, place.jobid);
+	etl_become_extension_owner(&sw);
+	etl_spi_exec("SELECT cron.unschedule($1)", &args, SPI_OK_SELECT,
+				 InvalidSnapshot);
+	etl_restore_user(&sw);
+	*was_active = place.active;
+	ereport(NOTICE,
+			(errmsg("pg_cron job " INT64_FORMAT " of pipeline \"%s\" ran at "
+					"%s, not in this server's database",
+					place.jobid, job->p->name, where),
+			 errdetail("It was scheduled on another server or in another "
+					   "database (a restored dump); it is scheduled again "
+					   "here.")));
+	return true;
+}
+
+/*
+ * pause_job makes a job inactive again (cron.alter_job as the extension
+ * owner): a re-created job keeps the pause of the job it replaces.
+ */
+static void
+pause_job(int64 jobid)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, jobid);
+	etl_become_extension_owner(&sw);
+	etl_spi_exec("SELECT cron.alter_job($1, active => false)", &args,
+				 SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+}
+
 /*
  * remove_job removes a pipeline's job and returns whether there was one.
  * It reads cron.job under a new snapshot, so that it sees a job scheduled
@@ -486,6 +649,8 @@ etl_schedule(PG_FUNCTION_ARGS)
 	CronJob *job;
 	EtlArgs args;
 	bool for_other;
+	bool recreated;
+	bool was_active;
 	int nestlevel;
 	int64 jobid;
 
@@ -507,6 +672,7 @@ etl_schedule(PG_FUNCTION_ARGS)
 	/* a superuser schedules for another role; anyone else as the owner */
 	for_other = superuser() && GetUserId() != p->owner;
 	check_owner_can_schedule(job, !for_other);
+	recreated = stale_job(job, &was_active);
 	check_no_job_elsewhere(job);
 
 	etl_args_init(&args);
@@ -530,6 +696,8 @@ etl_schedule(PG_FUNCTION_ARGS)
 		etl_restore_user(&sw);
 	}
 	jobid = etl_spi_int64(0, 0, 0);
+	if (recreated && !was_active)
+		pause_job(jobid);
 	warn_if_inactive(job, jobid);
 
 	etl_unpin_settings(nestlevel);
@@ -649,6 +817,50 @@ etl_schedule_of(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 	}
 	etl_restore_user(&sw);
+	etl_unpin_settings(nestlevel);
+	etl_spi_finish();
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(result);
+}
+
+/*
+ * etl_schedule_elsewhere(pipeline text) RETURNS text
+ *
+ * Where a pipeline's pg_cron job runs, as a libpq connection string, when
+ * that is not this server's database (job_elsewhere(): a dump restored onto
+ * another host, port or database keeps the old ones); NULL when it runs
+ * here, when there is no job, and wherever etl_schedule_of() is NULL.
+ * Shown to everyone, as the rest of etl.status.
+ */
+Datum
+etl_schedule_elsewhere(PG_FUNCTION_ARGS)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	const char *crondb;
+	EtlPipeline *p;
+	CronJob *job;
+	JobPlace place;
+	char *where = NULL;
+	text *result = NULL;
+	int nestlevel;
+
+	if (PG_ARGISNULL(0) || cron_state(&crondb) != CRON_READY)
+		PG_RETURN_NULL();
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), true,
+						 InvalidSnapshot);
+	if (p != NULL && (job = describe_job(p, false)) != NULL &&
+		find_job(job, &place))
+		where = job_elsewhere(job, &place);
+	if (where != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(callercxt);
+
+		result = cstring_to_text(where);
+		MemoryContextSwitchTo(old);
+	}
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();
 	if (result == NULL)
