@@ -672,7 +672,8 @@ retry_sleep(double ms)
  * fail_run records a failed run through the autonomous writer (its row of
  * etl.runs and its dead letters survive the rollback) and raises the
  * run's ERROR: the error's own SQLSTATE, a detail saying why, a hint
- * naming the run.
+ * naming the run.  A run with etl.debug_pause_at = 'after_failure_record'
+ * waits between the record's commit and the ERROR (crash tests).
  */
 static void
 fail_run(EtlRun *run, ErrorData *edata, const char *why)
@@ -708,6 +709,7 @@ fail_run(EtlRun *run, ErrorData *edata, const char *why)
 					" of pipeline \"%s\"",
 					r->run_id, r->pipeline);
 	(void) etl_autonomous_commit(payload.data, what);
+	etl_maybe_pause("after_failure_record");
 
 	ereport(
 		ERROR,

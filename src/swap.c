@@ -134,6 +134,7 @@
 
 #include "columns.h"
 #include "deparse.h"
+#include "etl_ext.h"
 #include "spi_util.h"
 #include "swap.h"
 
@@ -1376,7 +1377,8 @@ build_part(EtlRun *run, Relation rel, const char *batch, EtlSwapKey *k,
  * names, ATTACH them (the DEFAULT partition last, so that the other
  * ATTACHes find no DEFAULT partition to scan when it is rebuilt too; ATTACH
  * also clones the target's foreign keys and validates them), drop the
- * CHECK constraints of the bounds.
+ * CHECK constraints of the bounds.  A run with etl.debug_pause_at =
+ * 'swap_dropped' waits between the DROPs and the ATTACHes (crash tests).
  */
 static void
 swap_in(EtlRun *run, List *parts)
@@ -1405,6 +1407,7 @@ swap_in(EtlRun *run, List *parts)
 							 lfirst(lnext(part->index_renames, ic))),
 						 NULL, SPI_OK_UTILITY, InvalidSnapshot);
 	}
+	etl_maybe_pause("swap_dropped");
 	for (int pass = 0; pass <= 1; pass++)
 		foreach (lc, parts)
 		{
