@@ -91,7 +91,8 @@ ISOLATION = \
 	serial_drawn_early \
 	partition_swap_readers \
 	partition_swap_dimension \
-	drop_race
+	drop_race \
+	ddl_during_run
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
