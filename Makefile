@@ -92,7 +92,8 @@ ISOLATION = \
 	partition_swap_readers \
 	partition_swap_dimension \
 	drop_race \
-	ddl_during_run
+	ddl_during_run \
+	lag_long_writer
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
