@@ -173,6 +173,10 @@ SELECT string_agg(pipeline || ':' || last_status, ',' ORDER BY pipeline) FROM et
 	'etl.status answers on the standby');
 like($standby->safe_psql('postgres', q{SELECT etl_metrics()}),
 	qr/etl_runs_total\{pipeline="ts",status="succeeded"\} 3/, 'so does etl_metrics()');
+is($standby->safe_psql('postgres', q{
+SELECT string_agg(target_column || ':' || transformation, ',' ORDER BY target_column)
+  FROM etl_lineage() WHERE pipeline = 'ts'}),
+	'id:DIRECT,v:INDIRECT', 'and the lineage');
 is($standby->safe_psql('postgres', $state), $standby_before, 'nothing changed on the standby');
 
 # 2. the primary fails in the middle of a run of every pipeline: new

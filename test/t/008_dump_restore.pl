@@ -243,5 +243,42 @@ SELECT retried || ' ' || resolved || ' ' || still_pending FROM etl_retry_dead_le
 SELECT n FROM s.dl_dst WHERE id = 1000}),
 	"t\n1 1 0\n-1", 'the restored dead letter replays');
 
+# a run in progress while pg_dump reads is not in the dump: the restored
+# database's run takes the batch the held run took
+changes('app', 4);
+my $ts_state = q{
+SELECT (SELECT watermark FROM etl.pipelines WHERE name = 'ts') || ' ' ||
+       (SELECT count(*) FROM etl.runs WHERE pipeline = 'ts') || ' ' ||
+       (SELECT md5(string_agg(id || v, ',' ORDER BY id)) FROM s.ts_dst)};
+my $before_run = $node->safe_psql('app', $ts_state);
+my $holder = $node->background_psql('app');
+$holder->query_safe('SELECT pg_advisory_lock(727274)');
+my $runner = $node->background_psql('app');
+$runner->query_until(qr/started/, q{
+SET etl.debug_pause_at = 'before_record';
+\echo started
+SELECT rows_extracted || '/' || rows_inserted || '/' || rows_updated FROM etl_run('ts');
+});
+$node->poll_query_until('app', q{
+SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 727274 AND NOT granted})
+  or die 'the run did not reach before_record';
+my $dump2 = $node->basedir . '/app2.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('app'), '-f', $dump2 ],
+	'pg_dump while a run is held before its record');
+$holder->query_safe('SELECT pg_advisory_unlock(727274)');
+$holder->quit;
+# the held run's result comes before that of the next query
+my ($held) = $runner->query_safe(q{SELECT 'committed'}) =~ /^(\d+\/\d+\/\d+)\ncommitted$/;
+$runner->quit;
+like($held // '', qr/^\d+\/\d+\/\d+$/, 'the held run committed after the dump');
+$node->safe_psql('postgres', 'CREATE DATABASE restored2');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('restored2'), $dump2 ],
+	'pg_restore of that dump');
+is($node->safe_psql('restored2', $ts_state), $before_run,
+	'the dump holds nothing of the run in progress');
+is($node->safe_psql('restored2', q{SELECT rows_extracted || '/' || rows_inserted || '/' || rows_updated FROM etl_run('ts')}),
+	$held,
+	'the restored run takes the batch the held run took');
+
 $node->stop;
 done_testing();
