@@ -318,9 +318,11 @@ is(differences('SELECT id, upper(v) FROM lim', 'SELECT id, v FROM lim_dst'), '0'
 # B2. statement_timeout in the middle of the load: the target's trigger
 #     waits on a lock held by another session at row 1500, the 500th
 $node->safe_psql('postgres', q{
+CREATE TABLE wait_ids (id int);
+INSERT INTO wait_ids VALUES (1500), (2700);
 CREATE FUNCTION wait_at_1500() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF NEW.id = 1500 THEN PERFORM pg_advisory_xact_lock(4242); END IF;
+  IF NEW.id IN (SELECT id FROM public.wait_ids) THEN PERFORM pg_advisory_xact_lock(4242); END IF;
   RETURN NEW;
 END $$;
 CREATE TABLE slow (id int PRIMARY KEY, v text, at timestamptz NOT NULL);
@@ -359,6 +361,39 @@ $locker->quit;
 is(run_counts('slow'), 'succeeded|1000|1000|0|0|0', 'B2: the next run completes');
 is(differences('SELECT id, v FROM slow', 'SELECT id, v FROM slow_dst'), '0',
 	'B2: the target equals the source');
+
+# B3. statement_timeout covers a whole CALL etl_catch_up: hit in its second
+#     step (row 2700), the first step stays committed, the second leaves
+#     nothing but its batch row, and the call again finishes the work
+$node->safe_psql('postgres', q{
+SELECT etl_alter_pipeline('slow', batch_size => 500);
+INSERT INTO slow SELECT g, 'v' || g, '2024-01-01'::timestamptz + g * interval '1 second'
+  FROM generate_series(2001, 4000) g;
+});
+$locker = $node->background_psql('postgres');
+$locker->query_safe('SELECT pg_advisory_lock(4242)');
+($out, $err) = ('', '');
+$node->psql('postgres', q{
+\set VERBOSITY verbose
+SET statement_timeout = '1s';
+CALL etl_catch_up('slow');
+}, stdout => \$out, stderr => \$err, on_error_stop => 0);
+like($err, qr/NOTICE:  00000: catch-up of "slow": step 1 of 4, 500 rows.*ERROR:  57014: run \d+ of pipeline "slow" failed\nDETAIL:  canceling statement due to statement timeout/s,
+	'B3: statement_timeout in the second step of a catch-up fails it with 57014');
+is($node->safe_psql('postgres', q{
+SELECT (SELECT count(*) FROM slow_dst WHERE id > 2000) || ' ' ||
+       (SELECT max(id) FROM slow_dst) || ' ' ||
+       (SELECT watermark::timestamptz = '2024-01-01'::timestamptz + 2500 * interval '1 second' FROM etl.pipelines WHERE name = 'slow') || ' ' ||
+       (SELECT string_agg(status, ',' ORDER BY batch_id) FROM etl.batches WHERE pipeline = 'slow' AND kind = 'catch_up')}),
+	'500 2500 true completed,failed', 'B3: the first step stays committed, the second left its failed batch row only');
+$locker->query_safe('SELECT pg_advisory_unlock(4242)');
+$locker->quit;
+$node->safe_psql('postgres', q{SET client_min_messages = warning; CALL etl_catch_up('slow')});
+is(differences('SELECT id, v FROM slow', 'SELECT id, v FROM slow_dst'), '0',
+	'B3: the call again finishes the catch-up: the target equals the source');
+is($node->safe_psql('postgres', q{
+SELECT count(*) FROM etl.batches WHERE pipeline = 'slow' AND status IN ('started', 'staged')}),
+	'0', 'B3: no batch row is left started');
 
 # ---------------------------------------------------------------------------
 # C1. a crash after the autonomous writer committed a failed run's record
