@@ -182,6 +182,15 @@ changes('app', 3);
 
 my $dump = $node->basedir . '/app.dump';
 $node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('app'), '-f', $dump ], 'pg_dump');
+# a dump of selected schemas leaves the extension, and so every pipeline,
+# out; --extension etl_ext keeps them
+for my $case ([ [ '-n', 's' ], 0 ], [ [ '-n', 's', '--extension', 'etl_ext' ], 1 ])
+{
+	my ($opts, $kept) = @$case;
+	my ($stdout, $stderr) = run_command([ 'pg_dump', @$opts, '-d', $node->connstr('app') ]);
+	is(($stdout =~ /^COPY etl\.pipelines /m ? 1 : 0) . ($stdout =~ /^CREATE EXTENSION IF NOT EXISTS etl_ext /m ? 1 : 0),
+		$kept x 2, "pg_dump @$opts: the pipelines are " . ($kept ? 'kept' : 'left out'));
+}
 $node->safe_psql('postgres', 'CREATE DATABASE restored');
 $node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('restored'), $dump ],
 	'pg_restore into another database of the cluster');
