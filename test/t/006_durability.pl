@@ -13,7 +13,7 @@
 #      autonomous writer committed a failed run's record and dead letters,
 #      before the run's ERROR; in a successful run with dead letters before
 #      its commit; between the DROP of the replaced partitions and the
-#      ATTACH of the rebuilt ones in a swap.
+#      ATTACH of the rebuilt ones in a swap (and a statement_timeout there).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -502,6 +502,36 @@ isnt($parts[0], $old[0], 'C3: February\'s partition is rebuilt');
 like($parts[3], qr/^sales_dw_p20240401:/, 'C3: April\'s partition is named by its lower bound');
 is(differences('SELECT id, day, amount FROM sales', 'SELECT id, day, amount FROM sales_dw'), '0',
 	'C3: the target equals the source');
+
+# C4. statement_timeout between the DROP and the ATTACH of a swap: the
+#     run fails with 57014, the target keeps its partitions and rows, no
+#     staging table is left; the next run swaps
+$node->safe_psql('postgres', q{
+UPDATE sales SET amount = amount + 1, at = '2024-06-01' WHERE day >= '2024-03-01' AND day < '2024-03-04'});
+$parts_before = $node->safe_psql('postgres', $partitions);
+$before = state('sales', 'sales_dw', 'id, day, amount');
+$holder = $node->background_psql('postgres');
+$holder->query_safe('SELECT pg_advisory_lock(727274)');
+($out, $err) = ('', '');
+$node->psql('postgres', q{
+\set VERBOSITY verbose
+SET statement_timeout = '1s';
+SET etl.debug_pause_at = 'swap_dropped';
+SELECT * FROM etl_run('sales');
+}, stdout => \$out, stderr => \$err, on_error_stop => 0);
+$holder->quit;
+like($err, qr/ERROR:  57014: run \d+ of pipeline "sales" failed\nDETAIL:  canceling statement due to statement timeout/,
+	'C4: statement_timeout between DROP and ATTACH fails the run with 57014');
+is($node->safe_psql('postgres', $partitions), $parts_before,
+	'C4: the target keeps its partitions, with their OIDs');
+@b = split /\|/, $before;
+@a = split /\|/, state('sales', 'sales_dw', 'id, day, amount');
+is(join('|', @a[0 .. 2, 4, 5]), join('|', @b[0 .. 2, 4, 5]), 'C4: its rows and the watermark stay');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname LIKE '%etl_swap%'}),
+	'0', 'C4: no staging table is left');
+is(run_counts('sales'), 'succeeded|30|0|30|0|0', 'C4: the next run swaps the changes in');
+is(differences('SELECT id, day, amount FROM sales', 'SELECT id, day, amount FROM sales_dw'), '0',
+	'C4: the target equals the source');
 
 is($node->safe_psql('postgres', q{SELECT count(*) FROM etl.batches WHERE status IN ('started', 'staged')}),
 	'0', 'no batch row is left started or staged');
