@@ -61,7 +61,8 @@ typedef struct EtlAutonomousShared
 {
 	Oid dbid;
 	Oid roleid;
-	int status; /* 0 not done, 1 committed, -1 failed */
+	int status;		/* 0 not done, 1 committed, -1 failed */
+	int sqlerrcode; /* the worker's error, when it failed */
 	char error[ETL_AUTONOMOUS_ERROR_LEN];
 	Size payload_len;
 	char payload[FLEXIBLE_ARRAY_MEMBER];
@@ -124,6 +125,7 @@ etl_autonomous_commit(const char *payload, const char *what)
 	shared->dbid = MyDatabaseId;
 	shared->roleid = etl_extension_owner();
 	shared->status = 0;
+	shared->sqlerrcode = 0;
 	shared->error[0] = '\0';
 	shared->payload_len = len;
 	memcpy(shared->payload, payload, len + 1);
@@ -164,7 +166,8 @@ etl_autonomous_commit(const char *payload, const char *what)
 	ok = shared->status == 1;
 	if (!ok)
 		ereport(WARNING,
-				(errcode(ERRCODE_INTERNAL_ERROR),
+				(errcode(shared->sqlerrcode != 0 ? shared->sqlerrcode
+												 : ERRCODE_INTERNAL_ERROR),
 				 errmsg("%s is not kept: the autonomous writer failed", what),
 				 errdetail_internal(
 					 "%s", shared->error[0]
@@ -172,6 +175,32 @@ etl_autonomous_commit(const char *payload, const char *what)
 							   : "The worker exited without a report.")));
 	dsm_detach(seg);
 	return ok;
+}
+
+/*
+ * writer_settings sets what the worker's transaction needs whatever the
+ * settings of the database and of the extension owner it connected with
+ * (ALTER DATABASE / ROLE ... SET): read-write (a database read-only by
+ * default still runs pipelines in sessions that turn it off), no statement
+ * or idle timeout, lock waits bounded by lock_timeout instead, the pinned
+ * search_path.  Called before the transaction starts, which takes its
+ * read-only mode from default_transaction_read_only.
+ */
+static void
+writer_settings(void)
+{
+	static const char *const settings[][2] = {
+		{ "default_transaction_read_only", "off" },
+		{ "statement_timeout", "0" },
+		{ "idle_in_transaction_session_timeout", "0" },
+		{ "lock_timeout", "10s" },
+		{ "search_path", ETL_PINNED_SEARCH_PATH },
+	};
+
+	for (int i = 0; i < lengthof(settings); i++)
+		(void) set_config_option(settings[i][0], settings[i][1], PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SET, true, 0,
+								 false);
 }
 
 /*
@@ -203,14 +232,9 @@ etl_autonomous_main(Datum arg)
 		Oid argtypes[1] = { JSONBOID };
 		Datum values[1];
 
+		writer_settings();
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
-		(void) set_config_option("search_path", ETL_PINNED_SEARCH_PATH,
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET,
-								 true, 0, false);
-		(void) set_config_option("lock_timeout", "10s", PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SET, true, 0,
-								 false);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -246,6 +270,7 @@ etl_autonomous_main(Datum arg)
 		strlcpy(shared->error,
 				edata->message ? edata->message : "unknown error",
 				sizeof(shared->error));
+		shared->sqlerrcode = edata->sqlerrcode;
 		shared->status = -1;
 		EmitErrorReport();
 		FlushErrorState();

@@ -14,6 +14,9 @@
 #      before the run's ERROR; in a successful run with dead letters before
 #      its commit; between the DROP of the replaced partitions and the
 #      ATTACH of the rebuilt ones in a swap (and a statement_timeout there).
+#   D. the autonomous writer under the database's settings: a database
+#      read-only by default keeps its failure records; a writer that fails
+#      all the same is reported with its own SQLSTATE.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -532,6 +535,53 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname LI
 is(run_counts('sales'), 'succeeded|30|0|30|0|0', 'C4: the next run swaps the changes in');
 is(differences('SELECT id, day, amount FROM sales', 'SELECT id, day, amount FROM sales_dw'), '0',
 	'C4: the target equals the source');
+
+# ---------------------------------------------------------------------------
+# D1. the autonomous writer connects with the database's settings: a
+#     database read-only by default (its sessions turn it off to run) still
+#     gets the failure record and dead letters of its failed runs
+$node->safe_psql('postgres', 'CREATE DATABASE ro');
+$node->safe_psql('ro', q{
+CREATE EXTENSION etl_ext;
+CREATE TABLE s (id int PRIMARY KEY, v text, at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE d (id int PRIMARY KEY, n int);
+INSERT INTO s (id, v) VALUES (1, '1'), (2, 'bad');
+SELECT etl_create_pipeline('ro', 's', 'd', watermark_column => 'at', error_threshold => 10,
+    transform => 'SELECT id, v::int AS n FROM etl_delta');
+ALTER DATABASE ro SET default_transaction_read_only = on;
+});
+($out, $err) = ('', '');
+$node->psql('ro', q{
+\set VERBOSITY verbose
+SET default_transaction_read_only = off;
+SELECT * FROM etl_run('ro');
+}, stdout => \$out, stderr => \$err, on_error_stop => 0);
+like($err, qr/ERROR:  22000: run \d+ of pipeline "ro" failed/, 'D1: the run fails on its bad row');
+unlike($err, qr/WARNING/, 'D1: no warning: the failure record is kept');
+is($node->safe_psql('ro', q{
+SELECT (SELECT string_agg(status || ' ' || rows_rejected, ',') FROM etl.runs) || ' ' ||
+       (SELECT string_agg(status || ' ' || (record->>'v'), ',') FROM etl.dead_letters) || ' ' ||
+       (SELECT last_status FROM etl.status)}),
+	'failed 1 pending bad failed', 'D1: the failed run and its dead letter are recorded');
+
+# D2. when the writer fails all the same (here a superuser's trigger on the
+#     dead letters), the WARNING says so with the writer's SQLSTATE
+$node->safe_psql('ro', q{
+SET default_transaction_read_only = off;
+CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'dead letters refused' USING ERRCODE = 'P0042'; END $$;
+CREATE TRIGGER refuse BEFORE INSERT ON etl.dead_letters FOR EACH ROW EXECUTE FUNCTION public.refuse();
+});
+($out, $err) = ('', '');
+$node->psql('ro', q{
+\set VERBOSITY verbose
+SET default_transaction_read_only = off;
+SELECT * FROM etl_run('ro');
+}, stdout => \$out, stderr => \$err, on_error_stop => 0);
+like($err, qr/WARNING:  P0042: the failure record of run \d+ of pipeline "ro" is not kept: the autonomous writer failed\nDETAIL:  dead letters refused/,
+	'D2: a failed writer is reported with its own SQLSTATE, not as an internal error');
+like($err, qr/ERROR:  22000: run \d+ of pipeline "ro" failed/, 'D2: and the run fails as before');
+$node->safe_psql('ro', q{SET default_transaction_read_only = off; DROP TRIGGER refuse ON etl.dead_letters});
 
 is($node->safe_psql('postgres', q{SELECT count(*) FROM etl.batches WHERE status IN ('started', 'staged')}),
 	'0', 'no batch row is left started or staged');
