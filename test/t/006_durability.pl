@@ -81,16 +81,27 @@ sub immediate_restart
 	$node->start;
 }
 
-# hold_walwriter: stops the WAL writer with SIGSTOP; returns its pid.  With
-# autovacuum off, nothing else writes out the WAL of asynchronous commits
-# until the WAL buffers fill.
+# hold_walwriter: stops the WAL writer with SIGSTOP while it sleeps in its
+# main loop (then it holds no lock: stopped in the middle of a flush it
+# would hold the WAL write lock, and every backend would wait for it);
+# returns its pid.  With autovacuum off, nothing else writes out the WAL of
+# asynchronous commits until the WAL buffers fill.
 sub hold_walwriter
 {
 	my $pid = $node->safe_psql('postgres',
 		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'});
 	die 'no WAL writer' unless $pid =~ /^\d+$/;
-	kill 'STOP', $pid or die "cannot stop the WAL writer: $!";
-	return $pid;
+	for (1 .. 1800)
+	{
+		kill 'STOP', $pid or die "cannot stop the WAL writer: $!";
+		return $pid
+		  if $node->safe_psql('postgres',
+			"SELECT wait_event FROM pg_stat_activity WHERE pid = $pid") eq
+		  'WalWriterMain';
+		kill 'CONT', $pid;
+		select(undef, undef, undef, 0.1);
+	}
+	die 'the WAL writer never sleeps';
 }
 
 # wait_for(what, sub): polls sub until it is true (at most 3 minutes)
