@@ -52,11 +52,11 @@ build_install() {
     fi
 }
 
-# make_workdir [PREFIX]: a fresh directory /tmp/PREFIX.XXXXXX (default
-# prefix etl_ext) owned by postgres; prints its path
+# make_workdir [PREFIX]: a fresh directory $TMPDIR/PREFIX.XXXXXX (TMPDIR
+# defaults to /tmp, PREFIX to etl_ext) owned by postgres; prints its path
 make_workdir() {
     local dir
-    dir=$(mktemp -d "/tmp/${1:-etl_ext}.XXXXXX")
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/${1:-etl_ext}.XXXXXX")
     chmod 755 "$dir"
     if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
     echo "$dir"
