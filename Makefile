@@ -15,6 +15,7 @@ OBJS = \
 	src/spi_util.o \
 	src/deparse.o \
 	src/security.o \
+	src/fence.o \
 	src/catalog.o \
 	src/columns.o \
 	src/pipeline.o \
@@ -75,7 +76,8 @@ REGRESS = \
 	load_swap_refused \
 	steps_exact \
 	dead_letters_exact \
-	positions_exact
+	positions_exact \
+	fence
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec), one a line

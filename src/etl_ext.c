@@ -18,6 +18,7 @@
 #include "utils/guc.h"
 
 #include "etl_ext.h"
+#include "fence.h"
 #include "runlog.h"
 
 PG_MODULE_MAGIC;
@@ -49,7 +50,7 @@ check_work_mem(int *newval, void **extra, GucSource source)
 }
 
 /*
- * _PG_init registers the GUCs of etl_ext.
+ * _PG_init registers the GUCs of etl_ext and the fence's hook.
  */
 void
 _PG_init(void)
@@ -101,6 +102,7 @@ _PG_init(void)
 		"Empty: postgres://<host name>:<port>.",
 		&etl_lineage_namespace_setting, "", PGC_SUSET, 0, NULL, NULL, NULL);
 
+	etl_fence_init();
 	MarkGUCPrefixReserved("etl");
 }
 

@@ -19,7 +19,12 @@
  *	  in a GUC nest level, so that no function or operator planted in a
  *	  schema of the caller's search_path is ever resolved inside etl_ext,
  *	  watermarks print in one format, and a transform's string literals
- *	  mean the same whoever runs it (a backslash is a backslash).
+ *	  mean the same whoever runs it (a backslash is a backslash).  That
+ *	  level is the fence around the owner's code: it is rolled back at the
+ *	  end of the call, as REFRESH MATERIALIZED VIEW does, so whatever the
+ *	  owner's code SETs (search_path, statement_timeout, ...) is gone when
+ *	  the call returns, and fence.c refuses what else it could leave in the
+ *	  caller's session (session-level advisory locks, temporary objects).
  *	  Errors unwind both (transaction and subtransaction abort restore the
  *	  user id and pop GUC nest levels).
  *
@@ -40,61 +45,16 @@
 #include "utils/syscache.h"
 
 #include "etl_ext.h"
+#include "fence.h"
 #include "security.h"
 
 /*
- * etl_become_owner switches to the pipeline owner for data statements, in a
- * security-restricted operation.  Undo with etl_restore_user().
+ * pin_settings sets, in the current GUC nest level, the settings every
+ * etl_ext statement runs under.
  */
-void
-etl_become_owner(EtlUserSwitch *sw, Oid owner)
+static void
+pin_settings(void)
 {
-	GetUserIdAndSecContext(&sw->saved_userid, &sw->saved_sec_context);
-	SetUserIdAndSecContext(owner, sw->saved_sec_context |
-									  SECURITY_LOCAL_USERID_CHANGE |
-									  SECURITY_RESTRICTED_OPERATION);
-	sw->active = true;
-}
-
-/*
- * etl_become_extension_owner switches to the owner of the extension for a
- * catalog write.  Callers check ownership of the pipeline first.
- */
-void
-etl_become_extension_owner(EtlUserSwitch *sw)
-{
-	Oid extowner = etl_extension_owner();
-
-	GetUserIdAndSecContext(&sw->saved_userid, &sw->saved_sec_context);
-	SetUserIdAndSecContext(extowner, sw->saved_sec_context |
-										 SECURITY_LOCAL_USERID_CHANGE |
-										 SECURITY_RESTRICTED_OPERATION);
-	sw->active = true;
-}
-
-/*
- * etl_restore_user undoes etl_become_owner() or etl_become_extension_owner().
- * On error there is nothing to undo: (sub)transaction abort restores the
- * user id and security context.
- */
-void
-etl_restore_user(EtlUserSwitch *sw)
-{
-	if (!sw->active)
-		return;
-	SetUserIdAndSecContext(sw->saved_userid, sw->saved_sec_context);
-	sw->active = false;
-}
-
-/*
- * etl_pin_settings opens a GUC nest level with the settings every etl_ext
- * statement runs under and returns it for etl_unpin_settings().
- */
-int
-etl_pin_settings(void)
-{
-	int nestlevel = NewGUCNestLevel();
-
 	(void) set_config_option("search_path", ETL_PINNED_SEARCH_PATH,
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
 							 0, false);
@@ -113,16 +73,87 @@ etl_pin_settings(void)
 	(void) set_config_option("plan_cache_mode", "force_custom_plan",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
 							 0, false);
+}
+
+/*
+ * etl_become_owner switches to the pipeline owner for data statements, in a
+ * security-restricted operation and a GUC nest level of its own: whatever
+ * the owner's code SETs is rolled back by etl_restore_user(), so the rest of
+ * the call runs under the pinned settings again.
+ */
+void
+etl_become_owner(EtlUserSwitch *sw, Oid owner)
+{
+	GetUserIdAndSecContext(&sw->saved_userid, &sw->saved_sec_context);
+	sw->nestlevel = NewGUCNestLevel();
+	SetUserIdAndSecContext(owner, sw->saved_sec_context |
+									  SECURITY_LOCAL_USERID_CHANGE |
+									  SECURITY_RESTRICTED_OPERATION);
+	sw->active = true;
+}
+
+/*
+ * etl_become_extension_owner switches to the owner of the extension for a
+ * catalog write, in a GUC nest level with the pinned settings set again (the
+ * owner's code may have changed them earlier in an enclosing stretch).
+ * Callers check ownership of the pipeline first.
+ */
+void
+etl_become_extension_owner(EtlUserSwitch *sw)
+{
+	Oid extowner = etl_extension_owner();
+
+	GetUserIdAndSecContext(&sw->saved_userid, &sw->saved_sec_context);
+	sw->nestlevel = NewGUCNestLevel();
+	pin_settings();
+	SetUserIdAndSecContext(extowner, sw->saved_sec_context |
+										 SECURITY_LOCAL_USERID_CHANGE |
+										 SECURITY_RESTRICTED_OPERATION);
+	sw->active = true;
+}
+
+/*
+ * etl_restore_user undoes etl_become_owner() or etl_become_extension_owner():
+ * the user id and security context, and every setting changed since (the
+ * switch's GUC nest level is rolled back).  On error there is nothing to
+ * undo: (sub)transaction abort restores the user id and security context
+ * and pops GUC nest levels.
+ */
+void
+etl_restore_user(EtlUserSwitch *sw)
+{
+	if (!sw->active)
+		return;
+	SetUserIdAndSecContext(sw->saved_userid, sw->saved_sec_context);
+	AtEOXact_GUC(false, sw->nestlevel);
+	sw->active = false;
+}
+
+/*
+ * etl_pin_settings opens a GUC nest level with the settings every etl_ext
+ * statement runs under, raises the fence (fence.c) in it and returns it for
+ * etl_unpin_settings().
+ */
+int
+etl_pin_settings(void)
+{
+	int nestlevel = NewGUCNestLevel();
+
+	etl_fence_begin();
+	pin_settings();
 	return nestlevel;
 }
 
 /*
- * etl_unpin_settings restores the caller's settings.
+ * etl_unpin_settings restores the caller's settings exactly: every change
+ * made since etl_pin_settings(), by etl_ext or by the owner's code, SET or
+ * SET LOCAL, is rolled back, and the fence comes down.  Nothing etl_ext
+ * sets in there is meant to outlive the call.
  */
 void
 etl_unpin_settings(int nestlevel)
 {
-	AtEOXact_GUC(true, nestlevel);
+	AtEOXact_GUC(false, nestlevel);
 }
 
 /*

@@ -17,6 +17,7 @@ typedef struct EtlUserSwitch
 {
 	Oid saved_userid;
 	int saved_sec_context;
+	int nestlevel; /* GUC nest level of the switch */
 	bool active;
 } EtlUserSwitch;
 
