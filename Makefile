@@ -77,7 +77,8 @@ REGRESS = \
 	steps_exact \
 	dead_letters_exact \
 	positions_exact \
-	fence
+	fence \
+	watermark_domain
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec), one a line

@@ -71,6 +71,7 @@
 #include "etl_ext.h"
 #include "extract.h"
 #include "load.h"
+#include "security.h"
 #include "sequences.h"
 #include "track.h"
 
@@ -103,8 +104,26 @@ etl_watermark_type_ok(EtlMode mode, Oid type)
 }
 
 /*
+ * domain_detail returns the errdetail of a watermark column whose type is a
+ * domain (0 otherwise, which errdetail-less ereports accept).
+ */
+static int
+domain_detail(Oid type)
+{
+	Oid base = getBaseType(type);
+
+	if (base == type)
+		return 0;
+	return errdetail("Type %s is a domain over %s: its CHECK constraints "
+					 "would run wherever a watermark is read, whoever reads "
+					 "it.",
+					 format_type_be(type), format_type_be(base));
+}
+
+/*
  * etl_check_watermark_type raises 42804 when the watermark column's type
- * does not suit the pipeline's mode.
+ * does not suit the pipeline's mode (a domain over a type that would suit
+ * included).
  */
 void
 etl_check_watermark_type(EtlPipeline *p, Oid type)
@@ -120,6 +139,7 @@ etl_check_watermark_type(EtlPipeline *p, Oid type)
 				 errmsg("watermark column \"%s\" of %s is of type %s, which "
 						"mode timestamp cannot use",
 						p->watermark_column, p->source, format_type_be(type)),
+				 domain_detail(type),
 				 errhint("Use a timestamptz or timestamp column, or mode => "
 						 "'serial' for an increasing integer.")));
 			break;
@@ -130,6 +150,7 @@ etl_check_watermark_type(EtlPipeline *p, Oid type)
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("column \"%s\" of %s is of type %s, not xid8",
 							ETL_COL_XID, p->source, format_type_be(type)),
+					 domain_detail(type),
 					 errhint("Mode xid tracks changes through an xid8 column "
 							 "filled by etl_track_changes(%s).",
 							 quote_literal_cstr(p->source))));
@@ -143,6 +164,7 @@ etl_check_watermark_type(EtlPipeline *p, Oid type)
 				 errmsg("watermark column \"%s\" of %s is of type %s, "
 						"which mode cdc cannot use",
 						p->watermark_column, p->source, format_type_be(type)),
+				 domain_detail(type),
 				 errhint("Order the change rows by a pg_lsn, integer, "
 						 "numeric or timestamp column.")));
 			break;
@@ -155,6 +177,7 @@ etl_check_watermark_type(EtlPipeline *p, Oid type)
 				 errmsg("watermark column \"%s\" of %s is of type %s, which "
 						"mode serial cannot use",
 						p->watermark_column, p->source, format_type_be(type)),
+				 domain_detail(type),
 				 errhint("Use an integer column filled from a sequence, or "
 						 "mode => 'timestamp' for a timestamp.")));
 			break;
@@ -178,25 +201,33 @@ watermark_error_callback(void *arg)
 }
 
 /*
- * etl_watermark_datum converts watermark text to a value of the watermark
- * column's type (the type's input function, under the pinned DateStyle).
- * An unreadable value is reported with the pipeline's name.
+ * etl_watermark_datum converts watermark text (a stored watermark, a reset
+ * value, a backfill bound) to a value of the watermark column's type: the
+ * type's input function, under the pinned DateStyle, as the pipeline owner
+ * in a security-restricted operation.  The type must be one the mode
+ * accepts (42804 otherwise): never a domain, whose CHECK constraints could
+ * run the code of the column's owner.  An unreadable value is reported with
+ * the pipeline's name.
  */
 Datum
 etl_watermark_datum(EtlPipeline *p, const char *text, Oid type, int32 typmod)
 {
 	ErrorContextCallback errcb;
 	WatermarkErrorArg arg = { p->name, text };
+	EtlUserSwitch sw = { 0 };
 	Oid typinput;
 	Oid typioparam;
 	Datum result;
 
+	etl_check_watermark_type(p, type);
 	errcb.callback = watermark_error_callback;
 	errcb.arg = &arg;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 	getTypeInputInfo(type, &typinput, &typioparam);
+	etl_become_owner(&sw, p->owner);
 	result = OidInputFunctionCall(typinput, (char *) text, typioparam, typmod);
+	etl_restore_user(&sw);
 	error_context_stack = errcb.previous;
 	return result;
 }

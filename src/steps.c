@@ -221,7 +221,8 @@ etl_batch_start(PG_FUNCTION_ARGS)
 /*
  * watermark_type returns the type of a pipeline's watermark column as SQL
  * (a backfill range is of that type), or raises 0A000 for the modes that
- * have none.
+ * have none and 42804 for a type the mode refuses (a domain, whose CHECK
+ * constraints would run when the bounds are read).
  */
 static char *
 watermark_type(EtlPipeline *p, Oid *type)
@@ -238,6 +239,7 @@ watermark_type(EtlPipeline *p, Oid *type)
 						"exists in %s",
 						p->watermark_column, p->name, p->source)));
 	*type = get_atttype(source, attnum);
+	etl_check_watermark_type(p, *type);
 	return format_type_be_qualified(*type);
 }
 
@@ -366,7 +368,8 @@ check_backfill_args(EtlPipeline *p, Oid type, Oid step_type, const char *from,
  *
  * The ranges [from, from + step), ..., up to to_value (exclusive), in the
  * watermark column's type: step is an interval for timestamps, a number
- * otherwise.
+ * otherwise.  The values are read as the pipeline owner in a
+ * security-restricted operation.
  */
 Datum
 etl_backfill_steps(PG_FUNCTION_ARGS)
@@ -376,6 +379,7 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 	ErrorContextCallback *saved = error_context_stack;
 	EtlPipeline *p;
 	EtlArgs args;
+	EtlUserSwitch sw = { 0 };
 	Oid type;
 	Oid step_oid;
 	char *typ;
@@ -404,6 +408,7 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 										 : typ;
 	from = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	to = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	etl_become_owner(&sw, p->owner);
 	check_backfill_args(p, type, step_oid, from, to,
 						text_to_cstring(PG_GETARG_TEXT_PP(3)));
 	if (type == TIMESTAMPTZOID)
@@ -438,6 +443,7 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 				 " WHERE lo OPERATOR(pg_catalog.<) $2::%s) AS s ORDER BY s.n",
 				 step_type, typ, typ, typ, step_type, typ),
 		&args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
