@@ -78,7 +78,8 @@ REGRESS = \
 	dead_letters_exact \
 	positions_exact \
 	fence \
-	watermark_domain
+	watermark_domain \
+	bad_input
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec), one a line

@@ -349,11 +349,17 @@ input_fields_json(List *columns)
  * lineage_setup reads a pipeline and prepares the walk; returns its
  * analysed transform (NULL for the default transform).  The analysis runs
  * as the pipeline owner (columns.c) and checks no privilege: lineage reads
- * the definition only.
+ * the definition only.  A NULL pipeline name is refused (22004).
  */
 static Query *
 lineage_setup(FunctionCallInfo fcinfo, EtlRun *run)
 {
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("pipeline name must not be NULL"),
+				 errhint("Name a pipeline of etl.pipelines, or call "
+						 "etl_lineage() for the lineage of every pipeline.")));
 	run->p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
 							  InvalidSnapshot);
 	etl_run_resolve_relations(run);

@@ -977,6 +977,15 @@ etl_reset_watermark(PG_FUNCTION_ARGS)
 					 quote_literal_cstr(p->name),
 					 value ? quote_literal_cstr(value) : "NULL"));
 
+	if (value != NULL && p->watermark_column == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pipeline \"%s\" of mode %s has no watermark to set",
+						p->name, etl_mode_names[p->mode]),
+				 errdetail("Modes snapshot and full read the whole source at "
+						   "each run."),
+				 errhint("Reset it with NULL, or give it a watermark column "
+						 "with etl_alter_pipeline().")));
 	if (value != NULL && p->mode == ETL_MODE_XID)
 		stored = psprintf(UINT64_FORMAT "/%s", GetSystemIdentifier(),
 						  etl_xid_watermark_parse(p, value));

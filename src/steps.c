@@ -243,6 +243,9 @@ watermark_type(EtlPipeline *p, Oid *type)
 	return format_type_be_qualified(*type);
 }
 
+/* the most steps one backfill takes: each is a transaction and a batch row */
+#define ETL_BACKFILL_MAX_STEPS 100000
+
 /*
  * read_backfill_arg reads argument param (from_value, to_value or step) of a
  * backfill of p as a value of type, in the session's settings, and refuses
@@ -369,7 +372,8 @@ check_backfill_args(EtlPipeline *p, Oid type, Oid step_type, const char *from,
  * The ranges [from, from + step), ..., up to to_value (exclusive), in the
  * watermark column's type: step is an interval for timestamps, a number
  * otherwise.  The values are read as the pipeline owner in a
- * security-restricted operation.
+ * security-restricted operation.  More than ETL_BACKFILL_MAX_STEPS steps
+ * are refused.
  */
 Datum
 etl_backfill_steps(PG_FUNCTION_ARGS)
@@ -433,17 +437,35 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 	etl_args_add_text(&args, from);
 	etl_args_add_text(&args, to);
 	etl_args_add_text(&args, text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	/*
+	 * generate_series in the target list streams its values (in FROM it
+	 * would compute them all first): the LIMIT bounds the work however
+	 * small the step
+	 */
 	n = etl_spi_exec(
-		psprintf("SELECT s.n::pg_catalog.int4, s.lo::pg_catalog.text,"
-				 " LEAST(s.lo OPERATOR(pg_catalog.+) $3::%s, $2::%s)::"
-				 "pg_catalog.text"
-				 " FROM (SELECT lo, pg_catalog.row_number() OVER (ORDER BY lo)"
-				 " AS n FROM pg_catalog.generate_series($1::%s,"
-				 " $2::%s, $3::%s) AS g(lo)"
-				 " WHERE lo OPERATOR(pg_catalog.<) $2::%s) AS s ORDER BY s.n",
-				 step_type, typ, typ, typ, step_type, typ),
+		psprintf(
+			"SELECT s.n::pg_catalog.int4, s.lo::pg_catalog.text,"
+			" LEAST(s.lo OPERATOR(pg_catalog.+) $3::%s, $2::%s)::"
+			"pg_catalog.text"
+			" FROM (SELECT lo, pg_catalog.row_number() OVER (ORDER BY lo)"
+			" AS n FROM (SELECT lo FROM (SELECT pg_catalog.generate_series("
+			"$1::%s, $2::%s, $3::%s) AS lo) AS g"
+			" WHERE lo OPERATOR(pg_catalog.<) $2::%s LIMIT %d) AS g) AS s"
+			" ORDER BY s.n",
+			step_type, typ, typ, typ, step_type, typ,
+			ETL_BACKFILL_MAX_STEPS + 1),
 		&args, SPI_OK_SELECT, InvalidSnapshot);
 	etl_restore_user(&sw);
+	if (n > ETL_BACKFILL_MAX_STEPS)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("backfill of pipeline \"%s\" would take more than %d "
+					"steps",
+					p->name, ETL_BACKFILL_MAX_STEPS),
+			 errdetail("From \"%s\" to \"%s\" by \"%s\".", from, to,
+					   text_to_cstring(PG_GETARG_TEXT_PP(3))),
+			 errhint("Use a larger step, or backfill the range in parts.")));
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
