@@ -1,5 +1,5 @@
 -- bad_input: no argument crashes the server, raises an internal error or
--- stalls: a clear error instead (what test/t/006_fuzz.pl found, each as a
+-- stalls: a clear error instead (what test/t/017_fuzz.pl found, each as a
 -- test of its own), and every function of the extension called with NULL in
 -- each of its arguments
 CREATE SCHEMA bi;

@@ -8,6 +8,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use EtlLogs;
 
 my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init;
@@ -101,6 +102,7 @@ like($stderr, qr/pipeline "crash" is already running in backend $pid, skipped/,
 
 # the held run has committed nothing: this is the state before it
 my $before = state();
+etl_killed($node, $pid);
 kill 'KILL', $pid;
 $node->poll_query_until('postgres', 'SELECT true') or die 'no restart';
 eval { $runner->quit };

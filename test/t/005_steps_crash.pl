@@ -23,6 +23,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use EtlLogs;
 
 my $node = PostgreSQL::Test::Cluster->new('steps');
 $node->init;
@@ -165,6 +166,7 @@ sub crash
 	if ($how eq 'sigkill')
 	{
 		my $offset = -s $node->logfile;
+		etl_killed($node, $pid);
 		kill 'KILL', $pid or die "cannot kill backend $pid: $!";
 		$node->wait_for_log(
 			qr/server process \(PID $pid\) was terminated by signal 9/, $offset);
