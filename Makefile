@@ -26,6 +26,8 @@ OBJS = \
 	src/run.o \
 	src/rowhash.o \
 	src/observe.o \
+	src/metrics.o \
+	src/unrecorded.o \
 	src/errors.o \
 	src/isolate.o \
 	src/deadletter.o \
@@ -79,7 +81,8 @@ REGRESS = \
 	positions_exact \
 	fence \
 	watermark_domain \
-	bad_input
+	bad_input \
+	monitor
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec), one a line
@@ -97,7 +100,8 @@ ISOLATION = \
 	partition_swap_dimension \
 	drop_race \
 	ddl_during_run \
-	lag_long_writer
+	lag_long_writer \
+	lag_lock
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare

@@ -151,6 +151,10 @@ CREATE TABLE etl.batches (
     error       text
 );
 CREATE INDEX batches_pipeline_idx ON etl.batches (pipeline_id, batch_id);
+-- the batch rows a crash left open, which every run looks for: the index
+-- holds those only, so the lookup does not grow with the batch log
+CREATE INDEX batches_open_idx ON etl.batches (pipeline_id)
+    WHERE status IN ('started', 'staged');
 COMMENT ON TABLE etl.batches IS 'the batch log: one row per extracted range';
 
 CREATE TABLE etl.dead_letters (
@@ -268,10 +272,15 @@ CREATE TABLE etl.run_totals (
     last_run_id      bigint NOT NULL,
     last_seconds     double precision NOT NULL,
     last_finished_at timestamptz,
+    -- the failed row: the failures in a row after the success streak_after
+    -- (a run id, 0: none), which etl.status and run_failed events count
+    -- without reading the history
+    streak           bigint NOT NULL DEFAULT 0,
+    streak_after     bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (pipeline_id, status)
 ) WITH (fillfactor = 50);
 COMMENT ON TABLE etl.run_totals IS
-    'per pipeline and outcome: run count, durations (cumulative histogram buckets), row counts, last run';
+    'per pipeline and outcome: run count, durations (cumulative histogram buckets), row counts, last run, failures in a row';
 CREATE INDEX runs_skipped_idx ON etl.runs (pipeline_id) WHERE status = 'skipped';
 
 CREATE FUNCTION etl.runs_add_totals()
@@ -281,16 +290,27 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     secs double precision := COALESCE(EXTRACT(epoch FROM NEW.duration)::double precision, 0);
+    -- a failure after the last success extends the streak after it; one
+    -- recorded late, before that success, is not in it
+    success bigint := 0;
+    in_streak boolean := false;
 BEGIN
     IF NEW.status NOT IN ('succeeded', 'failed') THEN
         RETURN NULL;
+    END IF;
+    IF NEW.status OPERATOR(pg_catalog.=) 'failed' THEN
+        success := COALESCE((SELECT s.last_run_id FROM etl.run_totals s
+                              WHERE s.pipeline_id OPERATOR(pg_catalog.=) NEW.pipeline_id
+                                AND s.status OPERATOR(pg_catalog.=) 'succeeded'), 0);
+        in_streak := NEW.run_id OPERATOR(pg_catalog.>) success;
     END IF;
     INSERT INTO etl.run_totals AS t
     VALUES (NEW.pipeline_id, NEW.status, 1, secs,
             ARRAY(SELECT (secs OPERATOR(pg_catalog.<=) b)::integer::bigint
                     FROM unnest(etl_internal.etl_duration_buckets()) WITH ORDINALITY AS u(b, i) ORDER BY i),
             NEW.rows_extracted, NEW.rows_inserted, NEW.rows_updated, NEW.rows_deleted,
-            NEW.rows_unchanged, NEW.rows_rejected, NEW.run_id, secs, NEW.finished_at)
+            NEW.rows_unchanged, NEW.rows_rejected, NEW.run_id, secs, NEW.finished_at,
+            in_streak::integer, success)
     ON CONFLICT (pipeline_id, status) DO UPDATE
        SET runs = t.runs + 1,
            seconds = t.seconds + EXCLUDED.seconds,
@@ -306,7 +326,11 @@ BEGIN
            last_seconds = CASE WHEN EXCLUDED.last_run_id > t.last_run_id
                                THEN EXCLUDED.last_seconds ELSE t.last_seconds END,
            last_finished_at = CASE WHEN EXCLUDED.last_run_id > t.last_run_id
-                                   THEN EXCLUDED.last_finished_at ELSE t.last_finished_at END;
+                                   THEN EXCLUDED.last_finished_at ELSE t.last_finished_at END,
+           streak = CASE WHEN NOT in_streak THEN t.streak
+                         WHEN t.streak_after = success THEN t.streak + 1
+                         ELSE 1 END,
+           streak_after = CASE WHEN in_streak THEN success ELSE t.streak_after END;
     RETURN NULL;
 END
 $fn$;
@@ -670,46 +694,81 @@ LANGUAGE C STABLE;
 COMMENT ON FUNCTION etl_internal.etl_lag(text) IS
     'distance from the watermark to the newest source row (interval or number, as text); NULL when unknown or not readable';
 
+CREATE FUNCTION etl_internal.etl_unrecorded_failures()
+RETURNS TABLE (pipeline_id bigint, run_id bigint, failed_at timestamptz,
+               sqlstate text, error text)
+AS 'MODULE_PATHNAME', 'etl_unrecorded_failures'
+LANGUAGE C STABLE ROWS 10;
+COMMENT ON FUNCTION etl_internal.etl_unrecorded_failures() IS
+    'failed runs whose record no background worker could write yet: kept in files of the data directory until the next run of the pipeline records them (error shown to those who may read the runs)';
+
+CREATE FUNCTION etl_internal.etl_schedules()
+RETURNS TABLE (pipeline_id bigint, schedule text, elsewhere text)
+AS 'MODULE_PATHNAME', 'etl_schedules'
+LANGUAGE C STABLE ROWS 100;
+COMMENT ON FUNCTION etl_internal.etl_schedules() IS
+    'what etl_schedule_of() and etl_schedule_elsewhere() give for every pipeline with a pg_cron job, in one query (etl.status.schedule, schedule_elsewhere)';
+
+-- One row per pipeline, read from etl.run_totals (its last success and
+-- failure, its failures in a row) rather than from the history: its cost
+-- grows with the number of pipelines, not with the runs recorded (JIT
+-- compilation, which the planner chooses by estimated cost, stays out of
+-- it).  The lag is read per row (fenced: see etl_lag); the schedules in
+-- one query.
 CREATE VIEW etl.status AS
+WITH unrecorded AS MATERIALIZED (
+    SELECT * FROM etl_internal.etl_unrecorded_failures()
+)
 SELECT p.name AS pipeline,
        p.mode,
        p.load,
        p.watermark,
        etl_internal.etl_lag(p.name) AS lag,
-       last.status AS last_status,
+       CASE WHEN u.last_run_id OPERATOR(pg_catalog.>)
+                 GREATEST(s.last_run_id, f.last_run_id, 0)
+              OR f.last_run_id OPERATOR(pg_catalog.>) COALESCE(s.last_run_id, 0)
+            THEN 'failed'
+            WHEN s.last_run_id IS NOT NULL THEN 'succeeded' END AS last_status,
        -- the error may quote data: only for those who may read the runs
-       CASE WHEN pg_catalog.pg_has_role(p.owner, 'USAGE') THEN last.error END
+       CASE WHEN NOT pg_catalog.pg_has_role(p.owner, 'USAGE') THEN NULL
+            WHEN u.last_run_id OPERATOR(pg_catalog.>)
+                 GREATEST(s.last_run_id, f.last_run_id, 0)
+            THEN u.last_error
+            WHEN f.last_run_id OPERATOR(pg_catalog.>) COALESCE(s.last_run_id, 0)
+            THEN (SELECT r.error FROM etl.runs r
+                   WHERE r.run_id OPERATOR(pg_catalog.=) f.last_run_id) END
            AS last_error,
-       ok.last_success_at,
-       (SELECT pg_catalog.count(*)
-          FROM etl.runs f
-         WHERE f.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
-           AND f.status OPERATOR(pg_catalog.=) 'failed'
-           AND f.run_id OPERATOR(pg_catalog.>) COALESCE(ok.run_id, 0)
-       ) AS consecutive_failures,
+       s.last_finished_at AS last_success_at,
+       CASE WHEN f.streak_after OPERATOR(pg_catalog.=) COALESCE(s.last_run_id, 0)
+            THEN f.streak ELSE 0 END
+           OPERATOR(pg_catalog.+) u.since_success AS consecutive_failures,
        (SELECT pg_catalog.count(*)
           FROM etl.dead_letters d
          WHERE d.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
            AND d.status OPERATOR(pg_catalog.=) 'pending'
        ) AS pending_dead_letters,
-       etl_internal.etl_schedule_of(p.name) AS schedule,
-       etl_internal.etl_schedule_elsewhere(p.name) AS schedule_elsewhere
+       sch.schedule,
+       sch.elsewhere AS schedule_elsewhere,
+       u.n AS unrecorded_failures
   FROM etl.pipelines p
-  LEFT JOIN LATERAL (
-        SELECT r.status, r.error
-          FROM etl.runs r
-         WHERE r.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
-           AND r.status OPERATOR(pg_catalog.<>) 'skipped'
-         ORDER BY r.run_id DESC
-         LIMIT 1) last ON true
-  LEFT JOIN LATERAL (
-        SELECT r.run_id, r.started_at OPERATOR(pg_catalog.+) r.duration AS last_success_at
-          FROM etl.runs r
-         WHERE r.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
-           AND r.status OPERATOR(pg_catalog.=) 'succeeded'
-         ORDER BY r.run_id DESC
-         LIMIT 1) ok ON true;
-COMMENT ON VIEW etl.status IS 'one row per pipeline: watermark, lag, last outcome, failures, dead letters, schedule';
+  LEFT JOIN etl.run_totals s
+         ON s.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
+        AND s.status OPERATOR(pg_catalog.=) 'succeeded'
+  LEFT JOIN etl.run_totals f
+         ON f.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
+        AND f.status OPERATOR(pg_catalog.=) 'failed'
+  LEFT JOIN etl_internal.etl_schedules() sch
+         ON sch.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
+  CROSS JOIN LATERAL (
+        SELECT pg_catalog.count(*) AS n,
+               pg_catalog.count(*) FILTER (
+                   WHERE x.run_id OPERATOR(pg_catalog.>) COALESCE(s.last_run_id, 0))
+                   AS since_success,
+               pg_catalog.max(x.run_id) AS last_run_id,
+               (pg_catalog.array_agg(x.error ORDER BY x.run_id DESC))[1] AS last_error
+          FROM unrecorded x
+         WHERE x.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id) u;
+COMMENT ON VIEW etl.status IS 'one row per pipeline: watermark, lag, last outcome, failures, dead letters, schedule, failures whose record waits to be written';
 GRANT SELECT ON etl.status TO PUBLIC;
 
 -- Metrics ---------------------------------------------------------------------
@@ -733,129 +792,15 @@ COMMENT ON FUNCTION etl_internal.etl_metric_counts() IS
 
 CREATE FUNCTION etl_metric_rows()
 RETURNS TABLE (metric text, type text, help text, labels jsonb, value double precision)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-WITH t AS (
-    SELECT p.name AS pipeline, t.*
-      FROM etl.run_totals t JOIN etl.pipelines p USING (pipeline_id)
-), counts AS (
-    SELECT * FROM etl_internal.etl_metric_counts()
-), skipped AS (
-    SELECT p.name AS pipeline, c.n AS runs
-      FROM counts c JOIN etl.pipelines p USING (pipeline_id)
-     WHERE c.kind = 'skipped_runs'
-)
-SELECT 'etl_runs_total', 'counter', 'Runs of each pipeline, by outcome.',
-       jsonb_build_object('pipeline', t.pipeline, 'status', t.status), t.runs::float8
-  FROM t
-UNION ALL
-SELECT 'etl_runs_total', 'counter', 'Runs of each pipeline, by outcome.',
-       jsonb_build_object('pipeline', s.pipeline, 'status', 'skipped'), s.runs::float8
-  FROM skipped s
-UNION ALL
-SELECT 'etl_rows_total', 'counter', 'Rows handled by each pipeline, by kind.',
-       jsonb_build_object('pipeline', x.pipeline, 'kind', k.kind), k.n::float8
-  FROM (SELECT pipeline, sum(rows_extracted) AS extracted, sum(rows_inserted) AS inserted,
-               sum(rows_updated) AS updated, sum(rows_deleted) AS deleted,
-               sum(rows_unchanged) AS unchanged, sum(rows_rejected) AS rejected
-          FROM t GROUP BY pipeline) x
-  CROSS JOIN LATERAL (VALUES ('extracted', x.extracted), ('inserted', x.inserted),
-                             ('updated', x.updated), ('deleted', x.deleted),
-                             ('unchanged', x.unchanged), ('rejected', x.rejected)) k(kind, n)
-UNION ALL
-SELECT 'etl_run_duration_seconds', 'histogram', 'Duration of the runs of each pipeline.',
-       jsonb_build_object('pipeline', h.pipeline, '.series', '_bucket', 'le', b.le::text),
-       h.n::float8
-  FROM (SELECT t.pipeline, u.i, sum(u.n) AS n
-          FROM t, unnest(t.buckets) WITH ORDINALITY AS u(n, i)
-         GROUP BY t.pipeline, u.i) h
-  JOIN unnest(etl_internal.etl_duration_buckets()) WITH ORDINALITY AS b(le, i) USING (i)
-UNION ALL
-SELECT 'etl_run_duration_seconds', 'histogram', 'Duration of the runs of each pipeline.',
-       jsonb_strip_nulls(jsonb_build_object('pipeline', h.pipeline, '.series', v.series, 'le', v.le)),
-       v.value
-  FROM (SELECT pipeline, sum(runs) AS runs, sum(seconds) AS seconds FROM t GROUP BY pipeline) h
-  CROSS JOIN LATERAL (VALUES ('_bucket', '+Inf', h.runs::float8),
-                             ('_sum', NULL, h.seconds),
-                             ('_count', NULL, h.runs::float8)) v(series, le, value)
-UNION ALL
-SELECT 'etl_last_run_duration_seconds', 'gauge', 'Duration of the last run of each pipeline.',
-       jsonb_build_object('pipeline', l.pipeline), l.last_seconds
-  FROM (SELECT DISTINCT ON (pipeline) pipeline, last_seconds
-          FROM t ORDER BY pipeline, last_run_id DESC) l
-UNION ALL
-SELECT 'etl_last_success_timestamp_seconds', 'gauge',
-       'When the last successful run of each pipeline finished (Unix time).',
-       jsonb_build_object('pipeline', t.pipeline), EXTRACT(epoch FROM t.last_finished_at)::float8
-  FROM t WHERE t.status = 'succeeded'
-UNION ALL
-SELECT 'etl_watermark_lag_seconds', 'gauge',
-       'How far the watermark of each timestamp pipeline is behind the newest source row.',
-       jsonb_build_object('pipeline', p.name), EXTRACT(epoch FROM l.lag::interval)::float8
-  FROM etl.pipelines p, LATERAL (SELECT etl_internal.etl_lag(p.name) AS lag) l
- WHERE p.mode = 'timestamp' AND l.lag IS NOT NULL
-UNION ALL
-SELECT 'etl_dead_letters_pending', 'gauge', 'Dead letters of each pipeline waiting for a decision.',
-       jsonb_build_object('pipeline', p.name),
-       COALESCE((SELECT c.n FROM counts c
-                  WHERE c.pipeline_id = p.pipeline_id
-                    AND c.kind = 'pending_dead_letters'), 0)::float8
-  FROM etl.pipelines p
-UNION ALL
-SELECT 'etl_check_failures_total', 'counter', 'Failed quality checks of each pipeline, by check.',
-       jsonb_build_object('pipeline', p.name, 'check', c.name),
-       COALESCE((SELECT sum(t.failures) FROM etl.check_totals t
-                  WHERE t.pipeline_id = c.pipeline_id AND t.check_name = c.name), 0)::float8
-  FROM etl.checks c JOIN etl.pipelines p USING (pipeline_id)
-$fn$;
+AS 'MODULE_PATHNAME', 'etl_metric_rows'
+LANGUAGE C STABLE;
 COMMENT ON FUNCTION etl_metric_rows() IS
     'the samples of etl_metrics(), one row each (labels as jsonb; histogram rows carry .series)';
 
 CREATE FUNCTION etl_metrics(format text DEFAULT 'prometheus')
 RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    result text;
-BEGIN
-    IF format IS NULL OR format NOT IN ('prometheus', 'json') THEN
-        RAISE EXCEPTION 'invalid metrics format "%"', format
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Valid values are: prometheus, json.';
-    END IF;
-    IF format = 'json' THEN
-        SELECT jsonb_build_object('metrics', COALESCE(jsonb_agg(m ORDER BY m->>'name'), '[]'))::text
-          INTO result
-          FROM (SELECT jsonb_build_object('name', metric, 'type', type, 'help', help,
-                         'samples', jsonb_agg(jsonb_build_object('labels', labels, 'value', value)
-                                              ORDER BY labels::text)) AS m
-                  FROM etl_metric_rows() GROUP BY metric, type, help) s;
-        RETURN result;
-    END IF;
-    -- Prometheus text exposition format 0.0.4
-    SELECT string_agg(block, E'\n' ORDER BY metric) || E'\n' INTO result
-      FROM (SELECT metric,
-                   '# HELP ' || metric || ' ' || help || E'\n' ||
-                   '# TYPE ' || metric || ' ' || type || E'\n' ||
-                   string_agg(metric || COALESCE(labels->>'.series', '') || '{' ||
-                              (SELECT string_agg(key || '="' ||
-                                                 replace(replace(replace(v, '\', '\\'), '"', '\"'), E'\n', '\n') || '"',
-                                                 ',' ORDER BY key = 'le', key)
-                                 FROM jsonb_each_text(labels - '.series') AS l(key, v)) ||
-                              '} ' ||
-                              CASE WHEN value = 'Infinity'::float8 THEN '+Inf'
-                                   WHEN value = '-Infinity'::float8 THEN '-Inf'
-                                   ELSE value::text END,
-                              E'\n' ORDER BY labels - '.series' - 'le',
-                                            (labels->>'le' = '+Inf'),
-                                            CASE WHEN labels->>'le' <> '+Inf' THEN (labels->>'le')::float8 END,
-                                            labels->>'.series') AS block
-              FROM etl_metric_rows() GROUP BY metric, type, help) b;
-    RETURN COALESCE(result, '');
-END
-$fn$;
+AS 'MODULE_PATHNAME', 'etl_metrics'
+LANGUAGE C STABLE;
 COMMENT ON FUNCTION etl_metrics(text) IS
     'metrics of every pipeline in the Prometheus text exposition format 0.0.4, or as JSON';
 
@@ -1362,7 +1307,8 @@ GRANT EXECUTE ON FUNCTION etl_internal.etl_track_changes_trigger() TO PUBLIC;
 
 -- called by the view etl.status (any reader) and by etl_metric_rows()
 GRANT EXECUTE ON FUNCTION etl_internal.etl_lag(text), etl_internal.etl_schedule_of(text),
-    etl_internal.etl_schedule_elsewhere(text),
+    etl_internal.etl_schedule_elsewhere(text), etl_internal.etl_schedules(),
+    etl_internal.etl_unrecorded_failures(),
     etl_internal.etl_metric_counts(), etl_internal.etl_duration_buckets() TO PUBLIC;
 
 -- called by etl_lineage(), etl_lineage_upstream(), etl_lineage_dot() and

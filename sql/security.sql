@@ -166,13 +166,17 @@ SELECT pipeline, status, resolution FROM etl.dead_letters
 SELECT id, v FROM sec_alice.dst ORDER BY id;
 
 -- etl.status reads the lag as the pipeline owner, in a restricted
--- operation: alice's source is a view calling her function, which records
--- who runs it; a superuser (or a monitoring role) reading etl.status lends
--- it no rights
+-- operation: alice's source is a view calling her function, which says
+-- who runs it (and records it, which the lag's fence rolls back); a
+-- superuser (or a monitoring role) reading etl.status lends it no rights
 SET ROLE regress_etl_alice;
 CREATE TABLE sec_alice.seen (who name);
 CREATE FUNCTION sec_alice.watch(int) RETURNS boolean LANGUAGE plpgsql AS
-$$BEGIN INSERT INTO sec_alice.seen VALUES (current_user); RETURN true; END$$;
+$$BEGIN
+    IF $1 = 3 THEN RAISE NOTICE 'watch runs as %', current_user; END IF;
+    INSERT INTO sec_alice.seen VALUES (current_user);
+    RETURN true;
+END$$;
 CREATE TABLE sec_alice.events (id int PRIMARY KEY, at timestamptz);
 INSERT INTO sec_alice.events VALUES (1, '2024-01-01'), (2, '2024-01-02');
 CREATE VIEW sec_alice.events_v AS SELECT * FROM sec_alice.events WHERE sec_alice.watch(id);

@@ -71,13 +71,17 @@ typedef struct EtlAutonomousShared
 PGDLLEXPORT void etl_autonomous_main(Datum arg);
 
 /*
- * The statements the worker runs, with the payload as $1 (jsonb):
+ * The statements that record a failed run, with its record as $1 (jsonb):
  * {"run": {etl.runs columns}, "dead_letters": [{etl.dead_letters columns}],
- *	"check_results": [...], "event": {...}, "failed_batch": batch_id}
+ *	"check_results": [...], "event": {...}, "failed_batch": batch_id}.
+ * The first inserts the run unless its run id is recorded already (a
+ * record kept in a file and recorded twice, see unrecorded.c), and the
+ * others run only when it did.
  */
 static const char *const apply_statements[] = {
 	"INSERT INTO etl.runs SELECT * FROM pg_catalog.jsonb_populate_record("
-	"NULL::etl.runs, $1 OPERATOR(pg_catalog.->) 'run')",
+	"NULL::etl.runs, $1 OPERATOR(pg_catalog.->) 'run')"
+	" ON CONFLICT (run_id) DO NOTHING RETURNING run_id",
 	"INSERT INTO etl.dead_letters (pipeline_id, pipeline, run_id, stage, "
 	"record,"
 	" error_class, sqlstate, error_message, status, retry_count, occurred_at)"
@@ -101,15 +105,84 @@ static const char *const apply_statements[] = {
 };
 
 /*
- * etl_autonomous_commit commits payload (a JSON document, see above) in a
- * transaction of its own and returns true when it is committed.  When it
- * cannot (no worker slot, or the worker failed), it says why in a WARNING
- * and returns false; it never raises an ERROR itself except for a cancel
- * while waiting.  Expects the caller's (sub)transaction state to be clean:
- * roll back the run's subtransaction first.
+ * etl_failure_record_apply records one failed run (a JSON record, see
+ * above, as jsonb) in the current transaction with SPI, which the caller
+ * has connected, as the extension owner and under the pinned search_path.
+ * Returns false when its run id was recorded already (nothing is written).
  */
 bool
-etl_autonomous_commit(const char *payload, const char *what)
+etl_failure_record_apply(Datum record)
+{
+	Oid argtypes[1] = { JSONBOID };
+	Datum values[1] = { record };
+
+	for (int i = 0; i < lengthof(apply_statements); i++)
+	{
+		int rc = SPI_execute_with_args(apply_statements[i], 1, argtypes,
+									   values, NULL, false, 0);
+
+		if (rc != SPI_OK_INSERT_RETURNING && rc != SPI_OK_INSERT &&
+			rc != SPI_OK_SELECT && rc != SPI_OK_UPDATE)
+			elog(ERROR, "unexpected SPI result %s",
+				 SPI_result_code_string(rc));
+		if (i == 0 && SPI_processed == 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * apply_payload records what a worker was handed: one record, or an array
+ * of records (a failed run's own after those that waited in files).
+ */
+static void
+apply_payload(Datum payload)
+{
+	Oid argtypes[1] = { JSONBOID };
+	Datum values[1] = { payload };
+	uint64 n;
+	Datum *records;
+	bool isnull;
+
+	if (SPI_execute_with_args("SELECT pg_catalog.jsonb_typeof($1)"
+							  " OPERATOR(pg_catalog.=) 'array'",
+							  1, argtypes, values, NULL, true,
+							  1) != SPI_OK_SELECT ||
+		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									SPI_tuptable->tupdesc, 1, &isnull)))
+	{
+		(void) etl_failure_record_apply(payload);
+		return;
+	}
+	if (SPI_execute_with_args("SELECT r FROM pg_catalog.jsonb_array_elements("
+							  "$1) WITH ORDINALITY AS e(r, i) ORDER BY i",
+							  1, argtypes, values, NULL, true,
+							  0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the records of a failure payload");
+	n = SPI_processed;
+	records = palloc(sizeof(Datum) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+		records[i] =
+			SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 1, &isnull),
+							  false, -1);
+	for (uint64 i = 0; i < n; i++)
+		(void) etl_failure_record_apply(records[i]);
+}
+
+/*
+ * etl_autonomous_write commits payload (a JSON document, see above, or an
+ * array of them) in a transaction of its own through a worker and returns
+ * true when it is committed.  When it cannot, it returns false with *why
+ * set: ETL_AUTONOMOUS_NO_SLOT (no background worker slot is free) or
+ * ETL_AUTONOMOUS_FAILED (the worker failed; *error and *sqlerrcode say
+ * why).  It never raises an ERROR itself except for a cancel while
+ * waiting.  Expects the caller's (sub)transaction state to be clean: roll
+ * back the run's subtransaction first.
+ */
+bool
+etl_autonomous_write(const char *payload, const char *what,
+					 EtlAutonomousFailure *why, char **error, int *sqlerrcode)
 {
 	Size len = strlen(payload);
 	dsm_segment *seg;
@@ -120,13 +193,15 @@ etl_autonomous_commit(const char *payload, const char *what)
 	pid_t pid;
 	bool ok;
 
+	*error = NULL;
+	*sqlerrcode = 0;
 	seg = dsm_create(offsetof(EtlAutonomousShared, payload) + len + 1, 0);
 	shared = dsm_segment_address(seg);
 	shared->dbid = MyDatabaseId;
 	shared->roleid = etl_extension_owner();
 	shared->status = 0;
-	shared->sqlerrcode = 0;
 	shared->error[0] = '\0';
+	shared->sqlerrcode = 0;
 	shared->payload_len = len;
 	memcpy(shared->payload, payload, len + 1);
 
@@ -146,12 +221,7 @@ etl_autonomous_commit(const char *payload, const char *what)
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
 		dsm_detach(seg);
-		ereport(
-			WARNING,
-			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-			 errmsg("%s is not kept: no background worker slot is free", what),
-			 errhint("Raise max_worker_processes (now %d).",
-					 max_worker_processes)));
+		*why = ETL_AUTONOMOUS_NO_SLOT;
 		return false;
 	}
 
@@ -165,16 +235,44 @@ etl_autonomous_commit(const char *payload, const char *what)
 
 	ok = shared->status == 1;
 	if (!ok)
-		ereport(WARNING,
-				(errcode(shared->sqlerrcode != 0 ? shared->sqlerrcode
-												 : ERRCODE_INTERNAL_ERROR),
-				 errmsg("%s is not kept: the autonomous writer failed", what),
-				 errdetail_internal(
-					 "%s", shared->error[0]
-							   ? shared->error
-							   : "The worker exited without a report.")));
+	{
+		*why = ETL_AUTONOMOUS_FAILED;
+		*error =
+			pstrdup(shared->error[0] ? shared->error
+									 : "The worker exited without a report.");
+		*sqlerrcode = shared->sqlerrcode != 0 ? shared->sqlerrcode
+											  : ERRCODE_INTERNAL_ERROR;
+	}
 	dsm_detach(seg);
 	return ok;
+}
+
+/*
+ * etl_autonomous_commit is etl_autonomous_write() that says in a WARNING
+ * why the payload is not kept when it cannot be committed.
+ */
+bool
+etl_autonomous_commit(const char *payload, const char *what)
+{
+	EtlAutonomousFailure why;
+	char *error;
+	int sqlerrcode;
+
+	if (etl_autonomous_write(payload, what, &why, &error, &sqlerrcode))
+		return true;
+	if (why == ETL_AUTONOMOUS_NO_SLOT)
+		ereport(
+			WARNING,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("%s is not kept: no background worker slot is free", what),
+			 errhint("Raise max_worker_processes (now %d).",
+					 max_worker_processes)));
+	else
+		ereport(WARNING,
+				(errcode(sqlerrcode),
+				 errmsg("%s is not kept: the autonomous writer failed", what),
+				 errdetail_internal("%s", error)));
+	return false;
 }
 
 /*
@@ -229,9 +327,6 @@ etl_autonomous_main(Datum arg)
 
 	PG_TRY();
 	{
-		Oid argtypes[1] = { JSONBOID };
-		Datum values[1];
-
 		writer_settings();
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
@@ -241,18 +336,8 @@ etl_autonomous_main(Datum arg)
 		pgstat_report_activity(STATE_RUNNING,
 							   "etl_ext: writing a failure record");
 
-		values[0] =
-			DirectFunctionCall1(jsonb_in, CStringGetDatum(shared->payload));
-		for (int i = 0; i < lengthof(apply_statements); i++)
-		{
-			int rc = SPI_execute_with_args(apply_statements[i], 1, argtypes,
-										   values, NULL, false, 0);
-
-			if (rc != SPI_OK_INSERT && rc != SPI_OK_SELECT &&
-				rc != SPI_OK_UPDATE)
-				elog(ERROR, "unexpected SPI result %s",
-					 SPI_result_code_string(rc));
-		}
+		apply_payload(
+			DirectFunctionCall1(jsonb_in, CStringGetDatum(shared->payload)));
 
 		SPI_finish();
 		PopActiveSnapshot();

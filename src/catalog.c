@@ -116,6 +116,60 @@ list_to_text_array(List *list)
 }
 
 /*
+ * pipeline_from_row reads row `row` of the last result set, selected with
+ * PIPELINE_COLUMNS, into a pipeline allocated in the current memory context.
+ */
+static EtlPipeline *
+pipeline_from_row(uint64 row)
+{
+	EtlPipeline *p;
+	bool isnull;
+	Datum d;
+
+	p = palloc0(sizeof(EtlPipeline));
+	p->id = etl_spi_int64(row, Anum_pipeline_id, 0);
+	p->name = etl_spi_text(row, Anum_pipeline_name);
+	p->owner =
+		DatumGetObjectId(etl_spi_datum(row, Anum_pipeline_owner, &isnull));
+	p->source = etl_spi_text(row, Anum_pipeline_source);
+	p->target = etl_spi_text(row, Anum_pipeline_target);
+	p->key =
+		text_array_to_list(etl_spi_datum(row, Anum_pipeline_key, &isnull));
+	p->mode = etl_name_lookup(etl_mode_names, ETL_MODE_COUNT,
+							  etl_spi_text(row, Anum_pipeline_mode), "mode");
+	p->watermark_column = etl_spi_text(row, Anum_pipeline_watermark_column);
+	d = etl_spi_datum(row, Anum_pipeline_overlap, &isnull);
+	p->overlap = DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
+	p->transform = etl_spi_text(row, Anum_pipeline_transform);
+	p->load = etl_name_lookup(etl_load_names, ETL_LOAD_COUNT,
+							  etl_spi_text(row, Anum_pipeline_load), "load");
+	p->batch_size = etl_spi_int64(row, Anum_pipeline_batch_size, 0);
+	d = etl_spi_datum(row, Anum_pipeline_error_threshold, &isnull);
+	p->error_threshold = DatumGetNumericCopy(d);
+	p->max_attempts =
+		(int32) etl_spi_int64(row, Anum_pipeline_max_attempts, 1);
+	p->retry_policy = etl_name_lookup(
+		etl_retry_policy_names, ETL_RETRY_COUNT,
+		etl_spi_text(row, Anum_pipeline_retry_policy), "retry_policy");
+	d = etl_spi_datum(row, Anum_pipeline_retry_base_delay, &isnull);
+	p->retry_base_delay =
+		DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
+	d = etl_spi_datum(row, Anum_pipeline_retry_max_delay, &isnull);
+	p->retry_max_delay =
+		DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
+	p->on_schema_change = etl_name_lookup(
+		etl_schema_policy_names, ETL_SCHEMA_COUNT,
+		etl_spi_text(row, Anum_pipeline_on_schema_change), "on_schema_change");
+	d = etl_spi_datum(row, Anum_pipeline_options, &isnull);
+	p->options = DatumGetJsonbPCopy(d);
+	p->alert_after_failures =
+		(int32) etl_spi_int64(row, Anum_pipeline_alert_after_failures, 1);
+	p->source_columns = etl_spi_text(row, Anum_pipeline_source_columns);
+	p->watermark = etl_spi_text(row, Anum_pipeline_watermark);
+	return p;
+}
+
+/*
  * etl_catalog_load reads a pipeline by name, or returns NULL when there is
  * none and missing_ok (otherwise 42704).  snapshot: see etl_spi_exec().  The
  * result is allocated in the current memory context.
@@ -124,9 +178,6 @@ EtlPipeline *
 etl_catalog_load(const char *name, bool missing_ok, Snapshot snapshot)
 {
 	EtlArgs args;
-	EtlPipeline *p;
-	bool isnull;
-	Datum d;
 
 	etl_args_init(&args);
 	etl_args_add_text(&args, name);
@@ -143,46 +194,30 @@ etl_catalog_load(const char *name, bool missing_ok, Snapshot snapshot)
 			 errmsg("pipeline \"%s\" does not exist", name),
 			 errhint("SELECT name FROM etl.pipelines lists the pipelines.")));
 	}
+	return pipeline_from_row(0);
+}
 
-	p = palloc0(sizeof(EtlPipeline));
-	p->id = etl_spi_int64(0, Anum_pipeline_id, 0);
-	p->name = etl_spi_text(0, Anum_pipeline_name);
-	p->owner =
-		DatumGetObjectId(etl_spi_datum(0, Anum_pipeline_owner, &isnull));
-	p->source = etl_spi_text(0, Anum_pipeline_source);
-	p->target = etl_spi_text(0, Anum_pipeline_target);
-	p->key = text_array_to_list(etl_spi_datum(0, Anum_pipeline_key, &isnull));
-	p->mode = etl_name_lookup(etl_mode_names, ETL_MODE_COUNT,
-							  etl_spi_text(0, Anum_pipeline_mode), "mode");
-	p->watermark_column = etl_spi_text(0, Anum_pipeline_watermark_column);
-	d = etl_spi_datum(0, Anum_pipeline_overlap, &isnull);
-	p->overlap = DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
-	p->transform = etl_spi_text(0, Anum_pipeline_transform);
-	p->load = etl_name_lookup(etl_load_names, ETL_LOAD_COUNT,
-							  etl_spi_text(0, Anum_pipeline_load), "load");
-	p->batch_size = etl_spi_int64(0, Anum_pipeline_batch_size, 0);
-	d = etl_spi_datum(0, Anum_pipeline_error_threshold, &isnull);
-	p->error_threshold = DatumGetNumericCopy(d);
-	p->max_attempts = (int32) etl_spi_int64(0, Anum_pipeline_max_attempts, 1);
-	p->retry_policy = etl_name_lookup(
-		etl_retry_policy_names, ETL_RETRY_COUNT,
-		etl_spi_text(0, Anum_pipeline_retry_policy), "retry_policy");
-	d = etl_spi_datum(0, Anum_pipeline_retry_base_delay, &isnull);
-	p->retry_base_delay =
-		DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
-	d = etl_spi_datum(0, Anum_pipeline_retry_max_delay, &isnull);
-	p->retry_max_delay =
-		DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
-	p->on_schema_change = etl_name_lookup(
-		etl_schema_policy_names, ETL_SCHEMA_COUNT,
-		etl_spi_text(0, Anum_pipeline_on_schema_change), "on_schema_change");
-	d = etl_spi_datum(0, Anum_pipeline_options, &isnull);
-	p->options = DatumGetJsonbPCopy(d);
-	p->alert_after_failures =
-		(int32) etl_spi_int64(0, Anum_pipeline_alert_after_failures, 1);
-	p->source_columns = etl_spi_text(0, Anum_pipeline_source_columns);
-	p->watermark = etl_spi_text(0, Anum_pipeline_watermark);
-	return p;
+/*
+ * etl_catalog_load_all reads every pipeline, in the order of their names,
+ * as a list of EtlPipeline * allocated in the caller's memory context (the
+ * current one when called, which SPI leaves for its own).
+ */
+List *
+etl_catalog_load_all(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext old;
+	List *result = NIL;
+	uint64 n;
+
+	n = etl_spi_exec("SELECT " PIPELINE_COLUMNS
+					 " FROM etl.pipelines ORDER BY name",
+					 NULL, SPI_OK_SELECT, InvalidSnapshot);
+	old = MemoryContextSwitchTo(cxt);
+	for (uint64 i = 0; i < n; i++)
+		result = lappend(result, pipeline_from_row(i));
+	MemoryContextSwitchTo(old);
+	return result;
 }
 
 /*

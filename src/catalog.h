@@ -162,6 +162,7 @@ extern int etl_name_lookup(const char *const names[], int count,
 						   const char *value, const char *what);
 extern EtlPipeline *etl_catalog_load(const char *name, bool missing_ok,
 									 Snapshot snapshot);
+extern List *etl_catalog_load_all(void);
 extern int64 etl_catalog_insert(EtlPipeline *p);
 extern void etl_catalog_update(EtlPipeline *p);
 extern void etl_catalog_delete(EtlPipeline *p);

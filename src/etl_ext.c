@@ -26,6 +26,7 @@ PG_MODULE_MAGIC;
 char *etl_debug_pause_at = NULL;
 int etl_work_mem = 65536;
 int etl_isolation_parts = 512;
+int etl_lag_timeout = 1000;
 
 void _PG_init(void);
 
@@ -81,6 +82,16 @@ _PG_init(void)
 		"rows cheaper to isolate (only the parts holding them are loaded "
 		"again).",
 		&etl_isolation_parts, 512, 1, 4096, PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable(
+		"etl.lag_timeout",
+		"Sets how long reading the lag of one pipeline may take.",
+		"etl.status, etl_lag() and the metrics read each pipeline's lag "
+		"under this timeout, a wait for a lock on its source included; "
+		"past it that lag is NULL and the server log says why.  0 "
+		"disables the timeout.",
+		&etl_lag_timeout, 1000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, NULL,
+		NULL, NULL);
 
 	DefineCustomEnumVariable(
 		"etl.log_format", "Sets the format of the log lines of runs.",

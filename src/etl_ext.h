@@ -38,6 +38,9 @@ extern int etl_isolation_parts;
 /* etl.work_mem: work_mem of a run's statements in kB (-1: the session's) */
 extern int etl_work_mem;
 
+/* etl.lag_timeout: how long the lag of one pipeline may take, in ms */
+extern int etl_lag_timeout;
+
 /* etl.debug_pause_at: test-only phase name at which a run waits */
 extern char *etl_debug_pause_at;
 

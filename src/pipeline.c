@@ -66,6 +66,7 @@
 #include "spi_util.h"
 #include "swap.h"
 #include "track.h"
+#include "unrecorded.h"
 
 PG_FUNCTION_INFO_V1(etl_create_pipeline);
 PG_FUNCTION_INFO_V1(etl_alter_pipeline);
@@ -940,6 +941,8 @@ etl_drop_pipeline(PG_FUNCTION_ARGS)
 	p = lock_and_load(name, "drop");
 	etl_catalog_delete(p);
 	etl_cron_drop_job(p);
+	/* failure records waiting in files go with the pipeline */
+	etl_unrecorded_remove_at_commit(etl_unrecorded_list(p->id));
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();
 	PG_RETURN_BOOL(true);

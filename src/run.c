@@ -81,6 +81,7 @@
 #include "runlog.h"
 #include "schedule.h"
 #include "security.h"
+#include "unrecorded.h"
 
 PG_FUNCTION_INFO_V1(etl_run);
 PG_FUNCTION_INFO_V1(etl_run_step);
@@ -708,7 +709,7 @@ fail_run(EtlRun *run, ErrorData *edata, const char *why)
 	what = psprintf("the failure record of run " INT64_FORMAT
 					" of pipeline \"%s\"",
 					r->run_id, r->pipeline);
-	(void) etl_autonomous_commit(payload.data, what);
+	etl_failure_commit(r->pipeline_id, r->run_id, payload.data, what);
 	etl_maybe_pause("after_failure_record");
 
 	ereport(
@@ -991,6 +992,8 @@ run_pipeline(FunctionCallInfo fcinfo, char *name, EtlRunRequest *req)
 
 	run.stage = "run";
 	(void) etl_stage_end(&run, start, r->rows_extracted);
+	/* failures earlier runs could not record: recorded with this run */
+	etl_unrecorded_record(run.p->id);
 	etl_notify_failed_checks(&run);
 	result = make_result(fcinfo, r, callercxt);
 	etl_unpin_settings(nestlevel);

@@ -34,6 +34,7 @@
 #include "quality.h"
 #include "runlog.h"
 #include "spi_util.h"
+#include "unrecorded.h"
 
 int etl_log_format = ETL_LOG_TEXT;
 int etl_log_min_messages = INFO;
@@ -302,7 +303,10 @@ append_clipped(StringInfo buf, const char *s, int max)
 
 /*
  * consecutive_failures counts the failed runs of the pipeline since its
- * last success, as the run's transaction sees them.
+ * last success, as the run's transaction sees them: from etl.run_totals
+ * (the failures in a row after the last success, kept by its trigger, so
+ * that the count does not read the history), plus those whose record waits
+ * in a file (unrecorded.c).
  */
 static int64
 consecutive_failures(EtlRun *run)
@@ -311,15 +315,19 @@ consecutive_failures(EtlRun *run)
 
 	etl_args_init(&args);
 	etl_args_add_int8(&args, run->p->id);
-	etl_spi_exec("SELECT pg_catalog.count(*) FROM etl.runs"
-				 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
-				 " AND status OPERATOR(pg_catalog.=) 'failed'"
-				 " AND run_id OPERATOR(pg_catalog.>) COALESCE("
-				 "(SELECT pg_catalog.max(run_id) FROM etl.runs"
-				 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
-				 " AND status OPERATOR(pg_catalog.=) 'succeeded'), 0)",
-				 &args, SPI_OK_SELECT, InvalidSnapshot);
-	return etl_spi_int64(0, 0, 0);
+	etl_spi_exec(
+		"SELECT CASE WHEN f.streak_after OPERATOR(pg_catalog.=) s.id"
+		" THEN f.streak ELSE 0 END, s.id"
+		" FROM (SELECT COALESCE((SELECT t.last_run_id"
+		" FROM etl.run_totals t"
+		" WHERE t.pipeline_id OPERATOR(pg_catalog.=) $1"
+		" AND t.status OPERATOR(pg_catalog.=) 'succeeded'), 0) AS id) s"
+		" LEFT JOIN etl.run_totals f"
+		" ON f.pipeline_id OPERATOR(pg_catalog.=) $1"
+		" AND f.status OPERATOR(pg_catalog.=) 'failed'",
+		&args, SPI_OK_SELECT, InvalidSnapshot);
+	return etl_spi_int64(0, 0, 0) +
+		   etl_unrecorded_count_since(run->p->id, etl_spi_int64(0, 1, 0));
 }
 
 /*

@@ -83,6 +83,7 @@
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/postmaster.h"
@@ -91,6 +92,7 @@
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/tuplestore.h"
 
 #include "catalog.h"
 #include "schedule.h"
@@ -101,6 +103,7 @@ PG_FUNCTION_INFO_V1(etl_schedule);
 PG_FUNCTION_INFO_V1(etl_unschedule);
 PG_FUNCTION_INFO_V1(etl_schedule_of);
 PG_FUNCTION_INFO_V1(etl_schedule_elsewhere);
+PG_FUNCTION_INFO_V1(etl_schedules);
 
 /* pg_cron's extension and library, its job workers' bgw_type and appname */
 #define PG_CRON_NAME "pg_cron"
@@ -883,4 +886,78 @@ etl_started_by_pg_cron(void)
 			   strcmp(MyBgworkerEntry->bgw_type, PG_CRON_NAME) == 0;
 	appname = GetConfigOptionResetString("application_name");
 	return appname != NULL && strcmp(appname, PG_CRON_NAME) == 0;
+}
+
+/*
+ * etl_schedules() RETURNS TABLE (pipeline_id bigint, schedule text,
+ *								  elsewhere text)
+ *
+ * What etl_schedule_of() and etl_schedule_elsewhere() give for every
+ * pipeline that has a pg_cron job, in one query (etl.status): its schedule
+ * when the job is active and runs in this database, and where it runs when
+ * that is not this server's database.  No rows without pg_cron and outside
+ * the database named by cron.database_name.
+ */
+Datum
+etl_schedules(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const char *crondb;
+	char *dbname;
+	EtlArgs args;
+	EtlUserSwitch sw;
+	int nestlevel;
+	uint64 n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (cron_state(&crondb) != CRON_READY)
+		return (Datum) 0;
+
+	dbname = get_database_name(MyDatabaseId);
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+	etl_args_init(&args);
+	etl_args_add_text(&args, JOB_PREFIX);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec(
+		"SELECT p.pipeline_id, j.schedule, j.active, j.nodename, j.nodeport,"
+		" j.database FROM etl.pipelines p JOIN cron.job j"
+		" ON j.username OPERATOR(pg_catalog.=)"
+		" pg_catalog.pg_get_userbyid(p.owner)::pg_catalog.text"
+		" AND j.jobname OPERATOR(pg_catalog.=)"
+		" ($1 OPERATOR(pg_catalog.||) p.name)::pg_catalog.name"
+		" WHERE pg_catalog.octet_length($1 OPERATOR(pg_catalog.||) p.name)"
+		" OPERATOR(pg_catalog.<) " CppAsString2(NAMEDATALEN),
+		&args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	for (uint64 i = 0; i < n; i++)
+	{
+		CronJob job = { 0 };
+		JobPlace place = { 0 };
+		bool isnull;
+		char *where;
+		Datum values[3];
+		bool nulls[3] = { false, true, true };
+
+		job.database = dbname;
+		place.nodename = etl_spi_text(i, 3);
+		place.nodeport = (int32) etl_spi_int64(i, 4, 0);
+		place.database = etl_spi_text(i, 5);
+		place.active = DatumGetBool(etl_spi_datum(i, 2, &isnull));
+		values[0] = etl_spi_datum(i, 0, &isnull);
+		if (place.active && strcmp(place.database, dbname) == 0)
+			values[1] = etl_spi_datum(i, 1, &nulls[1]);
+		where = place.nodename && place.database ? job_elsewhere(&job, &place)
+												 : NULL;
+		if (where != NULL)
+		{
+			values[2] = CStringGetTextDatum(where);
+			nulls[2] = false;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+	}
+	etl_unpin_settings(nestlevel);
+	etl_spi_finish();
+	return (Datum) 0;
 }

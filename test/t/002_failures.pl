@@ -150,12 +150,13 @@ SELECT (SELECT status FROM etl.runs WHERE pipeline = 'strict')
        || ' ' || (SELECT count(*) FROM strict_dst)}),
 	'failed 1 0', 'its record and dead letter are committed, its load is not');
 
-# 7. no worker slot free: a WARNING says the record is lost, the ERROR
-#    is raised all the same
+# 7. no worker slot free: a WARNING says the record is not written yet
+#    (it waits in a file: 014_unrecorded.pl), the ERROR is raised all the
+#    same
 $node->append_conf('postgresql.conf', 'max_worker_processes = 0');
 $node->restart;
 $rc = $node->psql('postgres', q{SELECT * FROM etl_run('strict')}, stderr => \$stderr);
-like($stderr, qr/WARNING:  the failure record of run \d+ of pipeline "strict" is not kept: no background worker slot is free/,
+like($stderr, qr/WARNING:  the failure record of run \d+ of pipeline "strict" is not written yet: no background worker slot is free/,
 	'without a worker slot a WARNING says so');
 like($stderr, qr/ERROR:  run \d+ of pipeline "strict" failed/, 'and the run still fails');
 
