@@ -36,6 +36,7 @@ figure is the median of its runs; every run is printed too.
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -106,7 +107,7 @@ def load_statements(path):
 
 SQL = {}
 for _file in ("schema.sql", "load.sql", "verify.sql", "row_hash.sql", "checks.sql",
-              "dead_letters.sql", "modes.sql", "metrics.sql"):
+              "dead_letters.sql", "modes.sql", "metrics.sql", "history.sql"):
     for _name, _text in load_statements(_file).items():
         SQL[_file[:-4] + "." + _name] = _text
 
@@ -1601,6 +1602,167 @@ def case_metrics(b: Bench):
         issue=8, detail=f"median of {METRICS_CALLS} calls"))
 
 
+HISTORY_CALLS = 200          # the history case's empty runs, per pipeline
+MONITORING_PIPELINES = 1000  # the monitoring case's pipelines
+MONITORING_CALLS = 21        # its calls of each statement timed
+
+
+def fill_history(b: Bench, pattern, runs):
+    """runs recorded runs of the pipelines LIKE pattern, written with the
+    trigger of etl.run_totals off and etl.run_totals rebuilt from them in
+    one statement (what the trigger writes, exactly); returns the seconds."""
+    start = time.perf_counter()
+    b.aux.run(stmt("history.triggers_off"))
+    try:
+        b.aux.run(stmt("history.history_runs"), {"n": runs, "pattern": pattern})
+    finally:
+        b.aux.run(stmt("history.triggers_on"))
+    b.aux.run(stmt("history.rebuild_totals"), {"pattern": pattern})
+    return time.perf_counter() - start
+
+
+def case_history(b: Bench):
+    """history: an empty run of a pipeline with as many batch rows and as
+    many runs in its history as the workload has rows (1,000,000 each by
+    default), against the same run of a fresh pipeline over the same
+    source; both timed call by call, interleaved, the median of 200 calls
+    each."""
+    case = "history"
+    n = b.rows
+    b.aux.run(stmt("history.history_tables"))
+    for name in ("bench_hist_big", "bench_hist_fresh"):
+        _, r = b.etl_run(b.aux, name)
+        check(r["inserted"] == 1000, f"{case}: the first run of {name} inserted {r['inserted']}")
+    start = time.perf_counter()
+    b.aux.run(stmt("history.history_batches"), {"n": n, "name": "bench_hist_big"})
+    fill = time.perf_counter() - start + fill_history(b, "bench\\_hist\\_big", n)
+    b.aux.run(stmt("history.analyze"))
+    counts = b.aux.run("""SELECT p.name,
+                                 (SELECT count(*) FROM etl.runs r WHERE r.pipeline_id = p.pipeline_id),
+                                 (SELECT count(*) FROM etl.batches t WHERE t.pipeline_id = p.pipeline_id)
+                            FROM etl.pipelines p WHERE p.name LIKE 'bench_hist_%' ORDER BY 1""")
+    history = {name: (runs, batches) for name, runs, batches in counts}
+    check(history["bench_hist_big"][0] >= n and history["bench_hist_big"][1] >= n,
+          f"{case}: the long history holds {history['bench_hist_big']} runs and batch rows")
+    say(f"  {case}: {n:,} runs and {n:,} batch rows written in {fill:.1f} s")
+
+    b.checkpoint()
+    times = {"bench_hist_big": [], "bench_hist_fresh": []}
+    for _ in range(HISTORY_CALLS):
+        for name in times:
+            seconds, r = b.etl_run(b.db, name)
+            check(r["extracted"] == 0, f"{case}: etl_run('{name}') extracted {r['extracted']} rows")
+            times[name].append(seconds)
+    big = statistics.median(times["bench_hist_big"])
+    fresh = statistics.median(times["bench_hist_fresh"])
+    say(f"  {case}: empty run {big * 1000:.2f} ms with the history, {fresh * 1000:.2f} ms fresh "
+        f"(medians of {HISTORY_CALLS})")
+    b.add(case, f"etl_run, nothing new, fresh pipeline ({HISTORY_CALLS} calls)",
+          times["bench_hist_fresh"], "1.00", ms=True)
+    b.add(case, f"etl_run, nothing new, {n:,} runs and batch rows ({HISTORY_CALLS} calls)",
+          times["bench_hist_big"], f"{ratio(big, fresh):.2f}",
+          f"p90 {sorted(times['bench_hist_big'])[int(0.9 * HISTORY_CALLS)] * 1000:.2f} ms; "
+          f"history written in {fill:.1f} s", ms=True)
+    b.aux.run(stmt("history.history_drop"))
+    b.targets.append(Target(
+        f"empty run with {n:,} batch rows and {n:,} runs in its history within 1.2x of a fresh "
+        "pipeline's", ratio(big, fresh), 1.2, issue=14,
+        detail=f"{big * 1000:.2f} ms vs {fresh * 1000:.2f} ms, medians of {HISTORY_CALLS}"))
+
+
+def status_plan(b: Bench):
+    """(total cost, JIT in the plan) of SELECT * FROM etl.status under the
+    timed connection's settings."""
+    plan = b.db.value("EXPLAIN (FORMAT JSON) SELECT * FROM etl.status")
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return plan[0]["Plan"]["Total Cost"], "JIT" in plan[0]
+
+
+def case_monitoring(b: Bench):
+    """monitoring: 1,000 pipelines with a check each and 1,000 recorded
+    runs each (the workload's rows spread over them), all reading one
+    source; SELECT * FROM etl.status and SELECT etl_metrics() timed call by
+    call, the median of 21 calls each (after one untimed call); then the
+    same with a source of its own for each pipeline (1,000 lags to read)."""
+    case = "monitoring"
+    pipelines = MONITORING_PIPELINES
+    runs = b.rows
+    b.aux.run(stmt("history.monitoring_tables"))
+    start = time.perf_counter()
+    b.aux.run(stmt("history.monitoring_pipelines"), {"n": pipelines})
+    fill_history(b, "bench\\_mon\\_%", runs)
+    b.aux.run(stmt("history.analyze"))
+    fill = time.perf_counter() - start
+    have = b.aux.value("SELECT count(*) FROM etl.runs r JOIN etl.pipelines p USING (pipeline_id) "
+                       "WHERE p.name LIKE 'bench\\_mon\\_%'")
+    check(have == runs, f"{case}: {have} runs recorded, not {runs}")
+    say(f"  {case}: {pipelines:,} pipelines and {runs:,} runs written in {fill:.1f} s")
+
+    # the results agree with the catalogs
+    status = b.aux.run("SELECT pipeline, lag, last_status, consecutive_failures FROM etl.status "
+                       "WHERE pipeline LIKE 'bench\\_mon\\_%'")
+    check(len(status) == pipelines, f"{case}: etl.status has {len(status)} rows, not {pipelines}")
+    check(all(lag == "04:40:00" for _, lag, _, _ in status),
+          f"{case}: a lag is not 04:40:00: {[s for s in status if s[1] != '04:40:00'][:3]}")
+    expected = dict(((p, st), n) for p, st, n in b.aux.run(
+        "SELECT pipeline, status, count(*) FROM etl.runs WHERE pipeline LIKE 'bench\\_mon\\_%' "
+        "GROUP BY 1, 2"))
+    samples = parse_prometheus(b.aux.value("SELECT etl_metrics()"))
+    for (pipeline, st), n in expected.items():
+        got = samples.get(("etl_runs_total", frozenset({("pipeline", pipeline), ("status", st)})))
+        check(got == n, f"{case}: etl_runs_total of {pipeline}, {st}: {got}, expected {n}")
+    lags = [v for k, v in samples.items() if k[0] == "etl_watermark_lag_seconds"
+            and dict(k[1])["pipeline"].startswith("bench_mon_")]
+    check(len(lags) == pipelines and all(v == 16800 for v in lags),
+          f"{case}: {len(lags)} lag samples, not {pipelines} of 16800")
+    cost, jit = status_plan(b)
+    check(not jit, f"{case}: the plan of etl.status is JIT-compiled (cost {cost:.0f})")
+
+    def calls(sql):
+        b.db.run(sql)             # the first call of the session plans it: untimed
+        return [b.db.timed(sql)[0] for _ in range(MONITORING_CALLS)]
+
+    def measure(label):
+        b.checkpoint()
+        t = {"status": calls("SELECT * FROM etl.status"),
+             "metrics": calls("SELECT etl_metrics()")}
+        say(f"  {case} ({label}): etl.status {statistics.median(t['status']) * 1000:.2f} ms, "
+            f"etl_metrics() {statistics.median(t['metrics']) * 1000:.2f} ms "
+            f"(medians of {MONITORING_CALLS})")
+        return t
+
+    shared = measure("one source")
+    b.aux.run(stmt("history.monitoring_sources"))
+    b.aux.run("ANALYZE")
+    own = measure("a source each")
+    check(b.aux.value("SELECT count(*) FROM etl.status WHERE pipeline LIKE 'bench\\_mon\\_%' "
+                      "AND lag = '04:40:00'") == pipelines,
+          f"{case}: with a source each, a lag is wrong")
+    b.aux.run(stmt("history.monitoring_sources_drop"))
+    b.aux.run(stmt("history.monitoring_drop"))
+
+    what = f"{pipelines:,} pipelines, {runs:,} runs"
+    for label, t, note in (("one source", shared, f"plan cost {cost:.0f}, no JIT; "),
+                           ("a source each", own, "")):
+        for key, sql in (("status", "SELECT * FROM etl.status"), ("metrics", "SELECT etl_metrics()")):
+            runs_t = t[key]
+            p90 = sorted(runs_t)[int(0.9 * len(runs_t))]
+            b.add(case, f"{sql}, {label} ({MONITORING_CALLS} calls)", runs_t, "",
+                  f"{note if key == 'status' else ''}{what}; p90 {p90 * 1000:.2f} ms, "
+                  f"max {max(runs_t) * 1000:.2f} ms", ms=True)
+    b.notes.append(f"Monitoring: {pipelines:,} pipelines with a check each and {runs:,} runs "
+                   "written straight into the catalogs (etl.run_totals rebuilt from the runs as its "
+                   f"trigger keeps it) in {fill:.1f} s, then VACUUM ANALYZE; results checked "
+                   "against the catalogs (every lag, every etl_runs_total sample).")
+    for key, sql in (("status", "SELECT * FROM etl.status"), ("metrics", "SELECT etl_metrics()")):
+        b.targets.append(Target(
+            f"{sql} under 100 ms with {pipelines:,} pipelines of {runs // pipelines:,} runs each",
+            statistics.median(shared[key]) * 1000, 100, unit=" ms", strict=True, fmt=".2f",
+            issue=14, detail=f"median of {MONITORING_CALLS} calls; a source each: "
+                             f"{statistics.median(own[key]) * 1000:.2f} ms"))
+
+
 CASES = [
     case_first_load,
     case_rerun_unchanged,
@@ -1617,6 +1779,8 @@ CASES = [
     case_xid_increment,
     case_fdw,
     case_metrics,
+    case_history,
+    case_monitoring,
 ]
 
 
