@@ -155,6 +155,10 @@ CREATE INDEX batches_pipeline_idx ON etl.batches (pipeline_id, batch_id);
 -- holds those only, so the lookup does not grow with the batch log
 CREATE INDEX batches_open_idx ON etl.batches (pipeline_id)
     WHERE status IN ('started', 'staged');
+-- the batch rows of a run, which deleting the run deletes (dropping a
+-- pipeline, pruning old runs): without it each deleted run reads the whole
+-- batch log
+CREATE INDEX batches_run_idx ON etl.batches (run_id);
 COMMENT ON TABLE etl.batches IS 'the batch log: one row per extracted range';
 
 CREATE TABLE etl.dead_letters (

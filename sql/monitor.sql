@@ -185,6 +185,18 @@ SELECT seq_scan - :batches_seq_before AS batch_log_scans FROM pg_stat_user_table
 -- the success ends the failures in a row
 SELECT consecutive_failures, last_status FROM etl.status WHERE pipeline = 'mon_good';
 
+-- dropping a pipeline deletes its 40,000 runs, and each run's batch rows
+-- through the index of batch rows by run, not by reading the batch log
+SELECT pg_stat_force_next_flush();
+SELECT idx_scan AS by_run_before FROM pg_stat_user_indexes
+ WHERE schemaname = 'etl' AND indexrelname = 'batches_run_idx' \gset
+SELECT seq_scan AS batches_seq_before FROM pg_stat_user_tables
+ WHERE schemaname = 'etl' AND relname = 'batches' \gset
 SELECT count(etl_drop_pipeline(name)) AS dropped FROM etl.pipelines WHERE name LIKE 'mon\_%';
+SELECT pg_stat_force_next_flush();
+SELECT idx_scan - :by_run_before >= 40000 AS batch_rows_found_by_run FROM pg_stat_user_indexes
+ WHERE schemaname = 'etl' AND indexrelname = 'batches_run_idx';
+SELECT seq_scan - :batches_seq_before AS batch_log_scans FROM pg_stat_user_tables
+ WHERE schemaname = 'etl' AND relname = 'batches';
 DROP SCHEMA mon CASCADE;
 DROP ROLE regress_mon_owner;

@@ -42,6 +42,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/tuplestore.h"
 
 #include "autonomous.h"
@@ -377,6 +378,51 @@ etl_unrecorded_remove_at_commit(List *records)
 }
 
 /*
+ * record_one records one waiting record in a subtransaction of the current
+ * transaction and returns true; a record that cannot be recorded (a file
+ * damaged by hand) is said in a WARNING and left in its file, and the run
+ * goes on.  A cancel is raised again.
+ */
+static bool
+record_one(EtlUnrecorded *u, const char *payload)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		(void) etl_failure_record_apply(
+			DirectFunctionCall1(jsonb_in, CStringGetDatum(payload)));
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	if (edata == NULL)
+		return true;
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("the failure record in file \"%s\" could not be recorded: "
+					"%s",
+					u->path, edata->message),
+			 errhint("Repair or remove the file; the next run of the pipeline "
+					 "tries it again.")));
+	return false;
+}
+
+/*
  * etl_unrecorded_record records, in the current transaction, the failure
  * records waiting for a pipeline (a succeeding run, which holds the run
  * lock, calls it): as the extension owner, each once (a run id already in
@@ -398,14 +444,95 @@ etl_unrecorded_record(int64 pipeline_id)
 		EtlUnrecorded *u = lfirst(lc);
 		char *payload = etl_unrecorded_read(u);
 
-		if (payload == NULL)
-			continue;
-		(void) etl_failure_record_apply(
-			DirectFunctionCall1(jsonb_in, CStringGetDatum(payload)));
-		done = lappend(done, u);
+		if (payload != NULL && record_one(u, payload))
+			done = lappend(done, u);
 	}
 	etl_restore_user(&sw);
 	etl_unrecorded_remove_at_commit(done);
+}
+
+/*
+ * describe_record puts the row of etl_unrecorded_failures() for one record
+ * into the tuplestore (nothing when its pipeline is gone).  The error only
+ * for those who have the privileges of the pipeline's owner.
+ */
+static void
+describe_record(ReturnSetInfo *rsinfo, EtlUnrecorded *u, const char *payload)
+{
+	EtlArgs args;
+	Datum values[5];
+	bool nulls[5];
+	bool isnull;
+	Oid owner;
+
+	etl_args_init(&args);
+	etl_args_add(&args, JSONBOID,
+				 DirectFunctionCall1(jsonb_in, CStringGetDatum(payload)),
+				 false);
+	etl_args_add_int8(&args, u->pipeline_id);
+	if (etl_spi_exec("SELECT (j->'run'->>'finished_at')::pg_catalog."
+					 "timestamptz, j->'run'->>'sqlstate', "
+					 "j->'run'->>'error', p.owner::pg_catalog.oid"
+					 " FROM (SELECT $1 AS j) x JOIN etl.pipelines p"
+					 " ON p.pipeline_id OPERATOR(pg_catalog.=) $2",
+					 &args, SPI_OK_SELECT, InvalidSnapshot) == 0)
+		return;
+	values[0] = Int64GetDatum(u->pipeline_id);
+	nulls[0] = false;
+	values[1] = Int64GetDatum(u->run_id);
+	nulls[1] = false;
+	values[2] = etl_spi_datum(0, 0, &nulls[2]);
+	values[3] = etl_spi_datum(0, 1, &nulls[3]);
+	values[4] = etl_spi_datum(0, 2, &nulls[4]);
+	owner = DatumGetObjectId(etl_spi_datum(0, 3, &isnull));
+	if (!has_privs_of_role(GetUserId(), owner))
+		nulls[4] = true;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * describe_fenced runs describe_record() in a subtransaction: a file that
+ * is not a record (damaged by hand) still counts, with its run id only,
+ * and a LOG line says why; the reader gets no error.  A cancel is raised
+ * again.
+ */
+static void
+describe_fenced(ReturnSetInfo *rsinfo, EtlUnrecorded *u, const char *payload)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData *volatile edata = NULL;
+	Datum values[5] = { 0 };
+	bool nulls[5] = { false, false, true, true, true };
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		describe_record(rsinfo, u, payload);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	if (edata == NULL)
+		return;
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	ereport(LOG,
+			(errcode(edata->sqlerrcode),
+			 errmsg("the failure record in file \"%s\" cannot be read: %s",
+					u->path, edata->message)));
+	values[0] = Int64GetDatum(u->pipeline_id);
+	values[1] = Int64GetDatum(u->run_id);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
 /*
@@ -415,7 +542,7 @@ etl_unrecorded_record(int64 pipeline_id)
  * The failed runs of this database whose record waits in a file (see the
  * header), for etl.status and the metrics.  The error, which may quote
  * data, only for those who have the privileges of the pipeline's owner (as
- * for etl.runs); a file no longer readable is left out.
+ * for etl.runs); a file no longer there is left out.
  */
 Datum
 etl_unrecorded_failures(PG_FUNCTION_ARGS)
@@ -436,38 +563,9 @@ etl_unrecorded_failures(PG_FUNCTION_ARGS)
 	{
 		EtlUnrecorded *u = lfirst(lc);
 		char *payload = etl_unrecorded_read(u);
-		EtlArgs args;
-		Datum values[5];
-		bool nulls[5];
-		bool isnull;
-		Oid owner;
 
-		if (payload == NULL)
-			continue;
-		etl_args_init(&args);
-		etl_args_add(&args, JSONBOID,
-					 DirectFunctionCall1(jsonb_in, CStringGetDatum(payload)),
-					 false);
-		etl_args_add_int8(&args, u->pipeline_id);
-		if (etl_spi_exec("SELECT (j->'run'->>'finished_at')::pg_catalog."
-						 "timestamptz, j->'run'->>'sqlstate', "
-						 "j->'run'->>'error', p.owner::pg_catalog.oid"
-						 " FROM (SELECT $1 AS j) x JOIN etl.pipelines p"
-						 " ON p.pipeline_id OPERATOR(pg_catalog.=) $2",
-						 &args, SPI_OK_SELECT, InvalidSnapshot) == 0)
-			continue; /* the pipeline is gone */
-		values[0] = Int64GetDatum(u->pipeline_id);
-		nulls[0] = false;
-		values[1] = Int64GetDatum(u->run_id);
-		nulls[1] = false;
-		values[2] = etl_spi_datum(0, 0, &nulls[2]);
-		values[3] = etl_spi_datum(0, 1, &nulls[3]);
-		values[4] = etl_spi_datum(0, 2, &nulls[4]);
-		owner = DatumGetObjectId(etl_spi_datum(0, 3, &isnull));
-		if (!has_privs_of_role(GetUserId(), owner))
-			nulls[4] = true;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
-							 nulls);
+		if (payload != NULL)
+			describe_fenced(rsinfo, u, payload);
 	}
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();

@@ -137,6 +137,23 @@ is_deeply([ map { "$_->{event} $_->{run_id} $_->{consecutive_failures}" } @ev ],
 	[ "run_failed $run1 1", "run_failed $run2 2" ],
 	'their run_failed events are sent when the run that recorded them commits');
 
+# 3b. a file damaged by hand fails nobody: etl.status and the metrics count
+#     it, a run says it cannot record it and succeeds
+my $damaged = "$datadir/etl_ext/unrecorded/$dboid/$pid.999999.json";
+open(my $fh, '>', $damaged) or die "$damaged: $!";
+print $fh '{"run": not json';
+close($fh);
+is(status(), 'failed 1 1', 'etl.status counts a damaged record, and answers');
+like($node->safe_psql('postgres', q{SELECT etl_metrics()}),
+	qr/^etl_unrecorded_failures\{pipeline="strict"\} 1$/m, 'so do the metrics');
+($stdout, $stderr) = ('', '');
+$node->psql('postgres', q{SELECT status FROM etl_run('strict')}, stdout => \$stdout, stderr => \$stderr);
+is($stdout, 'succeeded', 'a run succeeds');
+like($stderr, qr/WARNING:  the failure record in file "[^"]+999999\.json" could not be recorded/,
+	'and says it cannot record the damaged file');
+ok(-e $damaged, 'which stays');
+unlink($damaged) or die "$damaged: $!";
+
 # 4. a failing run whose worker starts records what waited with its own
 $node->safe_psql('postgres', q{UPDATE src SET v = 'bad', at = '2024-02-01' WHERE id = 3});
 $node->psql('postgres', q{SELECT * FROM etl_run('strict')}, stderr => \$stderr);
