@@ -1612,9 +1612,11 @@ def fill_history(b: Bench, pattern, runs):
     trigger of etl.run_totals off and etl.run_totals rebuilt from them in
     one statement (what the trigger writes, exactly); returns the seconds."""
     start = time.perf_counter()
+    pipelines = b.aux.value("SELECT count(*) FROM etl.pipelines WHERE name LIKE %s", (pattern,))
     b.aux.run(stmt("history.triggers_off"))
     try:
-        b.aux.run(stmt("history.history_runs"), {"n": runs, "pattern": pattern})
+        b.aux.run(stmt("history.history_runs"),
+                  {"n": runs, "pattern": pattern, "pipelines": pipelines})
     finally:
         b.aux.run(stmt("history.triggers_on"))
     b.aux.run(stmt("history.rebuild_totals"), {"pattern": pattern})
