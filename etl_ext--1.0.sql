@@ -777,23 +777,6 @@ GRANT SELECT ON etl.status TO PUBLIC;
 
 -- Metrics ---------------------------------------------------------------------
 
--- The counts behind the metrics that row level security would hide from
--- whoever is not the pipelines' owner: counts only, never a value, so
--- metrics (like etl.status) stay the same for every reader.
-CREATE FUNCTION etl_internal.etl_metric_counts()
-RETURNS TABLE (pipeline_id bigint, kind text, check_name text, n bigint)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-SELECT r.pipeline_id, 'skipped_runs', NULL::text, count(*)
-  FROM etl.runs r WHERE r.status = 'skipped' GROUP BY r.pipeline_id
-UNION ALL
-SELECT d.pipeline_id, 'pending_dead_letters', NULL::text, count(*)
-  FROM etl.dead_letters d WHERE d.status = 'pending' GROUP BY d.pipeline_id
-$fn$;
-COMMENT ON FUNCTION etl_internal.etl_metric_counts() IS
-    'per pipeline: skipped runs and pending dead letters (counts only, for every reader)';
-
 CREATE FUNCTION etl_metric_rows()
 RETURNS TABLE (metric text, type text, help text, labels jsonb, value double precision)
 AS 'MODULE_PATHNAME', 'etl_metric_rows'
@@ -1310,10 +1293,8 @@ GRANT EXECUTE ON FUNCTION etl_internal.etl_dup_count(anyelement),
 GRANT EXECUTE ON FUNCTION etl_internal.etl_track_changes_trigger() TO PUBLIC;
 
 -- called by the view etl.status (any reader) and by etl_metric_rows()
-GRANT EXECUTE ON FUNCTION etl_internal.etl_lag(text), etl_internal.etl_schedule_of(text),
-    etl_internal.etl_schedule_elsewhere(text), etl_internal.etl_schedules(),
-    etl_internal.etl_unrecorded_failures(),
-    etl_internal.etl_metric_counts(), etl_internal.etl_duration_buckets() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION etl_internal.etl_lag(text), etl_internal.etl_schedules(),
+    etl_internal.etl_unrecorded_failures(), etl_internal.etl_duration_buckets() TO PUBLIC;
 
 -- called by etl_lineage(), etl_lineage_upstream(), etl_lineage_dot() and
 -- etl_openlineage(), which run as their caller

@@ -1,4 +1,4 @@
--- monitor: etl.status, etl_lag() and the metrics answer for every pipeline
+-- monitor: etl.status, the lag and the metrics answer for every pipeline
 -- whatever one pipeline's source does, leave the reader's settings alone,
 -- and cost no more as the history grows
 CREATE ROLE regress_mon_owner;
@@ -107,8 +107,8 @@ SELECT clock_timestamp() AS started \gset
 SELECT pipeline, lag, last_status, consecutive_failures, unrecorded_failures
   FROM etl.status WHERE pipeline LIKE 'mon\_%' ORDER BY pipeline;
 SELECT clock_timestamp() - :'started'::timestamptz < interval '30 s' AS no_stall;
-SELECT etl_lag('mon_good') AS good, etl_lag('mon_raises') AS raises,
-       etl_lag('mon_overflow') AS overflow, etl_lag('mon_big') AS big;
+SELECT etl_internal.etl_lag('mon_good') AS good, etl_internal.etl_lag('mon_raises') AS raises,
+       etl_internal.etl_lag('mon_overflow') AS overflow, etl_internal.etl_lag('mon_big') AS big;
 
 -- the metrics too: a lag sample for each timestamp pipeline whose lag is
 -- known, none for the others

@@ -86,7 +86,7 @@ _PG_init(void)
 	DefineCustomIntVariable(
 		"etl.lag_timeout",
 		"Sets how long reading the lag of one pipeline may take.",
-		"etl.status, etl_lag() and the metrics read each pipeline's lag "
+		"etl.status and the metrics read each pipeline's lag "
 		"under this timeout, a wait for a lock on its source included; "
 		"past it that lag is NULL and the server log says why.  0 "
 		"disables the timeout.",

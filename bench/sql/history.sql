@@ -82,7 +82,7 @@ SELECT p.pipeline_id, p.name, r.status,
 DELETE FROM etl.run_totals
  WHERE pipeline_id IN (SELECT pipeline_id FROM etl.pipelines WHERE name LIKE %(pattern)s);
 WITH b AS (
-    SELECT etl_duration_buckets() AS bounds
+    SELECT etl_internal.etl_duration_buckets() AS bounds
 ), x AS (
     SELECT r.pipeline_id, r.status, r.run_id, r.finished_at,
            COALESCE(EXTRACT(epoch FROM r.duration)::double precision, 0) AS secs,
