@@ -15,10 +15,10 @@
  *	  statements run with JIT off: compiling them would cost more than
  *	  running them.
  *
- *	  The order of the output is the one the SQL implementation had: the
- *	  families by name, the samples of a family by their labels as jsonb
- *	  orders them (text format) or as their JSON text sorts (JSON format),
- *	  strings compared under the database's collation.
+ *	  The output is ordered: the families by name, the samples of a family
+ *	  by their labels as jsonb orders them (text format) or as their JSON
+ *	  text sorts (JSON format), strings compared under the database's
+ *	  collation.
  *
  * IDENTIFICATION
  *	  src/metrics.c
