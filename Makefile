@@ -82,7 +82,8 @@ REGRESS = \
 	fence \
 	watermark_domain \
 	bad_input \
-	monitor
+	monitor \
+	isolation_memory
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec), one a line

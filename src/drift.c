@@ -33,6 +33,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "catalog.h"
 #include "deparse.h"
@@ -82,7 +83,9 @@ remember_shape(EtlRun *run, const char *shape)
 				 " WHERE pipeline_id OPERATOR(pg_catalog.=) $2",
 				 &args, SPI_OK_UPDATE, InvalidSnapshot);
 	etl_restore_user(&sw);
-	run->p->source_columns = pstrdup(shape);
+	/* with the definition, which outlives the attempt's memory */
+	run->p->source_columns =
+		MemoryContextStrdup(GetMemoryChunkContext(run->p), shape);
 }
 
 /*

@@ -85,6 +85,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
 
@@ -118,12 +119,21 @@ typedef struct BadRow
 	ErrorData *edata;
 } BadRow;
 
-/* one isolation: what it reports to, and the size of its first probes */
+/*
+ * One isolation: what it reports to, the size of its first probes, and its
+ * memory.  The work of a part (or of a chunk of the transform's isolation)
+ * is done in part_cxt, reset after it: the SQL text, the errors and the
+ * bad-row lists of its probes go with it, so that a run's memory does not
+ * grow with its bad rows or its parts.  The hooks run in outer, the caller's
+ * context, where what they keep (dead letters) lives on.
+ */
 typedef struct Isolation
 {
 	EtlIsolateHooks *hooks;
 	EtlLoadCounts *total;
 	int64 chunk;
+	MemoryContext outer;
+	MemoryContext part_cxt;
 } Isolation;
 
 /*
@@ -168,19 +178,24 @@ etl_in_subxact(EtlSubxactFn fn, EtlRun *run, void *arg, bool recoverable_only)
 
 /*
  * probe_subxact runs fn(run, arg) in a subtransaction that is always rolled
- * back, and returns its error (NULL when it succeeded).  An error of another
- * class than recoverable is re-thrown.  A probe that wrote leaves nothing,
- * not even its transaction id in the PGPROC cache.
+ * back, and returns its error (NULL when it succeeded), copied into the
+ * caller's memory context.  An error of another class than recoverable is
+ * re-thrown.  A probe that wrote leaves nothing, not even its transaction id
+ * in the PGPROC cache; what fn allocates is freed with the probe (fn keeps
+ * nothing in memory).
  */
 static ErrorData *
 probe_subxact(EtlSubxactFn fn, EtlRun *run, void *arg)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
+	MemoryContext probe_cxt;
 	ErrorData *volatile edata = NULL;
 
+	probe_cxt = AllocSetContextCreate(oldcxt, "etl_ext isolation probe",
+									  ALLOCSET_DEFAULT_SIZES);
 	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
+	MemoryContextSwitchTo(probe_cxt);
 	PG_TRY();
 	{
 		fn(run, arg);
@@ -195,6 +210,7 @@ probe_subxact(EtlSubxactFn fn, EtlRun *run, void *arg)
 	RollbackAndReleaseCurrentSubTransaction();
 	MemoryContextSwitchTo(oldcxt);
 	CurrentResourceOwner = oldowner;
+	MemoryContextDelete(probe_cxt);
 	if (edata != NULL &&
 		etl_error_class(edata->sqlerrcode) != ETL_ERROR_RECOVERABLE)
 		ReThrowError(edata);
@@ -350,13 +366,16 @@ probe_range(EtlRun *run, int64 lo, int64 hi, bool load, int64 chunk)
  * reject_row hands staged row rn, which failed with edata, to the caller's
  * hook -- with the stage at which it failed (its transform alone fails:
  * "transform", else "load") and its JSON -- and removes it from the stage.
+ * The hook runs in the isolation's outer memory context, where what it
+ * keeps survives the reset of the part's.
  */
 static void
-reject_row(EtlRun *run, int64 rn, ErrorData *edata, EtlIsolateHooks *hooks)
+reject_row(EtlRun *run, int64 rn, ErrorData *edata, Isolation *iso)
 {
 	ErrorData *terr;
 	EtlArgs args;
 	char *record;
+	MemoryContext old;
 
 	terr = probe_range(run, rn, rn, false, 1);
 
@@ -366,8 +385,11 @@ reject_row(EtlRun *run, int64 rn, ErrorData *edata, EtlIsolateHooks *hooks)
 				 run->snapshot);
 	record = etl_spi_text(0, 0);
 
-	hooks->rejected(run, rn, terr ? "transform" : "load", terr ? terr : edata,
-					record, hooks->arg);
+	old = MemoryContextSwitchTo(iso->outer);
+	iso->hooks->rejected(run, rn, terr ? "transform" : "load",
+						 terr ? terr : edata, pstrdup(record),
+						 iso->hooks->arg);
+	MemoryContextSwitchTo(old);
 	etl_stage_forget(run, rn);
 }
 
@@ -601,7 +623,7 @@ load_part(EtlRun *run, int64 lo, int64 hi, Isolation *iso, bool may_hold)
 			if (!first_failing_row(run, lo, hi, chunk, &first))
 				ReThrowError(edata);
 			FreeErrorData(edata);
-			reject_row(run, first.rn, first.edata, iso->hooks);
+			reject_row(run, first.rn, first.edata, iso);
 			continue;
 		}
 		FreeErrorData(edata);
@@ -612,7 +634,7 @@ load_part(EtlRun *run, int64 lo, int64 hi, Isolation *iso, bool may_hold)
 			{
 				BadRow *b = lfirst(lc);
 
-				reject_row(run, b->rn, b->edata, iso->hooks);
+				reject_row(run, b->rn, b->edata, iso);
 			}
 			continue;
 		}
@@ -629,25 +651,63 @@ load_part(EtlRun *run, int64 lo, int64 hi, Isolation *iso, bool may_hold)
 
 /*
  * isolate_transform rejects the staged rows 1 .. nrows whose transform
- * fails (read-only probes: no transaction id).
+ * fails (read-only probes: no transaction id), chunk by chunk, each in the
+ * isolation's part context.
  */
 static void
 isolate_transform(EtlRun *run, int64 nrows, Isolation *iso)
 {
 	ErrorData *edata = probe_range(run, 1, nrows, false, nrows);
-	List *bad;
-	ListCell *lc;
 
 	if (edata == NULL)
 		return;
 	FreeErrorData(edata);
-	bad = find_bad(run, 1, 1, nrows, false, iso->chunk);
-	foreach (lc, bad)
+	for (int64 a = 1; a <= nrows; a += iso->chunk)
 	{
-		BadRow *b = lfirst(lc);
+		int64 b = Min(a + iso->chunk - 1, nrows);
+		List *bad;
+		ListCell *lc;
 
-		reject_row(run, b->rn, b->edata, iso->hooks);
+		MemoryContextSwitchTo(iso->part_cxt);
+		bad = find_bad(run, a, a, b, false, iso->chunk);
+		foreach (lc, bad)
+		{
+			BadRow *r = lfirst(lc);
+
+			reject_row(run, r->rn, r->edata, iso);
+		}
+		MemoryContextSwitchTo(iso->outer);
+		MemoryContextReset(iso->part_cxt);
 	}
+}
+
+/*
+ * isolation_begin fills an isolation of a batch of nrows staged rows: its
+ * hooks, its total, the size of its first probes and its memory (see
+ * Isolation).  isolation_end frees that memory.
+ */
+static void
+isolation_begin(Isolation *iso, int64 nrows, EtlIsolateHooks *hooks,
+				EtlLoadCounts *total)
+{
+	iso->hooks = hooks;
+	iso->total = total;
+	iso->chunk = Max(ETL_ISOLATE_MIN_CHUNK,
+					 (nrows + ETL_ISOLATE_CHUNKS - 1) / ETL_ISOLATE_CHUNKS);
+	iso->outer = CurrentMemoryContext;
+	iso->part_cxt = AllocSetContextCreate(iso->outer, "etl_ext isolation part",
+										  ALLOCSET_DEFAULT_SIZES);
+}
+
+/*
+ * isolation_end frees the memory of an isolation (after an error, the
+ * caller's context goes with it).
+ */
+static void
+isolation_end(Isolation *iso)
+{
+	MemoryContextSwitchTo(iso->outer);
+	MemoryContextDelete(iso->part_cxt);
 }
 
 /*
@@ -678,12 +738,11 @@ etl_batch_has_duplicate_keys(EtlRun *run, int64 lo, int64 hi)
 void
 etl_isolate_transform(EtlRun *run, int64 nrows, EtlIsolateHooks *hooks)
 {
-	Isolation iso = { hooks, NULL,
-					  Max(ETL_ISOLATE_MIN_CHUNK,
-						  (nrows + ETL_ISOLATE_CHUNKS - 1) /
-							  ETL_ISOLATE_CHUNKS) };
+	Isolation iso;
 
+	isolation_begin(&iso, nrows, hooks, NULL);
 	isolate_transform(run, nrows, &iso);
+	isolation_end(&iso);
 }
 
 /*
@@ -696,14 +755,13 @@ void
 etl_load_isolated(EtlRun *run, int64 nrows, EtlIsolateHooks *hooks,
 				  EtlLoadCounts *total)
 {
-	Isolation iso = { hooks, total,
-					  Max(ETL_ISOLATE_MIN_CHUNK,
-						  (nrows + ETL_ISOLATE_CHUNKS - 1) /
-							  ETL_ISOLATE_CHUNKS) };
-	int64 part = Max(iso.chunk,
-					 (nrows + etl_isolation_parts - 1) / etl_isolation_parts);
+	Isolation iso;
+	int64 part;
 	int nestlevel;
 
+	isolation_begin(&iso, nrows, hooks, total);
+	part = Max(iso.chunk,
+			   (nrows + etl_isolation_parts - 1) / etl_isolation_parts);
 	isolate_transform(run, nrows, &iso);
 
 	/*
@@ -738,7 +796,13 @@ etl_load_isolated(EtlRun *run, int64 nrows, EtlIsolateHooks *hooks,
 	 * then (a row that needed another row of its part is rejected).
 	 */
 	for (int64 lo = 1; lo <= nrows; lo += part)
+	{
+		MemoryContextSwitchTo(iso.part_cxt);
 		load_part(run, lo, Min(lo + part - 1, nrows), &iso, !run->dedupe);
+		MemoryContextSwitchTo(iso.outer);
+		MemoryContextReset(iso.part_cxt);
+	}
+	isolation_end(&iso);
 	AtEOXact_GUC(true, nestlevel);
 	run->target_empty_fixed = false; /* (reset_attempt() after an error) */
 	run->target_empty = -1;

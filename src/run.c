@@ -61,6 +61,7 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -537,7 +538,8 @@ attempt(EtlRun *run, void *arg)
 }
 
 /*
- * reset_attempt clears what one attempt leaves in the run's state.
+ * reset_attempt clears what one attempt leaves in the run's state, whose
+ * memory (the attempt's context) has been freed.
  */
 static void
 reset_attempt(EtlRun *run)
@@ -545,6 +547,10 @@ reset_attempt(EtlRun *run)
 	EtlRunRecord *r = &run->rec;
 
 	run->snapshot = NULL; /* released with the subtransaction */
+	run->map = NULL;
+	run->source_sql = run->target_sql = NULL;
+	run->stage_columns = run->stage_columns_s = NULL;
+	run->xid_prev = run->xid_cur = NULL;
 	run->target_empty = -1;
 	run->target_empty_fixed = false;
 	run->stage_table = NULL;
@@ -872,6 +878,8 @@ static Datum
 run_pipeline(FunctionCallInfo fcinfo, char *name, EtlRunRequest *req)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
+	MemoryContext runcxt;
+	MemoryContext attemptcxt;
 	EtlRun run = { 0 };
 	EtlRunRecord *r = &run.rec;
 	int64 id;
@@ -945,14 +953,26 @@ run_pipeline(FunctionCallInfo fcinfo, char *name, EtlRunRequest *req)
 	etl_maybe_pause("after_lock");
 	etl_stage_begin(&run, "run", &start);
 
+	/*
+	 * Each attempt allocates in a context of its own, reset before the next:
+	 * what a failed attempt allocated (its statements, its dead letters) is
+	 * freed once its failure is noted.  What the last attempt leaves (the
+	 * record, the dead letters, its error) lives until the run returns.
+	 */
+	runcxt = CurrentMemoryContext;
+	attemptcxt = AllocSetContextCreate(runcxt, "etl_ext attempt",
+									   ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
 		ErrorData *edata;
 		EtlErrorClass cls;
 		bool retry;
 
+		MemoryContextReset(attemptcxt);
 		reset_attempt(&run);
+		MemoryContextSwitchTo(attemptcxt);
 		edata = etl_in_subxact(attempt, &run, NULL, false);
+		MemoryContextSwitchTo(runcxt);
 		if (edata == NULL)
 			break;
 

@@ -178,11 +178,21 @@ etl_spi_query_parallel(const char *sql, EtlArgs *args, Snapshot snapshot)
 
 /*
  * etl_spi_exec_opts is etl_spi_exec() with planner cursor options.
+ *
+ * Memory: the statement's plan lives in the SPI connection's procedure
+ * context until freed; it is freed when the statement fails as well as when
+ * it succeeds, so that statements failing under a caller that catches their
+ * errors (bad-row isolation's probes) leave nothing behind until
+ * etl_spi_finish().  SPI switches to its procedure context after each call:
+ * the caller's memory context is current again on return, so that what the
+ * caller allocates next goes where it chose (a context it resets, say).
  */
 uint64
 etl_spi_exec_opts(const char *sql, EtlArgs *args, int expected,
 				  Snapshot snapshot, int cursor_options)
 {
+	MemoryContext cxt = CurrentMemoryContext;
+	SPIPlanPtr volatile plan = NULL;
 	volatile int rc = 0;
 	int pin;
 	int nargs = args ? args->n : 0;
@@ -196,21 +206,24 @@ etl_spi_exec_opts(const char *sql, EtlArgs *args, int expected,
 	pin = etl_spi_pin_path();
 	PG_TRY();
 	{
-		SPIPlanPtr plan = etl_spi_prepare(
-			sql, nargs, args ? args->types : NULL, cursor_options);
-
+		plan = etl_spi_prepare(sql, nargs, args ? args->types : NULL,
+							   cursor_options);
 		rc = SPI_execute_snapshot(plan, args ? args->values : NULL,
 								  args ? args->nulls : NULL, snapshot,
 								  InvalidSnapshot, false, true, 0);
 		SPI_freeplan(plan);
+		plan = NULL;
 	}
 	PG_CATCH();
 	{
+		if (plan != NULL)
+			SPI_freeplan(plan);
 		etl_spi_unpin_path(pin, false);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	etl_spi_unpin_path(pin, true);
+	MemoryContextSwitchTo(cxt);
 
 	if (rc != expected)
 		elog(ERROR, "unexpected SPI result %s (expected %s) for: %s",
@@ -231,14 +244,13 @@ Portal
 etl_spi_cursor_open(const char *sql, EtlArgs *args, Snapshot snapshot)
 {
 	Portal volatile portal = NULL;
+	SPIPlanPtr volatile plan = NULL;
 	int nargs = args ? args->n : 0;
 	int pin = etl_spi_pin_path();
 
 	PG_TRY();
 	{
-		SPIPlanPtr plan =
-			etl_spi_prepare(sql, nargs, args ? args->types : NULL, 0);
-
+		plan = etl_spi_prepare(sql, nargs, args ? args->types : NULL, 0);
 		if (snapshot != InvalidSnapshot)
 		{
 			CommandCounterIncrement();
@@ -251,9 +263,12 @@ etl_spi_cursor_open(const char *sql, EtlArgs *args, Snapshot snapshot)
 		if (snapshot != InvalidSnapshot)
 			PopActiveSnapshot();
 		SPI_freeplan(plan);
+		plan = NULL;
 	}
 	PG_CATCH();
 	{
+		if (plan != NULL)
+			SPI_freeplan(plan);
 		etl_spi_unpin_path(pin, false);
 		PG_RE_THROW();
 	}
