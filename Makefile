@@ -102,7 +102,8 @@ ISOLATION = \
 	drop_race \
 	ddl_during_run \
 	lag_long_writer \
-	lag_lock
+	lag_lock \
+	isolation_deadlock
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare

@@ -993,6 +993,7 @@ run_pipeline(FunctionCallInfo fcinfo, char *name, EtlRunRequest *req)
 			edata = retry_sleep(ms);
 			if (edata != NULL)
 				fail_run(&run, edata, "Interrupted while waiting to retry: ");
+			etl_maybe_pause("before_retry");
 			r->attempts++;
 			continue;
 		}
