@@ -83,7 +83,8 @@ REGRESS = \
 	watermark_domain \
 	bad_input \
 	monitor \
-	isolation_memory
+	isolation_memory \
+	catch_up_checks
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec), one a line

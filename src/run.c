@@ -448,9 +448,15 @@ run_stages(EtlRun *run)
 	run->rec.extract_ms = etl_stage_end(run, start, run->rec.rows_extracted);
 	etl_maybe_pause("after_extract");
 
-	/* quality checks look at the batch before it loads */
+	/*
+	 * Quality checks look at the batch before it loads; the empty last step
+	 * of a catch-up, there only to find that nothing is left, is no batch.
+	 */
 	run->check_results = NIL;
 	checks = etl_checks_load(run->p->id);
+	if (checks != NIL && run->rec.rows_extracted == 0 &&
+		etl_catch_up_tail(run))
+		checks = NIL;
 	if (checks != NIL)
 	{
 		etl_stage_begin(run, "check", &start);

@@ -150,6 +150,48 @@ etl_batch_recover_pipeline(EtlPipeline *p, int64 except_batch)
 }
 
 /*
+ * etl_catch_up_tail tells whether a catch-up step that extracted nothing is
+ * the empty last step of a catch-up: the step before it -- the pipeline's
+ * latest catch-up batch before this step's, leaving out those a crash
+ * abandoned -- completed with a full batch (batch_size rows or more), so
+ * the procedure ran this one only to learn that nothing is left.  Such a
+ * step is no batch to judge: run_stages() skips the quality checks for it.
+ * A catch-up that finds nothing at all is judged like any run.
+ */
+bool
+etl_catch_up_tail(EtlRun *run)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+	uint64 n;
+	bool isnull = true;
+	bool tail;
+
+	if (run->req == NULL || run->req->batch_id == 0 ||
+		run->req->triggered_by == NULL ||
+		strcmp(run->req->triggered_by, "catch_up") != 0 ||
+		run->p->batch_size <= 0)
+		return false;
+	etl_args_init(&args);
+	etl_args_add_int8(&args, run->p->id);
+	etl_args_add_int8(&args, run->req->batch_id);
+	etl_args_add_int8(&args, run->p->batch_size);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec("SELECT b.status OPERATOR(pg_catalog.=) 'completed'"
+					 " AND b.rows OPERATOR(pg_catalog.>=) $3"
+					 " FROM etl.batches b"
+					 " WHERE b.pipeline_id OPERATOR(pg_catalog.=) $1"
+					 " AND b.batch_id OPERATOR(pg_catalog.<) $2"
+					 " AND b.kind OPERATOR(pg_catalog.=) 'catch_up'"
+					 " AND b.status OPERATOR(pg_catalog.<>) 'abandoned'"
+					 " ORDER BY b.batch_id DESC LIMIT 1",
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+	tail = n == 1 && DatumGetBool(etl_spi_datum(0, 0, &isnull)) && !isnull;
+	etl_restore_user(&sw);
+	return tail;
+}
+
+/*
  * etl_batch_recover(pipeline text) RETURNS bigint
  */
 Datum
