@@ -84,7 +84,8 @@ REGRESS = \
 	bad_input \
 	monitor \
 	isolation_memory \
-	catch_up_checks
+	catch_up_checks \
+	counts
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # isolation specs (test/isolation/specs/*.spec), one a line

@@ -56,16 +56,17 @@ SELECT etl_reset_watermark('ld_history', NULL, force => true) IS NULL AS reset;
 SELECT rows_inserted FROM etl_run('ld_history');
 SELECT count(*) AS rows, count(DISTINCT id) AS ids FROM ld_dw.items_history;
 
--- delete_insert: the batch's keys are deleted, then the batch inserted
+-- delete_insert: the batch's keys are deleted, then the batch inserted (a key
+-- the target had counts as an updated row)
 CREATE TABLE ld_dw.items_replace (id int PRIMARY KEY, name text, price numeric(8,2),
                                   _etl_run_id bigint, _etl_loaded_at timestamptz);
 INSERT INTO ld_dw.items_replace (id, name, price) VALUES (1, 'old', 0), (1000, 'untouched', 0);
 SELECT etl_create_pipeline('ld_replace', 'ld_src.items', 'ld_dw.items_replace',
                            watermark_column => 'at', load => 'delete_insert') > 0 AS created;
-SELECT rows_extracted, rows_inserted, rows_deleted FROM etl_run('ld_replace');
+SELECT rows_extracted, rows_inserted, rows_updated, rows_deleted FROM etl_run('ld_replace');
 SELECT id, name FROM ld_dw.items_replace WHERE id IN (1, 1000) ORDER BY id;
 UPDATE ld_src.items SET name = 'renamed', at = '2024-07-01' WHERE id IN (2, 3);
-SELECT rows_extracted, rows_inserted, rows_deleted FROM etl_run('ld_replace');
+SELECT rows_extracted, rows_inserted, rows_updated, rows_deleted FROM etl_run('ld_replace');
 SELECT count(*) AS rows, count(*) FILTER (WHERE name = 'renamed') AS renamed,
        count(DISTINCT _etl_run_id) AS runs
   FROM ld_dw.items_replace;
@@ -97,7 +98,7 @@ SELECT id, name FROM ld_dw.items_by_text WHERE name = 'retyped' ORDER BY id;
 -- delete_insert too
 SELECT etl_alter_pipeline('ld_textkey', load => 'delete_insert') > 0 AS altered;
 UPDATE ld_src.items SET name = 'retyped again', at = '2024-08-02' WHERE id = 4;
-SELECT status, rows_extracted, rows_inserted, rows_deleted FROM etl_run('ld_textkey');
+SELECT status, rows_extracted, rows_inserted, rows_updated, rows_deleted FROM etl_run('ld_textkey');
 SELECT count(*) AS rows, count(*) FILTER (WHERE name = 'retyped again') AS again
   FROM ld_dw.items_by_text;
 
@@ -185,7 +186,7 @@ INSERT INTO ld_dw.codes_di VALUES ('a', 0, 0);
 SELECT etl_create_pipeline('ld_codes_di', 'ld_src.codes', 'ld_dw.codes_di',
     watermark_column => 'at', load => 'delete_insert', error_threshold => 50,
     transform => 'SELECT code, v, id AS src_id FROM etl_delta') > 0 AS created;
-SELECT status, rows_extracted, rows_inserted, rows_deleted, rows_rejected FROM etl_run('ld_codes_di');
+SELECT status, rows_extracted, rows_inserted, rows_updated, rows_deleted, rows_unchanged, rows_rejected FROM etl_run('ld_codes_di');
 SELECT code, v, src_id FROM ld_dw.codes_di ORDER BY code;
 -- no latest version when the transform is not row-local, or when one
 -- source row yields a key twice: the run fails, saying so

@@ -609,19 +609,39 @@ etl_has_equality(Oid ltype, Oid rtype)
 }
 
 /*
+ * soft_delete_column returns the quoted column in which mode snapshot with
+ * options.delete_mode 'soft' stamps the target rows whose key left the
+ * source, or NULL.
+ */
+static const char *
+soft_delete_column(EtlRun *run)
+{
+	if (run->p->mode != ETL_MODE_SNAPSHOT ||
+		strcmp(etl_option_text(run->p, "delete_mode", "hard"), "soft") != 0)
+		return NULL;
+	return quote_identifier(
+		etl_option_text(run->p, "soft_delete_column", "_deleted_at"));
+}
+
+/*
  * append_changed writes the condition under which a matched target row
  * differs from its batch row: the stored row hash differs, or (without a
  * _etl_row_hash column) some non-key column is distinct from the batch value
  * converted as the load would store it (etl_deparse_as_target: a raw
  * numeric compares rounded to a numeric(12,2) target's scale), compared as
- * text where the target type has no equality operator.
+ * text where the target type has no equality operator.  With soft deletes,
+ * a row stamped deleted whose key is back in the batch differs too: the
+ * load revives it (an updated row).
  */
 static void
 append_changed(StringInfo buf, EtlRun *run, const char *alias)
 {
 	ListCell *lc;
 	bool first = true;
+	const char *soft = soft_delete_column(run);
 
+	if (soft != NULL)
+		appendStringInfo(buf, "etl_target.%s IS NOT NULL OR ", soft);
 	if (run->map->has_row_hash)
 	{
 		appendStringInfoString(buf, "etl_target." ETL_COL_ROW_HASH
@@ -710,8 +730,9 @@ etl_deparse_classify(EtlRun *run)
 /*
  * etl_deparse_update returns the UPDATE of the target rows whose key is in
  * the batch and whose content differs (load merge): an unchanged row is not
- * touched at all.  NULL when the batch has only key columns (nothing can
- * change).
+ * touched at all.  With soft deletes it also revives the rows stamped
+ * deleted whose key is back.  NULL when nothing can change (the batch has
+ * only key columns, and no soft deletes).
  */
 char *
 etl_deparse_update(EtlRun *run)
@@ -719,6 +740,7 @@ etl_deparse_update(EtlRun *run)
 	StringInfoData buf;
 	ListCell *lc;
 	bool first = true;
+	const char *soft = soft_delete_column(run);
 
 	initStringInfo(&buf);
 	append_delta_cte(&buf, run);
@@ -731,6 +753,11 @@ etl_deparse_update(EtlRun *run)
 		if (col->is_key)
 			continue;
 		appendStringInfo(&buf, "%s%s = etl_t.%s", first ? "" : ", ", q, q);
+		first = false;
+	}
+	if (soft != NULL)
+	{
+		appendStringInfo(&buf, "%s%s = NULL", first ? "" : ", ", soft);
 		first = false;
 	}
 	if (first)
@@ -753,6 +780,31 @@ etl_deparse_update(EtlRun *run)
 	appendStringInfoString(&buf, " AND (");
 	append_changed(&buf, run, "etl_t");
 	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * etl_deparse_revive returns, for load append with soft deletes, the UPDATE
+ * that revives the target rows stamped deleted whose key is back in the
+ * batch (append writes nothing else into a row it has); NULL without soft
+ * deletes.
+ */
+char *
+etl_deparse_revive(EtlRun *run)
+{
+	StringInfoData buf;
+	const char *soft = soft_delete_column(run);
+
+	if (soft == NULL)
+		return NULL;
+	initStringInfo(&buf);
+	append_delta_cte(&buf, run);
+	appendStringInfo(&buf, "UPDATE %s AS etl_target SET %s = NULL\nFROM ",
+					 run->target_sql, soft);
+	append_batch(&buf, run);
+	appendStringInfoString(&buf, "\nWHERE ");
+	append_key_match(&buf, run, "etl_target", "etl_t");
+	appendStringInfo(&buf, " AND etl_target.%s IS NOT NULL", soft);
 	return buf.data;
 }
 
@@ -1672,7 +1724,8 @@ etl_deparse_swap_fill(EtlRun *run, const char *batch, EtlSwapKey *k,
 			? "NULL"
 			: psprintf("CASE WHEN %s THEN %s END", gap,
 					   etl_deparse_swap_period("etl_p.etl_pv", k, param + 4)));
-	append_transform(&buf, run);
+	/* as the other loads read it: one row per key under run->dedupe */
+	append_batch(&buf, run);
 	if (join_target)
 	{
 		appendStringInfo(&buf, "\nLEFT JOIN %s AS etl_target ON ",

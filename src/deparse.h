@@ -31,6 +31,7 @@ extern char *etl_deparse_target_probe(EtlRun *run);
 extern char *etl_deparse_insert(EtlRun *run, bool skip_existing);
 extern char *etl_deparse_classify(EtlRun *run);
 extern char *etl_deparse_update(EtlRun *run);
+extern char *etl_deparse_revive(EtlRun *run);
 extern char *etl_deparse_delete(EtlRun *run);
 extern char *etl_deparse_delete_vanished(EtlRun *run);
 extern char *etl_deparse_delete_all(EtlRun *run);

@@ -23,7 +23,10 @@
  *					gather their rows, etl_load_finish() swaps.
  *
  *	  Counts: inserted and updated are what the statements processed;
- *	  unchanged is the batch (from the classification) minus both.
+ *	  unchanged is the batch (from the classification) minus both.  A
+ *	  delete_insert that replaces a key the target had counts an updated
+ *	  row (not a deleted and an inserted one), so that every extracted row
+ *	  is counted once.
  *
  *	  Keys.  A keyed load needs a key that is unique in the target
  *	  (etl_require_unique_key()).  A batch row whose key has a NULL part
@@ -358,7 +361,7 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 			}
 			update_sql = run->p->load == ETL_LOAD_MERGE
 							 ? etl_deparse_update(run)
-							 : NULL;
+							 : etl_deparse_revive(run);
 			if (changed > 0 && update_sql != NULL)
 				c->updated = exec_load(run, update_sql, SPI_OK_UPDATE);
 			/* every key new (a catch-up step, say): no anti-join needed */
@@ -371,12 +374,17 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 			c->unchanged = c->batch - c->inserted - c->updated;
 			break;
 		case ETL_LOAD_DELETE_INSERT:
-			c->deleted =
+		{
+			/* a key the target had is replaced: an updated row */
+			int64 replaced =
 				exec_load(run, etl_deparse_delete(run), SPI_OK_DELETE);
-			c->inserted =
+
+			c->batch =
 				exec_load(run, etl_deparse_insert(run, false), SPI_OK_INSERT);
-			c->batch = c->inserted;
+			c->updated = Min(replaced, c->batch);
+			c->inserted = c->batch - c->updated;
 			break;
+		}
 		case ETL_LOAD_PARTITION_SWAP:
 			etl_swap_load(run, c);
 			break;

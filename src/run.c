@@ -425,6 +425,29 @@ load_batch(EtlRun *run)
 }
 
 /*
+ * count_cdc_unchanged counts as unchanged the change rows of a mode cdc run
+ * that changed nothing: changes superseded by a later change of their key in
+ * the range (the load sees each key's last change only) and deletes of keys
+ * the target does not have.  They are the extracted rows (every change row
+ * of the range) that were neither loaded, rejected nor deleted.  A transform
+ * that is not one-to-one yields rows that are not change rows: its counts
+ * are left as the load made them.
+ */
+static void
+count_cdc_unchanged(EtlRun *run)
+{
+	EtlRunRecord *r = &run->rec;
+	int64 rest;
+
+	if (!run->map->one_to_one)
+		return;
+	rest = r->rows_extracted - r->rows_inserted - r->rows_updated -
+		   r->rows_deleted - r->rows_unchanged - r->rows_rejected;
+	if (rest > 0)
+		r->rows_unchanged += rest;
+}
+
+/*
  * run_stages runs extract, transform and load as the pipeline owner and
  * fills the run's counts and watermarks.
  */
@@ -475,7 +498,11 @@ run_stages(EtlRun *run)
 			load_batch(run);
 		run->rec.rows_extracted = d.batch;
 		if (d.new_keys + d.changed == 0)
-			run->rec.rows_unchanged = d.batch;
+		{
+			/* nothing loaded; a quarantine check may have set rows aside */
+			run->rec.rows_rejected = list_length(run->dead_letters);
+			run->rec.rows_unchanged = d.batch - run->rec.rows_rejected;
+		}
 		run->rec.rows_deleted += etl_snapshot_finish(run, &d);
 	}
 	else if (run->p->mode == ETL_MODE_FULL)
@@ -490,7 +517,10 @@ run_stages(EtlRun *run)
 	{
 		load_batch(run);
 		if (run->p->mode == ETL_MODE_CDC)
+		{
 			run->rec.rows_deleted += etl_load_cdc_deletes(run);
+			count_cdc_unchanged(run);
+		}
 	}
 	if (run->rec.rows_new < 0)
 		run->rec.rows_new = Max(run->rec.rows_extracted, 0);
