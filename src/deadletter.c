@@ -38,6 +38,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -121,20 +122,18 @@ etl_dead_letter_known(EtlRun *run, const char *stage, const char *record)
 }
 
 /*
- * etl_dead_letters_json appends the run's dead letters as a JSON array of
- * etl.dead_letters rows.
+ * dead_letters_json_range appends the run's dead letters from .. to - 1 as
+ * a JSON array of etl.dead_letters rows.
  */
-void
-etl_dead_letters_json(StringInfo buf, EtlRun *run)
+static void
+dead_letters_json_range(StringInfo buf, EtlRun *run, int from, int to)
 {
-	ListCell *lc;
-
 	appendStringInfoChar(buf, '[');
-	foreach (lc, run->dead_letters)
+	for (int i = from; i < to; i++)
 	{
-		EtlDeadLetter *dl = lfirst(lc);
+		EtlDeadLetter *dl = list_nth(run->dead_letters, i);
 
-		if (foreach_current_index(lc) > 0)
+		if (i > from)
 			appendStringInfoChar(buf, ',');
 		appendStringInfo(
 			buf,
@@ -159,28 +158,54 @@ etl_dead_letters_json(StringInfo buf, EtlRun *run)
 }
 
 /*
+ * etl_dead_letters_json appends the run's dead letters as a JSON array of
+ * etl.dead_letters rows.
+ */
+void
+etl_dead_letters_json(StringInfo buf, EtlRun *run)
+{
+	dead_letters_json_range(buf, run, 0, list_length(run->dead_letters));
+}
+
+/*
  * etl_dead_letters_store inserts the run's dead letters in the current
- * transaction (a succeeding run).
+ * transaction (a succeeding run), ETL_DEAD_LETTERS_CHUNK a statement, each
+ * chunk's JSON built and parsed in a memory context reset after it: a run
+ * with 100,000 dead letters does not hold them all as one JSON document.
  */
 void
 etl_dead_letters_store(EtlRun *run)
 {
-	StringInfoData json;
-	EtlArgs args;
-	EtlUserSwitch sw;
+	int n = list_length(run->dead_letters);
+	MemoryContext cxt;
+	MemoryContext old;
 
-	if (run->dead_letters == NIL)
+	if (n == 0)
 		return;
-	initStringInfo(&json);
-	etl_dead_letters_json(&json, run);
-	etl_args_init(&args);
-	etl_args_add(&args, JSONBOID,
-				 DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)),
-				 false);
-	etl_become_extension_owner(&sw);
-	etl_spi_exec(ETL_DEAD_LETTERS_INSERT("$1"), &args, SPI_OK_INSERT,
-				 InvalidSnapshot);
-	etl_restore_user(&sw);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "etl_ext dead letters",
+								ALLOCSET_DEFAULT_SIZES);
+	for (int from = 0; from < n; from += ETL_DEAD_LETTERS_CHUNK)
+	{
+		StringInfoData json;
+		EtlArgs args;
+		EtlUserSwitch sw;
+
+		old = MemoryContextSwitchTo(cxt);
+		initStringInfo(&json);
+		dead_letters_json_range(&json, run, from,
+								Min(n, from + ETL_DEAD_LETTERS_CHUNK));
+		etl_args_init(&args);
+		etl_args_add(&args, JSONBOID,
+					 DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)),
+					 false);
+		etl_become_extension_owner(&sw);
+		etl_spi_exec(ETL_DEAD_LETTERS_INSERT("$1"), &args, SPI_OK_INSERT,
+					 InvalidSnapshot);
+		etl_restore_user(&sw);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(cxt);
+	}
+	MemoryContextDelete(cxt);
 }
 
 /*

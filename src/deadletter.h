@@ -36,6 +36,9 @@ typedef struct EtlDeadLetter
  * The INSERT of dead letters given as a JSON array (the expression src,
  * e.g. $1), shared by the run and the autonomous writer.
  */
+/* dead letters a statement of etl_dead_letters_store() inserts */
+#define ETL_DEAD_LETTERS_CHUNK 1000
+
 #define ETL_DEAD_LETTERS_INSERT(src)                                          \
 	"INSERT INTO etl.dead_letters (pipeline_id, pipeline, run_id, stage, "    \
 	"record,"                                                                 \
