@@ -11,10 +11,11 @@ included) and runs this script against it.  The script
      fixed seed with an index on updated_at; dw.fact_orders, the guide's
      transform (bench/sql/transform.sql) keyed by order_id with
      _etl_row_hash; the pipeline 'orders' from one to the other;
-  2. runs the cases of issue 7's table, then those of the performance
-     sections of issues 8 (logging overhead; metrics, last), 5 (mode
-     snapshot; mode xid; a postgres_fdw source) and 6 (partition swap,
-     catch-up), one function per case (CASES): each variant --repeat times
+  2. runs the cases of issue 7's table (after the dead-letter case, issue
+     14's peak memory of bad-row isolation, each variant once), then those
+     of the performance sections of issues 8 (logging overhead; metrics,
+     last), 5 (mode snapshot; mode xid; a postgres_fdw source) and 6
+     (partition swap, catch-up), one function per case (CASES): each variant --repeat times
      (3 by default), interleaved (A B C A B C ...) so that a drift of the
      machine spreads over all variants, with the state reset before every
      run (TRUNCATE, watermark reset) and a CHECKPOINT before every timed
@@ -984,6 +985,71 @@ def case_dead_letters(b: Bench):
           f"PL/pgSQL loop with an exception block; {bad} rows rejected (checked)")
 
 
+def backend_memory(b: Bench, pid):
+    """A backend's memory from /proc/<pid>/status, in bytes by field
+    (VmHWM: its peak resident size; RssShmem, RssFile: shared memory and
+    file pages resident now), read by the server (pg_read_file)."""
+    text = b.aux.value("SELECT pg_read_file(%s)", (f"/proc/{pid}/status",))
+    return {k: int(v) * 1024 for k, v in re.findall(r"^(\w+):\s+(\d+) kB", text, re.M)}
+
+
+def case_isolation_memory(b: Bench):
+    """isolation memory: the peak memory of the backend running etl_run on
+    a batch with no bad row, with 100 bad rows and with 10% bad rows (the
+    dead-letter case's rows, too long for varchar(3)), each run once in a
+    fresh session.  Its peak resident size (VmHWM) includes the pages of
+    shared_buffers it touched; less the shared memory and file pages still
+    resident at the end, it is its private memory at the peak."""
+    case = "isolation memory"
+    target, pipeline = f"{TARGET}_mem", f"{PIPELINE}_mem"
+    b.aux.run(stmt("dead_letters.target_table", target=target))
+    b.aux.run(stmt("schema.pipeline"), {
+        "name": pipeline, "source": SOURCE, "target": target, "transform": TRANSFORM})
+    b.aux.run("SELECT etl_alter_pipeline(%s, error_threshold => 50)", (pipeline,))
+    spoil = stmt("dead_letters.spoil", source=SOURCE)
+    restore = stmt("dead_letters.restore", source=SOURCE)
+    private = {}
+    for what, step in (("clean batch", 0), ("100 bad rows", b.rows // 100),
+                       ("10% bad rows", 10)):
+        bad = 0
+        if step:
+            b.aux.run(stmt("dead_letters.save_bad_rows", source=SOURCE), {"step": step})
+            bad = b.aux.value("SELECT count(*) FROM bench.bad_rows")
+            b.aux.run(spoil)
+        b.aux.run(f"TRUNCATE {target}")
+        b.aux.run("SELECT etl_reset_watermark(%s)", (pipeline,))
+        b.checkpoint()
+        session = Conn(b.dsn)
+        pid = session.value("SELECT pg_backend_pid()")
+        seconds, r = b.etl_run(session, pipeline)
+        mem = backend_memory(b, pid)
+        session.conn.close()
+        if step:
+            b.aux.run(restore)
+            b.aux.run("DROP TABLE bench.bad_rows")
+        check(r["rejected"] == bad and r["inserted"] == b.rows - bad,
+              f"{case}: etl_run returned {r}, expected {bad} rejected")
+        peak = mem["VmHWM"]
+        private[what] = peak - mem.get("RssShmem", 0) - mem.get("RssFile", 0)
+        say(f"  {case}: {what}: {seconds:.3f} s, VmHWM {size(peak)}, "
+            f"private at the peak {size(private[what])}")
+        b.add(case, f"etl_run, {what}" + (f" ({bad:,})" if step else "") + ", one run",
+              [seconds], f"{ratio(private[what], private['clean batch']):.2f}",
+              f"peak memory (VmHWM) {size(peak)}; private at the peak {size(private[what])}; "
+              f"{bad:,} dead letters, {b.rows - bad:,} rows loaded (checked)")
+    b.aux.run(stmt("schema.drop_pipeline"), {"name": pipeline})
+    b.aux.run(f"DROP TABLE {target}, bench.rejects")
+    b.targets.append(Target(
+        "private memory at the peak of a run isolating 10% bad rows: a few hundred MB",
+        private["10% bad rows"] / 1e6, 400, unit=" MB", fmt=".0f", issue=14,
+        detail=f"{b.rows:,} rows; clean batch {size(private['clean batch'])}"))
+    b.targets.append(Target(
+        "peak memory does not grow with the bad rows: 10% bad rows against 100",
+        ratio(private["10% bad rows"], private["100 bad rows"]), 2.0, issue=14, fmt=".2f",
+        detail=f"{size(private['10% bad rows'])} against {size(private['100 bad rows'])}; "
+               "what grows is the dead letters a run keeps to record them"))
+
+
 # --- the cases of issues 5, 6 and 8 ---------------------------------------
 
 LOG_PAIRS = 6           # the logging case's pairs of 1M-row loads
@@ -1774,6 +1840,7 @@ CASES = [
     case_row_hash,
     case_checks,
     case_dead_letters,
+    case_isolation_memory,
     case_logging,
     case_snapshot,
     case_partition_swap,
@@ -1851,6 +1918,7 @@ def render(b: Bench, facts, started_at, elapsed):
                "MERGE at the same size; empty increment against SELECT 1; client-side pipeline "
                "against the bare INSERT ... SELECT; row hash against sha256; checks against "
                "their own bare INSERT ... SELECT; dead letters against the clean batch; "
+               "isolation memory: the private memory at the peak against the clean batch's; "
                "logging against the same load with the log off; snapshot against the two "
                "scans; partition swap against building the staging partition; catch-up "
                "against one etl_run; xid increment against the same at the first size; FDW "
