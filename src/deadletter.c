@@ -86,7 +86,10 @@ etl_dead_letter_make(const char *stage, char *record, ErrorData *edata)
  * towards the error threshold; a changed version is another record.  The
  * dead letters of a failed run do not count: it loaded nothing, and the
  * next run judges its rows again.  Reads etl.dead_letters and etl.runs as
- * the extension owner, the record as a parameter.
+ * the extension owner, the record as a parameter.  Called for every row a
+ * run rejects, it allocates in a memory context of its own, freed before it
+ * returns (the record's jsonb and its parse would otherwise stay for the
+ * rest of the run).
  */
 bool
 etl_dead_letter_known(EtlRun *run, const char *stage, const char *record)
@@ -94,9 +97,15 @@ etl_dead_letter_known(EtlRun *run, const char *stage, const char *record)
 	EtlArgs args;
 	EtlUserSwitch sw;
 	uint64 n;
+	MemoryContext cxt;
+	MemoryContext old;
 
 	if (record == NULL)
 		return false;
+	cxt = AllocSetContextCreate(CurrentMemoryContext,
+								"etl_ext dead letter lookup",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
 	etl_args_init(&args);
 	etl_args_add_int8(&args, run->p->id);
 	etl_args_add_text(&args, stage);
@@ -118,6 +127,8 @@ etl_dead_letter_known(EtlRun *run, const char *stage, const char *record)
 		" LIMIT 1",
 		&args, SPI_OK_SELECT, InvalidSnapshot);
 	etl_restore_user(&sw);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 	return n > 0;
 }
 
