@@ -50,9 +50,9 @@ SELECT status, rows_extracted, sqlstate, error FROM etl.runs
 -- the next catch-up abandons that row, finds nothing and ends successfully
 INSERT INTO cc.src SELECT g, g * 10, '2024-01-01'::timestamptz + g * interval '1 minute'
   FROM generate_series(11, 15) g;
-SELECT status, rows_extracted FROM etl_run_step('cc', 'catch_up', NULL, NULL,
-                                                etl_batch_start('cc', 'catch_up'));
-SELECT etl_batch_start('cc', 'catch_up') > 0 AS started_then_cut_short;
+SELECT status, rows_extracted FROM etl_internal.etl_run_step('cc', 'catch_up', NULL, NULL,
+                                                etl_internal.etl_batch_start('cc', 'catch_up'));
+SELECT etl_internal.etl_batch_start('cc', 'catch_up') > 0 AS started_then_cut_short;
 SET client_min_messages = warning;
 CALL etl_catch_up('cc');
 RESET client_min_messages;

@@ -35,7 +35,7 @@ SELECT g, CASE WHEN g % 20 = 0 THEN 'x' || g ELSE g::text END,
        '2024-01-01'::timestamptz + g * interval '1 second'
   FROM generate_series(1, 20000) g;
 SELECT etl_create_pipeline('im', 'im.src', 'im.dst', watermark_column => 'at',
-    error_threshold => 20, transform => 'SELECT id, v::int AS v, n FROM etl_delta');
+    error_threshold => 20, transform => 'SELECT id, v::int AS v, n FROM etl_delta') > 0 AS created;
 
 SELECT status, rows_extracted, rows_inserted, rows_updated, rows_unchanged,
        rows_rejected, attempts
