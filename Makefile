@@ -76,6 +76,7 @@ REGRESS = \
 	catalog_privileges \
 	load_swap_attached \
 	load_swap_refused \
+	load_swap_published \
 	steps_exact \
 	dead_letters_exact \
 	positions_exact \

@@ -129,17 +129,15 @@ SELECT etl_resolve_dead_letter(id, 'forgotten') FROM etl.dead_letters LIMIT 1;
 SELECT * FROM etl_retry_dead_letters('fl_orders');
 
 -- dead letters are private to the pipeline's owner
-CREATE ROLE regress_etl_outsider;
+CALL regress.create_role('regress_etl_outsider');
 SELECT max(id) AS dl_id FROM etl.dead_letters \gset
 SET ROLE regress_etl_outsider;
 SELECT count(*) AS visible_dead_letters FROM etl.dead_letters;
-SELECT * FROM etl_retry_dead_letters('fl_orders');
-\echo sqlstate :LAST_ERROR_SQLSTATE
-SELECT etl_resolve_dead_letter(:dl_id, 'ignored');
-\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM regress.error_of($$SELECT * FROM etl_retry_dead_letters('fl_orders')$$) \gx
+SELECT * FROM regress.error_of(format('SELECT etl_resolve_dead_letter(%s, %L)', :dl_id, 'ignored')) \gx
 RESET ROLE;
 SELECT status FROM etl.dead_letters WHERE id = :dl_id;
-DROP ROLE regress_etl_outsider;
+CALL regress.drop_role('regress_etl_outsider');
 
 -- bad-row isolation reloads a batch in parts, which only gives the same
 -- result when the transform is row-local (each output row from one source

@@ -1,15 +1,16 @@
 -- fdw: sources behind postgres_fdw (a loopback to a second database)
 
+\set regress_db :DBNAME
 CREATE DATABASE etl_fdw_remote;
 \c etl_fdw_remote
-CREATE TABLE orders (id int PRIMARY KEY, v text, at timestamptz NOT NULL, seq int NOT NULL);
-INSERT INTO orders SELECT g, 'v' || g, '2024-01-01'::timestamptz + g * interval '1 hour', g
+CREATE TABLE public.orders (id int PRIMARY KEY, v text, at timestamptz NOT NULL, seq int NOT NULL);
+INSERT INTO public.orders SELECT g, 'v' || g, '2024-01-01'::timestamptz + g * interval '1 hour', g
   FROM generate_series(1, 20) g;
-CREATE TABLE changes (_cdc_lsn bigint NOT NULL, _cdc_operation text NOT NULL, id int, v text);
-INSERT INTO changes VALUES (1, 'c', 1, 'a'), (2, 'c', 2, 'b'), (3, 'u', 1, 'a2');
-\c contrib_regression
+CREATE TABLE public.changes (_cdc_lsn bigint NOT NULL, _cdc_operation text NOT NULL, id int, v text);
+INSERT INTO public.changes VALUES (1, 'c', 1, 'a'), (2, 'c', 2, 'b'), (3, 'u', 1, 'a2');
+\c :regress_db
 
-CREATE EXTENSION postgres_fdw;
+CREATE EXTENSION postgres_fdw SCHEMA public;
 DO $$BEGIN
     EXECUTE format('CREATE SERVER etl_loopback FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname %L, port %L, host %L)',
                    'etl_fdw_remote', current_setting('port'), current_setting('unix_socket_directories'));
@@ -48,11 +49,11 @@ SELECT line FROM etl_explain('fdw_serial') AS line WHERE line ~ 'Remote SQL|^--'
 
 -- changes on the remote side
 \c etl_fdw_remote
-UPDATE orders SET v = 'changed', at = at + interval '1 minute' WHERE id = 20;
-INSERT INTO orders VALUES (21, 'v21', '2024-01-01'::timestamptz + 21 * interval '1 hour', 21);
-DELETE FROM orders WHERE id = 1;
-INSERT INTO changes VALUES (4, 'd', 2, NULL), (5, 'c', 3, 'c');
-\c contrib_regression
+UPDATE public.orders SET v = 'changed', at = at + interval '1 minute' WHERE id = 20;
+INSERT INTO public.orders VALUES (21, 'v21', '2024-01-01'::timestamptz + 21 * interval '1 hour', 21);
+DELETE FROM public.orders WHERE id = 1;
+INSERT INTO public.changes VALUES (4, 'd', 2, NULL), (5, 'c', 3, 'c');
+\c :regress_db
 
 -- increments: the overlap re-reads rows, unchanged ones are not rewritten
 SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged FROM etl_run('fdw_ts');
@@ -82,7 +83,7 @@ SELECT etl_alter_pipeline('fdw_cdc', batch_size => 100) > 0 AS altered;
 SELECT ftoptions FROM pg_foreign_table WHERE ftrelid = 'fdw_src.changes'::regclass;
 
 SELECT etl_drop_pipeline(name) FROM etl.pipelines WHERE name LIKE 'fdw\_%' ORDER BY name;
-SELECT postgres_fdw_disconnect_all();
+SELECT public.postgres_fdw_disconnect_all();
 DROP SCHEMA fdw_src CASCADE;
 DROP SERVER etl_loopback CASCADE;
 DROP DATABASE etl_fdw_remote;

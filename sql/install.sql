@@ -78,3 +78,77 @@ EXCEPTION WHEN OTHERS THEN
 END
 $fn$;
 GRANT USAGE ON SCHEMA regress TO PUBLIC;
+
+-- The files after this one also run as a pipeline owner without any
+-- attribute (the owner pass, docs/testing.md).  These helpers, made by the
+-- superuser who installs, set up for it the cases only a superuser can make,
+-- and keep the outputs the same whichever role runs the files.
+
+-- regress.error_of(statement) runs a statement expected to fail and shows
+-- its SQLSTATE, message, detail and hint, the name of the session's login
+-- role (the owner of the pipelines the tests make) written <session user>
+CREATE FUNCTION regress.error_of(statement text,
+    OUT code text, OUT message text, OUT detail text, OUT hint text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    login text := pg_catalog.quote_ident(session_user);
+BEGIN
+    EXECUTE statement;
+    message := 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                            detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+    message := replace(message, 'role "' || login || '"', 'role "<session user>"');
+    detail := replace(detail, 'role "' || login || '"', 'role "<session user>"');
+    hint := replace(hint, 'role "' || login || '"', 'role "<session user>"');
+END
+$fn$;
+
+-- regress.create_role(name) makes a role without attributes that the
+-- session's login role may SET ROLE to; regress.drop_role(name) drops it
+-- again (only the roles create_role made)
+CREATE TABLE regress.roles (name text PRIMARY KEY);
+CREATE PROCEDURE regress.create_role(name text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    INSERT INTO regress.roles VALUES (name);
+    EXECUTE format('CREATE ROLE %I', name);
+    EXECUTE format('GRANT %I TO %I', name, session_user);
+END
+$fn$;
+CREATE PROCEDURE regress.drop_role(name text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    DELETE FROM regress.roles r WHERE r.name = drop_role.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'role "%" was not made by regress.create_role', name;
+    END IF;
+    EXECUTE format('DROP ROLE %I', name);
+END
+$fn$;
+
+-- regress.store_watermark(pipeline, watermark) stores a watermark no run
+-- produced, as a hand edit of the catalog or a restore would;
+-- regress.delete_runs(pipeline) deletes a pipeline's runs, as a retention
+-- job would; both only for pipelines of the session's login role
+CREATE PROCEDURE regress.store_watermark(pipeline text, watermark text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    UPDATE etl.pipelines p SET watermark = store_watermark.watermark
+     WHERE p.name = store_watermark.pipeline AND pg_has_role(session_user, p.owner, 'USAGE');
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'role % owns no pipeline "%"', session_user, pipeline;
+    END IF;
+END
+$fn$;
+CREATE PROCEDURE regress.delete_runs(pipeline text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    PERFORM FROM etl.pipelines p
+      WHERE p.name = delete_runs.pipeline AND pg_has_role(session_user, p.owner, 'USAGE');
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'role % owns no pipeline "%"', session_user, pipeline;
+    END IF;
+    DELETE FROM etl.runs r WHERE r.pipeline = delete_runs.pipeline;
+END
+$fn$;

@@ -2,9 +2,9 @@
 -- a staging table and swaps it in (DROP / ATTACH) in the run's
 -- transaction; partitions it does not touch keep their OID
 
-CREATE ROLE regress_swap_owner;
-CREATE ROLE regress_swap_reader;
-CREATE ROLE regress_swap_auditor;
+CALL regress.create_role('regress_swap_owner');
+CALL regress.create_role('regress_swap_reader');
+CALL regress.create_role('regress_swap_auditor');
 CREATE SCHEMA sw_src;
 CREATE SCHEMA sw_dw AUTHORIZATION regress_swap_owner;
 GRANT USAGE ON SCHEMA sw_src TO regress_swap_owner;
@@ -77,6 +77,7 @@ RESET ROLE;
 -- partitions is for the owner only
 CREATE TABLE sw_dw.foreign_owned (id int, sold_on date, region text, amount numeric(10,2),
                                   PRIMARY KEY (id, sold_on)) PARTITION BY RANGE (sold_on);
+GRANT CREATE ON SCHEMA sw_dw TO regress_swap_reader;   -- for a role owning a table there
 ALTER TABLE sw_dw.foreign_owned OWNER TO regress_swap_reader;
 GRANT SELECT, INSERT, UPDATE ON sw_dw.foreign_owned TO regress_swap_owner;
 SET ROLE regress_swap_owner;
@@ -317,4 +318,6 @@ DROP TABLE sw_before, sw_shape_before, sw_rows_before;
 RESET ROLE;
 SELECT etl_drop_pipeline(name) FROM etl.pipelines WHERE name LIKE 'sw\_%' ORDER BY name;
 DROP SCHEMA sw_src, sw_dw CASCADE;
-DROP ROLE regress_swap_owner, regress_swap_reader, regress_swap_auditor;
+CALL regress.drop_role('regress_swap_owner');
+CALL regress.drop_role('regress_swap_reader');
+CALL regress.drop_role('regress_swap_auditor');

@@ -4,7 +4,7 @@
 -- readers go on; a target that is itself a partition works
 -- (load_swap_refused: what a swap would break is refused)
 
-CREATE ROLE regress_swa_owner;
+CALL regress.create_role('regress_swa_owner');
 CREATE SCHEMA swa_src;
 CREATE SCHEMA swa AUTHORIZATION regress_swa_owner;
 GRANT USAGE ON SCHEMA swa_src TO regress_swa_owner;
@@ -144,4 +144,4 @@ SELECT (SELECT count(*) FROM (SELECT id, sold_on, region, amount FROM swa_src.sa
 RESET ROLE;
 SELECT etl_drop_pipeline(name) FROM etl.pipelines WHERE name LIKE 'swa\_%' ORDER BY name;
 DROP SCHEMA swa_src, swa CASCADE;
-DROP ROLE regress_swa_owner;
+CALL regress.drop_role('regress_swa_owner');

@@ -133,7 +133,7 @@ SELECT value FROM etl_metric_rows()
  WHERE metric = 'etl_runs_total' AND labels = '{"pipeline": "obs_fact", "status": "succeeded"}';
 SELECT value FROM etl_metric_rows()
  WHERE metric = 'etl_check_failures_total' AND labels = '{"check": "only_new", "pipeline": "obs_fact"}';
-DELETE FROM etl.runs WHERE pipeline = 'obs_fact';
+CALL regress.delete_runs('obs_fact');
 SELECT value FROM etl_metric_rows()
  WHERE metric = 'etl_runs_total' AND labels = '{"pipeline": "obs_fact", "status": "succeeded"}';
 SELECT count(*) AS check_results_left FROM etl.check_results WHERE pipeline = 'obs_fact';
@@ -147,9 +147,11 @@ SELECT max(run_id) AS ok_run FROM etl.runs WHERE pipeline = 'obs_copy' AND statu
 SELECT max(run_id) AS failed_run FROM etl.runs WHERE pipeline = 'obs_copy' AND status = 'failed' \gset
 SELECT e->>'eventType' AS type, e->'run'->>'runId' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS uuid,
        e->>'eventTime' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$' AS rfc3339,
-       e->'job' AS job, e->>'schemaURL' AS schema_url
+       replace((e->'job')::text, current_database(), '<db>')::jsonb AS job,
+       e->>'schemaURL' AS schema_url
   FROM etl_openlineage(:ok_run) e;
-SELECT jsonb_pretty(e->'inputs') FROM etl_openlineage(:ok_run) e;
+SELECT jsonb_pretty(replace((e->'inputs')::text, current_database(), '<db>')::jsonb)
+  FROM etl_openlineage(:ok_run) e;
 SELECT jsonb_pretty(e->'outputs'->0->'outputFacets') FROM etl_openlineage(:ok_run) e;
 SELECT k AS column, v->'inputFields'->0->>'field' AS field,
        v->'inputFields'->0->'transformations'->0->>'type' AS type

@@ -22,7 +22,7 @@ CREATE FUNCTION api_src.side_effect() RETURNS text LANGUAGE sql
 -- a valid pipeline with defaults
 SELECT etl_create_pipeline('p1', 'api_src.orders', 'api_dw.orders',
                            watermark_column => 'updated_at') > 0 AS created;
-SELECT name, owner, source, target, key, mode, watermark_column, overlap,
+SELECT name, owner::text = current_user AS owner_is_caller, source, target, key, mode, watermark_column, overlap,
        transform, load, batch_size, error_threshold, max_attempts,
        retry_policy, retry_base_delay, retry_max_delay, on_schema_change,
        options, watermark

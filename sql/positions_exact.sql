@@ -56,7 +56,7 @@ SELECT status, rows_inserted, watermark_to FROM etl_run('px_serial');
 
 -- a stored watermark that is no position (an older version, a hand edit)
 -- is refused by the run, with a hint to reset it
-UPDATE etl.pipelines SET watermark = 'NaN' WHERE name = 'px_cdc';
+CALL regress.store_watermark('px_cdc', 'NaN');
 SELECT * FROM regress.run_failing('px_cdc') \gx
 SELECT etl_reset_watermark('px_cdc', 'NaN');
 \echo sqlstate :LAST_ERROR_SQLSTATE

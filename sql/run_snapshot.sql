@@ -74,11 +74,11 @@ SELECT rows_extracted, rows_updated, rows_unchanged FROM etl_run('snap');
 SELECT balance FROM ss.dim_accounts WHERE acct = 'A3';
 
 -- signatures belong to the pipeline owner: others see none of them
-CREATE ROLE snap_other;
+CALL regress.create_role('snap_other');
 SET ROLE snap_other;
 SELECT count(*) AS visible_signatures FROM etl.snapshot_signatures;
 RESET ROLE;
-DROP ROLE snap_other;
+CALL regress.drop_role('snap_other');
 -- and go with the pipeline
 SELECT etl_drop_pipeline('snap_soft');
 SELECT count(*) FROM etl.snapshot_signatures s

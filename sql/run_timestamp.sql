@@ -94,7 +94,8 @@ SELECT rows_extracted, rows_updated FROM etl_run('ts_orders');
 SELECT count(*) AS differences FROM ts_src.diff;
 
 -- the run log: one row per run with per-stage times, one batch per range
-SELECT run_id > 0 AS has_id, status, rows_extracted, triggered_by, run_by::text,
+SELECT run_id > 0 AS has_id, status, rows_extracted, triggered_by,
+       run_by::text = current_user AS run_by_caller,
        extract_ms >= 0 AS extract_timed, load_ms >= 0 AS load_timed,
        duration >= '0'::interval AS has_duration
   FROM etl.runs WHERE pipeline = 'ts_orders' ORDER BY run_id;
@@ -138,7 +139,7 @@ INSERT INTO ts_src.events VALUES (7, now()::timestamp + interval '1 day');
 SELECT rows_extracted FROM etl_run('ts_events');
 
 -- a watermark in the future cannot come from a run: refused with a hint
-UPDATE etl.pipelines SET watermark = '2999-01-01 00:00:00' WHERE name = 'ts_events';
+CALL regress.store_watermark('ts_events', '2999-01-01 00:00:00');
 SELECT * FROM regress.run_failing('ts_events') \gx
 SELECT etl_reset_watermark('ts_events', '2024-01-01 00:03') IS NOT NULL AS reset;
 

@@ -9,7 +9,7 @@ CREATE TABLE xs.dst (id int PRIMARY KEY, v text, qty int);
 SELECT etl_create_pipeline('xid1', 'xs.orders', 'xs.dst', mode => 'xid');
 
 -- only the owner may track a table's changes
-CREATE ROLE xid_other;
+CALL regress.create_role('xid_other');
 GRANT USAGE ON SCHEMA xs TO xid_other;
 SET ROLE xid_other;
 SELECT etl_track_changes('xs.orders');
@@ -85,7 +85,8 @@ SELECT count(*) AS target_rows, (SELECT count(*) FROM xs.orders) AS source_rows 
 SELECT lag::numeric >= 0 AS lag_known FROM etl.status WHERE pipeline = 'xid1';
 
 -- a watermark from another cluster (a restore) is refused, with a way out
-UPDATE etl.pipelines SET watermark = '1/' || split_part(watermark, '/', 2) WHERE name = 'xid1';
+SELECT '1/' || split_part(watermark, '/', 2) AS foreign_watermark FROM etl.pipelines WHERE name = 'xid1' \gset
+CALL regress.store_watermark('xid1', :'foreign_watermark');
 SELECT code, message, regexp_replace(detail, 'this one is [0-9]+', 'this one is <this>') AS detail
   FROM regress.run_failing('xid1');
 \set VERBOSITY terse
@@ -122,4 +123,4 @@ SELECT mode, watermark_column, watermark FROM etl.pipelines WHERE name = 'xid_sw
 SELECT rows_extracted, rows_unchanged FROM etl_run('xid_switch');
 
 REVOKE USAGE ON SCHEMA xs FROM xid_other;
-DROP ROLE xid_other;
+CALL regress.drop_role('xid_other');

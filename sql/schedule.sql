@@ -38,14 +38,12 @@ SELECT etl_schedule('sch_nothing', '* * * * *');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT etl_unschedule('sch_nothing');
 \echo sqlstate :LAST_ERROR_SQLSTATE
-CREATE ROLE regress_etl_sch_bob;
+CALL regress.create_role('regress_etl_sch_bob');
 SET ROLE regress_etl_sch_bob;
-SELECT etl_schedule('sch_orders', '* * * * *');
-\echo sqlstate :LAST_ERROR_SQLSTATE
-SELECT etl_unschedule('sch_orders');
-\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM regress.error_of($$SELECT etl_schedule('sch_orders', '* * * * *')$$) \gx
+SELECT * FROM regress.error_of($$SELECT etl_unschedule('sch_orders')$$) \gx
 RESET ROLE;
-DROP ROLE regress_etl_sch_bob;
+CALL regress.drop_role('regress_etl_sch_bob');
 -- a job name holds 63 bytes: "etl:" leaves 59 for the pipeline
 SELECT etl_create_pipeline(repeat('p', 60), 'sch_src.orders', 'sch_dw.orders',
                            watermark_column => 'at') > 0 AS created;

@@ -168,7 +168,7 @@ SELECT id, amount FROM xa.sales ORDER BY id;
 
 -- a role without any privilege on etl_ext's internals is refused the same
 -- way: the event trigger's function runs for whoever alters the table
-CREATE ROLE xa_plain;
+CALL regress.create_role('xa_plain');
 GRANT CREATE, USAGE ON SCHEMA xa TO xa_plain;
 SET ROLE xa_plain;
 CREATE TABLE xa.plain (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
@@ -180,7 +180,7 @@ SELECT count(*) AS attached FROM pg_inherits WHERE inhrelid = 'xa.plain_eu'::reg
 RESET ROLE;
 DROP TABLE xa.plain, xa.plain_eu;
 REVOKE ALL ON SCHEMA xa FROM xa_plain;
-DROP ROLE xa_plain;
+CALL regress.drop_role('xa_plain');
 
 SELECT etl_drop_pipeline(name) FROM etl.pipelines WHERE name LIKE 'xa%' ORDER BY name;
 \set VERBOSITY terse

@@ -1,7 +1,14 @@
 -- pgTAP: the SQL contract of the README — catalogs, columns, functions,
 -- privileges and error codes
+-- The file runs as a superuser, who installs etl_ext here, and as a pipeline
+-- owner without any attribute in a database where a superuser installed it
+-- (make test runs both, and once with search_path = '')
+SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'etl_ext') AS install_here,
+       (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS superuser \gset
 BEGIN;
+\if :install_here
 CREATE EXTENSION etl_ext;
+\endif
 SELECT plan(168);
 
 -- catalogs and views in schema etl
@@ -201,7 +208,10 @@ SELECT throws_ok($$SELECT etl_unschedule('t')$$, '55000',
 SELECT is((SELECT schedule FROM etl.status WHERE pipeline = 't'), NULL,
           'etl.status.schedule is NULL without pg_cron');
 
--- other roles: 42501 on run, alter, reset, drop, schedule
+-- other roles: 42501 on run, alter, reset, drop, schedule (a role without
+-- attributes cannot make another role: it checks that it cannot write the
+-- catalogs itself, and skips the rest)
+\if :superuser
 CREATE ROLE tap_etl_other;
 SET LOCAL ROLE tap_etl_other;
 SELECT throws_ok($$SELECT etl_run('t')$$, '42501', NULL, 'another role cannot run it');
@@ -215,6 +225,12 @@ SELECT throws_ok($$SELECT etl_check_sql('t')$$, '42501', NULL, 'nor see its chec
 SELECT is((SELECT count(*) FROM etl.runs WHERE pipeline = 't'), 0::bigint, 'nor read its runs');
 SELECT is((SELECT count(*) FROM etl.batches WHERE pipeline = 't'), 0::bigint, 'nor its batches');
 RESET ROLE;
+\else
+SELECT throws_ok($$UPDATE etl.pipelines SET watermark = NULL$$, '42501', NULL,
+                 'the owner writes no catalog either');
+SELECT throws_ok($$DELETE FROM etl.runs$$, '42501', NULL, 'nor deletes its runs');
+SELECT skip('another role is made by a superuser only', 8);
+\endif
 
 SELECT lives_ok($$SELECT etl_drop_pipeline('t')$$, 'its owner drops it');
 SELECT is((SELECT count(*) FROM etl.runs WHERE pipeline = 't'), 0::bigint, 'no run rows outlive it');
