@@ -3,21 +3,24 @@
 # then run every suite against throwaway clusters and stop them, also on
 # failure:
 #   0. unit        (test/unit/*.c: C code without PostgreSQL dependencies)
-#   1. pg_regress  (sql/, expected/)
-#   2. pgTAP       (test/pgtap/*.sql, with pg_prove)
+#   1. pg_regress  (sql/, expected/), then again with search_path = '' and
+#                  as a pipeline owner without any attribute
+#   2. pgTAP       (test/pgtap/*.sql, with pg_prove), the same three ways
 #   3. isolation   (test/isolation/specs/*.spec)
 #   4. TAP         (test/t/*.pl, PostgreSQL::Test::Cluster: crashes, restarts)
 # Finally the server logs are searched for internal errors (XX000), failed
 # assertions and crashes.
 #
-# Environment: REGRESS and ISOLATION (set by the Makefile) list the suites;
-# ONLY=regress|pgtap|isolation|tap runs one suite; TAP_TESTS=t/005_steps_crash.pl
+# Environment: REGRESS, REGRESS_SUPERUSER (the files the owner pass leaves
+# out) and ISOLATION are set by the Makefile; ONLY=regress|pgtap|... runs one
+# suite, ONLY=regress,regress_as_owner some; TAP_TESTS=t/005_steps_crash.pl
 # (paths under test/) runs only those TAP files.
 source "$(dirname "$0")/lib.sh"
 
 ONLY=${ONLY:-}
 REGRESS=${REGRESS:?REGRESS is set by the Makefile: run make test}
 ISOLATION=${ISOLATION:?ISOLATION is set by the Makefile: run make test}
+REGRESS_SUPERUSER=${REGRESS_SUPERUSER?REGRESS_SUPERUSER is set by the Makefile: run make test}
 
 ensure_deps
 build_install
@@ -42,7 +45,7 @@ start_cluster "$WORK" "$PORT" "max_prepared_transactions = 10"
 run_suite() {
     local name=$1
     shift
-    if [ -n "$ONLY" ] && [ "$ONLY" != "$name" ]; then return 0; fi
+    if [ -n "$ONLY" ] && [[ " ${ONLY//,/ } " != *" $name "* ]]; then return 0; fi
     say "suite: $name"
     if "$@"; then
         echo "--- $name: passed"
@@ -72,12 +75,98 @@ suite_regress() {
     }
 }
 
+suite_regress_empty_path() {
+    # the same files with search_path = '' in every session, as pg_partman
+    # runs its code: nothing of etl_ext may depend on the caller's path
+    as_pg env PGOPTIONS="-c search_path=" "$PGXS_DIR/src/test/regress/pg_regress" \
+        --bindir="$PG_BIN" --host="$WORK" --port="$PORT" \
+        --inputdir="$WORK/src" --outputdir="$WORK/regress_empty_path" \
+        --dbname=contrib_regression_empty_path $REGRESS || {
+        cat "$WORK/regress_empty_path/regression.diffs" 2>/dev/null | head -300
+        return 1
+    }
+}
+
+# make_owner: the role the owner passes run as, a login without any
+# attribute.  It may set the three parameters some files set (temp_file_limit
+# as a guard, session_replication_role as a replica's apply does, the
+# OpenLineage namespace for a stable output): grants a DBA can give.
+OWNER=etl_regress_owner
+make_owner() {
+    as_pg "$PG_BIN/psql" -X -q -h "$WORK" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 \
+        -c "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$OWNER') THEN
+                CREATE ROLE $OWNER LOGIN; END IF; END\$\$" \
+        -c "GRANT SET ON PARAMETER temp_file_limit, session_replication_role, etl.lineage_namespace TO $OWNER"
+}
+
+# owner_files: REGRESS without REGRESS_SUPERUSER, in order (fails on a name
+# of REGRESS_SUPERUSER that is not in REGRESS)
+owner_files() {
+    local f
+    for f in $REGRESS_SUPERUSER; do
+        case " $REGRESS " in *" $f "*) ;; *)
+            echo "REGRESS_SUPERUSER names $f, which is not in REGRESS" >&2
+            return 1 ;;
+        esac
+    done
+    for f in $REGRESS; do
+        case " $REGRESS_SUPERUSER " in *" $f "*) ;; *) echo "$f" ;; esac
+    done
+}
+
+suite_regress_as_owner() {
+    # a superuser installs etl_ext (sql/install.sql) into a database that the
+    # owner role then owns; the owner runs the files that need no superuser
+    local db=contrib_regression_owner ok=0 files
+    files=$(owner_files) && make_owner || return 1
+    as_pg "$PGXS_DIR/src/test/regress/pg_regress" \
+        --bindir="$PG_BIN" --host="$WORK" --port="$PORT" \
+        --inputdir="$WORK/src" --outputdir="$WORK/regress_as_owner_install" \
+        --dbname=$db install || ok=1
+    as_pg "$PG_BIN/psql" -X -q -h "$WORK" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 \
+        -c "ALTER DATABASE $db OWNER TO $OWNER" &&
+    as_pg "$PGXS_DIR/src/test/regress/pg_regress" \
+        --bindir="$PG_BIN" --host="$WORK" --port="$PORT" --use-existing \
+        --user=$OWNER --inputdir="$WORK/src" --outputdir="$WORK/regress_as_owner" \
+        --dbname=$db $files || ok=1
+    if [ $ok -ne 0 ]; then
+        cat "$WORK"/regress_as_owner_install/regression.diffs \
+            "$WORK"/regress_as_owner/regression.diffs 2>/dev/null | head -300
+    fi
+    return $ok
+}
+
+# pgtap_db DB [SCHEMA]: a new database with pgTAP in SCHEMA (default public;
+# in pg_catalog it needs allow_system_table_mods, for its types)
+pgtap_db() {
+    local schema=${2:-public} mods=off
+    if [ "$schema" = pg_catalog ]; then mods=on; fi
+    as_pg "$PG_BIN/psql" -X -q -h "$WORK" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 \
+        -c "CREATE DATABASE $1" &&
+    as_pg "$PG_BIN/psql" -X -q -h "$WORK" -p "$PORT" -d "$1" -v ON_ERROR_STOP=1 \
+        -c "SET allow_system_table_mods = $mods" -c "CREATE EXTENSION pgtap SCHEMA $schema"
+}
+
 suite_pgtap() {
-    as_pg "$PG_BIN/psql" -X -q -h "$WORK" -p "$PORT" -d postgres \
-        -c "CREATE DATABASE etl_pgtap" &&
-    as_pg "$PG_BIN/psql" -X -q -h "$WORK" -p "$PORT" -d etl_pgtap \
-        -c "CREATE EXTENSION pgtap" &&
+    pgtap_db etl_pgtap &&
     (cd "$WORK/src" && as_pg pg_prove -h "$WORK" -p "$PORT" -d etl_pgtap \
+        --ext .sql -r test/pgtap)
+}
+
+suite_pgtap_empty_path() {
+    # pgTAP in pg_catalog, where an empty search_path finds it
+    pgtap_db etl_pgtap_empty_path pg_catalog &&
+    (cd "$WORK/src" && as_pg env PGOPTIONS="-c search_path=" pg_prove -h "$WORK" \
+        -p "$PORT" -d etl_pgtap_empty_path --ext .sql -r test/pgtap)
+}
+
+suite_pgtap_as_owner() {
+    # etl_ext installed by a superuser, the files run by the owner role
+    local db=etl_pgtap_owner
+    make_owner && pgtap_db $db &&
+    as_pg "$PG_BIN/psql" -X -q -h "$WORK" -p "$PORT" -d $db -v ON_ERROR_STOP=1 \
+        -c "CREATE EXTENSION etl_ext" -c "ALTER DATABASE $db OWNER TO $OWNER" &&
+    (cd "$WORK/src" && as_pg pg_prove -h "$WORK" -p "$PORT" -d $db -U $OWNER \
         --ext .sql -r test/pgtap)
 }
 
@@ -136,7 +225,11 @@ suite_logs() {
 mkdir -p "$WORK/tap" && chown "$(stat -c %u "$WORK")" "$WORK/tap"
 run_suite unit suite_unit
 run_suite regress suite_regress
+run_suite regress_empty_path suite_regress_empty_path
+run_suite regress_as_owner suite_regress_as_owner
 run_suite pgtap suite_pgtap
+run_suite pgtap_empty_path suite_pgtap_empty_path
+run_suite pgtap_as_owner suite_pgtap_as_owner
 run_suite isolation suite_isolation
 run_suite tap suite_tap
 run_suite logs suite_logs
