@@ -88,15 +88,15 @@ suite_regress_empty_path() {
 }
 
 # make_owner: the role the owner passes run as, a login without any
-# attribute.  It may set the three parameters some files set (temp_file_limit
-# as a guard, session_replication_role as a replica's apply does, the
-# OpenLineage namespace for a stable output): grants a DBA can give.
+# attribute.  It may set the two parameters of superusers that some files
+# set (temp_file_limit as a guard, the OpenLineage namespace for a stable
+# output): grants a DBA can give.
 OWNER=etl_regress_owner
 make_owner() {
     as_pg "$PG_BIN/psql" -X -q -h "$WORK" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 \
         -c "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$OWNER') THEN
                 CREATE ROLE $OWNER LOGIN; END IF; END\$\$" \
-        -c "GRANT SET ON PARAMETER temp_file_limit, session_replication_role, etl.lineage_namespace TO $OWNER"
+        -c "GRANT SET ON PARAMETER temp_file_limit, etl.lineage_namespace TO $OWNER"
 }
 
 # owner_files: REGRESS without REGRESS_SUPERUSER, in order (fails on a name

@@ -152,3 +152,19 @@ BEGIN
     DELETE FROM etl.runs r WHERE r.pipeline = delete_runs.pipeline;
 END
 $fn$;
+
+-- regress.insert_as_replica(target, new_row) inserts a row (given as jsonb)
+-- into a table of the session's login role with session_replication_role =
+-- replica, as logical replication's apply does
+CREATE PROCEDURE regress.insert_as_replica(target regclass, new_row jsonb)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET session_replication_role = replica AS $fn$
+BEGIN
+    IF NOT pg_has_role(session_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = target),
+                       'USAGE') THEN
+        RAISE EXCEPTION 'role % does not own %', session_user, target;
+    END IF;
+    EXECUTE format('INSERT INTO %s SELECT * FROM jsonb_populate_record(NULL::%s, $1)',
+                   target, target) USING new_row;
+END
+$fn$;

@@ -59,9 +59,7 @@ SELECT rows_extracted FROM etl_run('xa');
 
 -- a session replaying changes (session_replication_role = replica, as
 -- logical replication's apply does): the trigger fires ALWAYS
-SET session_replication_role = replica;
-INSERT INTO xa.orders (id, v, qty, _etl_xid) VALUES (400, 'replicated', 4, '3');
-RESET session_replication_role;
+CALL regress.insert_as_replica('xa.orders', '{"id": 400, "v": "replicated", "qty": 4, "_etl_xid": "3"}');
 SELECT rows_extracted, rows_inserted FROM etl_run('xa');
 SELECT * FROM xa.differences;
 
