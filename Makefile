@@ -97,7 +97,9 @@ REGRESS_SUPERUSER = \
 	fdw \
 	hostile_path \
 	catalog_privileges \
-	load_swap_published
+	load_swap_published \
+	fence \
+	watermark_domain
 
 # isolation specs (test/isolation/specs/*.spec), one a line
 ISOLATION = \

@@ -32,7 +32,7 @@ CREATE DOMAIN wmd.stamp AS timestamptz CHECK (wmd.escalate() AND VALUE IS NOT NU
 CREATE DOMAIN wmd.num AS int CHECK (wmd.escalate() AND VALUE IS NOT NULL);
 ALTER TABLE wmd.events ALTER COLUMN at TYPE wmd.stamp, ALTER COLUMN id TYPE wmd.num;
 RESET ROLE;
-CREATE TABLE wmd_checked_before AS SELECT last_value FROM wmd.checked;
+CREATE TEMP TABLE wmd_checked_before AS SELECT last_value FROM wmd.checked;
 
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
