@@ -83,6 +83,7 @@ REGRESS = \
 	fence \
 	watermark_domain \
 	bad_input \
+	bad_input_internal \
 	monitor \
 	isolation_memory \
 	catch_up_checks \
@@ -99,7 +100,9 @@ REGRESS_SUPERUSER = \
 	catalog_privileges \
 	load_swap_published \
 	fence \
-	watermark_domain
+	watermark_domain \
+	bad_input_internal \
+	monitor
 
 # isolation specs (test/isolation/specs/*.spec), one a line
 ISOLATION = \
