@@ -102,7 +102,8 @@ REGRESS_SUPERUSER = \
 	fence \
 	watermark_domain \
 	bad_input_internal \
-	monitor
+	monitor \
+	isolation_memory
 
 # isolation specs (test/isolation/specs/*.spec), one a line
 ISOLATION = \
