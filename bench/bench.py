@@ -941,6 +941,7 @@ def case_dead_letters(b: Bench):
         def run(i):
             b.aux.run(spoil if spoilt else restore)
             b.aux.run(f"TRUNCATE {target}")
+            b.aux.run(stmt("dead_letters.forget"), {"pipeline": pipeline})
             b.aux.run("SELECT etl_reset_watermark(%s)", (pipeline,))
             b.checkpoint()
             seconds, r = b.etl_run(b.db, pipeline)
@@ -1017,6 +1018,7 @@ def case_isolation_memory(b: Bench):
             bad = b.aux.value("SELECT count(*) FROM bench.bad_rows")
             b.aux.run(spoil)
         b.aux.run(f"TRUNCATE {target}")
+        b.aux.run(stmt("dead_letters.forget"), {"pipeline": pipeline})
         b.aux.run("SELECT etl_reset_watermark(%s)", (pipeline,))
         b.checkpoint()
         session = Conn(b.dsn)
