@@ -87,7 +87,8 @@ REGRESS = \
 	monitor \
 	isolation_memory \
 	catch_up_checks \
-	counts
+	counts \
+	replica_totals
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 # the REGRESS files that only a superuser can run (they create roles or
 # databases and switch between them); make test runs the others once more as
@@ -103,7 +104,8 @@ REGRESS_SUPERUSER = \
 	watermark_domain \
 	bad_input_internal \
 	monitor \
-	isolation_memory
+	isolation_memory \
+	replica_totals
 
 # isolation specs (test/isolation/specs/*.spec), one a line
 ISOLATION = \

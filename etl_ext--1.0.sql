@@ -340,6 +340,10 @@ END
 $fn$;
 CREATE TRIGGER runs_add_totals AFTER INSERT ON etl.runs
     FOR EACH ROW EXECUTE FUNCTION etl.runs_add_totals();
+-- ALWAYS: also in sessions with session_replication_role = replica (a
+-- logical replication apply, a database or role that sets it), whose runs
+-- would otherwise be missing from the counters
+ALTER TABLE etl.runs ENABLE ALWAYS TRIGGER runs_add_totals;
 
 -- Check failure totals: etl_check_failures_total, kept like run_totals (one
 -- row per check and outcome of the run: the run's transaction records the
@@ -371,6 +375,7 @@ END
 $fn$;
 CREATE TRIGGER check_results_add_totals AFTER INSERT ON etl.check_results
     FOR EACH ROW EXECUTE FUNCTION etl.check_results_add_totals();
+ALTER TABLE etl.check_results ENABLE ALWAYS TRIGGER check_results_add_totals;
 
 -- pg_dump keeps user pipelines, their history and their sequences
 SELECT pg_catalog.pg_extension_config_dump('etl.pipelines', '');
