@@ -124,7 +124,8 @@ ISOLATION = \
 	ddl_during_run \
 	lag_long_writer \
 	lag_lock \
-	isolation_deadlock
+	isolation_deadlock \
+	resolve_owner_first
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare

@@ -695,6 +695,39 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 }
 
 /*
+ * dead_letter_owner finds dead letter id ($1 of args) whoever may see it,
+ * as the extension owner, and returns its pipeline's name and owner; with
+ * lock, the dead letter's row is locked FOR
+ * UPDATE (waiting for whoever holds it).  A dead letter that does not exist
+ * is an error (42704).
+ */
+static void
+dead_letter_owner(int64 id, EtlArgs *args, bool lock, char **pipeline,
+				  Oid *owner)
+{
+	EtlUserSwitch sw;
+	bool isnull;
+	uint64 n;
+
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec(psprintf("SELECT p.name, p.owner::pg_catalog.oid"
+							  " FROM etl.dead_letters d"
+							  " JOIN etl.pipelines p USING (pipeline_id)"
+							  " WHERE d.id OPERATOR(pg_catalog.=) $1%s",
+							  lock ? " FOR UPDATE OF d" : ""),
+					 args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("dead letter " INT64_FORMAT " does not exist", id),
+				 errhint("SELECT id FROM etl.dead_letters lists the dead "
+						 "letters you may see.")));
+	*pipeline = etl_spi_text(0, 0);
+	*owner = DatumGetObjectId(etl_spi_datum(0, 1, &isnull));
+}
+
+/*
  * etl_resolve_dead_letter(id bigint, status text, resolution text)
  *	 RETURNS boolean
  *
@@ -713,7 +746,6 @@ etl_resolve_dead_letter(PG_FUNCTION_ARGS)
 	int nestlevel;
 	char *pipeline;
 	Oid owner;
-	bool isnull;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -732,26 +764,17 @@ etl_resolve_dead_letter(PG_FUNCTION_ARGS)
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
 
-	/* find it whoever may see it, then check the caller's rights */
+	/*
+	 * Find it whoever may see it and check the caller's rights before
+	 * locking it, so that a role refused never waits for, nor holds, a lock
+	 * on another owner's dead letter; then lock it and check again, as the
+	 * row is now committed.
+	 */
 	etl_args_init(&args);
 	etl_args_add_int8(&args, id);
-	etl_become_extension_owner(&sw);
-	if (etl_spi_exec(
-			"SELECT p.name, p.owner::pg_catalog.oid FROM etl.dead_letters d"
-			" JOIN etl.pipelines p USING (pipeline_id)"
-			" WHERE d.id OPERATOR(pg_catalog.=) $1 FOR UPDATE OF d",
-			&args, SPI_OK_SELECT, InvalidSnapshot) == 0)
-	{
-		etl_restore_user(&sw);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("dead letter " INT64_FORMAT " does not exist", id),
-				 errhint("SELECT id FROM etl.dead_letters lists the dead "
-						 "letters you may see.")));
-	}
-	etl_restore_user(&sw);
-	pipeline = etl_spi_text(0, 0);
-	owner = DatumGetObjectId(etl_spi_datum(0, 1, &isnull));
+	dead_letter_owner(id, &args, false, &pipeline, &owner);
+	etl_check_pipeline_owner(pipeline, owner, "resolve the dead letters of");
+	dead_letter_owner(id, &args, true, &pipeline, &owner);
 	etl_check_pipeline_owner(pipeline, owner, "resolve the dead letters of");
 
 	etl_args_add_text(&args, status);
