@@ -42,7 +42,8 @@ OBJS = \
 	src/explain.o \
 	src/steps.o \
 	src/sequences.o \
-	src/rebase.o
+	src/rebase.o \
+	src/standby.o
 
 DATA = etl_ext--1.0.sql
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"

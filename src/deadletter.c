@@ -53,6 +53,7 @@
 #include "load.h"
 #include "quality.h"
 #include "security.h"
+#include "standby.h"
 
 PG_FUNCTION_INFO_V1(etl_retry_dead_letters);
 PG_FUNCTION_INFO_V1(etl_resolve_dead_letter);
@@ -573,6 +574,7 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("pipeline name must not be NULL")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	etl_refuse_on_standby("etl_retry_dead_letters", etl_pipeline_object(name));
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "etl_retry_dead_letters must return a composite type");
 	etl_require_read_committed("etl_retry_dead_letters");
@@ -751,6 +753,8 @@ etl_resolve_dead_letter(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("dead letter id and status must not be NULL")));
 	id = PG_GETARG_INT64(0);
+	etl_refuse_on_standby("etl_resolve_dead_letter",
+						  psprintf("dead letter " INT64_FORMAT, id));
 	status = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	resolution =
 		PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));

@@ -64,6 +64,7 @@
 #include "security.h"
 #include "sequences.h"
 #include "spi_util.h"
+#include "standby.h"
 #include "swap.h"
 #include "track.h"
 #include "unrecorded.h"
@@ -780,6 +781,7 @@ etl_create_pipeline(PG_FUNCTION_ARGS)
 
 	p->name = arg_cstring(fcinfo, ARG_NAME);
 	check_name(p->name);
+	etl_refuse_on_standby("etl_create_pipeline", etl_pipeline_object(p->name));
 	apply_args(fcinfo, p);
 
 	/* names given by the caller resolve with the caller's search_path */
@@ -871,6 +873,7 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
 	bool target_given = !PG_ARGISNULL(ARG_TARGET);
 
 	check_name(name);
+	etl_refuse_on_standby("etl_alter_pipeline", etl_pipeline_object(name));
 	etl_spi_connect();
 
 	/* new relation names resolve with the caller's search_path */
@@ -936,6 +939,7 @@ etl_drop_pipeline(PG_FUNCTION_ARGS)
 	int nestlevel;
 
 	check_name(name);
+	etl_refuse_on_standby("etl_drop_pipeline", etl_pipeline_object(name));
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
 	p = lock_and_load(name, "drop");
@@ -970,6 +974,7 @@ etl_reset_watermark(PG_FUNCTION_ARGS)
 	text *result = NULL;
 
 	check_name(name);
+	etl_refuse_on_standby("etl_reset_watermark", etl_pipeline_object(name));
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
 	p = lock_and_load(name, "reset the watermark of");

@@ -88,6 +88,7 @@
 #include "quality.h"
 #include "security.h"
 #include "spi_util.h"
+#include "standby.h"
 
 PG_FUNCTION_INFO_V1(etl_add_check);
 PG_FUNCTION_INFO_V1(etl_drop_check);
@@ -1807,6 +1808,8 @@ etl_add_check(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("pipeline and kind of a check must not be NULL")));
+	etl_refuse_on_standby("etl_add_check", etl_pipeline_object(text_to_cstring(
+											   PG_GETARG_TEXT_PP(0))));
 	c->kind =
 		etl_name_lookup(check_kind_names, CK_COUNT,
 						text_to_cstring(PG_GETARG_TEXT_PP(1)), "check kind");
@@ -1895,6 +1898,9 @@ etl_drop_check(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("pipeline and check name must not be NULL")));
+	etl_refuse_on_standby(
+		"etl_drop_check",
+		etl_pipeline_object(text_to_cstring(PG_GETARG_TEXT_PP(0))));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();

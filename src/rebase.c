@@ -66,6 +66,7 @@
 #include "pipeline.h"
 #include "security.h"
 #include "spi_util.h"
+#include "standby.h"
 
 PG_FUNCTION_INFO_V1(etl_rebase_xid);
 
@@ -448,6 +449,7 @@ etl_rebase_xid(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
 						errmsg("relation with OID %u does not exist", relid)));
 	source_sql = etl_relation_sql(relid);
+	etl_refuse_on_standby("etl_rebase_xid", psprintf("table %s", source_sql));
 	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),

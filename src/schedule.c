@@ -98,6 +98,7 @@
 #include "schedule.h"
 #include "security.h"
 #include "spi_util.h"
+#include "standby.h"
 
 PG_FUNCTION_INFO_V1(etl_schedule);
 PG_FUNCTION_INFO_V1(etl_unschedule);
@@ -663,6 +664,7 @@ etl_schedule(PG_FUNCTION_ARGS)
 				 errmsg("cron expression must not be NULL"),
 				 errhint("Give a pg_cron schedule, e.g. '*/15 * * * *'.")));
 	expression = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	etl_refuse_on_standby("etl_schedule", etl_pipeline_object(name));
 
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
@@ -724,6 +726,7 @@ etl_unschedule(PG_FUNCTION_ARGS)
 	int nestlevel;
 	bool removed = false;
 
+	etl_refuse_on_standby("etl_unschedule", etl_pipeline_object(name));
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
 	p = load_locked(name, "unschedule");

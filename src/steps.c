@@ -33,6 +33,7 @@
 #include "run.h"
 #include "security.h"
 #include "spi_util.h"
+#include "standby.h"
 
 PG_FUNCTION_INFO_V1(etl_steps_check);
 PG_FUNCTION_INFO_V1(etl_batch_start);
@@ -92,6 +93,10 @@ etl_steps_check(PG_FUNCTION_ARGS)
 				 errhint("Valid values are: etl_catch_up, etl_backfill.")));
 
 	error_context_stack = NULL;
+	etl_refuse_on_standby(
+		procedure,
+		etl_pipeline_object(
+			PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1))));
 	if (IsTransactionBlock() || IsSubTransaction())
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),

@@ -50,6 +50,7 @@
 #include "deparse.h"
 #include "security.h"
 #include "spi_util.h"
+#include "standby.h"
 #include "track.h"
 
 PG_FUNCTION_INFO_V1(etl_track_changes);
@@ -388,6 +389,7 @@ etl_track_changes(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
 						errmsg("relation with OID %u does not exist", relid)));
 	rel_sql = etl_relation_sql(relid);
+	etl_refuse_on_standby("etl_track_changes", psprintf("table %s", rel_sql));
 	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),

@@ -1,7 +1,9 @@
 # A hot standby and its promotion.  On the standby every call that would
-# write (a run, a catch-up, a backfill, a replay, definitions, watermark
-# resets) fails with 25006 and changes nothing, while etl.status and the
-# metrics answer.  The primary then fails in the middle of a run; after the
+# write (a run, a catch-up, a backfill, a replay, definitions, checks,
+# schedules, watermark resets, dead letters, change tracking) fails at entry
+# with 25006, naming the call and its pipeline (or table, or dead letter),
+# with a hint and without internal SQL in a CONTEXT, and changes nothing,
+# while etl.status and the metrics answer.  The primary then fails in the middle of a run; after the
 # standby's promotion the next run of each pipeline continues exactly from
 # the replicated watermark: the target equals the transformed source row
 # for row, each row loaded once, in modes timestamp, serial, xid, cdc and
@@ -152,19 +154,38 @@ is($standby_before, $primary->safe_psql('postgres', $state), 'the standby has re
 like(error_of($standby, q{SELECT etl_run('ts')}),
 	qr/ERROR:  25006: cannot run pipeline "ts" during recovery\n.*HINT:  Run pipelines on the primary; after a promotion the next run continues from the replicated watermark\./s,
 	'etl_run on a standby fails with 25006 and a hint');
-for my $call (
-	q{SELECT etl_run('xs')},
-	q{CALL etl_catch_up('ts')},
-	q{CALL etl_backfill('ser', from_value => '1', to_value => '100', step => '50')},
-	q{SELECT etl_retry_dead_letters('bad')},
-	q{SELECT etl_reset_watermark('ts', NULL)},
-	q{SELECT etl_alter_pipeline('ts', batch_size => 10)},
-	q{SELECT etl_create_pipeline('new', 'ts', 'ts_dst', watermark_column => 'at')},
-	q{SELECT etl_add_check('ts', 'not_null', column_name => 'v')},
-	q{SELECT etl_drop_pipeline('snap')})
+unlike(error_of($standby, q{SELECT etl_run('xs')}), qr/CONTEXT:/,
+	'etl_run on a standby: no context');
+# every other writer fails at entry with a 25006 of its own, naming the
+# call and what it was for, with a hint; no internal statement in a CONTEXT
+my $dead_letter = $standby->safe_psql('postgres', q{
+SELECT min(d.id) FROM etl.dead_letters d JOIN etl.pipelines p USING (pipeline_id) WHERE p.name = 'bad'});
+for my $case (
+	[ q{CALL etl_catch_up('ts')}, 'etl_catch_up', 'pipeline "ts"' ],
+	[ q{CALL etl_backfill('ser', from_value => '1', to_value => '100', step => '50')},
+		'etl_backfill', 'pipeline "ser"' ],
+	[ q{SELECT etl_retry_dead_letters('bad')}, 'etl_retry_dead_letters', 'pipeline "bad"' ],
+	[ qq{SELECT etl_resolve_dead_letter($dead_letter, 'ignored', 'on the standby')},
+		'etl_resolve_dead_letter', "dead letter $dead_letter" ],
+	[ q{SELECT etl_reset_watermark('ts', NULL)}, 'etl_reset_watermark', 'pipeline "ts"' ],
+	[ q{SELECT etl_reset_watermark('ser', '5', force => true)}, 'etl_reset_watermark', 'pipeline "ser"' ],
+	[ q{SELECT etl_alter_pipeline('ts', batch_size => 10)}, 'etl_alter_pipeline', 'pipeline "ts"' ],
+	[ q{SELECT etl_create_pipeline('new', 'ts', 'ts_dst', watermark_column => 'at')},
+		'etl_create_pipeline', 'pipeline "new"' ],
+	[ q{SELECT etl_add_check('ts', 'not_null', column_name => 'v')}, 'etl_add_check', 'pipeline "ts"' ],
+	[ q{SELECT etl_drop_check('ts', 'ts_v_not_null')}, 'etl_drop_check', 'pipeline "ts"' ],
+	[ q{SELECT etl_schedule('ts', '* * * * *')}, 'etl_schedule', 'pipeline "ts"' ],
+	[ q{SELECT etl_unschedule('ts')}, 'etl_unschedule', 'pipeline "ts"' ],
+	[ q{SELECT etl_track_changes('ts')}, 'etl_track_changes', 'table public.ts' ],
+	[ q{SELECT etl_rebase_xid('xs')}, 'etl_rebase_xid', 'table public.xs' ],
+	[ q{SELECT etl_drop_pipeline('snap')}, 'etl_drop_pipeline', 'pipeline "snap"' ])
 {
+	my ($call, $function, $object) = @$case;
 	my $err = error_of($standby, $call);
-	like($err, qr/ERROR:  25006: /, "on a standby, $call fails with 25006");
+	like($err,
+		qr/ERROR:  25006: cannot call \Q$function\E for \Q$object\E during recovery\n.*HINT:  Call \Q$function\E on the primary; the standby receives what it writes by replication\./s,
+		"on a standby, $call fails with 25006 naming $function and $object, with a hint");
+	unlike($err, qr/CONTEXT:/, "and no context, no internal statement ($call)");
 	unlike($err, qr/XX000|internal error|autonomous writer/, "and no internal error ($call)");
 }
 is($standby->safe_psql('postgres', q{
