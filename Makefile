@@ -89,7 +89,8 @@ REGRESS = \
 	isolation_memory \
 	catch_up_checks \
 	counts \
-	replica_totals
+	replica_totals \
+	keyless_append
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 # the REGRESS files that only a superuser can run (they create roles or
 # databases and switch between them); make test runs the others once more as

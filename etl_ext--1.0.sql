@@ -500,6 +500,37 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION etl_alter_pipeline(text, text, text, text[], text, text, interval, text, text, bigint, numeric, integer, text, interval, interval, text, jsonb, integer) IS
     'change a pipeline (NULL = unchanged; transform => '''' restores the default transform); the whole definition is validated again';
 
+-- the same with force: a change of mode or watermark column resets the
+-- watermark of a pipeline that appends without a key only when forced (its
+-- rows would be loaded again).  force comes second and has no default, so
+-- that calls without it keep resolving to the function above; pass it by
+-- name: etl_alter_pipeline('log', mode => 'serial', ..., force => true)
+CREATE FUNCTION etl_alter_pipeline(
+    name             text,
+    force            boolean,
+    source           text     DEFAULT NULL,
+    target           text     DEFAULT NULL,
+    key              text[]   DEFAULT NULL,
+    mode             text     DEFAULT NULL,
+    watermark_column text     DEFAULT NULL,
+    overlap          interval DEFAULT NULL,
+    transform        text     DEFAULT NULL,
+    load             text     DEFAULT NULL,
+    batch_size       bigint   DEFAULT NULL,
+    error_threshold  numeric  DEFAULT NULL,
+    max_attempts     integer  DEFAULT NULL,
+    retry_policy     text     DEFAULT NULL,
+    retry_base_delay interval DEFAULT NULL,
+    retry_max_delay  interval DEFAULT NULL,
+    on_schema_change text     DEFAULT NULL,
+    options          jsonb    DEFAULT NULL,
+    alert_after_failures integer DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'etl_alter_pipeline_force'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION etl_alter_pipeline(text, boolean, text, text, text[], text, text, interval, text, text, bigint, numeric, integer, text, interval, interval, text, jsonb, integer) IS
+    'change a pipeline; force => true also resets the watermark of a pipeline that appends without a key (its rows are loaded again, twice)';
+
 CREATE FUNCTION etl_drop_pipeline(name text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'etl_drop_pipeline'

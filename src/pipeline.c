@@ -71,6 +71,7 @@
 
 PG_FUNCTION_INFO_V1(etl_create_pipeline);
 PG_FUNCTION_INFO_V1(etl_alter_pipeline);
+PG_FUNCTION_INFO_V1(etl_alter_pipeline_force);
 PG_FUNCTION_INFO_V1(etl_drop_pipeline);
 PG_FUNCTION_INFO_V1(etl_reset_watermark);
 
@@ -412,6 +413,32 @@ check_key(EtlPipeline *p, Oid target)
 }
 
 /*
+ * check_keyless_overlap refuses an overlap for a pipeline that appends
+ * without a key (the key defaulted already): each run re-reads the overlap
+ * window, and such a load inserts every row it reads, so every re-read row
+ * would be loaded again, run after run.
+ */
+static void
+check_keyless_overlap(EtlPipeline *p)
+{
+	if (p->load != ETL_LOAD_APPEND || p->key != NIL ||
+		interval_is_zero(p->overlap))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+			 errmsg("pipeline \"%s\" appends without a key and cannot have "
+					"an overlap",
+					p->name),
+			 errdetail("An overlap re-reads the rows of a window before the "
+					   "watermark at every run, and load append without a "
+					   "key inserts every row it reads: each re-read row "
+					   "would be in the target again."),
+			 errhint("Give it a key (key => ARRAY['column', ...], or a "
+					 "primary key on the target), which skips the rows "
+					 "loaded before, or leave overlap out.")));
+}
+
+/*
  * check_xid_source checks what mode xid needs: a local table whose changes
  * etl_track_changes() tracks, and no batch_size (a run takes everything
  * committed since the previous run's snapshot).  The watermark column is
@@ -627,6 +654,7 @@ validate(EtlPipeline *p, ResolvedRelations *rels)
 settings:
 	check_settings(p);
 	check_key(p, rels->target);
+	check_keyless_overlap(p);
 	if (p->mode == ETL_MODE_CDC)
 		check_cdc_source(p, rels->source);
 	if (p->mode == ETL_MODE_SNAPSHOT)
@@ -852,19 +880,19 @@ etl_lock_and_load_pipeline(const char *name, const char *action)
 }
 
 /*
- * etl_alter_pipeline(name, source, ...) RETURNS bigint
- *
- * Changes the given settings (NULL = unchanged; transform => '' restores
- * the default transform), validates the whole definition again and stores
- * it.  Changing mode or watermark_column resets the watermark.
+ * alter_pipeline is etl_alter_pipeline: fcinfo holds the definition
+ * arguments (ARG_*); force lets a change of mode or watermark column reset
+ * the watermark of a pipeline that appends without a key (see
+ * etl_check_keyless_reload).
  */
-Datum
-etl_alter_pipeline(PG_FUNCTION_ARGS)
+static Datum
+alter_pipeline(FunctionCallInfo fcinfo, bool force)
 {
 	char *name = arg_cstring(fcinfo, ARG_NAME);
 	EtlPipeline *p;
 	EtlMode old_mode;
 	char *old_wm_col;
+	char *old_target;
 	ResolvedRelations rels;
 	int nestlevel;
 	bool reset;
@@ -891,6 +919,7 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
 	etl_check_role_exists(p->name, p->owner);
 	old_mode = p->mode;
 	old_wm_col = p->watermark_column;
+	old_target = p->target;
 	apply_args(fcinfo, p);
 	if (p->mode != old_mode && PG_ARGISNULL(ARG_WATERMARK_COLUMN))
 		p->watermark_column = NULL; /* the new mode's default, or none */
@@ -910,6 +939,18 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
 		p->watermark = NULL;
 
 	validate(p, &rels);
+
+	/*
+	 * A reset makes the next run read the source from the beginning: an
+	 * append without a key would load the rows it loaded into this target
+	 * again (mode full replaces them instead).
+	 */
+	if (reset && had_watermark && p->mode != ETL_MODE_FULL &&
+		strcmp(old_target, p->target) == 0)
+		etl_check_keyless_reload(
+			p, "change the mode or watermark column of", force,
+			psprintf("etl_alter_pipeline(%s, ..., force => true)",
+					 quote_literal_cstr(p->name)));
 	etl_checks_validate_all(p, rels.source, rels.target);
 	etl_catalog_update(p);
 	if (source_given || reset)
@@ -923,6 +964,43 @@ etl_alter_pipeline(PG_FUNCTION_ARGS)
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();
 	PG_RETURN_INT64(p->id);
+}
+
+/*
+ * etl_alter_pipeline(name, source, ...) RETURNS bigint
+ *
+ * Changes the given settings (NULL = unchanged; transform => '' restores
+ * the default transform), validates the whole definition again and stores
+ * it.  Changing mode or watermark_column resets the watermark; for a
+ * pipeline that appends without a key and has loaded rows that is refused
+ * (etl_alter_pipeline_force allows it).
+ */
+Datum
+etl_alter_pipeline(PG_FUNCTION_ARGS)
+{
+	return alter_pipeline(fcinfo, false);
+}
+
+/*
+ * etl_alter_pipeline_force(name, force, source, ...) RETURNS bigint
+ *
+ * etl_alter_pipeline with force as its second argument (a function of its
+ * own, so that calls without force keep resolving to the other): with
+ * force true, a change of mode or watermark column also resets the
+ * watermark of a pipeline that appends without a key.
+ */
+Datum
+etl_alter_pipeline_force(PG_FUNCTION_ARGS)
+{
+	LOCAL_FCINFO(inner, NUM_DEFINITION_ARGS);
+	bool force = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+
+	InitFunctionCallInfoData(*inner, fcinfo->flinfo, NUM_DEFINITION_ARGS,
+							 fcinfo->fncollation, NULL, NULL);
+	inner->args[ARG_NAME] = fcinfo->args[0];
+	for (int i = ARG_NAME + 1; i < NUM_DEFINITION_ARGS; i++)
+		inner->args[i] = fcinfo->args[i + 1];
+	return alter_pipeline(inner, force);
 }
 
 /*
