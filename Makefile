@@ -90,7 +90,8 @@ REGRESS = \
 	catch_up_checks \
 	counts \
 	replica_totals \
-	keyless_append
+	keyless_append \
+	lineage_broken
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 # the REGRESS files that only a superuser can run (they create roles or
 # databases and switch between them); make test runs the others once more as
@@ -107,7 +108,8 @@ REGRESS_SUPERUSER = \
 	bad_input_internal \
 	monitor \
 	isolation_memory \
-	replica_totals
+	replica_totals \
+	lineage_broken
 
 # isolation specs (test/isolation/specs/*.spec), one a line
 ISOLATION = \

@@ -1006,8 +1006,9 @@ BEGIN
     src := etl_internal.etl_openlineage_dataset(to_regclass(p.source));
     tgt := etl_internal.etl_openlineage_dataset(to_regclass(p.target));
 
-    -- column lineage and joined relations, from the current definition
-    -- (a pipeline that no longer analyses gives none)
+    -- column lineage and joined relations, from the current definition: a
+    -- pipeline that no longer analyses gives none (etl_lineage_columns says
+    -- why in a WARNING), and the event has no columnLineage facet
     BEGIN
         SELECT COALESCE(jsonb_object_agg(l.target_column, jsonb_build_object(
                    'inputFields', (SELECT COALESCE(jsonb_agg(jsonb_build_object(
@@ -1021,13 +1022,14 @@ BEGIN
                                      FROM jsonb_array_elements(l.input_fields) f))), '{}')
           INTO lineage
           FROM etl_internal.etl_lineage_columns(p.name) l;
-        SELECT COALESCE(jsonb_agg(etl_internal.etl_openlineage_dataset(to_regclass(x.relation))
-                                  ORDER BY x.relation), '[]')
-          INTO joined
-          FROM etl_internal.etl_lineage_relations(p.name) x;
-    EXCEPTION WHEN OTHERS THEN
-        lineage := '{}';
-        joined := '[]';
+        IF lineage = '{}' THEN
+            lineage := NULL;
+        ELSE
+            SELECT COALESCE(jsonb_agg(etl_internal.etl_openlineage_dataset(to_regclass(x.relation))
+                                      ORDER BY x.relation), '[]')
+              INTO joined
+              FROM etl_internal.etl_lineage_relations(p.name) x;
+        END IF;
     END;
 
     IF src IS NOT NULL AND et <> 'START' THEN
@@ -1052,10 +1054,12 @@ BEGIN
         src := src || jsonb_build_object('inputFacets', checks);
     END IF;
     IF tgt IS NOT NULL THEN
-        tgt := jsonb_set(tgt, '{facets,columnLineage}', jsonb_build_object(
-                   '_producer', producer,
-                   '_schemaURL', facets || '1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet',
-                   'fields', lineage));
+        IF lineage IS NOT NULL THEN
+            tgt := jsonb_set(tgt, '{facets,columnLineage}', jsonb_build_object(
+                       '_producer', producer,
+                       '_schemaURL', facets || '1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet',
+                       'fields', lineage));
+        END IF;
         IF et <> 'START' THEN
             tgt := tgt || jsonb_build_object('outputFacets', jsonb_build_object(
                        'outputStatistics', jsonb_build_object(

@@ -12,6 +12,13 @@
  *	  INDIRECT.  Columns of the pipeline's source are named bare, columns of
  *	  other relations (dimension tables) as schema.table.column.
  *
+ *	  Each call reads one pipeline, in a subtransaction: a pipeline whose
+ *	  definition no longer analyses (a column its transform reads was
+ *	  dropped, a joined table is gone) gives no rows and a WARNING naming
+ *	  it and its error, so that the SQL functions that read every
+ *	  pipeline's lineage (etl_lineage, etl_lineage_upstream,
+ *	  etl_lineage_dot, etl_openlineage) answer for the others.
+ *
  * IDENTIFICATION
  *	  src/lineage.c
  *
@@ -38,6 +45,7 @@
 #include "columns.h"
 #include "deparse.h"
 #include "etl_ext.h"
+#include "isolate.h"
 #include "run.h"
 #include "security.h"
 #include "spi_util.h"
@@ -368,47 +376,113 @@ lineage_setup(FunctionCallInfo fcinfo, EtlRun *run)
 	return etl_transform_query(run->p, run->source_relid);
 }
 
-/*
- * etl_lineage_columns(pipeline text)
- *	 RETURNS TABLE (target_column text, source_columns text[],
- *					transformation text, input_fields jsonb)
- *
- * The column lineage of a pipeline's transform; input_fields names each
- * column read as {schema, table, field}.
- */
-Datum
-etl_lineage_columns(PG_FUNCTION_ARGS)
+/* what a call reads: its pipeline, and the rows it returns */
+typedef struct LineageCall
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext callercxt = CurrentMemoryContext;
+	FunctionCallInfo fcinfo;
+	MemoryContext callercxt; /* where the rows are made */
+	List *rows;				 /* Datum arrays (values), in order */
+} LineageCall;
+
+/*
+ * lineage_read runs read(run, call) in a subtransaction, after refusing a
+ * NULL pipeline name (22004) and an unknown pipeline (42704).  An error
+ * about the pipeline's definition (anything but a cancellation, a lack of
+ * resources, a system or internal error, a transaction rollback) is turned
+ * into a WARNING naming the pipeline and the error, and the call returns no
+ * rows; the others propagate.  Returns whether read succeeded.
+ */
+static bool
+lineage_read(LineageCall *call, EtlSubxactFn read)
+{
+	FunctionCallInfo fcinfo = call->fcinfo;
 	EtlRun run = { 0 };
+	ErrorData *edata;
+	char *name;
+	char *category;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("pipeline name must not be NULL"),
+				 errhint("Name a pipeline of etl.pipelines, or call "
+						 "etl_lineage() for the lineage of every pipeline.")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	/* an unknown pipeline is the caller's error, not its definition's */
+	(void) etl_catalog_load(name, false, InvalidSnapshot);
+	edata = etl_in_subxact(read, &run, call, false);
+	if (edata == NULL)
+		return true;
+	category = unpack_sql_state(ERRCODE_TO_CATEGORY(edata->sqlerrcode));
+	if (strncmp(category, "40", 2) == 0 || strncmp(category, "53", 2) == 0 ||
+		strncmp(category, "57", 2) == 0 || strncmp(category, "58", 2) == 0 ||
+		strncmp(category, "XX", 2) == 0)
+		ReThrowError(edata);
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("lineage of pipeline \"%s\" left out: %s", name,
+					edata->message),
+			 errdetail("Its definition no longer analyses (SQLSTATE %s); the "
+					   "lineage of the other pipelines is not affected.",
+					   unpack_sql_state(edata->sqlerrcode)),
+			 errhint("SELECT etl_alter_pipeline(%s) validates it again and "
+					 "says what to fix.",
+					 quote_literal_cstr(name))));
+	FreeErrorData(edata);
+	list_free(call->rows);
+	call->rows = NIL;
+	return false;
+}
+
+/*
+ * lineage_put returns the rows of call through fcinfo's tuplestore.
+ */
+static void
+lineage_put(LineageCall *call)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) call->fcinfo->resultinfo;
+	ListCell *lc;
+
+	foreach (lc, call->rows)
+	{
+		Datum *values = lfirst(lc);
+		bool nulls[4] = { 0 };
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+	}
+}
+
+/*
+ * read_columns (the body of lineage_read for etl_lineage_columns) walks
+ * each output column of the pipeline's transform and adds its row to call.
+ */
+static void
+read_columns(EtlRun *run, void *arg)
+{
+	LineageCall *call = arg;
+	FunctionCallInfo fcinfo = call->fcinfo;
 	Query *query;
 	ListCell *lc;
-	int nestlevel;
 
-	InitMaterializedSRF(fcinfo, 0);
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
-	query = lineage_setup(fcinfo, &run);
-
-	foreach (lc, run.map->columns)
+	query = lineage_setup(fcinfo, run);
+	foreach (lc, run->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 		LineageWalk w = { 0 };
 		bool direct;
-		Datum values[4];
-		bool nulls[4] = { 0 };
+		Datum *values;
 		Datum *elems;
 		ListCell *lc2;
 		int i = 0;
 		char *inputs;
 		MemoryContext old;
 
-		w.source_relid = run.source_relid;
+		w.source_relid = run->source_relid;
 		if (query == NULL)
 		{
 			/* the default transform: the source column of the same name */
-			add_column(&w, run.source_relid, col->name);
+			add_column(&w, run->source_relid, col->name);
 			direct = true;
 		}
 		else
@@ -431,7 +505,8 @@ etl_lineage_columns(PG_FUNCTION_ARGS)
 		list_sort(w.columns, column_cmp);
 		inputs = input_fields_json(w.columns);
 
-		old = MemoryContextSwitchTo(callercxt);
+		old = MemoryContextSwitchTo(call->callercxt);
+		values = palloc(sizeof(Datum) * 4);
 		elems = palloc(sizeof(Datum) * Max(list_length(w.columns), 1));
 		foreach (lc2, w.columns)
 			elems[i++] =
@@ -441,20 +516,38 @@ etl_lineage_columns(PG_FUNCTION_ARGS)
 			construct_array(elems, i, TEXTOID, -1, false, TYPALIGN_INT));
 		values[2] = CStringGetTextDatum(direct ? "DIRECT" : "INDIRECT");
 		values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(inputs));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
-							 nulls);
+		call->rows = lappend(call->rows, values);
 		MemoryContextSwitchTo(old);
 	}
+}
+
+/*
+ * etl_lineage_columns(pipeline text)
+ *	 RETURNS TABLE (target_column text, source_columns text[],
+ *					transformation text, input_fields jsonb)
+ *
+ * The column lineage of a pipeline's transform; input_fields names each
+ * column read as {schema, table, field}.  No rows, and a WARNING, for a
+ * pipeline whose definition no longer analyses (lineage_read).
+ */
+Datum
+etl_lineage_columns(PG_FUNCTION_ARGS)
+{
+	LineageCall call = { fcinfo, CurrentMemoryContext, NIL };
+	int nestlevel;
+
+	InitMaterializedSRF(fcinfo, 0);
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+	if (lineage_read(&call, read_columns))
+		lineage_put(&call);
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();
 	return (Datum) 0;
 }
 
 /*
- * etl_lineage_relations(pipeline text) RETURNS TABLE (relation text, kind text)
- *
- * The relations other than its source that a pipeline's transform reads
- * (schema-qualified, quoted).
+ * relkind_name names a kind of relation as etl_lineage_relations reports it.
  */
 static const char *
 relkind_name(char relkind)
@@ -476,39 +569,53 @@ relkind_name(char relkind)
 	}
 }
 
+/*
+ * read_relations (the body of lineage_read for etl_lineage_relations) adds
+ * a row to call for each relation other than its source that the
+ * pipeline's transform reads.
+ */
+static void
+read_relations(EtlRun *run, void *arg)
+{
+	LineageCall *call = arg;
+	Query *query = lineage_setup(call->fcinfo, run);
+	LineageWalk w = { 0 };
+	ListCell *lc;
+
+	w.source_relid = run->source_relid;
+	if (query != NULL)
+		(void) relations_walker((Node *) query, &w);
+	foreach (lc, w.relations)
+	{
+		Oid relid = lfirst_oid(lc);
+		MemoryContext old = MemoryContextSwitchTo(call->callercxt);
+		Datum *values = palloc(sizeof(Datum) * 2);
+
+		values[0] = CStringGetTextDatum(etl_relation_sql(relid));
+		values[1] = CStringGetTextDatum(relkind_name(get_rel_relkind(relid)));
+		call->rows = lappend(call->rows, values);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * etl_lineage_relations(pipeline text) RETURNS TABLE (relation text, kind text)
+ *
+ * The relations other than its source that a pipeline's transform reads
+ * (schema-qualified, quoted).  No rows, and a WARNING, for a pipeline whose
+ * definition no longer analyses (lineage_read).
+ */
 Datum
 etl_lineage_relations(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext callercxt = CurrentMemoryContext;
-	EtlRun run = { 0 };
-	Query *query;
-	LineageWalk w = { 0 };
-	ListCell *lc;
+	LineageCall call = { fcinfo, CurrentMemoryContext, NIL };
 	int nestlevel;
 
 	InitMaterializedSRF(fcinfo, 0);
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
-	query = lineage_setup(fcinfo, &run);
-	w.source_relid = run.source_relid;
-	if (query != NULL)
-	{
-		(void) relations_walker((Node *) query, &w);
-	}
-	foreach (lc, w.relations)
-	{
-		Oid relid = lfirst_oid(lc);
-		Datum values[2];
-		bool nulls[2] = { false, false };
-		MemoryContext old = MemoryContextSwitchTo(callercxt);
-
-		values[0] = CStringGetTextDatum(etl_relation_sql(relid));
-		values[1] = CStringGetTextDatum(relkind_name(get_rel_relkind(relid)));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
-							 nulls);
-		MemoryContextSwitchTo(old);
-	}
+	if (lineage_read(&call, read_relations))
+		lineage_put(&call);
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();
 	return (Datum) 0;
