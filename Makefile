@@ -91,7 +91,8 @@ REGRESS = \
 	counts \
 	replica_totals \
 	keyless_append \
-	lineage_broken
+	lineage_broken \
+	no_equality
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 # the REGRESS files that only a superuser can run (they create roles or
 # databases and switch between them); make test runs the others once more as

@@ -57,6 +57,7 @@
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "deparse.h"
 #include "isolate.h"
@@ -624,14 +625,33 @@ soft_delete_column(EtlRun *run)
 }
 
 /*
+ * compares_by_equality tells whether a non-key column of type is compared
+ * with "=": the type (a domain's base type) has the equality of a default
+ * btree or hash operator class, which arrays, ranges and composites have
+ * only when their elements do.  The others (point, box, circle, polygon,
+ * json, xml, arrays of them ...) have none, or one that is not exact (box
+ * and circle compare areas), and are compared by their row hash.
+ */
+static bool
+compares_by_equality(Oid type)
+{
+	TypeCacheEntry *tc =
+		lookup_type_cache(getBaseType(type), TYPECACHE_EQ_OPR);
+
+	return OidIsValid(tc->eq_opr);
+}
+
+/*
  * append_changed writes the condition under which a matched target row
  * differs from its batch row: the stored row hash differs, or (without a
  * _etl_row_hash column) some non-key column is distinct from the batch value
  * converted as the load would store it (etl_deparse_as_target: a raw
- * numeric compares rounded to a numeric(12,2) target's scale), compared as
- * text where the target type has no equality operator.  With soft deletes,
- * a row stamped deleted whose key is back in the batch differs too: the
- * load revives it (an updated row).
+ * numeric compares rounded to a numeric(12,2) target's scale), compared by
+ * etl_row_hash where the type has no equality (compares_by_equality): the
+ * hash is exact and depends on no session setting, where their text would
+ * follow extra_float_digits.  With soft deletes, a row stamped deleted whose
+ * key is back in the batch differs too: the load revives it (an updated
+ * row).
  */
 static void
 append_changed(StringInfo buf, EtlRun *run, const char *alias)
@@ -658,17 +678,19 @@ append_changed(StringInfo buf, EtlRun *run, const char *alias)
 			continue;
 		if (!first)
 			appendStringInfoString(buf, " OR ");
-		if (etl_has_equality(col->tgt_type, col->tgt_type))
+		if (compares_by_equality(col->tgt_type))
 		{
 			appendStringInfo(buf, "etl_target.%s IS DISTINCT FROM ", q);
 			etl_deparse_as_target(buf, col, alias);
 		}
 		else
 		{
-			appendStringInfo(
-				buf, "etl_target.%s::pg_catalog.text IS DISTINCT FROM (", q);
+			appendStringInfo(buf,
+							 "pg_catalog.etl_row_hash(etl_target.%s) IS "
+							 "DISTINCT FROM pg_catalog.etl_row_hash(",
+							 q);
 			etl_deparse_as_target(buf, col, alias);
-			appendStringInfoString(buf, ")::pg_catalog.text");
+			appendStringInfoChar(buf, ')');
 		}
 		first = false;
 	}
