@@ -45,7 +45,10 @@ OBJS = \
 	src/rebase.o \
 	src/standby.o
 
-DATA = etl_ext--1.0.sql
+# the install script, built from its parts in src/install/ (concatenated in
+# the order of their numbers; see the rule after the PGXS include)
+DATA_built = etl_ext--1.0.sql
+INSTALL_PARTS = $(sort $(wildcard $(srcdir)/src/install/*.sql))
 PGFILEDESC = "etl_ext - incremental ETL inside PostgreSQL"
 
 # pg_regress suites, in order (sql/*.sql, expected/*.out), one a line
@@ -149,6 +152,11 @@ all:
 	@echo "PostgreSQL server development files are missing: run 'make test' or 'scripts/deps.sh' first" >&2
 	@exit 1
 endif
+
+# the install script is exactly its parts, in order (make clean removes it:
+# PGXS cleans DATA_built); written whole or not at all
+etl_ext--1.0.sql: $(INSTALL_PARTS)
+	cat $(INSTALL_PARTS) >$@.tmp && mv $@.tmp $@
 
 # every object depends on every header (PGXS tracks no header dependencies)
 $(OBJS): $(wildcard src/*.h)
