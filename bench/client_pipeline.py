@@ -1,22 +1,21 @@
 #!/usr/bin/env python3
 """
 bench/client_pipeline.py - the client-side baseline of `make bench`: the
-orders pipeline written the way production-etl-guide.txt writes it, outside
+orders pipeline written the way a typical Python ETL job writes it, outside
 the database.
 
   extract    a psycopg2 server-side (named) cursor over the source, rows
              changed since the stored high watermark, ORDER BY updated_at,
-             fetched in batches of 10,000 as dicts (the guide's
-             extract_incremental)
-  transform  in Python, row by row: the guide's transform task (order_date,
-             total_amount, currency upper-cased with default 'USD', status
-             lower-cased, order_month, is_high_value) plus the guide's
-             SHA-256 key hash (IdempotentWriter.compute_record_hash)
+             fetched in batches of 10,000 as dicts
+  transform  in Python, row by row: order_date, total_amount, currency
+             upper-cased with default 'USD', status lower-cased,
+             order_month, is_high_value, plus a SHA-256 hash of the key
+             (compute_record_hash)
   load       psycopg2.extras.execute_values: INSERT ... ON CONFLICT (key)
              DO UPDATE, one page of 10,000 rows per statement
   state      the new high watermark, stored with the load in one transaction
-             (the guide's update_extraction_state), so a failed run leaves
-             nothing behind
+             (update_extraction_state), so a failed run leaves nothing
+             behind
 
 It produces the same rows as etl_ext's pipeline 'orders' (bench/bench.py
 checks that, row for row), with the key hash in _record_hash instead of
@@ -43,19 +42,18 @@ COLUMNS = [
 
 
 def compute_record_hash(record, key_columns):
-    """The guide's deterministic key hash: SHA-256 of the key as JSON."""
+    """A deterministic key hash: SHA-256 of the key as JSON."""
     key_values = {k: record[k] for k in sorted(key_columns)}
     key_string = json.dumps(key_values, sort_keys=True, default=str)
     return hashlib.sha256(key_string.encode()).hexdigest()
 
 
 def transform(record):
-    """The guide's transform task for one source row (a dict).
+    """The transform of one source row (a dict).
 
-    The guide writes record.get('currency', 'USD').upper(), which fails on a
-    NULL currency (the key is there, its value is None); the default is
-    applied to NULL here, as the SQL transform does.  The guide's item_count
-    and audit fields have no column in this workload.
+    The currency's default is applied to NULL (record.get('currency',
+    'USD') would keep a None whose key is there), as the SQL transform
+    does.
     """
     total = float(record["total"])
     return {

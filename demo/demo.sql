@@ -52,7 +52,7 @@ CREATE TABLE dw.fact_orders (
 \echo '   dw.fact_orders created'
 
 \echo
-\echo '== 3. The pipeline: incremental by updated_at, the guide''s transform, merge on the key'
+\echo '== 3. The pipeline: incremental by updated_at, the orders transform, merge on the key'
 SELECT etl_create_pipeline(
     name             => 'orders',
     source           => 'src.orders',

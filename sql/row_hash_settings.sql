@@ -1,5 +1,5 @@
 -- row_hash_settings: etl_row_hash is a function of the values alone; no
--- session setting changes it, for any type (issue 13.3), and re-runs from a
+-- session setting changes it, for any type, and re-runs from a
 -- session with other settings write nothing
 
 CREATE SCHEMA rhs;

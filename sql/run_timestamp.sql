@@ -18,7 +18,7 @@ CREATE TABLE ts_dw.fact_orders (
     order_month text, is_high_value boolean,
     _etl_row_hash bytea, _etl_run_id bigint, _etl_loaded_at timestamptz);
 
--- the guide's transform
+-- an orders transform: dates, amounts, currency, status, month, flag
 SELECT etl_create_pipeline(
     name => 'ts_orders', source => 'ts_src.orders', target => 'ts_dw.fact_orders',
     mode => 'timestamp', watermark_column => 'updated_at',

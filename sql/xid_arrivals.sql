@@ -1,5 +1,5 @@
 -- xid_arrivals: in mode xid every row is loaded exactly once, whatever
--- _etl_xid it arrives with (issue 13.1): the tracking trigger stamps every
+-- _etl_xid it arrives with: the tracking trigger stamps every
 -- INSERT and UPDATE (INSERT ... SELECT * from a copy, an explicit value,
 -- COPY with the column, a replica session); a table attached as a partition
 -- or made a child by INHERIT must carry the attaching transaction's id;

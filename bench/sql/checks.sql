@@ -1,5 +1,5 @@
--- checks.sql: the checks case.  The guide's validate_quality task as
--- etl_ext checks (completeness, validity, uniqueness, referential), and the
+-- checks.sql: the checks case.  Quality checks of the orders (completeness,
+-- validity, uniqueness, referential) as etl_ext checks, and the
 -- same checks written by hand, one query per check over the batch (the
 -- transform of the source, {{batch}}), as a client-side checker runs them.
 
@@ -10,7 +10,8 @@ CREATE TABLE dw.dim_customers (customer_id bigint PRIMARY KEY) WITH (autovacuum_
 INSERT INTO dw.dim_customers SELECT g FROM generate_series(1, 100000) AS g;
 
 -- name: add_checks
--- The guide's seven checks on the pipeline %(pipeline)s, and one of each
+-- Seven checks of five kinds on the pipeline %(pipeline)s (not_null three
+-- times, positive, accepted_values, unique, foreign_key), and one of each
 -- other kind, so that all ten kinds run: range, z_score, row_count,
 -- expression, freshness.
 SELECT etl_add_check(%(pipeline)s, 'not_null', column_name => 'order_id');

@@ -1,6 +1,6 @@
--- history.sql: the cases of issue 14.7 (no cliff as history grows).  A
--- history written straight into the catalogs as a superuser: runs with the
--- trigger that keeps etl.run_totals switched off, then etl.run_totals
+-- history.sql: the history and monitoring cases (no cliff as history
+-- grows).  A history written straight into the catalogs as a superuser:
+-- runs with the trigger that keeps etl.run_totals switched off, then etl.run_totals
 -- rebuilt from them in one statement (what the trigger would have written,
 -- exactly), so that a million runs take seconds to write rather than
 -- hours.

@@ -1,4 +1,4 @@
--- metrics.sql: the cases of issue 8 (observability).  A history of
+-- metrics.sql: the metrics case.  A history of
 -- 100,000 recorded runs over 100 pipelines, written straight into the
 -- catalogs as a superuser (the triggers on etl.runs and etl.check_results
 -- keep etl.run_totals and etl.check_totals as runs would), then

@@ -1,5 +1,5 @@
--- modes.sql: the cases of issue 5 (modes xid and snapshot, a postgres_fdw
--- source) and issue 6 (catch-up): the pipelines they create and the
+-- modes.sql: the cases of modes xid and snapshot, a postgres_fdw source and
+-- the catch-up: the pipelines they create and the
 -- statements they time.  {{source}}, {{target}} ... are names bench.py
 -- fills in, %(x)s values passed as parameters.
 

@@ -1,4 +1,4 @@
--- schema.sql: the workload of issue 7.  Named statements ("-- name: x"),
+-- schema.sql: the workload of make bench.  Named statements ("-- name: x"),
 -- read by bench/bench.py; {{source}}, {{target}} ... are table names it
 -- fills in, %(x)s are values passed as parameters.
 
@@ -68,9 +68,9 @@ CREATE TABLE {{target}} (
 ) WITH (autovacuum_enabled = off);
 
 -- name: client_tables
--- What the client-side pipeline loads: the same columns, with the guide's
--- SHA-256 key hash (hex text) in place of etl_ext's row hash, and the
--- guide's extraction state (high watermark per pipeline).
+-- What the client-side pipeline loads: the same columns, with its SHA-256
+-- key hash (hex text) in place of etl_ext's row hash, and its extraction
+-- state (high watermark per pipeline).
 CREATE TABLE {{target}} (
     order_id      bigint PRIMARY KEY,
     customer_id   bigint,

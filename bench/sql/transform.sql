@@ -1,8 +1,8 @@
--- The guide's transform (production-etl-guide.txt, task "transform"), as
--- the pipeline's transform over etl_delta, the rows a run extracts.  The
--- baselines use the same text with etl_delta replaced by their source.
--- total_amount stays numeric(12,2) (the guide's float() of a 2-decimal
--- value round-trips to the same numeric); dates are taken in UTC.
+-- The orders transform, as the pipeline's transform over etl_delta, the
+-- rows a run extracts.  The baselines use the same text with etl_delta
+-- replaced by their source.  total_amount stays numeric(12,2) (the client
+-- pipeline's float() of a 2-decimal value round-trips to the same
+-- numeric); dates are taken in UTC.
 SELECT order_id,
        customer_id,
        (created_at AT TIME ZONE 'UTC')::date AS order_date,

@@ -172,8 +172,9 @@ COMMENT ON TABLE etl.check_results IS 'one row per check per run, failed runs in
 -- owner (from values kept in C memory): each role reads the signatures of
 -- the pipelines whose owner's privileges it has and writes none, so no role
 -- can lock the table beyond ACCESS SHARE and stall other owners' runs.
--- No foreign key to etl.pipelines: checking one per signature cost a first
--- snapshot load of 1M rows 4 s; etl_drop_pipeline deletes them instead.
+-- No foreign key to etl.pipelines: checking one per signature would make a
+-- first snapshot load of a large source much slower; etl_drop_pipeline
+-- deletes them instead.
 CREATE TABLE etl.snapshot_signatures (
     pipeline_id bigint NOT NULL,
     key_hash    bytea NOT NULL,
