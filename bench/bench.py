@@ -1,21 +1,22 @@
 #!/usr/bin/env python3
 """
-bench/bench.py - the measurements of `make bench` (issue 7, and the
-performance targets of issues 5, 6 and 8).
+bench/bench.py - the measurements of `make bench`: etl_ext against what
+users would do instead, and its performance targets.
 
 scripts/bench.sh installs what is needed, builds and installs etl_ext,
 starts a throwaway cluster with the server's default settings (durability
 included) and runs this script against it.  The script
 
   1. creates the workload (bench/sql/schema.sql): src.orders, rows from a
-     fixed seed with an index on updated_at; dw.fact_orders, the guide's
+     fixed seed with an index on updated_at; dw.fact_orders, the orders
      transform (bench/sql/transform.sql) keyed by order_id with
      _etl_row_hash; the pipeline 'orders' from one to the other;
-  2. runs the cases of issue 7's table (after the dead-letter case, issue
-     14's peak memory of bad-row isolation, each variant once), then those
-     of the performance sections of issues 8 (logging overhead; metrics,
-     last), 5 (mode snapshot; mode xid; a postgres_fdw source) and 6
-     (partition swap, catch-up), one function per case (CASES): each variant --repeat times
+  2. runs the cases, one function each, in the order of CASES: the first
+     load, re-run, increments, client pipeline, row hash, checks and dead
+     letters against their baselines, the peak memory of bad-row isolation
+     (each variant once), the logging overhead, mode snapshot, the
+     partition swap, the catch-up, mode xid, a postgres_fdw source, and
+     the metrics, history and monitoring cases; each variant --repeat times
      (3 by default), interleaved (A B C A B C ...) so that a drift of the
      machine spreads over all variants, with the state reset before every
      run (TRUNCATE, watermark reset) and a CHECKPOINT before every timed
@@ -24,8 +25,9 @@ included) and runs this script against it.  The script
   3. checks the results (row counts, row-for-row equality with the
      transform of the source, no tuple written by an unchanged re-run) and
      stops with an error when one is wrong: a wrong result has no timing;
-  4. prints the table, each target met or missed with its margin, and
-     appends a dated section to BENCHMARKS.md.
+  4. prints each case's table, each target met or missed with its margin,
+     and rewrites the results of the cases it ran in BENCHMARKS.md, in
+     place (update_report): the file holds the latest result of each case.
 
 The cases at 5 x rows (increment, catch-up, xid) share one source of that
 size, made once (Bench.big_tables) and dropped after the last case.
@@ -186,8 +188,8 @@ class Line:
 
 @dataclass
 class Target:
-    """One target of the issue: a bound on a measured value."""
-    goal: str                 # the issue's wording
+    """One target: a bound on a measured value."""
+    goal: str                 # what is promised
     value: float              # what this run measured
     limit: float              # the bound
     unit: str = "x"
@@ -195,7 +197,6 @@ class Target:
     strict: bool = False      # < or > rather than <= or >=
     detail: str = ""          # the measurement behind the value
     fmt: str = ".3f"          # how the value is shown
-    issue: int = 7            # the issue that sets the target
 
     @property
     def met(self):
@@ -255,7 +256,6 @@ class Bench:
         self.etl_first_load = None    # median of etl_run's first load
         self.empty_run = None         # median of the empty increment (seconds)
         self.big = None               # (source, target, pipeline) at GROWTH x rows
-        self.case_loads = []          # (case, 1-minute load average at its start, seconds)
 
     # -- helpers used by the cases
 
@@ -393,7 +393,7 @@ class Bench:
                                f"etl_ext: {etl_side}; baselines: {baselines}"))
 
 
-# --- the cases: one function each, in the order of the issue's table ------
+# --- the cases: one function each, in the order of CASES ------------------
 
 def case_first_load(b: Bench):
     """first load: etl_run into an empty target, against the bare
@@ -670,7 +670,7 @@ def case_empty_increment(b: Bench):
 
 
 def case_client_pipeline(b: Bench):
-    """client-side pipeline: bench/client_pipeline.py, the guide's Python
+    """client-side pipeline: bench/client_pipeline.py, a typical Python
     pipeline (psycopg2 server-side cursor in batches of 10,000, transform
     and SHA-256 key hash in Python, execute_values upsert), loading all rows
     into an empty copy of the target; its result must equal etl_ext's row
@@ -826,7 +826,7 @@ CHECKS = ["not_null_order_id", "not_null_customer_id", "not_null_total_amount",
 
 
 def case_checks(b: Bench):
-    """checks: all checks of a pipeline on the 1M batch (the guide's seven:
+    """checks: all checks of a pipeline on the 1M batch (seven of five kinds:
     three not_null, positive, accepted_values, unique, foreign_key; and
     range, z_score, row_count, expression, freshness: all ten kinds), timed
     as etl_run's first load with them, against the same load without
@@ -908,11 +908,11 @@ def case_checks(b: Bench):
     b.targets.append(Target(
         f"all ten check kinds ({len(CHECKS)} checks) on the 1,000,000-row batch add at most 25% "
         f"to the bare INSERT ... SELECT (etl_run's check stage against it)",
-        100 * ratio(stage, floor_s), 25, unit="%", issue=4,
+        100 * ratio(stage, floor_s), 25, unit="%",
         detail=f"{stage:.3f} s vs {floor_s:.3f} s", fmt=".1f"))
     b.targets.append(Target(
         "the check stage at most 0.7x the checks run one query each (the naive way)",
-        ratio(stage, med["checks by hand"]), 0.7, issue=4,
+        ratio(stage, med["checks by hand"]), 0.7,
         detail=f"{stage:.3f} s vs {med['checks by hand']:.3f} s"))
 
 
@@ -1043,16 +1043,16 @@ def case_isolation_memory(b: Bench):
     b.aux.run(f"DROP TABLE {target}, bench.rejects")
     b.targets.append(Target(
         "private memory at the peak of a run isolating 10% bad rows: a few hundred MB",
-        private["10% bad rows"] / 1e6, 400, unit=" MB", fmt=".0f", issue=14,
+        private["10% bad rows"] / 1e6, 400, unit=" MB", fmt=".0f",
         detail=f"{b.rows:,} rows; clean batch {size(private['clean batch'])}"))
     b.targets.append(Target(
         "peak memory does not grow with the bad rows: 10% bad rows against 100",
-        ratio(private["10% bad rows"], private["100 bad rows"]), 2.0, issue=14, fmt=".2f",
+        ratio(private["10% bad rows"], private["100 bad rows"]), 2.0, fmt=".2f",
         detail=f"{size(private['10% bad rows'])} against {size(private['100 bad rows'])}; "
                "what grows is the dead letters a run keeps to record them"))
 
 
-# --- the cases of issues 5, 6 and 8 ---------------------------------------
+# --- the cases of the modes, loads, catch-up and observability ----------
 
 LOG_PAIRS = 6           # the logging case's pairs of 1M-row loads
 LOG_EMPTY_CALLS = 100   # and its empty runs per level
@@ -1138,7 +1138,7 @@ def case_logging(b: Bench):
     detail = f"median of {LOG_PAIRS} paired ratios; {info:.3f} s vs {off:.3f} s, medians"
     b.targets.append(Target(
         f"logging and metrics add under 2% to a {b.rows:,}-row run (log info against off)",
-        paired, 1.02, strict=True, issue=8, detail=detail))
+        paired, 1.02, strict=True, detail=detail))
     note = ("Logging overhead: the 1,000,000-row loads vary by more than 2 % from run to run "
             "on this machine, so the paired ratio is the noise of the comparison as much as "
             "the cost of the lines.  ")
@@ -1231,10 +1231,10 @@ def case_snapshot(b: Bench):
     b.targets.append(Target(
         f"snapshot run over an unchanged {b.rows:,}-row source: at most 2x one scan of the "
         "source plus one of the signatures",
-        ratio(etl_s, scan_s), 2.0, issue=5, detail=f"{etl_s:.3f} s vs {scan_s:.3f} s"))
+        ratio(etl_s, scan_s), 2.0, detail=f"{etl_s:.3f} s vs {scan_s:.3f} s"))
     b.targets.append(Target(
         "snapshot run over an unchanged source writes nothing (target and signatures)",
-        most, 0, unit=" tuples", fmt=".0f", issue=5,
+        most, 0, unit=" tuples", fmt=".0f",
         detail=f"the most any of the {b.repeat} runs wrote; WAL {size(wal)}, its run log"))
 
 
@@ -1322,12 +1322,12 @@ def case_partition_swap(b: Bench):
     b.add(case, "building the staging partition", build, "1.00",
           f"{reports[-1][0]} partition(s), {reports[-1][1]:,} rows from the batch; "
           "etl_ext's DEBUG1 report", ms=True)
-    b.add(case, "the swap step (DETACH / ATTACH / DROP)", swap,
+    b.add(case, "the swap step (DROP / renames / ATTACH)", swap,
           f"{ratio(statistics.median(swap), statistics.median(build)):.4f}", ms=True)
     b.targets.append(Target(
-        "the swap step (DETACH / ATTACH / DROP) under 1% of building the staging partition",
+        "the swap step (DROP / renames / ATTACH) under 1% of building the staging partition",
         100 * ratio(statistics.median(swap), statistics.median(build)), 1, unit="%",
-        strict=True, issue=6,
+        strict=True,
         detail=f"{statistics.median(swap) * 1000:.1f} ms vs "
                f"{statistics.median(build) * 1000:.1f} ms"))
 
@@ -1426,7 +1426,7 @@ def measure_catch_up(b: Bench, case, source, target, pipeline, rows, bsize, layo
     b.targets.append(Target(
         f"etl_catch_up over {rows:,} rows in batches of {bsize:,} within 1.3x of one etl_run "
         f"({layout})",
-        ratio(stepped_s, one), 1.3, issue=6, detail=f"{stepped_s:.3f} s vs {one:.3f} s"))
+        ratio(stepped_s, one), 1.3, detail=f"{stepped_s:.3f} s vs {one:.3f} s"))
 
 
 def case_xid_increment(b: Bench):
@@ -1499,7 +1499,7 @@ def case_xid_increment(b: Bench):
                                                  for what, s in warm_up.items()) + ".")
     b.targets.append(Target(
         f"xid increment of 10,000 rows: time at {big:,} rows within 1.3x of the time at "
-        f"{small:,}", ratio(med[big], med[small]), 1.3, issue=5,
+        f"{small:,}", ratio(med[big], med[small]), 1.3,
         detail=f"{med[big]:.3f} s vs {med[small]:.3f} s"))
 
 
@@ -1564,7 +1564,7 @@ def case_fdw(b: Bench):
     b.targets.append(Target(
         f"first load through postgres_fdw ({b.rows:,} remote rows) within 1.2x of the bare "
         "INSERT ... SELECT from the same foreign table",
-        ratio(etl_s, floor_s), 1.2, issue=5, detail=f"{etl_s:.3f} s vs {floor_s:.3f} s"))
+        ratio(etl_s, floor_s), 1.2, detail=f"{etl_s:.3f} s vs {floor_s:.3f} s"))
 
 
 METRICS_PIPELINES = 100
@@ -1667,7 +1667,7 @@ def case_metrics(b: Bench):
     b.targets.append(Target(
         f"etl_metrics() over {pipelines} pipelines and {runs:,} recorded runs under 100 ms",
         statistics.median(t["prometheus"]) * 1000, 100, unit=" ms", strict=True, fmt=".2f",
-        issue=8, detail=f"median of {METRICS_CALLS} calls"))
+        detail=f"median of {METRICS_CALLS} calls"))
 
 
 HISTORY_CALLS = 200          # the history case's empty runs, per pipeline
@@ -1736,7 +1736,7 @@ def case_history(b: Bench):
     b.aux.run(stmt("history.history_drop"))
     b.targets.append(Target(
         f"empty run with {n:,} batch rows and {n:,} runs in its history within 1.2x of a fresh "
-        "pipeline's", ratio(big, fresh), 1.2, issue=14,
+        "pipeline's", ratio(big, fresh), 1.2,
         detail=f"{big * 1000:.2f} ms vs {fresh * 1000:.2f} ms, medians of {HISTORY_CALLS}"))
 
 
@@ -1829,7 +1829,7 @@ def case_monitoring(b: Bench):
         b.targets.append(Target(
             f"{sql} under 100 ms with {pipelines:,} pipelines of {runs // pipelines:,} runs each",
             statistics.median(shared[key]) * 1000, 100, unit=" ms", strict=True, fmt=".2f",
-            issue=14, detail=f"median of {MONITORING_CALLS} calls; a source each: "
+            detail=f"median of {MONITORING_CALLS} calls; a source each: "
                              f"{statistics.median(own[key]) * 1000:.2f} ms"))
 
 
@@ -1881,11 +1881,86 @@ def machine_facts(conn: Conn):
     }
 
 
-def render(b: Bench, facts, started_at, elapsed):
-    """The dated Markdown section for BENCHMARKS.md (also printed)."""
+# the basis of each case's ratio column
+RATIO_BASIS = {
+    "first_load": "the bare INSERT ... SELECT",
+    "rerun_unchanged": "the bare INSERT ... SELECT of the first load",
+    "increment": "the hand-written MERGE at the same size",
+    "empty_increment": "SELECT 1",
+    "client_pipeline": "the bare INSERT ... SELECT of the first load",
+    "row_hash": "sha256",
+    "checks": "their own bare INSERT ... SELECT",
+    "dead_letters": "the clean batch",
+    "isolation_memory": "the clean batch's private memory at the peak (memory, not time)",
+    "logging": "the same load with the log off",
+    "snapshot": "the two scans",
+    "partition_swap": "building the staging partition",
+    "catch_up": "one etl_run over the same rows",
+    "xid_increment": "the same increment at the first size",
+    "fdw": "the bare INSERT ... SELECT from the foreign table",
+    "history": "the same run of a fresh pipeline",
+}
+
+
+@dataclass
+class CaseResult:
+    """What one case measured in this run: its slice of the bench's lines,
+    targets and notes, the load average at its start and its duration."""
+    name: str                 # the case function's name without case_
+    title: str                # the first words of its docstring
+    lines: List[Line]
+    targets: List[Target]
+    notes: List[str]
+    load: float
+    seconds: float
+
+
+def render_case(b: Bench, facts, started_at, c: CaseResult):
+    """render_case: the Markdown block of one case in BENCHMARKS.md,
+    between its markers <!-- bench:begin NAME --> and <!-- bench:end NAME
+    -->, which update_report replaces as a whole."""
+    out = [f"<!-- bench:begin {c.name} -->", f"### {c.title}", ""]
+    out.append(f"Measured {started_at} on {b.rows:,} rows, medians of {b.repeat} runs unless "
+               f"noted; {facts['cores']} cores ({facts['cpu']}), "
+               f"PostgreSQL {facts['postgres'].split()[1]}; load average {c.load:.2f} at its "
+               f"start; {c.seconds / 60:.1f} min with set-up and checks.")
+    out.append("")
+    out.append("| measurement | median | ratio | runs | notes |")
+    out.append("|---|---:|---:|---|---|")
+    for line in c.lines:
+        if not line.runs:
+            out.append(f"| {line.what} | | | | {line.note} |")
+            continue
+        runs = ", ".join(line.fmt(x).replace(" ms", "") for x in line.runs) \
+            if len(line.runs) <= 6 else f"{len(line.runs)} calls"
+        out.append(f"| {line.what} | {line.fmt(line.median)} | {line.vs} | {runs} | {line.note} |")
+    out.append("")
+    basis = RATIO_BASIS.get(c.name)
+    out.append("Times in seconds unless marked ms"
+               + (f"; ratios against {basis}." if basis else "."))
+    if c.targets:
+        out.append("")
+        out.append("| target | bound | measured | verdict |")
+        out.append("|---|---|---|---|")
+        for t in c.targets:
+            out.append(f"| {t.goal} | {t.bound} | {t.measured} | {t.verdict} |")
+    for note in c.notes:
+        out.append("")
+        out.append(note)
+    out.append(f"<!-- bench:end {c.name} -->")
+    return "\n".join(out)
+
+
+def render_environment(b: Bench, facts, started_at, cases: List[CaseResult], elapsed):
+    """render_environment: the block that describes the latest run of make
+    bench (machine, server settings, what it ran, the targets it missed)."""
     s = facts["settings"]
-    out = []
-    out.append(f"## {started_at}: {b.rows:,} rows, medians of {b.repeat} runs unless noted")
+    targets = [t for c in cases for t in c.targets]
+    missed = [t for t in targets if not t.met]
+    out = ["<!-- bench:begin environment -->", ""]
+    out.append(f"The latest run: {started_at}, {b.rows:,} rows, cases "
+               + ", ".join(c.name for c in cases) + f"; {elapsed / 60:.1f} minutes in all "
+               "(packages, build, data, every case).")
     out.append("")
     out.append(f"- Machine: {facts['cores']} cores ({facts['cpu']}), {facts['memory']} memory, "
                f"Linux {facts['kernel']}")
@@ -1897,79 +1972,70 @@ def render(b: Bench, facts, started_at, elapsed):
     out.append("- Settings (server defaults, durability included): "
                + ", ".join(f"{k} = {v}" for k, v in s.items()))
     out.append(f"- The baselines run with work_mem = {s['etl.work_mem']}, the work_mem etl_run "
-               "gives its own statements (etl.work_mem), so that both get the same memory. "
-               "A CHECKPOINT precedes every timed statement; autovacuum is off for the bench "
-               "tables, which the bench vacuums and analyzes itself, untimed.")
-    out.append("")
-    out.append("| case | measurement | median | ratio | runs | notes |")
-    out.append("|---|---|---:|---:|---|---|")
-    last_case = None
-    for line in b.lines:
-        case = line.case if line.case != last_case else ""
-        last_case = line.case
-        if not line.runs:
-            out.append(f"| {case} | {line.what} | | | | {line.note} |")
-            continue
-        runs = ", ".join(line.fmt(x).replace(" ms", "") for x in line.runs) \
-            if len(line.runs) <= 6 else f"{len(line.runs)} calls"
-        out.append(f"| {case} | {line.what} | {line.fmt(line.median)} | {line.vs} | "
-                   f"{runs} | {line.note} |")
-    out.append("")
-    out.append("Times in seconds unless marked ms.  Ratios: first load and re-run against the "
-               "bare INSERT ... SELECT of the first load; increment against the hand-written "
-               "MERGE at the same size; empty increment against SELECT 1; client-side pipeline "
-               "against the bare INSERT ... SELECT; row hash against sha256; checks against "
-               "their own bare INSERT ... SELECT; dead letters against the clean batch; "
-               "isolation memory: the private memory at the peak against the clean batch's; "
-               "logging against the same load with the log off; snapshot against the two "
-               "scans; partition swap against building the staging partition; catch-up "
-               "against one etl_run; xid increment against the same at the first size; FDW "
-               "source against the bare INSERT ... SELECT from the foreign table.")
-    out.append("")
-    out.append("| target | issue | bound | measured | verdict |")
-    out.append("|---|---:|---|---|---|")
-    for t in b.targets:
-        out.append(f"| {t.goal} | {t.issue} | {t.bound} | {t.measured} | {t.verdict} |")
-    missed = [t for t in b.targets if not t.met]
+               "gives its own statements (etl.work_mem), so that both get the same memory.")
     out.append("")
     if missed:
-        out.append(f"Missed: {len(missed)} of {len(b.targets)} targets: "
+        out.append(f"Missed in that run: {len(missed)} of {len(targets)} targets: "
                    + "; ".join(f"{t.goal}: {t.value:{t.fmt}}{t.unit}, {t.verdict.lower()}"
                                for t in missed) + ".")
     else:
-        out.append(f"All {len(b.targets)} targets met.")
-    for note in b.notes:
-        out.append("")
-        out.append(note)
-    if b.case_loads:
-        out.append("")
-        out.append("Each case: the load average (1 min) at its start, and how long it took "
-                   "(set-up and checks included): "
-                   + "; ".join(f"{case} {load:.2f}, {secs / 60:.1f} min"
-                               for case, load, secs in b.case_loads) + ".")
-    out.append("")
-    out.append(f"`make bench` took {elapsed / 60:.1f} minutes (packages, build, data, every case).")
-    out.append("")
+        out.append(f"All {len(targets)} targets of that run met.")
+    out.append("<!-- bench:end environment -->")
     return "\n".join(out)
 
 
 HEADER = """# etl_ext benchmarks
 
-Written by `make bench` (scripts/bench.sh, bench/): the cases of issue 7,
-etl_ext against what users would do instead, and the performance targets of
-issues 5, 6 and 8, on a throwaway cluster with the server's default
-settings.  Each section is one run of `make bench`, newest
-last; earlier sections stay as the history.  Compare ratios, not seconds:
-machines differ.
+`make bench` (scripts/bench.sh, bench/) measures etl_ext against what users
+would do instead, on a throwaway cluster with the server's default settings.
+Each case below holds the result of the latest run that measured it: a run
+rewrites the cases it ran and leaves the others.  Compare ratios, not
+seconds: machines differ.
+
+## The latest run
+
+## Results
 """
 
+BLOCK = re.compile(r"<!-- bench:begin (\S+) -->\n.*?<!-- bench:end \1 -->", re.S)
 
-def append_report(path, section):
-    exists = os.path.exists(path) and os.path.getsize(path) > 0
-    with open(path, "a") as f:
-        if not exists:
-            f.write(HEADER)
-        f.write("\n" + section)
+
+def update_report(path, blocks: Dict[str, str]):
+    """update_report: writes blocks (name -> text with its markers) into the
+    file at path: a block whose name the file has replaces it in place; a
+    new case goes next to its neighbours in CASES order, or else after the
+    heading "## Results", and a new environment block after "## The latest
+    run" (either at the end when the heading is missing).  Everything else
+    in the file stays; the file is replaced whole."""
+    text = open(path).read() if os.path.exists(path) and os.path.getsize(path) > 0 else HEADER
+    order = [c.__name__[len("case_"):] for c in CASES]
+    for name, block in blocks.items():
+        present = {m.group(1): m for m in BLOCK.finditer(text)}
+        if name in present:
+            m = present[name]
+            text = text[:m.start()] + block + text[m.end():]
+            continue
+        before = [n for n in order[:order.index(name)] if n in present] if name in order else []
+        if not before and name != "environment":
+            # the first case present: a new case that comes earlier goes before it
+            after = [n for n in order if n in present]
+            if after:
+                at = present[after[0]].start()
+                text = text[:at] + block + "\n\n" + text[at:]
+                continue
+        if before:
+            at = present[before[-1]].end()
+            text = text[:at] + "\n\n" + block + text[at:]
+            continue
+        heading = "## The latest run\n" if name == "environment" else "## Results\n"
+        if heading in text:
+            at = text.index(heading) + len(heading)
+            text = text[:at] + "\n" + block + "\n" + text[at:]
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
 
 
 def main():
@@ -1980,7 +2046,8 @@ def main():
     p.add_argument("--client-runs", type=int, default=3, help="runs of the client-side pipeline")
     p.add_argument("--row-runs", type=int, default=3,
                    help="runs of the row-by-row load of the dead-letter case")
-    p.add_argument("--output", help="the BENCHMARKS.md to append the dated section to")
+    p.add_argument("--output", help="the BENCHMARKS.md whose results of the cases run are "
+                   "rewritten in place (the other cases' stay)")
     p.add_argument("--server-log", help="the cluster's server log (the logging case counts "
                    "the run log lines in it)")
     p.add_argument("--cases", type=lambda v: [c.strip() for c in v.split(",") if c.strip()],
@@ -1988,7 +2055,7 @@ def main():
                         "without case_, e.g. snapshot,metrics); for development: cases that "
                         "compare against the first load then lack its figures")
     p.add_argument("--date", default=datetime.datetime.utcnow().strftime("%a %b %d %H:%M:%S UTC %Y"),
-                   help="the date of the section (date -u)")
+                   help="the date of the run (date -u)")
     p.add_argument("--started", type=float, default=time.time(),
                    help="when make bench started (seconds since the epoch)")
     args = p.parse_args()
@@ -2005,6 +2072,7 @@ def main():
     b.db.run("SELECT set_config('work_mem', %s, false)", (facts["settings"]["etl.work_mem"],))
     b.create_source(SOURCE, args.rows)
     b.create_target(TARGET, SOURCE, PIPELINE)
+    results: List[CaseResult] = []
     for case in CASES:
         name = case.__name__[len("case_"):]
         if args.cases and name not in args.cases:
@@ -2012,15 +2080,20 @@ def main():
         title = case.__doc__.split(':')[0].strip()
         say(f"==> {title}")
         load, started = os.getloadavg()[0], time.time()
+        marks = (len(b.lines), len(b.targets), len(b.notes))
         case(b)
-        b.case_loads.append((title, load, time.time() - started))
+        results.append(CaseResult(name, title, b.lines[marks[0]:], b.targets[marks[1]:],
+                                  b.notes[marks[2]:], load, time.time() - started))
     b.drop_big_tables()
-    section = render(b, facts, args.date, time.time() - args.started)
+    blocks = {"environment": render_environment(b, facts, args.date, results,
+                                                time.time() - args.started)}
+    for c in results:
+        blocks[c.name] = render_case(b, facts, args.date, c)
     print()
-    print(section)
+    print("\n\n".join(blocks.values()))
     if args.output:
-        append_report(args.output, section)
-        say(f"==> appended to {args.output}")
+        update_report(args.output, blocks)
+        say(f"==> {args.output}: rewrote the results of " + ", ".join(c.name for c in results))
 
 
 if __name__ == "__main__":

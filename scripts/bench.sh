@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# scripts/bench.sh — `make bench`: the benchmark suite of issue 7 and the
-# performance targets of issues 5, 6 and 8.
+# scripts/bench.sh — `make bench`: etl_ext against what users would do
+# instead, and its performance targets.
 #
 # Installs what is missing (Debian's python3-psycopg2 for the client-side
 # baseline), builds and installs etl_ext, starts a throwaway cluster with the
 # server's default settings (durability included: no fsync = off here), runs
-# bench/bench.py against it, which prints the table and appends a dated
-# section to BENCHMARKS.md, and stops the cluster, also on failure.
+# bench/bench.py against it, which prints each case's table and rewrites the
+# results of the cases it ran in BENCHMARKS.md (the others stay), and stops
+# the cluster, also on failure.
 #
 # Environment:
 #   BENCH_ROWS         source rows (default 1000000); the increment, xid and
@@ -16,8 +17,9 @@
 #   BENCH_CLIENT_RUNS  runs of the client-side Python pipeline (default 3)
 #   BENCH_ROW_RUNS     runs of the row-by-row load of the dead-letter case
 #                      (default 3)
-#   BENCH_OUTPUT       the file to append to (default BENCHMARKS.md at the top
-#                      of the repository; empty: print only)
+#   BENCH_OUTPUT       the file whose results are rewritten (default
+#                      BENCHMARKS.md at the top of the repository; empty:
+#                      print only)
 #   BENCH_CASES        only these cases, comma-separated (development: e.g.
 #                      snapshot,metrics; see bench.py --cases)
 #   KEEP_WORK=1        keep the cluster's directory (server log) afterwards
