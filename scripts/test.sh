@@ -2,6 +2,8 @@
 # scripts/test.sh — `make test`: install what is missing, build, install,
 # then run every suite against throwaway clusters and stop them, also on
 # failure:
+#   -. layers      (scripts/check_layers, scripts/check_sizes: the layers of
+#                  src/ and their includes, the sizes of files and functions)
 #   0. unit        (test/unit/*.c: C code without PostgreSQL dependencies)
 #   1. pg_regress  (sql/, expected/), then again with search_path = '' and
 #                  as a pipeline owner without any attribute
@@ -53,6 +55,16 @@ run_suite() {
         echo "--- $name: FAILED"
         failed+=("$name")
     fi
+}
+
+suite_layers() {
+    # no include goes up a layer or closes a cycle, no file or function is
+    # too long (reported only until the tree is in its layers)
+    local ok=0
+    "$TOP/scripts/check_layers" --report-only \
+        --pg-includedir "$("$PG_CONFIG" --includedir-server)" || ok=1
+    "$TOP/scripts/check_sizes" --report-only || ok=1
+    return $ok
 }
 
 suite_unit() {
@@ -223,6 +235,7 @@ suite_logs() {
 }
 
 mkdir -p "$WORK/tap" && chown "$(stat -c %u "$WORK")" "$WORK/tap"
+run_suite layers suite_layers
 run_suite unit suite_unit
 run_suite regress suite_regress
 run_suite regress_empty_path suite_regress_empty_path
