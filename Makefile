@@ -9,41 +9,42 @@
 
 EXTENSION = etl_ext
 MODULE_big = etl_ext
+# the objects, layer by layer from the bottom (scripts/check_layers)
 OBJS = \
-	src/etl_ext.o \
-	src/runlog.o \
-	src/spi_util.o \
-	src/deparse.o \
-	src/security.o \
-	src/fence.o \
-	src/catalog.o \
-	src/columns.o \
-	src/pipeline.o \
-	src/extract.o \
-	src/load.o \
-	src/swap.o \
-	src/swap_guard.o \
-	src/run.o \
-	src/rowhash.o \
-	src/observe.o \
-	src/metrics.o \
-	src/unrecorded.o \
-	src/errors.o \
-	src/isolate.o \
-	src/deadletter.o \
-	src/autonomous.o \
-	src/quality.o \
-	src/aggregates.o \
-	src/lineage.o \
-	src/track.o \
-	src/drift.o \
-	src/schedule.o \
-	src/fdw.o \
-	src/explain.o \
-	src/steps.o \
-	src/sequences.o \
-	src/rebase.o \
-	src/standby.o
+	src/base/aggregates.o \
+	src/base/errors.o \
+	src/base/fence.o \
+	src/base/rowhash.o \
+	src/base/security.o \
+	src/base/spi_util.o \
+	src/base/standby.o \
+	src/catalog/autonomous.o \
+	src/catalog/pipelines.o \
+	src/catalog/runlog.o \
+	src/catalog/unrecorded.o \
+	src/sql/columns.o \
+	src/sql/deparse.o \
+	src/modes/drift.o \
+	src/modes/extract.o \
+	src/modes/fdw.o \
+	src/modes/sequences.o \
+	src/modes/track.o \
+	src/loads/load.o \
+	src/loads/swap.o \
+	src/loads/swap_guard.o \
+	src/checks/quality.o \
+	src/transform/deadletter.o \
+	src/transform/isolate.o \
+	src/run/run.o \
+	src/run/steps.o \
+	src/api/explain.o \
+	src/api/lineage.o \
+	src/api/metrics.o \
+	src/api/module.o \
+	src/api/observe.o \
+	src/api/pipeline.o \
+	src/api/rebase.o \
+	src/api/schedule.o
 
 # the install script, built from its parts in src/install/ (concatenated in
 # the order of their numbers; see the rule after the PGXS include)
@@ -159,7 +160,7 @@ etl_ext--1.0.sql: $(INSTALL_PARTS)
 	cat $(INSTALL_PARTS) >$@.tmp && mv $@.tmp $@
 
 # every object depends on every header (PGXS tracks no header dependencies)
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard src/*/*.h)
 
 .PHONY: test demo bench deps format
 
@@ -177,4 +178,4 @@ bench:
 	scripts/bench.sh
 
 format:
-	clang-format -i src/*.c src/*.h
+	clang-format -i src/*/*.c src/*/*.h

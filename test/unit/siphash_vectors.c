@@ -1,13 +1,13 @@
 /*
- * test/unit/siphash_vectors.c — checks src/siphash.h against the reference
- * test vectors of SipHash-2-4 with 128-bit output (key 00 01 .. 0f,
+ * test/unit/siphash_vectors.c — checks src/base/siphash.h against the
+ * reference test vectors of SipHash-2-4 with 128-bit output (key 00 01 .. 0f,
  * messages 00 01 .. of length 0, 1, 2, 15 and 63), from the SipHash
  * reference implementation.  Run by make test.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "siphash.h"
+#include "base/siphash.h"
 
 static const struct
 {

@@ -1,0 +1,48 @@
+/*-------------------------------------------------------------------------
+ *
+ * quality.h
+ *	  Quality checks: definitions, and their evaluation on each batch.
+ *
+ * IDENTIFICATION
+ *	  src/checks/quality.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ETL_QUALITY_H
+#define ETL_QUALITY_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+#include "run/run.h"
+#include "transform/isolate.h"
+
+/*
+ * The INSERT of check results given as a JSON array (the expression src),
+ * shared by the run and the autonomous writer.
+ */
+#define ETL_CHECK_RESULTS_INSERT(src)                                         \
+	"INSERT INTO etl.check_results (run_id, pipeline_id, pipeline, "          \
+	"check_name, kind,"                                                       \
+	" column_name, severity, passed, failing_rows, observed)"                 \
+	" SELECT run_id, pipeline_id, pipeline, check_name, kind, column_name, "  \
+	"severity,"                                                               \
+	" passed, failing_rows, observed"                                         \
+	" FROM pg_catalog.jsonb_populate_recordset(NULL::etl.check_results, " src \
+	")"
+
+extern List *etl_checks_load(int64 pipeline_id);
+extern void etl_checks_validate_all(EtlPipeline *p, Oid source_relid,
+									Oid target_relid);
+extern void etl_run_checks(EtlRun *run, List *checks);
+extern void etl_checks_judge(EtlRun *run, List *checks,
+							 EtlIsolateHooks *hooks);
+extern int64 etl_checks_replay(EtlRun *run, int64 nrows,
+							   EtlIsolateHooks *hooks);
+extern void etl_check_results_json(StringInfo buf, EtlRun *run);
+extern void etl_check_results_store(EtlRun *run);
+extern bool etl_checks_failed_critical(EtlRun *run);
+extern int etl_checks_failed_json(StringInfo buf, EtlRun *run, int max);
+
+#endif /* ETL_QUALITY_H */

@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ *
+ * columns.h
+ *	  The transform's analysis: which columns a batch has, how they map to
+ *	  the target, and the SQL that produces them from etl_delta.
+ *
+ * IDENTIFICATION
+ *	  src/sql/columns.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ETL_COLUMNS_H
+#define ETL_COLUMNS_H
+
+#include "postgres.h"
+
+#include "nodes/parsenodes.h"
+
+#include "catalog/pipelines.h"
+
+/* names of the audit columns a target may carry */
+#define ETL_COL_ROW_HASH "_etl_row_hash"
+#define ETL_COL_RUN_ID "_etl_run_id"
+#define ETL_COL_LOADED_AT "_etl_loaded_at"
+
+/* one column of the batch, i.e. one output column of the transform */
+typedef struct EtlColumn
+{
+	char *name;		   /* output name == target column name */
+	AttrNumber attnum; /* in the target */
+	Oid src_type;	   /* type the transform produces */
+	int32 src_typmod;
+	Oid tgt_type; /* type of the target column */
+	int32 tgt_typmod;
+	bool tgt_notnull; /* the target column is NOT NULL */
+	bool is_key;
+} EtlColumn;
+
+typedef struct EtlColumnMap
+{
+	List *columns;		 /* EtlColumn *, in target column order */
+	char *transform_sql; /* SELECT over etl_delta producing them */
+	bool one_to_one;	 /* one batch row per extracted row */
+	bool row_local;		 /* each batch row from one extracted row alone */
+	int delta_loc;		 /* row_local: where etl_delta is read in */
+	int delta_len;		 /* transform_sql, and how long the name is */
+	bool delta_aliased;	 /* whether it has an alias there */
+	bool key_nullable;	 /* a key column of the target may hold NULL */
+	bool key_unique;	 /* no two batch rows can share a key */
+	bool has_row_hash;	 /* target audit columns present */
+	bool has_run_id;
+	bool has_loaded_at;
+} EtlColumnMap;
+
+extern char *etl_normalize_transform(const char *pipeline,
+									 const char *transform);
+extern EtlColumnMap *etl_resolve_columns(EtlPipeline *p, Oid source_relid,
+										 Oid target_relid);
+extern EtlColumnMap *etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid,
+											 Oid target_relid,
+											 bool check_perms);
+extern Oid etl_resolve_relation(const char *name, const char *role,
+								bool missing_ok);
+extern List *etl_primary_key_columns(Oid relid);
+extern void etl_require_unique_key(EtlPipeline *p, Oid target_relid);
+extern bool etl_is_audit_column(const char *name);
+extern Query *etl_transform_query(EtlPipeline *p, Oid source_relid);
+
+#endif /* ETL_COLUMNS_H */

@@ -1,0 +1,59 @@
+/*-------------------------------------------------------------------------
+ *
+ * deadletter.h
+ *	  Dead letters: rows isolated from their batch, with the error that
+ *	  rejected them.
+ *
+ * IDENTIFICATION
+ *	  src/transform/deadletter.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ETL_DEADLETTER_H
+#define ETL_DEADLETTER_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+
+#include "run/run.h"
+
+typedef struct EtlDeadLetter
+{
+	const char *stage; /* transform | check | load */
+	char *record;	   /* the source row as JSON text */
+	int sqlerrcode;
+	char *message;
+	TimestampTz occurred_at;
+} EtlDeadLetter;
+
+/* resolution of a dead letter whose source row has a newer version */
+#define ETL_RESOLUTION_SUPERSEDED                                             \
+	"superseded: the source row has a newer version"
+
+/*
+ * The INSERT of dead letters given as a JSON array (the expression src,
+ * e.g. $1), shared by the run and the autonomous writer.
+ */
+/* dead letters a statement of etl_dead_letters_store() inserts */
+#define ETL_DEAD_LETTERS_CHUNK 1000
+
+#define ETL_DEAD_LETTERS_INSERT(src)                                          \
+	"INSERT INTO etl.dead_letters (pipeline_id, pipeline, run_id, stage, "    \
+	"record,"                                                                 \
+	" error_class, sqlstate, error_message, status, retry_count, "            \
+	"occurred_at)"                                                            \
+	" SELECT pipeline_id, pipeline, run_id, stage, record, error_class,"      \
+	" sqlstate, error_message, 'pending', 0, occurred_at"                     \
+	" FROM pg_catalog.jsonb_populate_recordset(NULL::etl.dead_letters, " src  \
+	")"
+
+extern EtlDeadLetter *etl_dead_letter_make(const char *stage, char *record,
+										   ErrorData *edata);
+extern bool etl_dead_letter_known(EtlRun *run, const char *stage,
+								  const char *record);
+extern void etl_dead_letters_json(StringInfo buf, EtlRun *run);
+extern void etl_dead_letters_store(EtlRun *run);
+
+#endif /* ETL_DEADLETTER_H */
