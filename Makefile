@@ -16,6 +16,7 @@ OBJS = \
 	src/base/fence.o \
 	src/base/rowhash.o \
 	src/base/security.o \
+	src/base/settings.o \
 	src/base/spi_util.o \
 	src/base/standby.o \
 	src/catalog/autonomous.o \

@@ -54,8 +54,6 @@ PG_FUNCTION_INFO_V1(etl_lineage_columns);
 PG_FUNCTION_INFO_V1(etl_lineage_relations);
 PG_FUNCTION_INFO_V1(etl_lineage_namespace);
 
-char *etl_lineage_namespace_setting = NULL;
-
 typedef struct LineageWalk
 {
 	List *stack; /* queries, innermost first */
