@@ -20,8 +20,11 @@ OBJS = \
 	src/base/spi_util.o \
 	src/base/standby.o \
 	src/catalog/autonomous.o \
+	src/catalog/batches.o \
 	src/catalog/pipelines.o \
+	src/catalog/run_lock.o \
 	src/catalog/runlog.o \
+	src/catalog/runs.o \
 	src/catalog/unrecorded.o \
 	src/sql/columns.o \
 	src/sql/deparse.o \

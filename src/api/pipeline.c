@@ -58,6 +58,7 @@
 #include "base/spi_util.h"
 #include "base/standby.h"
 #include "catalog/pipelines.h"
+#include "catalog/run_lock.h"
 #include "catalog/unrecorded.h"
 #include "checks/quality.h"
 #include "loads/swap.h"

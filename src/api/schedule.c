@@ -55,9 +55,9 @@
  *	  such a job, and etl_schedule re-creates it here (stale_job()).
  *
  *	  Who started a run: etl.runs.triggered_by is 'schedule' for runs that
- *	  pg_cron started (etl_started_by_pg_cron).  pg_cron 1.4 runs a job in
- *	  one of two ways, and each leaves a mark that the job's command cannot
- *	  change:
+ *	  pg_cron started (etl_started_by_pg_cron(), catalog/runs.c).  pg_cron
+ *	  1.4 runs a job in one of two ways, and each leaves a mark that the
+ *	  job's command cannot change:
  *	  - cron.use_background_workers = off (the default): the launcher opens
  *		a libpq connection with fallback_application_name = 'pg_cron', so
  *		the session starts with application_name 'pg_cron'.  The value the
@@ -99,15 +99,14 @@
 #include "base/spi_util.h"
 #include "base/standby.h"
 #include "catalog/pipelines.h"
+#include "catalog/run_lock.h"
+#include "catalog/runs.h"
 
 PG_FUNCTION_INFO_V1(etl_schedule);
 PG_FUNCTION_INFO_V1(etl_unschedule);
 PG_FUNCTION_INFO_V1(etl_schedule_of);
 PG_FUNCTION_INFO_V1(etl_schedule_elsewhere);
 PG_FUNCTION_INFO_V1(etl_schedules);
-
-/* pg_cron's extension and library, its job workers' bgw_type and appname */
-#define PG_CRON_NAME "pg_cron"
 
 /* the schema of pg_cron's tables and functions (not relocatable) */
 #define CRON_SCHEMA "cron"
@@ -151,7 +150,7 @@ cron_state(const char **crondb)
 	*crondb = pstrdup(db);
 	if (strcmp(db, get_database_name(MyDatabaseId)) != 0)
 		return CRON_OTHER_DATABASE;
-	if (!OidIsValid(get_extension_oid(PG_CRON_NAME, true)))
+	if (!OidIsValid(get_extension_oid(ETL_PG_CRON_NAME, true)))
 		return CRON_NOT_CREATED;
 	return CRON_READY;
 }
@@ -872,23 +871,6 @@ etl_schedule_elsewhere(PG_FUNCTION_ARGS)
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(result);
-}
-
-/*
- * etl_started_by_pg_cron tells whether this backend runs a pg_cron job: a
- * pg_cron background worker, or a session that pg_cron's launcher opened
- * (application_name 'pg_cron' from its start).
- */
-bool
-etl_started_by_pg_cron(void)
-{
-	const char *appname;
-
-	if (MyBgworkerEntry != NULL)
-		return strcmp(MyBgworkerEntry->bgw_library_name, PG_CRON_NAME) == 0 ||
-			   strcmp(MyBgworkerEntry->bgw_type, PG_CRON_NAME) == 0;
-	appname = GetConfigOptionResetString("application_name");
-	return appname != NULL && strcmp(appname, PG_CRON_NAME) == 0;
 }
 
 /*

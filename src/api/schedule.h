@@ -16,6 +16,5 @@
 #include "catalog/pipelines.h"
 
 extern void etl_cron_drop_job(EtlPipeline *p);
-extern bool etl_started_by_pg_cron(void);
 
 #endif /* ETL_SCHEDULE_H */

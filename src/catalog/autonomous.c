@@ -53,7 +53,7 @@
 #include "base/security.h"
 #include "base/settings.h"
 #include "catalog/autonomous.h"
-#include "checks/quality.h"
+#include "catalog/runs.h"
 
 #define ETL_AUTONOMOUS_ERROR_LEN 1024
 
@@ -82,13 +82,7 @@ static const char *const apply_statements[] = {
 	"INSERT INTO etl.runs SELECT * FROM pg_catalog.jsonb_populate_record("
 	"NULL::etl.runs, $1 OPERATOR(pg_catalog.->) 'run')"
 	" ON CONFLICT (run_id) DO NOTHING RETURNING run_id",
-	"INSERT INTO etl.dead_letters (pipeline_id, pipeline, run_id, stage, "
-	"record,"
-	" error_class, sqlstate, error_message, status, retry_count, occurred_at)"
-	" SELECT pipeline_id, pipeline, run_id, stage, record, error_class,"
-	" sqlstate, error_message, 'pending', 0, occurred_at"
-	" FROM pg_catalog.jsonb_populate_recordset(NULL::etl.dead_letters,"
-	" $1 OPERATOR(pg_catalog.->) 'dead_letters')",
+	ETL_DEAD_LETTERS_INSERT("$1 OPERATOR(pg_catalog.->) 'dead_letters'"),
 	ETL_CHECK_RESULTS_INSERT("$1 OPERATOR(pg_catalog.->) 'check_results'"),
 	"SELECT pg_catalog.pg_notify('etl_events', ($1 OPERATOR(pg_catalog.->) "
 	"'event')::pg_catalog.text)"

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * pipelines.c
- *	  Reading and writing the catalog tables of etl_ext (etl.pipelines,
- *	  etl.runs, etl.batches).
+ *	  Reading and writing the definitions of pipelines (etl.pipelines) and
+ *	  the signatures of mode snapshot (etl.snapshot_signatures).
  *
  *	  Reads run as the caller (the catalogs are readable by PUBLIC).  Writes
  *	  run as the extension owner: callers have checked that the current user
@@ -18,7 +18,6 @@
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
-#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -195,6 +194,25 @@ etl_catalog_load(const char *name, bool missing_ok, Snapshot snapshot)
 			 errhint("SELECT name FROM etl.pipelines lists the pipelines.")));
 	}
 	return pipeline_from_row(0);
+}
+
+/*
+ * etl_catalog_load_runnable reads the pipeline named by argument arg of a
+ * SQL-callable function (22004 when it is NULL) and checks that the caller
+ * may run it.
+ */
+EtlPipeline *
+etl_catalog_load_runnable(FunctionCallInfo fcinfo, int arg)
+{
+	EtlPipeline *p;
+
+	if (PG_ARGISNULL(arg))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("pipeline name must not be NULL")));
+	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(arg)), false,
+						 InvalidSnapshot);
+	etl_check_pipeline_owner(p->name, p->owner, "run");
+	return p;
 }
 
 /*
@@ -407,330 +425,6 @@ etl_catalog_set_watermark(EtlPipeline *p, const char *watermark)
 				 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
 				 &args, SPI_OK_UPDATE, InvalidSnapshot);
 	etl_restore_user(&sw);
-}
-
-/*
- * etl_catalog_next_run_id draws a run id.
- */
-int64
-etl_catalog_next_run_id(void)
-{
-	EtlUserSwitch sw;
-
-	etl_become_extension_owner(&sw);
-	etl_spi_exec(
-		"SELECT "
-		"pg_catalog.nextval('etl.runs_run_id_seq'::pg_catalog.regclass)",
-		NULL, SPI_OK_SELECT, InvalidSnapshot);
-	etl_restore_user(&sw);
-	return etl_spi_int64(0, 0, 0);
-}
-
-/*
- * add_ms appends a stage duration; negative means not measured (NULL).
- */
-static void
-add_ms(EtlArgs *args, double ms)
-{
-	etl_args_add(args, FLOAT8OID, Float8GetDatum(ms), ms < 0);
-}
-
-/*
- * etl_catalog_record_run inserts the row of etl.runs of a finished run.
- */
-void
-etl_catalog_record_run(EtlRunRecord *r)
-{
-	EtlArgs args;
-	EtlUserSwitch sw;
-
-	etl_args_init(&args);
-	etl_args_add_int8(&args, r->run_id);
-	etl_args_add_int8(&args, r->pipeline_id);
-	etl_args_add_text(&args, r->pipeline);
-	etl_args_add_text(&args, r->status);
-	etl_args_add_int8(&args, r->rows_extracted);
-	etl_args_add_int8(&args, r->rows_inserted);
-	etl_args_add_int8(&args, r->rows_updated);
-	etl_args_add_int8(&args, r->rows_deleted);
-	etl_args_add_int8(&args, r->rows_unchanged);
-	etl_args_add_int8(&args, r->rows_rejected);
-	etl_args_add_text(&args, r->watermark_from);
-	etl_args_add_text(&args, r->watermark_to);
-	etl_args_add(&args, INT4OID, Int32GetDatum(r->attempts), false);
-	etl_args_add(&args, TIMESTAMPTZOID, TimestampTzGetDatum(r->started_at),
-				 false);
-	etl_args_add(&args, TIMESTAMPTZOID, TimestampTzGetDatum(r->finished_at),
-				 false);
-	etl_args_add_text(&args, r->error);
-	etl_args_add_text(&args, r->sqlstate);
-	etl_args_add_text(&args, r->error_class);
-	etl_args_add(&args, REGROLEOID, ObjectIdGetDatum(r->run_by), false);
-	etl_args_add_text(&args, r->triggered_by);
-	add_ms(&args, r->extract_ms);
-	add_ms(&args, r->transform_ms);
-	add_ms(&args, r->check_ms);
-	add_ms(&args, r->load_ms);
-	etl_args_add(
-		&args, JSONBOID,
-		r->attempt_errors
-			? DirectFunctionCall1(jsonb_in, CStringGetDatum(r->attempt_errors))
-			: (Datum) 0,
-		r->attempt_errors == NULL);
-
-	etl_become_extension_owner(&sw);
-	etl_spi_exec(
-		"INSERT INTO etl.runs (run_id, pipeline_id, pipeline, status,"
-		" rows_extracted, rows_inserted, rows_updated, rows_deleted,"
-		" rows_unchanged, rows_rejected, watermark_from, watermark_to,"
-		" attempts, started_at, finished_at, duration, error, sqlstate,"
-		" error_class, run_by, triggered_by, extract_ms, transform_ms,"
-		" check_ms, load_ms, attempt_errors)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-		" $13, $14, $15, $15 OPERATOR(pg_catalog.-) $14, $16, $17, $18,"
-		" $19, $20, $21, $22, $23, $24, $25)",
-		&args, SPI_OK_INSERT, InvalidSnapshot);
-	etl_restore_user(&sw);
-}
-
-/*
- * etl_catalog_record_batch inserts a row of the batch log for a run; its
- * rows are those of its range, past the run's starting watermark (rows an
- * overlap re-read lie before it).
- */
-void
-etl_catalog_record_batch(EtlRunRecord *r, const char *kind, const char *status)
-{
-	EtlArgs args;
-	EtlUserSwitch sw;
-
-	etl_args_init(&args);
-	etl_args_add_int8(&args, r->run_id);
-	etl_args_add_int8(&args, r->pipeline_id);
-	etl_args_add_text(&args, r->pipeline);
-	etl_args_add_text(&args, kind);
-	etl_args_add_text(&args, r->watermark_from);
-	etl_args_add_text(&args, r->watermark_to);
-	etl_args_add_text(&args, status);
-	etl_args_add_int8(&args, Max(r->rows_new, 0));
-
-	etl_become_extension_owner(&sw);
-	etl_spi_exec(
-		"INSERT INTO etl.batches (run_id, pipeline_id, pipeline, kind,"
-		" range_from, range_to, status, rows)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-		&args, SPI_OK_INSERT, InvalidSnapshot);
-	etl_restore_user(&sw);
-}
-
-/*
- * etl_catalog_finish_batch sets the status of a batch row written by
- * etl_batch_start (a step of catch-up or backfill) from its run, with the
- * rows of its range (see etl_catalog_record_batch).
- */
-void
-etl_catalog_finish_batch(int64 batch_id, EtlRunRecord *r, const char *status,
-						 const char *error)
-{
-	EtlArgs args;
-	EtlUserSwitch sw;
-
-	etl_args_init(&args);
-	etl_args_add_int8(&args, batch_id);
-	etl_args_add_int8(&args, r->run_id);
-	etl_args_add_text(&args, status);
-	etl_args_add_int8(&args, Max(r->rows_new, 0));
-	etl_args_add_int8(&args, r->pipeline_id);
-	etl_args_add_text(&args, r->watermark_from);
-	etl_args_add_text(&args, r->watermark_to);
-	etl_args_add_text(&args, error);
-	etl_become_extension_owner(&sw);
-	/* a catch-up step learns its range from its run */
-	etl_spi_exec("UPDATE etl.batches SET run_id = $2, status = $3, rows = $4,"
-				 " range_from = COALESCE(range_from, $6),"
-				 " range_to = COALESCE(range_to, $7), error = $8,"
-				 " updated_at = pg_catalog.now()"
-				 " WHERE batch_id OPERATOR(pg_catalog.=) $1"
-				 " AND pipeline_id OPERATOR(pg_catalog.=) $5",
-				 &args, SPI_OK_UPDATE, InvalidSnapshot);
-	etl_restore_user(&sw);
-}
-
-/*
- * etl_catalog_complete_batch marks a step's batch row completed.
- */
-void
-etl_catalog_complete_batch(int64 batch_id, EtlRunRecord *r)
-{
-	etl_catalog_finish_batch(batch_id, r, "completed", NULL);
-}
-
-/*
- * set_pipeline_locktag fills the tag of a pipeline's run lock.
- */
-static void
-set_pipeline_locktag(LOCKTAG *tag, int64 pipeline_id)
-{
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (pipeline_id >> 32),
-						 (uint32) pipeline_id, ETL_LOCKTAG_CLASS);
-}
-
-/*
- * etl_lock_pipeline takes the run lock of a pipeline (ExclusiveLock, held
- * until the end of the transaction).  Runs try it without waiting: a false
- * result means another backend runs the pipeline.  alter, drop and
- * reset_watermark wait for it, so they never change a pipeline under a
- * running run.
- */
-bool
-etl_lock_pipeline(int64 pipeline_id, bool wait)
-{
-	LOCKTAG tag;
-
-	set_pipeline_locktag(&tag, pipeline_id);
-	return LockAcquire(&tag, ExclusiveLock, false, !wait) !=
-		   LOCKACQUIRE_NOT_AVAIL;
-}
-
-/*
- * etl_catalog_lock_key takes a KEY SHARE lock on a pipeline's row (held
- * until the end of the transaction) and returns false when the row is gone,
- * dropped by a transaction that committed while this one waited.  A drop
- * deletes the row, so it waits for the holder, and the holder for a drop in
- * progress; runs, alter and reset never conflict with it.
- */
-bool
-etl_catalog_lock_key(int64 pipeline_id)
-{
-	EtlArgs args;
-	EtlUserSwitch sw;
-	uint64 n;
-
-	etl_args_init(&args);
-	etl_args_add_int8(&args, pipeline_id);
-	etl_become_extension_owner(&sw);
-	n = etl_spi_exec("SELECT 1 FROM etl.pipelines"
-					 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
-					 " FOR KEY SHARE",
-					 &args, SPI_OK_SELECT, InvalidSnapshot);
-	etl_restore_user(&sw);
-	return n > 0;
-}
-
-/*
- * etl_catalog_try_lock_key takes a KEY SHARE lock on a pipeline's row, as
- * etl_catalog_lock_key(), without waiting: false when the row is gone or a
- * drop in progress has deleted it (alter and reset, which do not change
- * the row's key, never conflict with it).  A caller that then writes a row
- * referring to the pipeline cannot be made to wait for a drop, nor fail on
- * the foreign key once it commits.
- */
-bool
-etl_catalog_try_lock_key(int64 pipeline_id)
-{
-	EtlArgs args;
-	EtlUserSwitch sw;
-	uint64 n;
-
-	etl_args_init(&args);
-	etl_args_add_int8(&args, pipeline_id);
-	etl_become_extension_owner(&sw);
-	n = etl_spi_exec("SELECT 1 FROM etl.pipelines"
-					 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
-					 " FOR KEY SHARE SKIP LOCKED",
-					 &args, SPI_OK_SELECT, InvalidSnapshot);
-	etl_restore_user(&sw);
-	return n > 0;
-}
-
-/*
- * etl_pipeline_lock_holder returns the pid of the backend holding a
- * pipeline's run lock, or 0.
- */
-int
-etl_pipeline_lock_holder(int64 pipeline_id)
-{
-	LOCKTAG tag;
-	LockData *data = GetLockStatusData();
-
-	set_pipeline_locktag(&tag, pipeline_id);
-	for (int i = 0; i < data->nelements; i++)
-	{
-		LockInstanceData *li = &data->locks[i];
-
-		if (memcmp(&li->locktag, &tag, sizeof(LOCKTAG)) == 0 &&
-			(li->holdMask & LOCKBIT_ON(ExclusiveLock)) != 0 &&
-			li->pid != MyProcPid)
-			return li->pid;
-	}
-	return 0;
-}
-
-/*
- * json_text appends a JSON string, or null.
- */
-static void
-json_text(StringInfo buf, const char *key, const char *value)
-{
-	appendStringInfo(buf, ", \"%s\": ", key);
-	if (value)
-		escape_json(buf, value);
-	else
-		appendStringInfoString(buf, "null");
-}
-
-/*
- * json_ms appends a stage duration, or null when not measured.
- */
-static void
-json_ms(StringInfo buf, const char *key, double ms)
-{
-	if (ms < 0)
-		appendStringInfo(buf, ", \"%s\": null", key);
-	else
-		appendStringInfo(buf, ", \"%s\": %.3f", key, ms);
-}
-
-/*
- * etl_run_record_json appends a run as a JSON object with the columns of
- * etl.runs (what the autonomous writer inserts for a failed run).
- */
-void
-etl_run_record_json(StringInfo buf, EtlRunRecord *r)
-{
-	appendStringInfo(
-		buf, "{\"run_id\": " INT64_FORMAT ", \"pipeline_id\": " INT64_FORMAT,
-		r->run_id, r->pipeline_id);
-	json_text(buf, "pipeline", r->pipeline);
-	json_text(buf, "status", r->status);
-	appendStringInfo(
-		buf,
-		", \"rows_extracted\": " INT64_FORMAT
-		", \"rows_inserted\": " INT64_FORMAT
-		", \"rows_updated\": " INT64_FORMAT ", \"rows_deleted\": " INT64_FORMAT
-		", \"rows_unchanged\": " INT64_FORMAT
-		", \"rows_rejected\": " INT64_FORMAT ", \"attempts\": %d",
-		Max(r->rows_extracted, 0), r->rows_inserted, r->rows_updated,
-		r->rows_deleted, r->rows_unchanged, r->rows_rejected, r->attempts);
-	json_text(buf, "watermark_from", r->watermark_from);
-	json_text(buf, "watermark_to", r->watermark_to);
-	json_text(buf, "started_at", timestamptz_to_str(r->started_at));
-	json_text(buf, "finished_at", timestamptz_to_str(r->finished_at));
-	json_text(buf, "duration",
-			  psprintf(INT64_FORMAT " microseconds",
-					   r->finished_at - r->started_at));
-	json_text(buf, "error", r->error);
-	json_text(buf, "sqlstate", r->sqlstate);
-	json_text(buf, "error_class", r->error_class);
-	json_text(buf, "run_by",
-			  quote_identifier(GetUserNameFromId(r->run_by, false)));
-	json_text(buf, "triggered_by", r->triggered_by);
-	json_ms(buf, "extract_ms", r->extract_ms);
-	json_ms(buf, "transform_ms", r->transform_ms);
-	json_ms(buf, "check_ms", r->check_ms);
-	json_ms(buf, "load_ms", r->load_ms);
-	appendStringInfo(buf, ", \"attempt_errors\": %s}",
-					 r->attempt_errors ? r->attempt_errors : "null");
 }
 
 /*

@@ -1,20 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * pipelines.h
- *	  The catalog tables of etl_ext mirrored in C, and the only code that
- *	  reads or writes them.
+ *	  The definitions of pipelines (etl.pipelines) mirrored in C, and the
+ *	  only code that reads or writes them.
  *
  * IDENTIFICATION
  *	  src/catalog/pipelines.h
  *
  *-------------------------------------------------------------------------
  */
-#ifndef ETL_CATALOG_H
-#define ETL_CATALOG_H
+#ifndef ETL_PIPELINES_H
+#define ETL_PIPELINES_H
 
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
@@ -125,43 +126,12 @@ enum
 	Natts_pipeline
 };
 
-/* what a run reports and records (etl.run_result plus etl.runs extras) */
-typedef struct EtlRunRecord
-{
-	int64 run_id;
-	int64 pipeline_id;
-	const char *pipeline;
-	const char *status; /* succeeded | failed | skipped */
-	int64 rows_extracted;
-	int64 rows_inserted;
-	int64 rows_updated;
-	int64 rows_deleted;
-	int64 rows_unchanged;
-	int64 rows_rejected;
-	int64 rows_new; /* rows past watermark_from (the batch's range): fewer
-					 * than rows_extracted when an overlap re-read some;
-					 * -1 until known */
-	char *watermark_from;
-	char *watermark_to;
-	int32 attempts;
-	TimestampTz started_at;
-	TimestampTz finished_at;
-	const char *error;
-	const char *sqlstate;
-	const char *error_class;
-	Oid run_by;
-	const char *triggered_by;
-	const char *attempt_errors; /* JSON array of failed attempts, or NULL */
-	double extract_ms;			/* negative: not measured separately */
-	double transform_ms;
-	double check_ms;
-	double load_ms;
-} EtlRunRecord;
-
 extern int etl_name_lookup(const char *const names[], int count,
 						   const char *value, const char *what);
 extern EtlPipeline *etl_catalog_load(const char *name, bool missing_ok,
 									 Snapshot snapshot);
+extern EtlPipeline *etl_catalog_load_runnable(FunctionCallInfo fcinfo,
+											  int arg);
 extern List *etl_catalog_load_all(void);
 extern int64 etl_catalog_insert(EtlPipeline *p);
 extern void etl_catalog_update(EtlPipeline *p);
@@ -171,20 +141,7 @@ extern void etl_catalog_remember_signatures(int64 pipeline_id,
 											Datum key_hashes, Datum row_hashes,
 											Datum keys, bool all_new);
 extern void etl_catalog_set_watermark(EtlPipeline *p, const char *watermark);
-extern int64 etl_catalog_next_run_id(void);
-extern void etl_catalog_record_run(EtlRunRecord *r);
-extern void etl_run_record_json(StringInfo buf, EtlRunRecord *r);
-extern void etl_catalog_finish_batch(int64 batch_id, EtlRunRecord *r,
-									 const char *status, const char *error);
-extern void etl_catalog_complete_batch(int64 batch_id, EtlRunRecord *r);
-extern void etl_catalog_record_batch(EtlRunRecord *r, const char *kind,
-									 const char *status);
-
-extern bool etl_lock_pipeline(int64 pipeline_id, bool wait);
-extern bool etl_catalog_lock_key(int64 pipeline_id);
-extern bool etl_catalog_try_lock_key(int64 pipeline_id);
-extern int etl_pipeline_lock_holder(int64 pipeline_id);
 extern char *etl_option_text(EtlPipeline *p, const char *key,
 							 const char *dflt);
 
-#endif /* ETL_CATALOG_H */
+#endif /* ETL_PIPELINES_H */

@@ -34,7 +34,6 @@
 #include "base/spi_util.h"
 #include "catalog/runlog.h"
 #include "catalog/unrecorded.h"
-#include "checks/quality.h"
 
 int etl_log_format = ETL_LOG_TEXT;
 int etl_log_min_messages = INFO;
@@ -53,8 +52,6 @@ const struct config_enum_entry etl_log_level_options[] = {
 
 /* longest error message an event carries (pg_notify takes < 8000 bytes) */
 #define EVENT_MESSAGE_MAX 2000
-/* most failed checks an event lists */
-#define EVENT_CHECKS_MAX 20
 
 /* one log line being built */
 typedef struct LogLine
@@ -63,6 +60,9 @@ typedef struct LogLine
 	bool json;
 } LogLine;
 
+/*
+ * level_name names a log level as the lines show it.
+ */
 static const char *
 level_name(int level)
 {
@@ -78,8 +78,8 @@ level_name(int level)
 }
 
 /*
- * iso_timestamp formats a timestamp as ISO 8601 in UTC with microseconds,
- * whatever the session's DateStyle and TimeZone.
+ * append_iso_timestamp appends a timestamp as ISO 8601 in UTC with
+ * microseconds, whatever the session's DateStyle and TimeZone.
  */
 static void
 append_iso_timestamp(StringInfo buf, TimestampTz ts)
@@ -162,10 +162,10 @@ add_raw(LogLine *l, const char *key, const char *value)
 }
 
 /*
- * begin_line starts a line with its common fields.
+ * begin_line starts a line of run r with its common fields.
  */
 static void
-begin_line(LogLine *l, EtlRun *run, int level, const char *stage,
+begin_line(LogLine *l, EtlRunRecord *r, int level, const char *stage,
 		   const char *event)
 {
 	StringInfoData ts;
@@ -178,8 +178,8 @@ begin_line(LogLine *l, EtlRun *run, int level, const char *stage,
 	append_iso_timestamp(&ts, GetCurrentTimestamp());
 	add_string(l, "ts", ts.data);
 	add_string(l, "level", level_name(level));
-	add_string(l, "pipeline", run->p ? run->p->name : run->rec.pipeline);
-	add_raw(l, "run_id", psprintf(INT64_FORMAT, run->rec.run_id));
+	add_string(l, "pipeline", r->pipeline);
+	add_raw(l, "run_id", psprintf(INT64_FORMAT, r->run_id));
 	add_string(l, "stage", stage);
 	add_string(l, "event", event);
 }
@@ -198,39 +198,42 @@ emit_line(LogLine *l)
 	pfree(l->buf.data);
 }
 
+/*
+ * log_stage logs an event of a stage of run r (rows, ms < 0: not known).
+ */
 static void
-log_stage(EtlRun *run, const char *stage, const char *event, int64 rows,
+log_stage(EtlRunRecord *r, const char *stage, const char *event, int64 rows,
 		  double ms)
 {
 	LogLine l;
 
 	if (etl_log_min_messages > INFO)
 		return;
-	begin_line(&l, run, INFO, stage, event);
+	begin_line(&l, r, INFO, stage, event);
 	add_raw(&l, "rows", rows >= 0 ? psprintf(INT64_FORMAT, rows) : NULL);
 	add_raw(&l, "duration_ms", ms >= 0 ? psprintf("%.3f", ms) : NULL);
-	add_raw(&l, "attempt", psprintf("%d", run->rec.attempts));
+	add_raw(&l, "attempt", psprintf("%d", r->attempts));
 	emit_line(&l);
 }
 
 /*
- * etl_stage_begin logs the start of a stage of the run and notes it as
- * the run's current stage; start receives the time.
+ * etl_log_stage_begin logs the start of a stage of run r; start receives
+ * the time.
  */
 void
-etl_stage_begin(EtlRun *run, const char *stage, instr_time *start)
+etl_log_stage_begin(EtlRunRecord *r, const char *stage, instr_time *start)
 {
-	run->stage = stage;
-	log_stage(run, stage, "stage_start", -1, -1);
+	log_stage(r, stage, "stage_start", -1, -1);
 	INSTR_TIME_SET_CURRENT(*start);
 }
 
 /*
- * etl_stage_end logs the completion of the current stage (rows < 0: not
- * known) and returns its milliseconds.
+ * etl_log_stage_end logs the completion of a stage of run r that started
+ * at start (rows < 0: not known) and returns its milliseconds.
  */
 double
-etl_stage_end(EtlRun *run, instr_time start, int64 rows)
+etl_log_stage_end(EtlRunRecord *r, const char *stage, instr_time start,
+				  int64 rows)
 {
 	instr_time now;
 	double ms;
@@ -238,7 +241,7 @@ etl_stage_end(EtlRun *run, instr_time start, int64 rows)
 	INSTR_TIME_SET_CURRENT(now);
 	INSTR_TIME_SUBTRACT(now, start);
 	ms = INSTR_TIME_GET_MILLISEC(now);
-	log_stage(run, run->stage, "stage_complete", rows, ms);
+	log_stage(r, stage, "stage_complete", rows, ms);
 	return ms;
 }
 
@@ -246,14 +249,13 @@ etl_stage_end(EtlRun *run, instr_time start, int64 rows)
  * etl_log_run_end logs the completion of a successful run.
  */
 void
-etl_log_run_end(EtlRun *run)
+etl_log_run_end(EtlRunRecord *r)
 {
 	long secs;
 	int usecs;
 
-	TimestampDifference(run->rec.started_at, GetCurrentTimestamp(), &secs,
-						&usecs);
-	log_stage(run, "run", "stage_complete", run->rec.rows_extracted,
+	TimestampDifference(r->started_at, GetCurrentTimestamp(), &secs, &usecs);
+	log_stage(r, "run", "stage_complete", r->rows_extracted,
 			  secs * 1000.0 + usecs / 1000.0);
 }
 
@@ -261,27 +263,28 @@ etl_log_run_end(EtlRun *run)
  * etl_log_skipped logs a run skipped because the pipeline was busy.
  */
 void
-etl_log_skipped(EtlRun *run)
+etl_log_skipped(EtlRunRecord *r)
 {
-	log_stage(run, "run", "skipped", -1, -1);
+	log_stage(r, "run", "skipped", -1, -1);
 }
 
 /*
- * etl_log_error logs a failed attempt: a warning when it will be retried,
- * else an error.
+ * etl_log_error logs a failed attempt of run r at stage (NULL: "run"): a
+ * warning when it will be retried, else an error.
  */
 void
-etl_log_error(EtlRun *run, ErrorData *edata, bool retrying)
+etl_log_error(EtlRunRecord *r, const char *stage, ErrorData *edata,
+			  bool retrying)
 {
 	LogLine l;
 	int level = retrying ? WARNING : ERROR;
 
 	if (etl_log_min_messages > level)
 		return;
-	begin_line(&l, run, level, run->stage ? run->stage : "run", "error");
+	begin_line(&l, r, level, stage ? stage : "run", "error");
 	add_raw(&l, "rows", NULL);
 	add_raw(&l, "duration_ms", NULL);
-	add_raw(&l, "attempt", psprintf("%d", run->rec.attempts));
+	add_raw(&l, "attempt", psprintf("%d", r->attempts));
 	add_string(&l, "sqlstate", unpack_sql_state(edata->sqlerrcode));
 	add_string(&l, "error", edata->message);
 	emit_line(&l);
@@ -309,12 +312,12 @@ append_clipped(StringInfo buf, const char *s, int max)
  * in a file (unrecorded.c).
  */
 static int64
-consecutive_failures(EtlRun *run)
+consecutive_failures(EtlPipeline *p)
 {
 	EtlArgs args;
 
 	etl_args_init(&args);
-	etl_args_add_int8(&args, run->p->id);
+	etl_args_add_int8(&args, p->id);
 	etl_spi_exec(
 		"SELECT CASE WHEN f.streak_after OPERATOR(pg_catalog.=) s.id"
 		" THEN f.streak ELSE 0 END, s.id"
@@ -327,21 +330,22 @@ consecutive_failures(EtlRun *run)
 		" AND f.status OPERATOR(pg_catalog.=) 'failed'",
 		&args, SPI_OK_SELECT, InvalidSnapshot);
 	return etl_spi_int64(0, 0, 0) +
-		   etl_unrecorded_count_since(run->p->id, etl_spi_int64(0, 1, 0));
+		   etl_unrecorded_count_since(p->id, etl_spi_int64(0, 1, 0));
 }
 
 /*
  * append_event_head appends the fields every event has.
  */
 static void
-append_event_head(StringInfo buf, EtlRun *run, const char *event)
+append_event_head(StringInfo buf, EtlPipeline *p, EtlRunRecord *r,
+				  const char *event)
 {
 	appendStringInfoString(buf, "{\"event\": ");
 	escape_json(buf, event);
 	appendStringInfoString(buf, ", \"pipeline\": ");
-	escape_json(buf, run->p->name);
-	appendStringInfo(
-		buf, ", \"run_id\": " INT64_FORMAT ", \"at\": ", run->rec.run_id);
+	escape_json(buf, p->name);
+	appendStringInfo(buf,
+					 ", \"run_id\": " INT64_FORMAT ", \"at\": ", r->run_id);
 	{
 		StringInfoData ts;
 
@@ -353,19 +357,20 @@ append_event_head(StringInfo buf, EtlRun *run, const char *event)
 
 /*
  * etl_run_failed_event appends to the autonomous writer's payload the
- * run_failed event of a failed run (", \"event\": {...}"), when the
- * pipeline has now failed alert_after_failures times in a row.
+ * run_failed event of failed run r of pipeline p (", \"event\": {...}"),
+ * when the pipeline has now failed alert_after_failures times in a row;
+ * failed_checks: the run's failed checks as a JSON array.
  */
 void
-etl_run_failed_event(StringInfo buf, EtlRun *run)
+etl_run_failed_event(StringInfo buf, EtlPipeline *p, EtlRunRecord *r,
+					 const char *failed_checks)
 {
-	EtlRunRecord *r = &run->rec;
-	int64 failures = consecutive_failures(run) + 1;
+	int64 failures = consecutive_failures(p) + 1;
 
-	if (failures < run->p->alert_after_failures)
+	if (failures < p->alert_after_failures)
 		return;
 	appendStringInfoString(buf, ", \"event\": ");
-	append_event_head(buf, run, "run_failed");
+	append_event_head(buf, p, r, "run_failed");
 	appendStringInfoString(buf, ", \"sqlstate\": ");
 	escape_json(buf, r->sqlstate);
 	appendStringInfoString(buf, ", \"error_class\": ");
@@ -377,28 +382,26 @@ etl_run_failed_event(StringInfo buf, EtlRun *run)
 					 ", \"consecutive_failures\": " INT64_FORMAT
 					 ", \"alert_after_failures\": %d, \"failed_checks\": ",
 					 r->attempts, r->rows_rejected, failures,
-					 run->p->alert_after_failures);
-	(void) etl_checks_failed_json(buf, run, EVENT_CHECKS_MAX);
+					 p->alert_after_failures);
+	appendStringInfoString(buf, failed_checks);
 	appendStringInfoChar(buf, '}');
 }
 
 /*
- * etl_notify_failed_checks sends, at the commit of a successful run, a
- * check_failed event listing its failed (warning or quarantine) checks.
+ * etl_notify_failed_checks sends, at the commit of successful run r of
+ * pipeline p, a check_failed event listing its failed (warning or
+ * quarantine) checks, failed_checks (a JSON array).
  */
 void
-etl_notify_failed_checks(EtlRun *run)
+etl_notify_failed_checks(EtlPipeline *p, EtlRunRecord *r,
+						 const char *failed_checks)
 {
 	StringInfoData buf;
-	StringInfoData checks;
 	EtlArgs args;
 
-	initStringInfo(&checks);
-	if (etl_checks_failed_json(&checks, run, EVENT_CHECKS_MAX) == 0)
-		return;
 	initStringInfo(&buf);
-	append_event_head(&buf, run, "check_failed");
-	appendStringInfo(&buf, ", \"failed_checks\": %s}", checks.data);
+	append_event_head(&buf, p, r, "check_failed");
+	appendStringInfo(&buf, ", \"failed_checks\": %s}", failed_checks);
 
 	etl_args_init(&args);
 	etl_args_add_text(&args, ETL_EVENTS_CHANNEL);

@@ -17,7 +17,8 @@
 #include "portability/instr_time.h"
 #include "utils/guc.h"
 
-#include "run/run.h"
+#include "catalog/pipelines.h"
+#include "catalog/runs.h"
 
 typedef enum EtlLogFormat
 {
@@ -34,13 +35,21 @@ extern const struct config_enum_entry etl_log_level_options[];
 /* the channel of pg_notify() events */
 #define ETL_EVENTS_CHANNEL "etl_events"
 
-extern void etl_stage_begin(EtlRun *run, const char *stage, instr_time *start);
-extern double etl_stage_end(EtlRun *run, instr_time start, int64 rows);
-extern void etl_log_run_end(EtlRun *run);
-extern void etl_log_error(EtlRun *run, ErrorData *edata, bool retrying);
-extern void etl_log_skipped(EtlRun *run);
+/* most failed checks an event lists */
+#define ETL_EVENT_CHECKS_MAX 20
 
-extern void etl_run_failed_event(StringInfo buf, EtlRun *run);
-extern void etl_notify_failed_checks(EtlRun *run);
+extern void etl_log_stage_begin(EtlRunRecord *r, const char *stage,
+								instr_time *start);
+extern double etl_log_stage_end(EtlRunRecord *r, const char *stage,
+								instr_time start, int64 rows);
+extern void etl_log_run_end(EtlRunRecord *r);
+extern void etl_log_error(EtlRunRecord *r, const char *stage, ErrorData *edata,
+						  bool retrying);
+extern void etl_log_skipped(EtlRunRecord *r);
+
+extern void etl_run_failed_event(StringInfo buf, EtlPipeline *p,
+								 EtlRunRecord *r, const char *failed_checks);
+extern void etl_notify_failed_checks(EtlPipeline *p, EtlRunRecord *r,
+									 const char *failed_checks);
 
 #endif /* ETL_RUNLOG_H */

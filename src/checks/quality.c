@@ -85,6 +85,7 @@
 #include "base/spi_util.h"
 #include "base/standby.h"
 #include "catalog/pipelines.h"
+#include "catalog/runs.h"
 #include "checks/quality.h"
 #include "sql/columns.h"
 #include "sql/deparse.h"

@@ -18,20 +18,6 @@
 #include "run/run.h"
 #include "transform/isolate.h"
 
-/*
- * The INSERT of check results given as a JSON array (the expression src),
- * shared by the run and the autonomous writer.
- */
-#define ETL_CHECK_RESULTS_INSERT(src)                                         \
-	"INSERT INTO etl.check_results (run_id, pipeline_id, pipeline, "          \
-	"check_name, kind,"                                                       \
-	" column_name, severity, passed, failing_rows, observed)"                 \
-	" SELECT run_id, pipeline_id, pipeline, check_name, kind, column_name, "  \
-	"severity,"                                                               \
-	" passed, failing_rows, observed"                                         \
-	" FROM pg_catalog.jsonb_populate_recordset(NULL::etl.check_results, " src \
-	")"
-
 extern List *etl_checks_load(int64 pipeline_id);
 extern void etl_checks_validate_all(EtlPipeline *p, Oid source_relid,
 									Oid target_relid);

@@ -66,12 +66,14 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "api/schedule.h"
 #include "base/errors.h"
 #include "base/security.h"
 #include "base/settings.h"
 #include "catalog/autonomous.h"
+#include "catalog/batches.h"
 #include "catalog/pipelines.h"
+#include "catalog/run_lock.h"
+#include "catalog/runs.h"
 #include "catalog/runlog.h"
 #include "catalog/unrecorded.h"
 #include "checks/quality.h"
@@ -189,6 +191,41 @@ etl_run_resolve_relations(EtlRun *run)
 	run->source_sql = etl_relation_sql(run->source_relid);
 	run->target_sql = etl_relation_sql(run->target_relid);
 	run->source_relkind = get_rel_relkind(run->source_relid);
+}
+
+/*
+ * stage_begin logs the start of a stage of the run and notes it as the
+ * run's current stage; start receives the time.
+ */
+static void
+stage_begin(EtlRun *run, const char *stage, instr_time *start)
+{
+	run->stage = stage;
+	etl_log_stage_begin(&run->rec, stage, start);
+}
+
+/*
+ * stage_end logs the completion of the run's current stage (rows < 0: not
+ * known) and returns its milliseconds.
+ */
+static double
+stage_end(EtlRun *run, instr_time start, int64 rows)
+{
+	return etl_log_stage_end(&run->rec, run->stage, start, rows);
+}
+
+/*
+ * notify_failed_checks announces, at the commit of a successful run, the
+ * checks of the run that failed (warning or quarantine), if any.
+ */
+static void
+notify_failed_checks(EtlRun *run)
+{
+	StringInfoData checks;
+
+	initStringInfo(&checks);
+	if (etl_checks_failed_json(&checks, run, ETL_EVENT_CHECKS_MAX) > 0)
+		etl_notify_failed_checks(run->p, &run->rec, checks.data);
 }
 
 /*
@@ -465,10 +502,10 @@ run_stages(EtlRun *run)
 		etl_resolve_columns(run->p, run->source_relid, run->target_relid);
 	etl_require_unique_key(run->p, run->target_relid);
 
-	etl_stage_begin(run, "extract", &start);
+	stage_begin(run, "extract", &start);
 	etl_extract_begin(run);
 	etl_extract_stats(run);
-	run->rec.extract_ms = etl_stage_end(run, start, run->rec.rows_extracted);
+	run->rec.extract_ms = stage_end(run, start, run->rec.rows_extracted);
 	etl_maybe_pause("after_extract");
 
 	/*
@@ -478,17 +515,17 @@ run_stages(EtlRun *run)
 	run->check_results = NIL;
 	checks = etl_checks_load(run->p->id);
 	if (checks != NIL && run->rec.rows_extracted == 0 &&
-		etl_catch_up_tail(run))
+		etl_catch_up_tail(run->p, run->req->batch_id, run->req->triggered_by))
 		checks = NIL;
 	if (checks != NIL)
 	{
-		etl_stage_begin(run, "check", &start);
+		stage_begin(run, "check", &start);
 		run_checks(run, checks);
-		run->rec.check_ms = etl_stage_end(run, start, run->rec.rows_extracted);
+		run->rec.check_ms = stage_end(run, start, run->rec.rows_extracted);
 	}
 
 	/* transform and load are one statement: transform_ms is not separate */
-	etl_stage_begin(run, "load", &start);
+	stage_begin(run, "load", &start);
 	if (run->p->mode == ETL_MODE_SNAPSHOT)
 	{
 		EtlSnapshotDiff d;
@@ -534,9 +571,9 @@ run_stages(EtlRun *run)
 	if (etl_in_catch_up(run) && run->rec.rows_new < run->p->batch_size)
 		etl_analyze_target(run);
 	run->rec.load_ms =
-		etl_stage_end(run, start,
-					  run->rec.rows_inserted + run->rec.rows_updated +
-						  run->rec.rows_deleted);
+		stage_end(run, start,
+				  run->rec.rows_inserted + run->rec.rows_updated +
+					  run->rec.rows_deleted);
 	etl_maybe_pause("after_load");
 
 	etl_extract_end(run);
@@ -723,6 +760,7 @@ fail_run(EtlRun *run, ErrorData *edata, const char *why)
 {
 	EtlRunRecord *r = &run->rec;
 	StringInfoData payload;
+	StringInfoData checks;
 	char *what;
 
 	r->status = "failed";
@@ -745,7 +783,9 @@ fail_run(EtlRun *run, ErrorData *edata, const char *why)
 	if (run->req->batch_id != 0)
 		appendStringInfo(&payload, ", \"failed_batch\": " INT64_FORMAT,
 						 run->req->batch_id);
-	etl_run_failed_event(&payload, run);
+	initStringInfo(&checks);
+	(void) etl_checks_failed_json(&checks, run, ETL_EVENT_CHECKS_MAX);
+	etl_run_failed_event(&payload, run->p, r, checks.data);
 	appendStringInfoChar(&payload, '}');
 
 	what = psprintf("the failure record of run " INT64_FORMAT
@@ -828,7 +868,7 @@ skip_run(FunctionCallInfo fcinfo, EtlRun *run, const char *name, int64 id,
 						name, holder)));
 		r->run_id = 0;
 		r->finished_at = GetCurrentTimestamp();
-		etl_log_skipped(run);
+		etl_log_skipped(&run->rec);
 		return make_result(fcinfo, r, callercxt);
 	}
 	ereport(
@@ -843,7 +883,7 @@ skip_run(FunctionCallInfo fcinfo, EtlRun *run, const char *name, int64 id,
 			run->req->batch_id, r, "abandoned",
 			psprintf("another session (backend %d) was running the pipeline",
 					 etl_pipeline_lock_holder(id)));
-	etl_log_skipped(run);
+	etl_log_skipped(&run->rec);
 	return make_result(fcinfo, r, callercxt);
 }
 
@@ -987,7 +1027,7 @@ run_pipeline(FunctionCallInfo fcinfo, char *name, EtlRunRequest *req)
 	(void) etl_batch_recover_pipeline(run.p, req->batch_id);
 	run.attempt_errors = makeStringInfo();
 	etl_maybe_pause("after_lock");
-	etl_stage_begin(&run, "run", &start);
+	stage_begin(&run, "run", &start);
 
 	/*
 	 * Each attempt allocates in a context of its own, reset before the next:
@@ -1016,7 +1056,7 @@ run_pipeline(FunctionCallInfo fcinfo, char *name, EtlRunRequest *req)
 		cls = etl_error_class(edata->sqlerrcode);
 		retry =
 			cls == ETL_ERROR_TRANSIENT && r->attempts < run.p->max_attempts;
-		etl_log_error(&run, edata, retry);
+		etl_log_error(&run.rec, run.stage, edata, retry);
 		if (retry)
 		{
 			double ms = retry_delay_ms(run.p, r->attempts);
@@ -1048,10 +1088,10 @@ run_pipeline(FunctionCallInfo fcinfo, char *name, EtlRunRequest *req)
 	}
 
 	run.stage = "run";
-	(void) etl_stage_end(&run, start, r->rows_extracted);
+	(void) stage_end(&run, start, r->rows_extracted);
 	/* failures earlier runs could not record: recorded with this run */
 	etl_unrecorded_record(run.p->id);
-	etl_notify_failed_checks(&run);
+	notify_failed_checks(&run);
 	result = make_result(fcinfo, r, callercxt);
 	etl_unpin_settings(nestlevel);
 	etl_spi_finish();

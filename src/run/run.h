@@ -17,6 +17,7 @@
 
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
+#include "catalog/runs.h"
 #include "sql/columns.h"
 
 /*
@@ -130,8 +131,6 @@ typedef struct EtlRun
 } EtlRun;
 
 extern void etl_run_args(EtlRun *run, EtlArgs *args);
-extern int64 etl_batch_recover_pipeline(EtlPipeline *p, int64 except_batch);
-extern bool etl_catch_up_tail(EtlRun *run);
 extern void etl_run_resolve_relations(EtlRun *run);
 extern void etl_require_read_committed(const char *what);
 extern void etl_not_row_local_error(EtlRun *run, ErrorData *edata);

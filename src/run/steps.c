@@ -1,14 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * steps.c
- *	  The batch log of long work that commits in steps: etl_catch_up and
- *	  etl_backfill (procedures in etl_ext--1.0.sql) record each step in
- *	  etl.batches as 'started' and commit that before the step's work, which
- *	  completes it ('completed', or 'failed' by the failure record) in its
- *	  own transaction.  A crash in between leaves 'started' (or 'staged')
- *	  rows: the next run, catch-up or backfill of the pipeline marks them
- *	  'abandoned' and redoes their range (the watermark did not move, and a
- *	  backfill step counts as done only when completed).
+ *	  What the procedures etl_catch_up and etl_backfill (etl_ext--1.0.sql)
+ *	  ask before and between their steps: the checks before their first
+ *	  COMMIT, the ranges of a backfill, the rows still pending.  Each step
+ *	  is a run (etl_run_step) recorded in the batch log
+ *	  (catalog/batches.c).
  *
  * IDENTIFICATION
  *	  src/run/steps.c
@@ -36,28 +33,8 @@
 #include "sql/deparse.h"
 
 PG_FUNCTION_INFO_V1(etl_steps_check);
-PG_FUNCTION_INFO_V1(etl_batch_start);
-PG_FUNCTION_INFO_V1(etl_batch_recover);
 PG_FUNCTION_INFO_V1(etl_backfill_steps);
 PG_FUNCTION_INFO_V1(etl_pending_rows);
-
-/*
- * load_owned reads the pipeline named by argument arg and checks the caller
- * may run it.
- */
-static EtlPipeline *
-load_owned(FunctionCallInfo fcinfo, int arg)
-{
-	EtlPipeline *p;
-
-	if (PG_ARGISNULL(arg))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("pipeline name must not be NULL")));
-	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(arg)), false,
-						 InvalidSnapshot);
-	etl_check_pipeline_owner(p->name, p->owner, "run");
-	return p;
-}
 
 /*
  * etl_steps_check(procedure text, pipeline text, force boolean)
@@ -111,7 +88,7 @@ etl_steps_check(PG_FUNCTION_ARGS)
 						 procedure)));
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
-	p = load_owned(fcinfo, 1);
+	p = etl_catalog_load_runnable(fcinfo, 1);
 	if (backfill)
 	{
 		etl_check_backfill_mode(p);
@@ -122,147 +99,6 @@ etl_steps_check(PG_FUNCTION_ARGS)
 	etl_spi_finish();
 	error_context_stack = saved;
 	PG_RETURN_VOID();
-}
-
-/*
- * etl_batch_recover_pipeline marks the batch rows a crash left 'started' or
- * 'staged' as 'abandoned' (but except_batch, the caller's own step) and
- * returns how many.  Called by every run, so
- * that any next run of the pipeline finds them.
- */
-int64
-etl_batch_recover_pipeline(EtlPipeline *p, int64 except_batch)
-{
-	EtlArgs args;
-	EtlUserSwitch sw;
-	uint64 n;
-
-	etl_args_init(&args);
-	etl_args_add_int8(&args, p->id);
-	etl_args_add_int8(&args, except_batch);
-	etl_become_extension_owner(&sw);
-	n = etl_spi_exec(
-		"UPDATE etl.batches SET status = 'abandoned',"
-		" updated_at = pg_catalog.now(),"
-		" error = 'left ' OPERATOR(pg_catalog.||) status OPERATOR(pg_catalog.||)"
-		" ' by a session that ended before its step committed'"
-		" WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
-		" AND status OPERATOR(pg_catalog.=) ANY ('{started,staged}')"
-		" AND batch_id OPERATOR(pg_catalog.<>) $2",
-		&args, SPI_OK_UPDATE, InvalidSnapshot);
-	etl_restore_user(&sw);
-	return (int64) n;
-}
-
-/*
- * etl_catch_up_tail tells whether a catch-up step that extracted nothing is
- * the empty last step of a catch-up: the step before it -- the pipeline's
- * latest catch-up batch before this step's, leaving out those a crash
- * abandoned -- completed with a full batch (batch_size rows or more), so
- * the procedure ran this one only to learn that nothing is left.  Such a
- * step is no batch to judge: run_stages() skips the quality checks for it.
- * A catch-up that finds nothing at all is judged like any run.
- */
-bool
-etl_catch_up_tail(EtlRun *run)
-{
-	EtlArgs args;
-	EtlUserSwitch sw;
-	uint64 n;
-	bool isnull = true;
-	bool tail;
-
-	if (run->req == NULL || run->req->batch_id == 0 ||
-		run->req->triggered_by == NULL ||
-		strcmp(run->req->triggered_by, "catch_up") != 0 ||
-		run->p->batch_size <= 0)
-		return false;
-	etl_args_init(&args);
-	etl_args_add_int8(&args, run->p->id);
-	etl_args_add_int8(&args, run->req->batch_id);
-	etl_args_add_int8(&args, run->p->batch_size);
-	etl_become_extension_owner(&sw);
-	n = etl_spi_exec("SELECT b.status OPERATOR(pg_catalog.=) 'completed'"
-					 " AND b.rows OPERATOR(pg_catalog.>=) $3"
-					 " FROM etl.batches b"
-					 " WHERE b.pipeline_id OPERATOR(pg_catalog.=) $1"
-					 " AND b.batch_id OPERATOR(pg_catalog.<) $2"
-					 " AND b.kind OPERATOR(pg_catalog.=) 'catch_up'"
-					 " AND b.status OPERATOR(pg_catalog.<>) 'abandoned'"
-					 " ORDER BY b.batch_id DESC LIMIT 1",
-					 &args, SPI_OK_SELECT, InvalidSnapshot);
-	tail = n == 1 && DatumGetBool(etl_spi_datum(0, 0, &isnull)) && !isnull;
-	etl_restore_user(&sw);
-	return tail;
-}
-
-/*
- * etl_batch_recover(pipeline text) RETURNS bigint
- */
-Datum
-etl_batch_recover(PG_FUNCTION_ARGS)
-{
-	EtlPipeline *p;
-	int nestlevel;
-	int64 n = 0;
-
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
-	p = load_owned(fcinfo, 0);
-	/* a step running now holds the run lock: its row is not a leftover */
-	if (etl_pipeline_lock_holder(p->id) == 0)
-		n = etl_batch_recover_pipeline(p, 0);
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
-	PG_RETURN_INT64(n);
-}
-
-/*
- * etl_batch_start(pipeline text, kind text, range_from text, range_to text)
- *	 RETURNS bigint
- *
- * Writes a 'started' row of the batch log for a step about to run (the
- * caller commits it before the step) and returns its id; NULL when a drop
- * of the pipeline is in progress (the row would wait for it, then refer to
- * a pipeline that is gone): the step that follows is skipped then.
- */
-Datum
-etl_batch_start(PG_FUNCTION_ARGS)
-{
-	EtlPipeline *p;
-	EtlArgs args;
-	EtlUserSwitch sw;
-	int nestlevel;
-	int64 id;
-
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
-	p = load_owned(fcinfo, 0);
-	if (!etl_catalog_try_lock_key(p->id))
-	{
-		etl_unpin_settings(nestlevel);
-		etl_spi_finish();
-		PG_RETURN_NULL();
-	}
-	etl_args_init(&args);
-	etl_args_add_int8(&args, p->id);
-	etl_args_add_text(&args, p->name);
-	etl_args_add_text(
-		&args, PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)));
-	etl_args_add_text(
-		&args, PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	etl_args_add_text(
-		&args, PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)));
-	etl_become_extension_owner(&sw);
-	etl_spi_exec("INSERT INTO etl.batches (pipeline_id, pipeline, kind,"
-				 " range_from, range_to, status)"
-				 " VALUES ($1, $2, $3, $4, $5, 'started') RETURNING batch_id",
-				 &args, SPI_OK_INSERT_RETURNING, InvalidSnapshot);
-	etl_restore_user(&sw);
-	id = etl_spi_int64(0, 0, 0);
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
-	PG_RETURN_INT64(id);
 }
 
 /*
@@ -445,7 +281,7 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 	error_context_stack = NULL;
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
-	p = load_owned(fcinfo, 0);
+	p = etl_catalog_load_runnable(fcinfo, 0);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("from_value, to_value and step must not be "
@@ -556,7 +392,7 @@ etl_pending_rows(PG_FUNCTION_ARGS)
 
 	etl_spi_connect();
 	nestlevel = etl_pin_settings();
-	run.p = load_owned(fcinfo, 0);
+	run.p = etl_catalog_load_runnable(fcinfo, 0);
 	run.req = &req;
 	if (run.p->mode != ETL_MODE_TIMESTAMP && run.p->mode != ETL_MODE_SERIAL &&
 		run.p->mode != ETL_MODE_CDC)

@@ -47,6 +47,8 @@
 #include "base/settings.h"
 #include "base/standby.h"
 #include "catalog/pipelines.h"
+#include "catalog/run_lock.h"
+#include "catalog/runs.h"
 #include "checks/quality.h"
 #include "loads/load.h"
 #include "modes/extract.h"

@@ -32,22 +32,8 @@ typedef struct EtlDeadLetter
 #define ETL_RESOLUTION_SUPERSEDED                                             \
 	"superseded: the source row has a newer version"
 
-/*
- * The INSERT of dead letters given as a JSON array (the expression src,
- * e.g. $1), shared by the run and the autonomous writer.
- */
 /* dead letters a statement of etl_dead_letters_store() inserts */
 #define ETL_DEAD_LETTERS_CHUNK 1000
-
-#define ETL_DEAD_LETTERS_INSERT(src)                                          \
-	"INSERT INTO etl.dead_letters (pipeline_id, pipeline, run_id, stage, "    \
-	"record,"                                                                 \
-	" error_class, sqlstate, error_message, status, retry_count, "            \
-	"occurred_at)"                                                            \
-	" SELECT pipeline_id, pipeline, run_id, stage, record, error_class,"      \
-	" sqlstate, error_message, 'pending', 0, occurred_at"                     \
-	" FROM pg_catalog.jsonb_populate_recordset(NULL::etl.dead_letters, " src  \
-	")"
 
 extern EtlDeadLetter *etl_dead_letter_make(const char *stage, char *record,
 										   ErrorData *edata);

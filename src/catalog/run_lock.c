@@ -1,0 +1,123 @@
+/*-------------------------------------------------------------------------
+ *
+ * run_lock.c
+ *	  The run lock of a pipeline: an advisory-class lock (ETL_LOCKTAG_CLASS)
+ *	  that a run takes without waiting and alter, drop, reset and dead-letter
+ *	  replay wait for; and KEY SHARE locks on the pipeline's row of
+ *	  etl.pipelines, which a drop waits for.
+ *
+ * IDENTIFICATION
+ *	  src/catalog/run_lock.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/lock.h"
+
+#include "base/security.h"
+#include "base/settings.h"
+#include "base/spi_util.h"
+#include "catalog/run_lock.h"
+
+/*
+ * set_pipeline_locktag fills the tag of a pipeline's run lock.
+ */
+static void
+set_pipeline_locktag(LOCKTAG *tag, int64 pipeline_id)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (pipeline_id >> 32),
+						 (uint32) pipeline_id, ETL_LOCKTAG_CLASS);
+}
+
+/*
+ * etl_lock_pipeline takes the run lock of a pipeline (ExclusiveLock, held
+ * until the end of the transaction).  Runs try it without waiting: a false
+ * result means another backend runs the pipeline.  alter, drop and
+ * reset_watermark wait for it, so they never change a pipeline under a
+ * running run.
+ */
+bool
+etl_lock_pipeline(int64 pipeline_id, bool wait)
+{
+	LOCKTAG tag;
+
+	set_pipeline_locktag(&tag, pipeline_id);
+	return LockAcquire(&tag, ExclusiveLock, false, !wait) !=
+		   LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * etl_catalog_lock_key takes a KEY SHARE lock on a pipeline's row (held
+ * until the end of the transaction) and returns false when the row is gone,
+ * dropped by a transaction that committed while this one waited.  A drop
+ * deletes the row, so it waits for the holder, and the holder for a drop in
+ * progress; runs, alter and reset never conflict with it.
+ */
+bool
+etl_catalog_lock_key(int64 pipeline_id)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+	uint64 n;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, pipeline_id);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec("SELECT 1 FROM etl.pipelines"
+					 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+					 " FOR KEY SHARE",
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	return n > 0;
+}
+
+/*
+ * etl_catalog_try_lock_key takes a KEY SHARE lock on a pipeline's row, as
+ * etl_catalog_lock_key(), without waiting: false when the row is gone or a
+ * drop in progress has deleted it (alter and reset, which do not change
+ * the row's key, never conflict with it).  A caller that then writes a row
+ * referring to the pipeline cannot be made to wait for a drop, nor fail on
+ * the foreign key once it commits.
+ */
+bool
+etl_catalog_try_lock_key(int64 pipeline_id)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+	uint64 n;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, pipeline_id);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec("SELECT 1 FROM etl.pipelines"
+					 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+					 " FOR KEY SHARE SKIP LOCKED",
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	return n > 0;
+}
+
+/*
+ * etl_pipeline_lock_holder returns the pid of the backend holding a
+ * pipeline's run lock, or 0.
+ */
+int
+etl_pipeline_lock_holder(int64 pipeline_id)
+{
+	LOCKTAG tag;
+	LockData *data = GetLockStatusData();
+
+	set_pipeline_locktag(&tag, pipeline_id);
+	for (int i = 0; i < data->nelements; i++)
+	{
+		LockInstanceData *li = &data->locks[i];
+
+		if (memcmp(&li->locktag, &tag, sizeof(LOCKTAG)) == 0 &&
+			(li->holdMask & LOCKBIT_ON(ExclusiveLock)) != 0 &&
+			li->pid != MyProcPid)
+			return li->pid;
+	}
+	return 0;
+}
