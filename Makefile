@@ -27,7 +27,13 @@ OBJS = \
 	src/catalog/runs.o \
 	src/catalog/unrecorded.o \
 	src/sql/columns.o \
-	src/sql/deparse.o \
+	src/sql/deparse_batch.o \
+	src/sql/deparse_load.o \
+	src/sql/deparse_snapshot.o \
+	src/sql/deparse_stage.o \
+	src/sql/deparse_swap.o \
+	src/sql/names.o \
+	src/sql/run_state.o \
 	src/modes/drift.o \
 	src/modes/extract.o \
 	src/modes/fdw.o \
@@ -39,6 +45,7 @@ OBJS = \
 	src/checks/quality.o \
 	src/transform/deadletter.o \
 	src/transform/isolate.o \
+	src/transform/stage.o \
 	src/run/run.o \
 	src/run/steps.o \
 	src/api/explain.o \

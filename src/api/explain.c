@@ -28,9 +28,10 @@
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
 #include "modes/extract.h"
-#include "run/run.h"
 #include "sql/columns.h"
-#include "sql/deparse.h"
+#include "sql/deparse_batch.h"
+#include "sql/deparse_load.h"
+#include "sql/run_state.h"
 
 PG_FUNCTION_INFO_V1(etl_explain);
 

@@ -45,10 +45,10 @@
 #include "base/settings.h"
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
-#include "run/run.h"
 #include "sql/columns.h"
-#include "sql/deparse.h"
-#include "transform/isolate.h"
+#include "sql/names.h"
+#include "sql/run_state.h"
+#include "transform/stage.h"
 
 PG_FUNCTION_INFO_V1(etl_lineage_columns);
 PG_FUNCTION_INFO_V1(etl_lineage_relations);

@@ -57,7 +57,7 @@
 #include "catalog/pipelines.h"
 #include "modes/extract.h"
 #include "sql/columns.h"
-#include "sql/deparse.h"
+#include "sql/names.h"
 
 PG_FUNCTION_INFO_V1(etl_lag);
 

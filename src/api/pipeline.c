@@ -54,7 +54,6 @@
 #include "api/pipeline.h"
 #include "api/schedule.h"
 #include "base/security.h"
-#include "base/settings.h"
 #include "base/spi_util.h"
 #include "base/standby.h"
 #include "catalog/pipelines.h"
@@ -68,7 +67,7 @@
 #include "modes/sequences.h"
 #include "modes/track.h"
 #include "sql/columns.h"
-#include "sql/deparse.h"
+#include "sql/names.h"
 
 PG_FUNCTION_INFO_V1(etl_create_pipeline);
 PG_FUNCTION_INFO_V1(etl_alter_pipeline);

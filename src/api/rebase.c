@@ -66,7 +66,7 @@
 #include "base/standby.h"
 #include "catalog/pipelines.h"
 #include "modes/extract.h"
-#include "sql/deparse.h"
+#include "sql/names.h"
 
 PG_FUNCTION_INFO_V1(etl_rebase_xid);
 

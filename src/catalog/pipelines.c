@@ -28,7 +28,6 @@
 #include "utils/timestamp.h"
 
 #include "base/security.h"
-#include "base/settings.h"
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
 

@@ -81,15 +81,15 @@
 #include "utils/varlena.h"
 
 #include "base/security.h"
-#include "base/settings.h"
 #include "base/spi_util.h"
 #include "base/standby.h"
 #include "catalog/pipelines.h"
 #include "catalog/runs.h"
 #include "checks/quality.h"
 #include "sql/columns.h"
-#include "sql/deparse.h"
-#include "transform/deadletter.h"
+#include "sql/deparse_batch.h"
+#include "sql/names.h"
+#include "sql/run_state.h"
 
 PG_FUNCTION_INFO_V1(etl_add_check);
 PG_FUNCTION_INFO_V1(etl_drop_check);

@@ -15,8 +15,8 @@
 
 #include "lib/stringinfo.h"
 
-#include "run/run.h"
-#include "transform/isolate.h"
+#include "sql/run_state.h"
+#include "transform/stage.h"
 
 extern List *etl_checks_load(int64 pipeline_id);
 extern void etl_checks_validate_all(EtlPipeline *p, Oid source_relid,

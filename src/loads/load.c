@@ -58,8 +58,12 @@
 
 #include "loads/load.h"
 #include "loads/swap.h"
-#include "sql/deparse.h"
-#include "transform/isolate.h"
+#include "sql/deparse_batch.h"
+#include "sql/deparse_load.h"
+#include "sql/deparse_snapshot.h"
+#include "sql/deparse_stage.h"
+#include "sql/run_state.h"
+#include "transform/stage.h"
 
 PG_FUNCTION_INFO_V1(etl_null_key);
 

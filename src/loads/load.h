@@ -13,8 +13,9 @@
 
 #include "postgres.h"
 
-#include "run/run.h"
-#include "transform/isolate.h"
+#include "loads/counts.h"
+#include "sql/run_state.h"
+#include "transform/stage.h"
 
 extern void etl_load(EtlRun *run, EtlLoadCounts *counts);
 extern bool etl_target_is_empty(EtlRun *run);

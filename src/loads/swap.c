@@ -136,7 +136,11 @@
 #include "base/spi_util.h"
 #include "loads/swap.h"
 #include "sql/columns.h"
-#include "sql/deparse.h"
+#include "sql/deparse_batch.h"
+#include "sql/deparse_load.h"
+#include "sql/deparse_swap.h"
+#include "sql/names.h"
+#include "sql/run_state.h"
 
 /*
  * partitions rebuilt beyond which the batch table is indexed rather than

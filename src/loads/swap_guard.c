@@ -62,7 +62,7 @@
 #include "utils/syscache.h"
 
 #include "loads/swap.h"
-#include "sql/deparse.h"
+#include "sql/names.h"
 
 /*
  * referencing_constraint returns a foreign key constraint that references

@@ -39,7 +39,7 @@
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
 #include "modes/drift.h"
-#include "sql/deparse.h"
+#include "sql/run_state.h"
 
 /* the source's columns as JSON: [{"name": ..., "type": ...}, ...] */
 #define SHAPE_SQL                                                             \

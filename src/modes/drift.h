@@ -13,7 +13,7 @@
 
 #include "postgres.h"
 
-#include "run/run.h"
+#include "sql/run_state.h"
 
 extern char *etl_source_shape(Oid relid);
 extern void etl_schema_drift(EtlRun *run);

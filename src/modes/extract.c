@@ -68,12 +68,13 @@
 #include "utils/xid8.h"
 
 #include "base/security.h"
-#include "base/settings.h"
 #include "loads/load.h"
 #include "modes/extract.h"
 #include "modes/sequences.h"
 #include "modes/track.h"
-#include "sql/deparse.h"
+#include "sql/deparse_batch.h"
+#include "sql/deparse_load.h"
+#include "sql/run_state.h"
 
 static char *prepared_writer(Oid source);
 

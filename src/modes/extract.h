@@ -13,7 +13,7 @@
 
 #include "postgres.h"
 
-#include "run/run.h"
+#include "sql/run_state.h"
 
 extern bool etl_watermark_type_ok(EtlMode mode, Oid type);
 extern void etl_check_watermark_type(EtlPipeline *p, Oid type);

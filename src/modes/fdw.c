@@ -29,7 +29,7 @@
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
 #include "modes/fdw.h"
-#include "sql/deparse.h"
+#include "sql/names.h"
 
 /* rows per round trip etl_ext gives a postgres_fdw source */
 #define ETL_FDW_FETCH_SIZE "10000"

@@ -51,7 +51,7 @@
 #include "base/standby.h"
 #include "catalog/pipelines.h"
 #include "modes/track.h"
-#include "sql/deparse.h"
+#include "sql/names.h"
 
 PG_FUNCTION_INFO_V1(etl_track_changes);
 PG_FUNCTION_INFO_V1(etl_track_changes_trigger);

@@ -69,12 +69,11 @@
 #include "base/errors.h"
 #include "base/security.h"
 #include "base/settings.h"
-#include "catalog/autonomous.h"
 #include "catalog/batches.h"
 #include "catalog/pipelines.h"
 #include "catalog/run_lock.h"
-#include "catalog/runs.h"
 #include "catalog/runlog.h"
+#include "catalog/runs.h"
 #include "catalog/unrecorded.h"
 #include "checks/quality.h"
 #include "loads/load.h"
@@ -82,39 +81,14 @@
 #include "modes/extract.h"
 #include "run/run.h"
 #include "sql/columns.h"
-#include "sql/deparse.h"
+#include "sql/run_state.h"
 #include "transform/deadletter.h"
 #include "transform/isolate.h"
+#include "transform/stage.h"
 
 PG_FUNCTION_INFO_V1(etl_run);
 PG_FUNCTION_INFO_V1(etl_run_step);
 PG_FUNCTION_INFO_V1(etl_retry_delay);
-
-/*
- * etl_run_args fills the positional arguments every statement of a run may
- * reference (EtlRunParam); absent values are NULL.
- */
-void
-etl_run_args(EtlRun *run, EtlArgs *args)
-{
-	Oid wmtype = OidIsValid(run->wm_type) ? run->wm_type : TEXTOID;
-
-	etl_args_init(args);
-	etl_args_add(args, wmtype, run->from, !run->has_from);
-	etl_args_add(args, OidIsValid(run->hi_type) ? run->hi_type : wmtype,
-				 run->hi, !run->has_hi);
-	etl_args_add(args, wmtype, run->cutoff, !run->has_cutoff);
-	etl_args_add_int8(args, run->rec.run_id);
-	etl_args_add(args, TIMESTAMPTZOID,
-				 TimestampTzGetDatum(run->rec.started_at), false);
-	etl_args_add(args, wmtype, run->lo, !run->has_lo);
-	etl_args_add_int8(args, Max(run->p->batch_size - 1, 0));
-	etl_args_add_int8(args, run->rn_lo);
-	etl_args_add_int8(args, run->rn_hi);
-	etl_args_add_text(args, run->xid_prev);
-	etl_args_add_int8(args, run->p->id);
-	Assert(args->n == ETL_NPARAMS);
-}
 
 /*
  * make_result builds the etl.run_result row of a run in the caller's memory
@@ -159,38 +133,6 @@ make_result(FunctionCallInfo fcinfo, EtlRunRecord *r, MemoryContext cxt)
 	result = HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 	MemoryContextSwitchTo(old);
 	return result;
-}
-
-/*
- * etl_run_resolve_relations finds the source and target of a run as they
- * are now (42P01 naming the pipeline when one has gone).
- */
-void
-etl_run_resolve_relations(EtlRun *run)
-{
-	EtlPipeline *p = run->p;
-
-	run->source_relid = etl_resolve_relation(p->source, "source", true);
-	if (!OidIsValid(run->source_relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("source relation %s of pipeline \"%s\" does not exist",
-						p->source, p->name),
-				 errhint("Recreate it, or point the pipeline elsewhere with "
-						 "etl_alter_pipeline(%s, source => ...).",
-						 quote_literal_cstr(p->name))));
-	run->target_relid = etl_resolve_relation(p->target, "target", true);
-	if (!OidIsValid(run->target_relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("target relation %s of pipeline \"%s\" does not exist",
-						p->target, p->name),
-				 errhint("Recreate it, or point the pipeline elsewhere with "
-						 "etl_alter_pipeline(%s, target => ...).",
-						 quote_literal_cstr(p->name))));
-	run->source_sql = etl_relation_sql(run->source_relid);
-	run->target_sql = etl_relation_sql(run->target_relid);
-	run->source_relkind = get_rel_relkind(run->source_relid);
 }
 
 /*

@@ -29,8 +29,7 @@
 #include "base/standby.h"
 #include "catalog/pipelines.h"
 #include "modes/extract.h"
-#include "run/run.h"
-#include "sql/deparse.h"
+#include "sql/run_state.h"
 
 PG_FUNCTION_INFO_V1(etl_steps_check);
 PG_FUNCTION_INFO_V1(etl_backfill_steps);

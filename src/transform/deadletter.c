@@ -44,7 +44,6 @@
 
 #include "base/errors.h"
 #include "base/security.h"
-#include "base/settings.h"
 #include "base/standby.h"
 #include "catalog/pipelines.h"
 #include "catalog/run_lock.h"
@@ -52,10 +51,14 @@
 #include "checks/quality.h"
 #include "loads/load.h"
 #include "modes/extract.h"
+#include "run/run.h"
 #include "sql/columns.h"
-#include "sql/deparse.h"
+#include "sql/deparse_batch.h"
+#include "sql/deparse_stage.h"
+#include "sql/run_state.h"
 #include "transform/deadletter.h"
 #include "transform/isolate.h"
+#include "transform/stage.h"
 
 PG_FUNCTION_INFO_V1(etl_retry_dead_letters);
 PG_FUNCTION_INFO_V1(etl_resolve_dead_letter);

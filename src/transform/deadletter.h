@@ -17,7 +17,7 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 
-#include "run/run.h"
+#include "sql/run_state.h"
 
 typedef struct EtlDeadLetter
 {

@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ *
+ * deparse_batch.h
+ *	  The batch as every statement of a run reads it, and the pieces of the
+ *	  other builders.
+ *
+ * IDENTIFICATION
+ *	  src/sql/deparse_batch.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ETL_DEPARSE_BATCH_H
+#define ETL_DEPARSE_BATCH_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+#include "sql/run_state.h"
+
+extern char *etl_deparse_range_where(EtlRun *run);
+extern char *etl_deparse_stats(EtlRun *run);
+extern char *etl_deparse_cutoff(EtlRun *run);
+extern char *etl_deparse_target_probe(EtlRun *run);
+extern void etl_append_cdc_last_changes(StringInfo buf, EtlRun *run);
+extern char *etl_deparse_cdc_op_test(EtlRun *run, const char *alias,
+									 bool deletes);
+extern void etl_deparse_delta_cte(StringInfo buf, EtlRun *run);
+extern void etl_append_transform(StringInfo buf, EtlRun *run);
+extern char *etl_deparse_rn_batch(EtlRun *run);
+extern void etl_append_key_exprs(StringInfo buf, EtlRun *run,
+								 const char *alias);
+extern void etl_append_batch(StringInfo buf, EtlRun *run);
+extern void etl_append_keys_present(StringInfo buf, EtlRun *run);
+extern void etl_append_row_hash(StringInfo buf, EtlRun *run,
+								const char *alias);
+extern void etl_append_audit_values(StringInfo buf, EtlRun *run,
+									const char *alias);
+extern void etl_deparse_as_target(StringInfo buf, EtlColumn *col,
+								  const char *alias);
+extern void etl_append_key_match(StringInfo buf, EtlRun *run, const char *a,
+								 const char *b);
+extern void etl_append_key_row(StringInfo buf, EtlRun *run, const char *alias);
+extern bool etl_has_equality(Oid ltype, Oid rtype);
+extern char *etl_stage_filter(EtlRun *run, const char *alias);
+
+#endif /* ETL_DEPARSE_BATCH_H */

@@ -1,0 +1,468 @@
+/*-------------------------------------------------------------------------
+ *
+ * deparse_load.c
+ *	  The statements of the loads merge, append and delete_insert, and the
+ *	  deletes of modes full and cdc.
+ *
+ *	  Load merge is a classification (one read-only join of batch and
+ *	  target, parallel where possible), then an UPDATE of the changed rows
+ *	  and an INSERT of the new keys, each only when there is something for
+ *	  it; not a MERGE: PostgreSQL 15's MERGE re-fetches every matched target
+ *	  row to evaluate its WHEN condition, which made a re-run over unchanged
+ *	  rows cost as much as loading them.
+ *
+ * IDENTIFICATION
+ *	  src/sql/deparse_load.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/reloptions.h"
+#include "access/table.h"
+#include "catalog/dependency.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "commands/tablespace.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_oper.h"
+#include "partitioning/partbounds.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/partcache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "sql/deparse_batch.h"
+#include "sql/deparse_load.h"
+
+/*
+ * append_insert_columns writes the column list of an INSERT into the
+ * target: the batch columns, then the audit columns it has.
+ */
+static void
+append_insert_columns(StringInfo buf, EtlRun *run)
+{
+	ListCell *lc;
+
+	appendStringInfoChar(buf, '(');
+	foreach (lc, run->map->columns)
+		appendStringInfo(buf, "%s%s", foreach_current_index(lc) ? ", " : "",
+						 quote_identifier(((EtlColumn *) lfirst(lc))->name));
+	if (run->map->has_row_hash)
+		appendStringInfoString(buf, ", " ETL_COL_ROW_HASH);
+	if (run->map->has_run_id)
+		appendStringInfoString(buf, ", " ETL_COL_RUN_ID);
+	if (run->map->has_loaded_at)
+		appendStringInfoString(buf, ", " ETL_COL_LOADED_AT);
+	appendStringInfoChar(buf, ')');
+}
+
+/*
+ * etl_deparse_insert returns the INSERT of the batch into the target; with
+ * skip_existing, rows whose key is already there are skipped (an anti-join:
+ * load append, second half of load merge).  Without it every row is
+ * inserted, and the transform is fenced (OFFSET 0) so that its expressions
+ * are computed once, not again as arguments of the row hash.
+ */
+char *
+etl_deparse_insert(EtlRun *run, bool skip_existing)
+{
+	StringInfoData buf;
+	ListCell *lc;
+
+	initStringInfo(&buf);
+	etl_deparse_delta_cte(&buf, run);
+	appendStringInfo(&buf, "INSERT INTO %s AS etl_target ", run->target_sql);
+	append_insert_columns(&buf, run);
+	appendStringInfoString(&buf, "\nSELECT ");
+	foreach (lc, run->map->columns)
+		appendStringInfo(&buf, "%setl_t.%s",
+						 foreach_current_index(lc) ? ", " : "",
+						 quote_identifier(((EtlColumn *) lfirst(lc))->name));
+	etl_append_audit_values(&buf, run, "etl_t");
+	appendStringInfoString(&buf, "\nFROM ");
+	if (!skip_existing || run->p->key == NIL)
+	{
+		appendStringInfoString(&buf, "(SELECT * FROM ");
+		etl_append_batch(&buf, run);
+		appendStringInfoString(&buf, " OFFSET 0) AS etl_t");
+		return buf.data;
+	}
+	etl_append_batch(&buf, run);
+	appendStringInfo(
+		&buf, "\nWHERE NOT EXISTS (SELECT FROM %s AS etl_existing WHERE ",
+		run->target_sql);
+	etl_append_key_match(&buf, run, "etl_existing", "etl_t");
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * soft_delete_column returns the quoted column in which mode snapshot with
+ * options.delete_mode 'soft' stamps the target rows whose key left the
+ * source, or NULL.
+ */
+static const char *
+soft_delete_column(EtlRun *run)
+{
+	if (run->p->mode != ETL_MODE_SNAPSHOT ||
+		strcmp(etl_option_text(run->p, "delete_mode", "hard"), "soft") != 0)
+		return NULL;
+	return quote_identifier(
+		etl_option_text(run->p, "soft_delete_column", "_deleted_at"));
+}
+
+/*
+ * compares_by_equality tells whether a non-key column of type is compared
+ * with "=": the type (a domain's base type) has the equality of a default
+ * btree or hash operator class, which arrays, ranges and composites have
+ * only when their elements do.  The others (point, box, circle, polygon,
+ * json, xml, arrays of them ...) have none, or one that is not exact (box
+ * and circle compare areas), and are compared by their row hash.
+ */
+static bool
+compares_by_equality(Oid type)
+{
+	TypeCacheEntry *tc =
+		lookup_type_cache(getBaseType(type), TYPECACHE_EQ_OPR);
+
+	return OidIsValid(tc->eq_opr);
+}
+
+/*
+ * etl_append_changed writes the condition under which a matched target row
+ * differs from its batch row: the stored row hash differs, or (without a
+ * _etl_row_hash column) some non-key column is distinct from the batch value
+ * converted as the load would store it (etl_deparse_as_target: a raw
+ * numeric compares rounded to a numeric(12,2) target's scale), compared by
+ * etl_row_hash where the type has no equality (compares_by_equality): the
+ * hash is exact and depends on no session setting, where their text would
+ * follow extra_float_digits.  With soft deletes, a row stamped deleted whose
+ * key is back in the batch differs too: the load revives it (an updated
+ * row).
+ */
+void
+etl_append_changed(StringInfo buf, EtlRun *run, const char *alias)
+{
+	ListCell *lc;
+	bool first = true;
+	const char *soft = soft_delete_column(run);
+
+	if (soft != NULL)
+		appendStringInfo(buf, "etl_target.%s IS NOT NULL OR ", soft);
+	if (run->map->has_row_hash)
+	{
+		appendStringInfoString(buf, "etl_target." ETL_COL_ROW_HASH
+									" IS DISTINCT FROM ");
+		etl_append_row_hash(buf, run, alias);
+		return;
+	}
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+		const char *q = quote_identifier(col->name);
+
+		if (col->is_key)
+			continue;
+		if (!first)
+			appendStringInfoString(buf, " OR ");
+		if (compares_by_equality(col->tgt_type))
+		{
+			appendStringInfo(buf, "etl_target.%s IS DISTINCT FROM ", q);
+			etl_deparse_as_target(buf, col, alias);
+		}
+		else
+		{
+			appendStringInfo(buf,
+							 "pg_catalog.etl_row_hash(etl_target.%s) IS "
+							 "DISTINCT FROM pg_catalog.etl_row_hash(",
+							 q);
+			etl_deparse_as_target(buf, col, alias);
+			appendStringInfoChar(buf, ')');
+		}
+		first = false;
+	}
+	if (first)
+		appendStringInfoString(buf, "false");
+}
+
+/*
+ * etl_deparse_classify returns the read-only query that sorts the batch
+ * against the target in one join: how many rows the batch has, how many
+ * keys are new, how many rows differ from their target row.  It may run in
+ * parallel; the writes that follow are skipped when there is nothing for
+ * them (a re-run over unchanged rows writes nothing and only reads).
+ */
+char *
+etl_deparse_classify(EtlRun *run)
+{
+	StringInfoData buf;
+	const char *firstkey = NULL;
+	ListCell *lc;
+
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (col->is_key && firstkey == NULL)
+			firstkey = quote_identifier(col->name);
+	}
+	Assert(firstkey != NULL);
+
+	initStringInfo(&buf);
+	etl_deparse_delta_cte(&buf, run);
+	appendStringInfo(
+		&buf,
+		"SELECT pg_catalog.count(*),"
+		" pg_catalog.count(*) FILTER (WHERE etl_target.%s IS NULL),",
+		firstkey);
+	appendStringInfo(
+		&buf,
+		" pg_catalog.count(*) FILTER (WHERE etl_target.%s IS NOT NULL AND (",
+		firstkey);
+	etl_append_changed(&buf, run, "etl_t");
+	appendStringInfoString(&buf, "))");
+	if (!run->dedupe && !run->map->key_unique)
+	{
+		/* rows whose key an earlier row had (load.c) */
+		appendStringInfoString(&buf, ", etl_internal.etl_dup_count(");
+		etl_append_key_row(&buf, run, "etl_t");
+		appendStringInfoChar(&buf, ')');
+	}
+	appendStringInfoString(&buf, "\nFROM ");
+	etl_append_batch(&buf, run);
+	appendStringInfo(&buf, "\nLEFT JOIN %s AS etl_target ON ",
+					 run->target_sql);
+	etl_append_key_match(&buf, run, "etl_target", "etl_t");
+	return buf.data;
+}
+
+/*
+ * etl_deparse_update returns the UPDATE of the target rows whose key is in
+ * the batch and whose content differs (load merge): an unchanged row is not
+ * touched at all.  With soft deletes it also revives the rows stamped
+ * deleted whose key is back.  NULL when nothing can change (the batch has
+ * only key columns, and no soft deletes).
+ */
+char *
+etl_deparse_update(EtlRun *run)
+{
+	StringInfoData buf;
+	ListCell *lc;
+	bool first = true;
+	const char *soft = soft_delete_column(run);
+
+	initStringInfo(&buf);
+	etl_deparse_delta_cte(&buf, run);
+	appendStringInfo(&buf, "UPDATE %s AS etl_target SET ", run->target_sql);
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+		const char *q = quote_identifier(col->name);
+
+		if (col->is_key)
+			continue;
+		appendStringInfo(&buf, "%s%s = etl_t.%s", first ? "" : ", ", q, q);
+		first = false;
+	}
+	if (soft != NULL)
+	{
+		appendStringInfo(&buf, "%s%s = NULL", first ? "" : ", ", soft);
+		first = false;
+	}
+	if (first)
+		return NULL;
+	if (run->map->has_row_hash)
+	{
+		appendStringInfoString(&buf, ", " ETL_COL_ROW_HASH " = ");
+		etl_append_row_hash(&buf, run, "etl_t");
+	}
+	if (run->map->has_run_id)
+		appendStringInfo(&buf, ", " ETL_COL_RUN_ID " = $%d", ETL_PARAM_RUN_ID);
+	if (run->map->has_loaded_at)
+		appendStringInfo(&buf, ", " ETL_COL_LOADED_AT " = $%d",
+						 ETL_PARAM_LOADED_AT);
+
+	appendStringInfoString(&buf, "\nFROM ");
+	etl_append_batch(&buf, run);
+	appendStringInfoString(&buf, "\nWHERE ");
+	etl_append_key_match(&buf, run, "etl_target", "etl_t");
+	appendStringInfoString(&buf, " AND (");
+	etl_append_changed(&buf, run, "etl_t");
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * etl_deparse_revive returns, for load append with soft deletes, the UPDATE
+ * that revives the target rows stamped deleted whose key is back in the
+ * batch (append writes nothing else into a row it has); NULL without soft
+ * deletes.
+ */
+char *
+etl_deparse_revive(EtlRun *run)
+{
+	StringInfoData buf;
+	const char *soft = soft_delete_column(run);
+
+	if (soft == NULL)
+		return NULL;
+	initStringInfo(&buf);
+	etl_deparse_delta_cte(&buf, run);
+	appendStringInfo(&buf, "UPDATE %s AS etl_target SET %s = NULL\nFROM ",
+					 run->target_sql, soft);
+	etl_append_batch(&buf, run);
+	appendStringInfoString(&buf, "\nWHERE ");
+	etl_append_key_match(&buf, run, "etl_target", "etl_t");
+	appendStringInfo(&buf, " AND etl_target.%s IS NOT NULL", soft);
+	return buf.data;
+}
+
+/*
+ * append_key_source_match writes the key match of DELETE ... USING: the
+ * keys of etl_source are of the target's types already.
+ */
+static void
+append_key_source_match(StringInfo buf, EtlRun *run)
+{
+	ListCell *lc;
+	bool first = true;
+
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+		const char *q;
+
+		if (!col->is_key)
+			continue;
+		q = quote_identifier(col->name);
+		appendStringInfo(buf, "%setl_target.%s = etl_source.%s",
+						 first ? "" : " AND ", q, q);
+		first = false;
+	}
+}
+
+/*
+ * etl_deparse_delete returns the DELETE of the target rows whose key is in
+ * the batch (first half of load delete_insert).
+ */
+char *
+etl_deparse_delete(EtlRun *run)
+{
+	StringInfoData buf;
+	ListCell *lc;
+	bool first = true;
+
+	initStringInfo(&buf);
+	etl_deparse_delta_cte(&buf, run);
+	appendStringInfo(&buf,
+					 "DELETE FROM %s AS etl_target USING (SELECT DISTINCT ",
+					 run->target_sql);
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		if (!first)
+			appendStringInfoString(&buf, ", ");
+		etl_deparse_as_target(&buf, col, "etl_t");
+		appendStringInfo(&buf, " AS %s", quote_identifier(col->name));
+		first = false;
+	}
+	appendStringInfoString(&buf, "\nFROM ");
+	etl_append_batch(&buf, run);
+	appendStringInfoString(&buf, ") AS etl_source\nWHERE ");
+	append_key_source_match(&buf, run);
+	return buf.data;
+}
+
+/*
+ * etl_deparse_delete_vanished returns the DELETE of the target rows whose
+ * key is no longer in the whole source (mode full): an anti-join of the
+ * target with the transform over the source, quarantined rows included (a
+ * row with a bad new version keeps its old one).
+ */
+char *
+etl_deparse_delete_vanished(EtlRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "WITH etl_delta AS (SELECT * FROM %s)\n"
+					 "DELETE FROM %s AS etl_target WHERE NOT EXISTS "
+					 "(SELECT FROM (\n%s\n) AS etl_t WHERE ",
+					 run->source_sql, run->target_sql,
+					 run->map->transform_sql);
+	etl_append_key_match(&buf, run, "etl_target", "etl_t");
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * etl_deparse_delete_all returns the DELETE of every target row (mode full
+ * without a key: the target is replaced, MVCC-safe, in the run's
+ * transaction).
+ */
+char *
+etl_deparse_delete_all(EtlRun *run)
+{
+	return psprintf("DELETE FROM %s", run->target_sql);
+}
+
+/*
+ * etl_deparse_cdc_delete returns the DELETE of the target rows whose key's
+ * last change in the range is a delete (mode cdc).  Key columns have the
+ * same names in the change rows and the target.
+ */
+char *
+etl_deparse_cdc_delete(EtlRun *run)
+{
+	StringInfoData buf;
+	ListCell *lc;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "DELETE FROM %s AS etl_target USING ",
+					 run->target_sql);
+	etl_append_cdc_last_changes(&buf, run);
+	appendStringInfo(&buf, " AS etl_d WHERE %s",
+					 etl_deparse_cdc_op_test(run, "etl_d", true));
+	foreach (lc, run->p->key)
+	{
+		const char *q = quote_identifier(lfirst(lc));
+
+		appendStringInfo(&buf, " AND etl_target.%s = etl_d.%s", q, q);
+	}
+	return buf.data;
+}
+
+/*
+ * etl_deparse_cdc_bad_operations returns the query of the first change
+ * row of the range whose operation is unknown, with how many there are.
+ */
+char *
+etl_deparse_cdc_bad_operations(EtlRun *run, const char *op)
+{
+	const char *q = quote_identifier(op);
+
+	return psprintf(
+		"SELECT %s::pg_catalog.text, pg_catalog.count(*) OVER ()::pg_catalog.text"
+		" FROM %s%s%s (%s IS NULL OR pg_catalog.lower(%s::pg_catalog.text)"
+		" <> ALL ('{c,r,i,u,d}')) LIMIT 1",
+		q, run->source_sql, etl_deparse_range_where(run),
+		run->has_from || run->has_hi || run->has_cutoff ? " AND" : " WHERE", q,
+		q);
+}

@@ -1,0 +1,288 @@
+/*-------------------------------------------------------------------------
+ *
+ * deparse_stage.c
+ *	  The statements that read a run's batch from its stage (bad-row isolation,
+ *	  dead-letter replay): the rows staged and in which order, duplicate keys,
+ *	  the probes of a transform, a staged row as JSON, and the dead letters a
+ *	  newer source row supersedes.
+ *
+ * IDENTIFICATION
+ *	  src/sql/deparse_stage.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/reloptions.h"
+#include "access/table.h"
+#include "catalog/dependency.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "commands/tablespace.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_oper.h"
+#include "partitioning/partbounds.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/partcache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "sql/deparse_batch.h"
+#include "sql/deparse_stage.h"
+
+/*
+ * etl_deparse_stage_select returns the SELECT that stages the run's range:
+ * row number, the source row.  Rows are numbered in a
+ * deterministic order, the order in which they were written as far as the
+ * source tells: by the watermark column, then by physical position (ctid;
+ * tableoid and ctid in a partitioned table; the row's text where the source
+ * has no ctid, a view or a foreign table).  So parts of a batch load in the
+ * same order on every attempt, and a later version of a key comes after an
+ * earlier one.
+ */
+char *
+etl_deparse_stage_select(EtlRun *run)
+{
+	const char *tiebreak;
+
+	switch (run->source_relkind)
+	{
+		case RELKIND_RELATION:
+		case RELKIND_MATVIEW:
+			tiebreak = "etl_s.ctid";
+			break;
+		case RELKIND_PARTITIONED_TABLE:
+			tiebreak = "etl_s.tableoid, etl_s.ctid";
+			break;
+		default:
+			tiebreak = "etl_s::pg_catalog.text";
+			break;
+	}
+	if (run->p->mode == ETL_MODE_CDC)
+	{
+		/* mode cdc stages each key's last change, deletes left out */
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfo(&buf,
+						 "SELECT pg_catalog.row_number() OVER (ORDER BY "
+						 "etl_s.%s), etl_s.* FROM ",
+						 quote_identifier(run->p->watermark_column));
+		etl_append_cdc_last_changes(&buf, run);
+		appendStringInfo(&buf, " AS etl_s WHERE %s",
+						 etl_deparse_cdc_op_test(run, "etl_s", false));
+		return buf.data;
+	}
+	return psprintf(
+		"SELECT pg_catalog.row_number() OVER (ORDER BY %s%s%s),"
+		" etl_s.* FROM %s AS etl_s%s",
+		run->p->watermark_column
+			? psprintf("etl_s.%s", quote_identifier(run->p->watermark_column))
+			: "",
+		run->p->watermark_column ? ", " : "", tiebreak, run->source_sql,
+		etl_deparse_range_where(run));
+}
+
+/*
+ * etl_deparse_dup_count returns the query that counts, with etl_dup_count,
+ * the batch rows (of staged rows rn_lo .. rn_hi) whose key an earlier row
+ * had: never too few, NULL when it cannot tell.
+ */
+char *
+etl_deparse_dup_count(EtlRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	etl_deparse_delta_cte(&buf, run);
+	appendStringInfoString(&buf, "SELECT etl_internal.etl_dup_count(");
+	etl_append_key_row(&buf, run, "etl_t");
+	appendStringInfoString(&buf, ") FROM ");
+	etl_append_transform(&buf, run);
+	etl_append_keys_present(&buf, run);
+	return buf.data;
+}
+
+/*
+ * etl_deparse_dup_keys returns a query that finds whether two batch rows
+ * (of staged rows rn_lo .. rn_hi) share a key, as the target compares keys
+ * (NULL keys count as equal here).  One row: they do; none: they do not.
+ */
+char *
+etl_deparse_dup_keys(EtlRun *run)
+{
+	StringInfoData buf;
+	ListCell *lc;
+	bool first = true;
+
+	initStringInfo(&buf);
+	etl_deparse_delta_cte(&buf, run);
+	appendStringInfoString(&buf, "SELECT 1 FROM ");
+	etl_append_transform(&buf, run);
+	etl_append_keys_present(&buf, run);
+	appendStringInfoString(&buf, "\nGROUP BY ");
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		if (!first)
+			appendStringInfoString(&buf, ", ");
+		etl_deparse_as_target(&buf, col, "etl_t");
+		first = false;
+	}
+	appendStringInfoString(
+		&buf, " HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1");
+	return buf.data;
+}
+
+/*
+ * etl_deparse_dup_per_row returns a query that finds whether one staged row
+ * (of rn_lo .. rn_hi) yields two batch rows with the same key: one row if
+ * it does.
+ */
+char *
+etl_deparse_dup_per_row(EtlRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT 1 FROM (\n%s\n) AS etl_t",
+					 etl_deparse_rn_batch(run));
+	etl_append_keys_present(&buf, run);
+	appendStringInfoString(&buf, "\nGROUP BY etl_t.etl_rn, ");
+	etl_append_key_exprs(&buf, run, "etl_t");
+	appendStringInfoString(
+		&buf, " HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1");
+	return buf.data;
+}
+
+/*
+ * etl_deparse_repeated_versions returns the query of the staged rows
+ * (rn_lo .. rn_hi) that a dedupe load leaves out: those whose key (NULL
+ * parts excepted) another staged row has that the load keeps -- a later one
+ * for merge and delete_insert, an earlier one for append (etl_append_batch()).
+ * Columns: the row number and the key as a row's text, in row order.
+ */
+char *
+etl_deparse_repeated_versions(EtlRun *run)
+{
+	StringInfoData buf;
+	ListCell *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(
+		&buf, "SELECT etl_w.etl_rn, etl_w.etl_key FROM (SELECT etl_k.etl_rn,"
+			  " ROW(");
+	etl_append_key_exprs(&buf, run, "etl_k");
+	appendStringInfoString(
+		&buf, ")::pg_catalog.text AS etl_key, pg_catalog.row_number() OVER"
+			  " (PARTITION BY ");
+	etl_append_key_exprs(&buf, run, "etl_k");
+	appendStringInfo(&buf,
+					 " ORDER BY etl_k.etl_rn %s) AS etl_pos FROM (\n%s\n) AS"
+					 " etl_k WHERE true",
+					 run->p->load == ETL_LOAD_APPEND ? "ASC" : "DESC",
+					 etl_deparse_rn_batch(run));
+	foreach (lc, run->map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		if (col->is_key)
+			appendStringInfo(&buf, " AND etl_k.%s IS NOT NULL",
+							 quote_identifier(col->name));
+	}
+	appendStringInfoString(&buf, ") AS etl_w WHERE etl_w.etl_pos > 1"
+								 " ORDER BY etl_w.etl_rn");
+	return buf.data;
+}
+
+/*
+ * etl_deparse_transform_probe returns a query that runs the transform over
+ * the current rows and discards its output (which part of a failing row
+ * fails: the transform, or the load).
+ */
+char *
+etl_deparse_transform_probe(EtlRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	etl_deparse_delta_cte(&buf, run);
+	/* count the whole rows: every output column is computed */
+	appendStringInfoString(&buf, "SELECT pg_catalog.count(etl_t.*) FROM ");
+	etl_append_transform(&buf, run);
+	return buf.data;
+}
+
+/*
+ * etl_deparse_stage_record returns the query of staged row rn_lo as JSON
+ * text (the record of a dead letter).
+ */
+char *
+etl_deparse_stage_record(EtlRun *run)
+{
+	return psprintf("SELECT pg_catalog.to_jsonb(etl_d)::pg_catalog.text FROM"
+					" (SELECT %s FROM pg_temp.%s WHERE etl_rn = $%d) AS etl_d",
+					run->stage_columns, run->stage_table, ETL_PARAM_RN_LO);
+}
+
+/*
+ * etl_deparse_superseded returns the query that finds which of the dead
+ * letters $1 (int8[]) of pipeline $2 are superseded: the source holds the
+ * row their record is a version of (the same values of the columns keys)
+ * with a watermark value past the record's.  Ids come out in order.  NULL
+ * when the pipeline has no watermark column (modes snapshot and full: no
+ * version to compare), or a key column has no equality operator under the
+ * pinned search_path.
+ */
+char *
+etl_deparse_superseded(EtlRun *run, List *keys)
+{
+	StringInfoData buf;
+	const char *wm;
+	ListCell *lc;
+
+	if (run->p->watermark_column == NULL)
+		return NULL;
+	wm = quote_identifier(run->p->watermark_column);
+	initStringInfo(&buf);
+	appendStringInfo(
+		&buf,
+		"SELECT etl_d.id FROM etl.dead_letters AS etl_d,"
+		" LATERAL pg_catalog.jsonb_populate_record(NULL::%s, etl_d.record)"
+		" AS etl_r"
+		" WHERE etl_d.id OPERATOR(pg_catalog.=) ANY ($1)"
+		" AND etl_d.pipeline_id OPERATOR(pg_catalog.=) $2"
+		" AND EXISTS (SELECT FROM %s AS etl_s WHERE ",
+		run->source_sql, run->source_sql);
+	foreach (lc, keys)
+	{
+		const char *k = lfirst(lc);
+		AttrNumber attnum = get_attnum(run->source_relid, k);
+		Oid type;
+
+		if (attnum == InvalidAttrNumber)
+			return NULL;
+		type = get_atttype(run->source_relid, attnum);
+		if (!etl_has_equality(type, type))
+			return NULL;
+		appendStringInfo(&buf, "etl_s.%s = etl_r.%s AND ", quote_identifier(k),
+						 quote_identifier(k));
+	}
+	appendStringInfo(&buf, "etl_s.%s > etl_r.%s) ORDER BY etl_d.id", wm, wm);
+	return buf.data;
+}

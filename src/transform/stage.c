@@ -1,0 +1,214 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage.c
+ *	  The stage of a run, and running a part of a run in a subtransaction.
+ *
+ *	  The stage: pg_temp.etl_stage_<run id> (etl_rn bigint, etl_held
+ *	  boolean, the source's columns), created by the pipeline owner
+ *	  (without the security-restricted flag, which forbids creating the
+ *	  session's temporary schema; the statement runs no user code) and filled
+ *	  by the owner inside the restricted operation.  Loads read rows rn_lo
+ *	  .. rn_hi of it that are not held through the same generated statements
+ *	  (sql/deparse_batch.c).
+ *
+ * IDENTIFICATION
+ *	  src/transform/stage.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+
+#include "base/errors.h"
+#include "sql/deparse_stage.h"
+#include "sql/run_state.h"
+#include "transform/stage.h"
+
+/*
+ * etl_in_subxact runs fn(run, arg) in a subtransaction.  Returns NULL when
+ * it succeeded (the subtransaction is released: its work stays in the
+ * caller's transaction).  When it failed, the subtransaction is rolled back
+ * and the error returned, copied into the caller's memory context; with
+ * recoverable_only, an error of another class than recoverable is re-thrown
+ * instead.  Memory allocated by fn lives in the caller's context.
+ */
+ErrorData *
+etl_in_subxact(EtlSubxactFn fn, EtlRun *run, void *arg, bool recoverable_only)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(run, arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (recoverable_only &&
+			etl_error_class(edata->sqlerrcode) != ETL_ERROR_RECOVERABLE)
+			ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return edata;
+}
+
+/*
+ * etl_stage_create creates the run's empty stage table and sets
+ * run->stage_table and run->stage_columns.  Runs as the pipeline owner.
+ */
+void
+etl_stage_create(EtlRun *run)
+{
+	Relation source = relation_open(run->source_relid, AccessShareLock);
+	TupleDesc desc = RelationGetDescr(source);
+	StringInfoData cols;
+	StringInfoData qcols;
+	Oid userid;
+	int sec;
+
+	initStringInfo(&cols);
+	initStringInfo(&qcols);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (a->attisdropped)
+			continue;
+		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "",
+						 quote_identifier(NameStr(a->attname)));
+		appendStringInfo(&qcols, "%setl_s.%s", qcols.len ? ", " : "",
+						 quote_identifier(NameStr(a->attname)));
+	}
+	relation_close(source, AccessShareLock);
+	run->stage_columns = cols.data;
+	run->stage_columns_s = qcols.data;
+	run->stage_table = psprintf("etl_stage_" INT64_FORMAT, run->rec.run_id);
+
+	GetUserIdAndSecContext(&userid, &sec);
+	SetUserIdAndSecContext(userid, sec & ~SECURITY_RESTRICTED_OPERATION);
+	etl_spi_exec(
+		psprintf("CREATE TEMP TABLE %s (etl_rn pg_catalog.int8 NOT NULL,"
+				 " etl_held pg_catalog.bool NOT NULL DEFAULT false,"
+				 " LIKE %s) ON COMMIT DROP",
+				 run->stage_table, run->source_sql),
+		NULL, SPI_OK_UTILITY, InvalidSnapshot);
+	SetUserIdAndSecContext(userid, sec);
+}
+
+/*
+ * etl_stage_fill inserts the rows of select_sql (etl_rn, then the
+ * source's columns) into the stage and returns how many.
+ */
+int64
+etl_stage_fill(EtlRun *run, const char *select_sql, EtlArgs *args)
+{
+	int64 n;
+
+	n = etl_spi_exec(psprintf("INSERT INTO pg_temp.%s (etl_rn, %s) %s",
+							  run->stage_table, run->stage_columns,
+							  select_sql),
+					 args, SPI_OK_INSERT, run->snapshot);
+
+	/* chunks read the stage by row number: index it, give it statistics */
+	etl_spi_exec(
+		psprintf("CREATE INDEX ON pg_temp.%s (etl_rn)", run->stage_table),
+		NULL, SPI_OK_UTILITY, InvalidSnapshot);
+	etl_spi_exec(psprintf("ANALYZE pg_temp.%s", run->stage_table), NULL,
+				 SPI_OK_UTILITY, InvalidSnapshot);
+	return n;
+}
+
+/*
+ * etl_stage_drop drops the stage (when the run keeps going in the same
+ * transaction; otherwise ON COMMIT DROP or a rollback removes it).
+ */
+void
+etl_stage_drop(EtlRun *run)
+{
+	if (run->stage_table == NULL)
+		return;
+	etl_spi_exec(psprintf("DROP TABLE pg_temp.%s", run->stage_table), NULL,
+				 SPI_OK_UTILITY, InvalidSnapshot);
+	run->stage_table = NULL;
+}
+
+/*
+ * etl_stage_forget removes staged row rn (a dead letter now) from the stage.
+ */
+void
+etl_stage_forget(EtlRun *run, int64 rn)
+{
+	EtlArgs args;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, rn);
+	etl_spi_exec(
+		psprintf(
+			"DELETE FROM pg_temp.%s WHERE etl_rn OPERATOR(pg_catalog.=) $1",
+			run->stage_table),
+		&args, SPI_OK_DELETE, InvalidSnapshot);
+}
+
+/*
+ * etl_stage_batch copies the run's range into the stage (once), from which
+ * the later statements of the attempt read it, and points rn_lo .. rn_hi at
+ * all of it: rows 1 .. run->stage_rows, less those rejected since.  Sets
+ * the run's extracted rows when not yet known.  Runs as the pipeline owner.
+ */
+void
+etl_stage_batch(EtlRun *run)
+{
+	EtlArgs args;
+
+	if (run->stage_table == NULL)
+	{
+		etl_stage_create(run);
+		etl_run_args(run, &args);
+		run->stage_rows =
+			etl_stage_fill(run, etl_deparse_stage_select(run), &args);
+		if (run->rec.rows_extracted < 0)
+			run->rec.rows_extracted = run->stage_rows;
+	}
+	run->rn_lo = 1;
+	run->rn_hi = run->stage_rows;
+}
+
+/*
+ * etl_batch_has_duplicate_keys tells whether two batch rows of staged rows
+ * lo .. hi share a key (as the target compares keys): etl_dup_count first,
+ * which is cheap and never says too few, then, when it found any or could
+ * not tell, exactly.
+ */
+bool
+etl_batch_has_duplicate_keys(EtlRun *run, int64 lo, int64 hi)
+{
+	EtlArgs args;
+
+	run->rn_lo = lo;
+	run->rn_hi = hi;
+	etl_run_args(run, &args);
+	etl_spi_query_parallel(etl_deparse_dup_count(run), &args, run->snapshot);
+	if (etl_spi_int64(0, 0, -1) == 0)
+		return false;
+	return etl_spi_exec(etl_deparse_dup_keys(run), &args, SPI_OK_SELECT,
+						run->snapshot) > 0;
+}
