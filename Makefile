@@ -46,8 +46,11 @@ OBJS = \
 	src/transform/deadletter.o \
 	src/transform/isolate.o \
 	src/transform/stage.o \
+	src/run/replay.o \
 	src/run/run.o \
+	src/run/stages.o \
 	src/run/steps.o \
+	src/api/dead_letters.o \
 	src/api/explain.o \
 	src/api/lineage.o \
 	src/api/metrics.o \
@@ -55,6 +58,7 @@ OBJS = \
 	src/api/observe.o \
 	src/api/pipeline.o \
 	src/api/rebase.o \
+	src/api/run.o \
 	src/api/schedule.o
 
 # the install script, built from its parts in src/install/ (concatenated in

@@ -197,8 +197,8 @@ etl_append_cdc_last_changes(StringInfo buf, EtlRun *run)
 }
 
 /*
- * etl_deparse_cdc_op_test returns the condition that a change row of alias is a delete
- * (deletes) or an insert or update (!deletes).
+ * etl_deparse_cdc_op_test returns the condition that a change row of alias is
+ * a delete (deletes) or an insert or update (!deletes).
  */
 char *
 etl_deparse_cdc_op_test(EtlRun *run, const char *alias, bool deletes)

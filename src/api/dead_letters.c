@@ -1,0 +1,179 @@
+/*-------------------------------------------------------------------------
+ *
+ * dead_letters.c
+ *	  The SQL-callable functions of dead letters: etl_retry_dead_letters (the
+ *	  replay itself is run/replay.c's) and etl_resolve_dead_letter, which
+ *	  closes one by hand.  Only the pipeline's owner (or a member, or a
+ *	  superuser) may call either for a pipeline's dead letters.
+ *
+ * IDENTIFICATION
+ *	  src/api/dead_letters.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+#include "base/security.h"
+#include "base/spi_util.h"
+#include "base/standby.h"
+#include "run/replay.h"
+#include "run/run.h"
+
+PG_FUNCTION_INFO_V1(etl_retry_dead_letters);
+PG_FUNCTION_INFO_V1(etl_resolve_dead_letter);
+
+/*
+ * etl_retry_dead_letters(pipeline text)
+ *	 RETURNS TABLE (retried bigint, resolved bigint, still_pending bigint)
+ *
+ * Re-applies the pipeline's current transform and load to its pending dead
+ * letters (after a fix of the transform, or once a missing dimension row has
+ * arrived): the ones that load now are marked resolved, the others count
+ * another try.  Those whose source row has a newer version are
+ * marked resolved without being replayed.  retried counts the pending dead
+ * letters, resolved the reloaded and the superseded ones.  The watermark
+ * does not move.  A replay of pending dead letters is recorded as a run
+ * (run/replay.c), whose id the rows it loads carry.  Only the pipeline's
+ * owner (or a member, or a superuser) may.  Waits for a run in progress.
+ */
+Datum
+etl_retry_dead_letters(PG_FUNCTION_ARGS)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	EtlReplayResult res;
+	TupleDesc tupdesc;
+	Datum values[3];
+	bool nulls[3] = { 0 };
+	int nestlevel;
+	char *name;
+	HeapTuple tuple;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("pipeline name must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	etl_refuse_on_standby("etl_retry_dead_letters", etl_pipeline_object(name));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "etl_retry_dead_letters must return a composite type");
+	etl_require_read_committed("etl_retry_dead_letters");
+
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+
+	etl_replay_dead_letters(name, &res);
+
+	etl_unpin_settings(nestlevel);
+	etl_spi_finish();
+
+	MemoryContextSwitchTo(callercxt);
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = Int64GetDatum(res.retried);
+	values[1] = Int64GetDatum(res.resolved);
+	values[2] = Int64GetDatum(res.still_pending);
+	tuple = heap_form_tuple(tupdesc, values, nulls);
+	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
+/*
+ * dead_letter_owner finds dead letter id ($1 of args) whoever may see it,
+ * as the extension owner, and returns its pipeline's name and owner; with
+ * lock, the dead letter's row is locked FOR
+ * UPDATE (waiting for whoever holds it).  A dead letter that does not exist
+ * is an error (42704).
+ */
+static void
+dead_letter_owner(int64 id, EtlArgs *args, bool lock, char **pipeline,
+				  Oid *owner)
+{
+	EtlUserSwitch sw;
+	bool isnull;
+	uint64 n;
+
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec(psprintf("SELECT p.name, p.owner::pg_catalog.oid"
+							  " FROM etl.dead_letters d"
+							  " JOIN etl.pipelines p USING (pipeline_id)"
+							  " WHERE d.id OPERATOR(pg_catalog.=) $1%s",
+							  lock ? " FOR UPDATE OF d" : ""),
+					 args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("dead letter " INT64_FORMAT " does not exist", id),
+				 errhint("SELECT id FROM etl.dead_letters lists the dead "
+						 "letters you may see.")));
+	*pipeline = etl_spi_text(0, 0);
+	*owner = DatumGetObjectId(etl_spi_datum(0, 1, &isnull));
+}
+
+/*
+ * etl_resolve_dead_letter(id bigint, status text, resolution text)
+ *	 RETURNS boolean
+ *
+ * Closes a dead letter by hand: status 'resolved' or 'ignored' (or
+ * 'pending' to reopen it), with a note.  Only the pipeline's owner (or a
+ * member, or a superuser) may.
+ */
+Datum
+etl_resolve_dead_letter(PG_FUNCTION_ARGS)
+{
+	int64 id;
+	char *status;
+	char *resolution;
+	EtlArgs args;
+	EtlUserSwitch sw;
+	int nestlevel;
+	char *pipeline;
+	Oid owner;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("dead letter id and status must not be NULL")));
+	id = PG_GETARG_INT64(0);
+	etl_refuse_on_standby("etl_resolve_dead_letter",
+						  psprintf("dead letter " INT64_FORMAT, id));
+	status = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	resolution =
+		PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (strcmp(status, "resolved") != 0 && strcmp(status, "ignored") != 0 &&
+		strcmp(status, "pending") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid dead letter status \"%s\"", status),
+				 errhint("Valid values are: resolved, ignored, pending.")));
+
+	etl_spi_connect();
+	nestlevel = etl_pin_settings();
+
+	/*
+	 * Find it whoever may see it and check the caller's rights before
+	 * locking it, so that a role refused never waits for, nor holds, a lock
+	 * on another owner's dead letter; then lock it and check again, as the
+	 * row is now committed.
+	 */
+	etl_args_init(&args);
+	etl_args_add_int8(&args, id);
+	dead_letter_owner(id, &args, false, &pipeline, &owner);
+	etl_check_pipeline_owner(pipeline, owner, "resolve the dead letters of");
+	dead_letter_owner(id, &args, true, &pipeline, &owner);
+	etl_check_pipeline_owner(pipeline, owner, "resolve the dead letters of");
+
+	etl_args_add_text(&args, status);
+	etl_args_add_text(&args, resolution);
+	etl_become_extension_owner(&sw);
+	etl_spi_exec("UPDATE etl.dead_letters SET status = $2, resolution = $3,"
+				 " resolved_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'pending'"
+				 " THEN NULL ELSE pg_catalog.now() END"
+				 " WHERE id OPERATOR(pg_catalog.=) $1",
+				 &args, SPI_OK_UPDATE, InvalidSnapshot);
+	etl_restore_user(&sw);
+
+	etl_unpin_settings(nestlevel);
+	etl_spi_finish();
+	PG_RETURN_BOOL(true);
+}

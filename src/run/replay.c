@@ -1,0 +1,487 @@
+/*-------------------------------------------------------------------------
+ *
+ * replay.c
+ *	  The replay of dead letters (etl_retry_dead_letters): their source rows
+ *	  are staged in a temporary table of the pipeline owner and loaded as the
+ *	  owner (transform/isolate.c), then marked as the extension owner.  Which
+ *	  dead letters those are is read before any code of the owner runs and kept
+ *	  in C memory: the marking statements get their ids as an int8[] parameter
+ *	  and never read anything the owner can write, alter or cast.
+ *
+ * IDENTIFICATION
+ *	  src/run/replay.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "base/errors.h"
+#include "base/security.h"
+#include "base/spi_util.h"
+#include "catalog/pipelines.h"
+#include "catalog/run_lock.h"
+#include "catalog/runs.h"
+#include "checks/quality.h"
+#include "loads/load.h"
+#include "modes/extract.h"
+#include "run/replay.h"
+#include "sql/columns.h"
+#include "sql/deparse_batch.h"
+#include "sql/deparse_stage.h"
+#include "transform/deadletter.h"
+#include "transform/isolate.h"
+#include "transform/stage.h"
+
+/*
+ * Replay state.  The pending dead letters are read into ids[] (ordered by
+ * id) before any code of the pipeline owner runs; staged row n is dead
+ * letter ids[n - 1].  The hooks, which write as the extension owner, take
+ * the dead letters' ids from here and never from the stage: the stage is a
+ * temporary table of the pipeline owner, whose code (transform functions,
+ * triggers, RLS policies of the target) runs between chunks and could
+ * rewrite it, change its column types or add casts from them.
+ */
+typedef struct Replay
+{
+	int64 pipeline_id;
+	int64 *ids;
+	int64 nids;
+	int64 resolved;
+	int64 rejected; /* replayed rows that failed again */
+} Replay;
+
+/*
+ * int8_array builds an int8[] of ids[0 .. n - 1] in the current memory
+ * context.
+ */
+static Datum
+int8_array(const int64 *ids, int64 n)
+{
+	Datum *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int64 i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(elems, (int) n, INT8OID,
+										   sizeof(int64), FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
+}
+
+/*
+ * check_staged_range raises an internal error unless staged rows lo .. hi
+ * are rows of the replay.
+ */
+static void
+check_staged_range(Replay *rp, int64 lo, int64 hi)
+{
+	if (lo < 1 || hi > rp->nids || lo > hi)
+		elog(ERROR,
+			 "etl_ext: staged rows " INT64_FORMAT " .. " INT64_FORMAT
+			 " out of range 1 .. " INT64_FORMAT,
+			 lo, hi, rp->nids);
+}
+
+/*
+ * replay_ids returns the ids of the dead letters behind staged rows
+ * lo .. hi as an int8[].
+ */
+static Datum
+replay_ids(Replay *rp, int64 lo, int64 hi)
+{
+	check_staged_range(rp, lo, hi);
+	return int8_array(rp->ids + (lo - 1), hi - lo + 1);
+}
+
+/*
+ * replay_loaded marks the dead letters behind staged rows lo .. hi
+ * resolved (inside the subtransaction that loaded them).
+ */
+static void
+replay_loaded(EtlRun *run, int64 lo, int64 hi, void *arg)
+{
+	Replay *rp = arg;
+	EtlArgs args;
+	EtlUserSwitch sw;
+	int64 *ids;
+	uint64 n;
+	int nids = 0;
+
+	check_staged_range(rp, lo, hi);
+
+	/*
+	 * The rows of lo .. hi this load took (rows held back for later are
+	 * not), read as the pipeline owner; only row numbers come out, mapped
+	 * to the ids read before any of the owner's code ran.
+	 */
+	etl_args_init(&args);
+	etl_args_add_int8(&args, lo);
+	etl_args_add_int8(&args, hi);
+	n = etl_spi_exec(psprintf("SELECT DISTINCT etl_rn FROM pg_temp.%s"
+							  " WHERE etl_rn BETWEEN $1 AND $2 AND %s",
+							  run->stage_table, etl_stage_filter(run, NULL)),
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+	ids = palloc(sizeof(int64) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		int64 rn = etl_spi_int64(i, 0, 0);
+
+		if (rn >= lo && rn <= hi)
+			ids[nids++] = rp->ids[rn - 1];
+	}
+	if (nids == 0)
+		return;
+
+	etl_args_init(&args);
+	etl_args_add(&args, INT8ARRAYOID, int8_array(ids, nids), false);
+	etl_args_add_int8(&args, rp->pipeline_id);
+	etl_become_extension_owner(&sw);
+	rp->resolved +=
+		etl_spi_exec("UPDATE etl.dead_letters SET status = 'resolved',"
+					 " resolved_at = pg_catalog.now(),"
+					 " resolution = 'reloaded by etl_retry_dead_letters'"
+					 " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+					 " AND pipeline_id OPERATOR(pg_catalog.=) $2"
+					 " AND status OPERATOR(pg_catalog.=) 'pending'",
+					 &args, SPI_OK_UPDATE, InvalidSnapshot);
+	etl_restore_user(&sw);
+}
+
+/*
+ * replay_rejected counts another failed try on the dead letter behind
+ * staged row rn, with the error of this try.
+ */
+static void
+replay_rejected(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
+				char *record, void *arg)
+{
+	Replay *rp = arg;
+	EtlDeadLetter *dl = etl_dead_letter_make(stage, record, edata);
+	EtlArgs args;
+	EtlUserSwitch sw;
+
+	rp->rejected++;
+	etl_args_init(&args);
+	etl_args_add(&args, INT8ARRAYOID, replay_ids(rp, rn, rn), false);
+	etl_args_add_int8(&args, rp->pipeline_id);
+	etl_args_add_text(&args, stage);
+	etl_args_add_text(&args, unpack_sql_state(dl->sqlerrcode));
+	etl_args_add_text(&args,
+					  etl_error_class_name(etl_error_class(dl->sqlerrcode)));
+	etl_args_add_text(&args, dl->message);
+	etl_become_extension_owner(&sw);
+	etl_spi_exec("UPDATE etl.dead_letters SET"
+				 " retry_count = retry_count OPERATOR(pg_catalog.+) 1,"
+				 " stage = $3, sqlstate = $4, error_class = $5,"
+				 " error_message = $6"
+				 " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+				 " AND pipeline_id OPERATOR(pg_catalog.=) $2"
+				 " AND status OPERATOR(pg_catalog.=) 'pending'",
+				 &args, SPI_OK_UPDATE, InvalidSnapshot);
+	etl_restore_user(&sw);
+}
+
+/*
+ * read_pending reads the ids of the pipeline's pending dead letters with a
+ * record into rp, in id order, and locks them (a concurrent
+ * etl_resolve_dead_letter waits).  Runs as the extension owner before any
+ * code of the pipeline owner, reading only etl.dead_letters.
+ */
+static void
+read_pending(Replay *rp)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+	uint64 n;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, rp->pipeline_id);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec("SELECT id FROM etl.dead_letters"
+					 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+					 " AND status OPERATOR(pg_catalog.=) 'pending'"
+					 " AND record IS NOT NULL"
+					 " ORDER BY id FOR UPDATE",
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	rp->nids = (int64) n;
+	rp->ids = palloc(sizeof(int64) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+		rp->ids[i] = etl_spi_int64(i, 0, 0);
+}
+
+/*
+ * source_identity returns the columns that identify a row of the source:
+ * its primary key, or else the pipeline's key when the source has all of
+ * those columns; NIL when neither (a view without them).
+ */
+static List *
+source_identity(EtlRun *run)
+{
+	List *keys = NIL;
+	ListCell *lc;
+
+	if (run->source_relkind == RELKIND_RELATION ||
+		run->source_relkind == RELKIND_PARTITIONED_TABLE)
+		keys = etl_primary_key_columns(run->source_relid);
+	if (keys != NIL)
+		return keys;
+	foreach (lc, run->p->key)
+		if (get_attnum(run->source_relid, lfirst(lc)) == InvalidAttrNumber)
+			return NIL;
+	return run->p->key;
+}
+
+/*
+ * int64_cmp orders int64 values (bsearch, qsort).
+ */
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64 x = *(const int64 *) a;
+	int64 y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * supersede marks resolved, without replaying them, the dead letters whose
+ * source row now has a newer version than the one they hold (a watermark
+ * value past the record's): that version was loaded by a later run, or
+ * will be by the next, and replaying the old one would overwrite it.  The
+ * row is found by the source's primary key, or by the pipeline's key when
+ * the source has those columns; without either nothing is superseded.
+ * Removes them from rp->ids and returns how many.  Called as the pipeline
+ * owner (it reads the source); marks as the extension owner, ids checked
+ * against rp->ids.
+ */
+static int64
+supersede(EtlRun *run, Replay *rp)
+{
+	EtlPipeline *p = run->p;
+	List *keys;
+	AttrNumber attnum;
+	char *sql;
+	EtlArgs args;
+	EtlUserSwitch sw;
+	int64 *sup;
+	int64 nsup;
+	int64 kept = 0;
+	int64 marked;
+
+	if (rp->nids == 0 || p->watermark_column == NULL)
+		return 0;
+	attnum = get_attnum(run->source_relid, p->watermark_column);
+	if (attnum == InvalidAttrNumber)
+		return 0;
+	etl_check_watermark_type(p, get_atttype(run->source_relid, attnum));
+	keys = source_identity(run);
+	if (keys == NIL || (sql = etl_deparse_superseded(run, keys)) == NULL)
+		return 0;
+
+	etl_args_init(&args);
+	etl_args_add(&args, INT8ARRAYOID, int8_array(rp->ids, rp->nids), false);
+	etl_args_add_int8(&args, p->id);
+	nsup = (int64) etl_spi_exec(sql, &args, SPI_OK_SELECT, run->snapshot);
+	if (nsup == 0)
+		return 0;
+	sup = palloc(sizeof(int64) * nsup);
+	for (int64 i = 0; i < nsup; i++)
+	{
+		sup[i] = etl_spi_int64(i, 0, 0);
+		if (bsearch(&sup[i], rp->ids, rp->nids, sizeof(int64), int64_cmp) ==
+			NULL)
+			elog(ERROR,
+				 "etl_ext: dead letter " INT64_FORMAT
+				 " is not one of those replayed",
+				 sup[i]);
+	}
+	qsort(sup, nsup, sizeof(int64), int64_cmp);
+
+	etl_args_init(&args);
+	etl_args_add(&args, INT8ARRAYOID, int8_array(sup, nsup), false);
+	etl_args_add_int8(&args, p->id);
+	etl_become_extension_owner(&sw);
+	marked =
+		(int64) etl_spi_exec("UPDATE etl.dead_letters SET status = 'resolved',"
+							 " resolved_at = pg_catalog.now(),"
+							 " resolution = '" ETL_RESOLUTION_SUPERSEDED "'"
+							 " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+							 " AND pipeline_id OPERATOR(pg_catalog.=) $2"
+							 " AND status OPERATOR(pg_catalog.=) 'pending'",
+							 &args, SPI_OK_UPDATE, InvalidSnapshot);
+	etl_restore_user(&sw);
+
+	for (int64 i = 0; i < rp->nids; i++)
+		if (bsearch(&rp->ids[i], sup, nsup, sizeof(int64), int64_cmp) == NULL)
+			rp->ids[kept++] = rp->ids[i];
+	rp->nids = kept;
+	return marked;
+}
+
+/*
+ * record_replay records a replay as a run of the pipeline, triggered_by
+ * 'replay', in the caller's transaction: the replayed rows as extracted,
+ * what the load did with them, those that failed again as rejected.  Its
+ * id is the one the loaded rows carry in _etl_run_id, so the run totals
+ * and the metrics count them.  The watermark does not move.
+ */
+static void
+record_replay(EtlRun *run, Replay *rp, int64 replayed, EtlLoadCounts *total)
+{
+	EtlRunRecord *r = &run->rec;
+
+	r->pipeline_id = run->p->id;
+	r->pipeline = run->p->name;
+	r->status = "succeeded";
+	r->rows_extracted = replayed;
+	r->rows_inserted = total->inserted;
+	r->rows_updated = total->updated;
+	r->rows_deleted = total->deleted;
+	r->rows_unchanged = total->unchanged;
+	r->rows_rejected = rp->rejected;
+	r->watermark_from = r->watermark_to = run->p->watermark;
+	r->attempts = 1;
+	r->finished_at = GetCurrentTimestamp();
+	r->run_by = GetUserId();
+	r->triggered_by = "replay";
+	r->extract_ms = r->transform_ms = r->check_ms = r->load_ms = -1;
+	etl_catalog_record_run(r);
+}
+
+/*
+ * etl_replay_dead_letters replays the pending dead letters of the pipeline
+ * name (etl_retry_dead_letters, api/dead_letters.c) and says what became
+ * of them in *res: it waits for the pipeline's run lock, reads which dead
+ * letters are pending before any code of the pipeline owner runs, marks
+ * those a newer source row supersedes, and loads the others as a run
+ * would have (transform, checks, load, each row isolated), recorded as a
+ * run.  The caller has connected SPI and pinned the settings.
+ */
+void
+etl_replay_dead_letters(const char *name, EtlReplayResult *res)
+{
+	EtlRun run = { 0 };
+	Replay rp = { 0 };
+	EtlIsolateHooks hooks = { replay_loaded, replay_rejected, &rp };
+	EtlLoadCounts total = { 0 };
+	EtlUserSwitch sw = { 0 };
+	EtlArgs args;
+	int64 n;
+	int64 id;
+	int64 pending;
+	int64 superseded;
+
+	/* ownership before the lock (a stranger never queues for it), then
+	 * again as committed by whoever held the lock before */
+	run.p = etl_catalog_load(name, false, InvalidSnapshot);
+	etl_check_pipeline_owner(run.p->name, run.p->owner,
+							 "retry the dead letters of");
+	id = run.p->id;
+	(void) etl_lock_pipeline(id, true);
+	{
+		Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
+
+		run.p = etl_catalog_load(name, false, snap);
+		UnregisterSnapshot(snap);
+	}
+	if (run.p->id != id)
+		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						errmsg("pipeline \"%s\" was dropped and created again "
+							   "while waiting for its run lock",
+							   name),
+						errhint("Try again.")));
+	etl_check_pipeline_owner(run.p->name, run.p->owner,
+							 "retry the dead letters of");
+	etl_check_role_exists(run.p->name, run.p->owner);
+	run.rec.started_at = GetCurrentTimestamp();
+	run.target_empty = -1;
+
+	/* what to replay is fixed before the owner's code can run */
+	rp.pipeline_id = run.p->id;
+	read_pending(&rp);
+	pending = rp.nids;
+	run.rec.run_id = pending > 0 ? etl_catalog_next_run_id() : 0;
+
+	etl_become_owner(&sw, run.p->owner);
+	etl_run_resolve_relations(&run);
+	run.map = etl_resolve_columns(run.p, run.source_relid, run.target_relid);
+	etl_require_unique_key(run.p, run.target_relid);
+	if (!run.map->row_local)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot replay the dead letters of pipeline \"%s\"",
+						run.p->name),
+				 errdetail("Its transform is not row-local: run over a few "
+						   "source rows, it would compute their aggregates, "
+						   "DISTINCT or window functions alone and overwrite "
+						   "the target's rows with partial results."),
+				 errhint("Fix the rows in the source and reload them, or "
+						 "resolve the dead letters by hand with "
+						 "etl_resolve_dead_letter().")));
+	run.snapshot = RegisterSnapshot(GetLatestSnapshot());
+	superseded = supersede(&run, &rp);
+	if (superseded > 0)
+		ereport(NOTICE,
+				(errmsg_plural(INT64_FORMAT " dead letter of pipeline \"%s\" "
+											"is superseded",
+							   INT64_FORMAT " dead letters of pipeline \"%s\" "
+											"are superseded",
+							   superseded, superseded, run.p->name),
+				 errdetail("Their source rows have newer versions, loaded "
+						   "by a later run or due to be loaded by the next; "
+						   "they were marked resolved without replaying "
+						   "them.")));
+	n = 0;
+	if (rp.nids > 0)
+	{
+		etl_stage_create(&run);
+		etl_args_init(&args);
+		etl_args_add(&args, INT8ARRAYOID, int8_array(rp.ids, rp.nids), false);
+		etl_args_add_int8(&args, run.p->id);
+		n = etl_stage_fill(
+			&run,
+			psprintf("SELECT u.rn, r.*"
+					 " FROM pg_catalog.unnest($1::pg_catalog.int8[])"
+					 " WITH ORDINALITY AS u(id, rn)"
+					 " JOIN etl.dead_letters d"
+					 " ON d.id OPERATOR(pg_catalog.=) u.id"
+					 " AND d.pipeline_id OPERATOR(pg_catalog.=) $2,"
+					 " LATERAL pg_catalog.jsonb_populate_record(NULL::%s,"
+					 " d.record) r",
+					 run.source_sql),
+			&args);
+		if (n != rp.nids)
+			elog(ERROR,
+				 "etl_ext: staged " INT64_FORMAT " of " INT64_FORMAT
+				 " dead letters of pipeline \"%s\"",
+				 n, rp.nids, run.p->name);
+		run.stage_rows = n;
+
+		/*
+		 * What a run would have done to these rows: the transform's bad
+		 * rows first, then the checks that keep rows out (critical,
+		 * quarantine), then the load.
+		 */
+		etl_isolate_transform(&run, n, &hooks);
+		(void) etl_checks_replay(&run, n, &hooks);
+		etl_load_isolated(&run, n, &hooks, &total);
+		etl_load_finish(&run);
+		etl_stage_drop(&run);
+	}
+	UnregisterSnapshot(run.snapshot);
+	etl_restore_user(&sw);
+	if (pending > 0)
+		record_replay(&run, &rp, n, &total);
+
+	res->retried = pending;
+	res->resolved = rp.resolved + superseded;
+	res->still_pending = pending - rp.resolved - superseded;
+}
