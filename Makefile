@@ -42,7 +42,9 @@ OBJS = \
 	src/loads/load.o \
 	src/loads/swap.o \
 	src/loads/swap_guard.o \
-	src/checks/quality.o \
+	src/checks/check_define.o \
+	src/checks/check_eval.o \
+	src/checks/check_results.o \
 	src/transform/deadletter.o \
 	src/transform/isolate.o \
 	src/transform/stage.o \
@@ -50,6 +52,7 @@ OBJS = \
 	src/run/run.o \
 	src/run/stages.o \
 	src/run/steps.o \
+	src/api/checks.o \
 	src/api/dead_letters.o \
 	src/api/explain.o \
 	src/api/lineage.o \
