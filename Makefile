@@ -60,6 +60,7 @@ OBJS = \
 	src/api/module.o \
 	src/api/observe.o \
 	src/api/pipeline.o \
+	src/api/pipeline_validate.o \
 	src/api/rebase.o \
 	src/api/run.o \
 	src/api/schedule.o
