@@ -34,6 +34,7 @@ OBJS = \
 	src/sql/deparse_swap.o \
 	src/sql/names.o \
 	src/sql/run_state.o \
+	src/sql/transform.o \
 	src/modes/drift.o \
 	src/modes/extract.o \
 	src/modes/fdw.o \

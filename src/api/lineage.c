@@ -48,6 +48,7 @@
 #include "sql/columns.h"
 #include "sql/names.h"
 #include "sql/run_state.h"
+#include "sql/transform.h"
 #include "transform/stage.h"
 
 PG_FUNCTION_INFO_V1(etl_lineage_columns);

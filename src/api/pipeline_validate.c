@@ -39,6 +39,7 @@
 #include "modes/track.h"
 #include "sql/columns.h"
 #include "sql/names.h"
+#include "sql/transform.h"
 
 /*
  * etl_pipeline_check_name validates a pipeline name: not NULL, not empty, at

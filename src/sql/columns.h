@@ -52,8 +52,6 @@ typedef struct EtlColumnMap
 	bool has_loaded_at;
 } EtlColumnMap;
 
-extern char *etl_normalize_transform(const char *pipeline,
-									 const char *transform);
 extern EtlColumnMap *etl_resolve_columns(EtlPipeline *p, Oid source_relid,
 										 Oid target_relid);
 extern EtlColumnMap *etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid,
@@ -64,6 +62,5 @@ extern Oid etl_resolve_relation(const char *name, const char *role,
 extern List *etl_primary_key_columns(Oid relid);
 extern void etl_require_unique_key(EtlPipeline *p, Oid target_relid);
 extern bool etl_is_audit_column(const char *name);
-extern Query *etl_transform_query(EtlPipeline *p, Oid source_relid);
 
 #endif /* ETL_COLUMNS_H */
