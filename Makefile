@@ -38,8 +38,10 @@ OBJS = \
 	src/modes/drift.o \
 	src/modes/extract.o \
 	src/modes/fdw.o \
+	src/modes/safe_bounds.o \
 	src/modes/sequences.o \
 	src/modes/track.o \
+	src/modes/watermark.o \
 	src/loads/load.o \
 	src/loads/swap.o \
 	src/loads/swap_guard.o \

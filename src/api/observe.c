@@ -55,7 +55,7 @@
 #include "base/settings.h"
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
-#include "modes/extract.h"
+#include "modes/watermark.h"
 #include "sql/columns.h"
 #include "sql/names.h"
 

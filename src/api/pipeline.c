@@ -36,8 +36,8 @@
 #include "catalog/run_lock.h"
 #include "catalog/unrecorded.h"
 #include "checks/quality.h"
-#include "modes/extract.h"
 #include "modes/fdw.h"
+#include "modes/watermark.h"
 #include "sql/columns.h"
 #include "sql/names.h"
 

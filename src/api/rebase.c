@@ -65,7 +65,7 @@
 #include "base/spi_util.h"
 #include "base/standby.h"
 #include "catalog/pipelines.h"
-#include "modes/extract.h"
+#include "modes/watermark.h"
 #include "sql/names.h"
 
 PG_FUNCTION_INFO_V1(etl_rebase_xid);

@@ -32,7 +32,7 @@
 #include "catalog/runs.h"
 #include "checks/quality.h"
 #include "loads/load.h"
-#include "modes/extract.h"
+#include "modes/watermark.h"
 #include "run/replay.h"
 #include "sql/columns.h"
 #include "sql/deparse_batch.h"
