@@ -44,7 +44,9 @@ OBJS = \
 	src/modes/watermark.o \
 	src/loads/load.o \
 	src/loads/swap.o \
+	src/loads/swap_build.o \
 	src/loads/swap_guard.o \
+	src/loads/swap_key.o \
 	src/checks/check_define.o \
 	src/checks/check_eval.o \
 	src/checks/check_results.o \

@@ -32,7 +32,7 @@
 
 #include "api/pipeline_validate.h"
 #include "catalog/pipelines.h"
-#include "loads/swap.h"
+#include "loads/swap_key.h"
 #include "modes/drift.h"
 #include "modes/sequences.h"
 #include "modes/track.h"

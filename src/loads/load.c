@@ -58,6 +58,7 @@
 
 #include "loads/load.h"
 #include "loads/swap.h"
+#include "loads/swap_build.h"
 #include "sql/deparse_batch.h"
 #include "sql/deparse_load.h"
 #include "sql/deparse_snapshot.h"

@@ -61,7 +61,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "loads/swap.h"
+#include "loads/swap_guard.h"
 #include "sql/names.h"
 
 /*
