@@ -353,10 +353,10 @@ input_fields_json(List *columns)
 }
 
 /*
- * lineage_setup reads a pipeline and prepares the walk; returns its
- * analysed transform (NULL for the default transform).  The analysis runs
- * as the pipeline owner (columns.c) and checks no privilege: lineage reads
- * the definition only.  A NULL pipeline name is refused (22004).
+ * lineage_setup reads a pipeline and prepares the walk; returns its analysed
+ * transform (NULL for the default transform).  The analysis runs as the
+ * pipeline owner (sql/transform.c) and checks no privilege: lineage reads the
+ * definition only.  A NULL pipeline name is refused (22004).
  */
 static Query *
 lineage_setup(FunctionCallInfo fcinfo, EtlRun *run)

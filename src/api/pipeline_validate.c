@@ -9,8 +9,8 @@
  *	  watermark column and its type, the key, the transform (parsed and
  *	  analysed as the owner in a security-restricted operation, never
  *	  executed), every setting, and what load partition_swap needs of the
- *	  target (swap.c).  Each refusal has its own
- *	  SQLSTATE, a message naming the culprit and a hint.  Relation names are
+ *	  target (loads/swap_key.c).  Each refusal has its own SQLSTATE, a
+ *	  message naming the culprit and a hint.  Relation names are
  *	  resolved with the caller's search_path and stored schema-qualified;
  *	  everything after runs under the pinned settings.
  *

@@ -19,8 +19,9 @@
  *	  does little serial work -- and serialize as those arrays.
  *
  *	  Two different values may share a hash, so the count may exceed the
- *	  truth (with about n^2 / 2^65 probability), never fall short: quality.c
- *	  recounts exactly, with count(DISTINCT), only when it is not zero.
+ *	  truth (with about n^2 / 2^65 probability), never fall short: the
+ *	  checks (checks/check_eval.c) recount exactly, with count(DISTINCT),
+ *	  only when it is not zero.
  *
  *	  Memory: 8 bytes per distinct value, and as much again while sorting;
  *	  the two together never pass work_mem (as a hash aggregate would not,

@@ -68,7 +68,7 @@ pin_settings(void)
 
 	/*
 	 * every statement is planned with its values: a generic plan would not
-	 * hash "= ANY" over an array parameter (quality.c), nor size the range
+	 * hash "= ANY" over an array parameter (checks/), nor size the range
 	 */
 	(void) set_config_option("plan_cache_mode", "force_custom_plan",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,

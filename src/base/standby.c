@@ -10,7 +10,7 @@
  *	  it reads a definition or takes a lock, so that it fails with one clear
  *	  25006 naming the call and what it was for, instead of PostgreSQL's
  *	  "cannot execute UPDATE in a read-only transaction" with the internal
- *	  statement as its context.  etl_run has its own message (run.c).
+ *	  statement as its context.  etl_run has its own message (api/run.c).
  *
  * IDENTIFICATION
  *	  src/base/standby.c

@@ -659,7 +659,7 @@ resolve_check_inner(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map,
  * does not fit.  Runs as the pipeline owner in a security-restricted
  * operation, whoever calls: converting params to the column's type runs its
  * input function (a domain's CHECK constraints may call the owner's
- * functions), and analysing an expression may too (columns.c).
+ * functions), and analysing an expression may too (sql/transform.c).
  */
 void
 etl_check_resolve(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map,

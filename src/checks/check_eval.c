@@ -55,17 +55,16 @@
 
 /*
  * A foreign key whose referenced table has at most this many rows probes
- * its values in memory: etl_not_in's set of int8 costs about a third of a
- * hashed IN (SELECT ...) subplan per batch row, "= ANY" over a constant
- * array somewhat more.  Larger tables keep the subplan (each process would
- * hold their values; an array travels in the plan to every parallel
- * worker).
+ * its values in memory: etl_not_in's set of int8, or "= ANY" over a
+ * constant array, costs less per batch row than a hashed IN (SELECT ...)
+ * subplan.  Larger tables keep the subplan (each process would hold their
+ * values; an array travels in the plan to every parallel worker).
  */
 #define FK_ARRAY_MAX_ROWS 250000
 
 /*
- * etl_check_fk_probe chooses how foreign key check c probes the referenced values
- * (EtlFkProbe): by a set or an array when the referenced table is small
+ * etl_check_fk_probe chooses how foreign key check c probes the referenced
+ * values (EtlFkProbe): by a set or an array when the referenced table is small
  * and its column has the batch column's type, with a hashable equality.
  */
 EtlFkProbe
@@ -485,9 +484,10 @@ reject_failing_rows(EtlRun *run, List *failed, EtlArgs *args,
 }
 
 /*
- * etl_checks_pass_sql returns the one aggregate query that evaluates the checks
- * over the batch: count(*) first, then per check its column(s); first_col
- * gets each check's first column.  Appends the checks' params to args.
+ * etl_checks_pass_sql returns the one aggregate query that evaluates the
+ * checks over the batch: count(*) first, then per check its column(s);
+ * first_col gets each check's first column.  Appends the checks' params to
+ * args.
  */
 char *
 etl_checks_pass_sql(EtlRun *run, List *checks, EtlArgs *args, int *first_col)

@@ -88,7 +88,7 @@
  *	  target's owner (checked at definition) and of the partitions rebuilt.
  *	  The run executes as the pipeline owner in a security-restricted
  *	  operation, which allows this DDL (only the batch table, a temporary
- *	  one, is created with the restriction lifted, as isolate.c does: the
+ *	  one, is created with the restriction lifted, as the stage is: the
  *	  statement runs no user code).
  *
  * IDENTIFICATION

@@ -4,7 +4,7 @@
  *	  The sequences a serial-mode watermark column draws its ids from, so
  *	  that a run can wait for the transactions holding ids drawn but not yet
  *	  inserted (extract.c), and a definition can refuse cached sequences and
- *	  warn about ids no sequence hands out (pipeline.c).
+ *	  warn about ids no sequence hands out (api/pipeline_validate.c).
  *
  *	  nextval() takes RowExclusiveLock on the sequence, for the top-level
  *	  transaction, and keeps it until that transaction ends

@@ -18,8 +18,8 @@
  *		flight (extract.c); a run never extracts past it, so no late commit
  *		is lost.
  *	  - dead letter: a source row that failed the transform or the load
- *		with a data error, isolated from its batch (isolate.c), or whose
- *		output failed a quarantine check (quality.c).
+ *		with a data error, isolated from its batch (transform/isolate.c),
+ *		or whose output failed a quarantine check (checks/).
  *
  *	  Stages: lock -> range -> extract -> transform + load (isolating bad
  *	  rows) -> advance -> record.  Each attempt runs in a subtransaction; the
@@ -31,11 +31,11 @@
  *	  autonomous writer (autonomous.c) before the ERROR is raised.
  *
  *	  Locking: a run takes its pipeline's run lock (an advisory-class lock,
- *	  catalog.c) without waiting; when another backend holds it the run
- *	  returns 'skipped' at once.  alter, drop, reset and dead-letter replay
- *	  wait for it.  Each checks ownership before it takes the lock (and
- *	  again after), so a role that may not act on a pipeline never holds or
- *	  queues for its lock.
+ *	  catalog/run_lock.c) without waiting; when another backend holds it
+ *	  the run returns 'skipped' at once.  alter, drop, reset and
+ *	  dead-letter replay wait for it.  Each checks ownership before it takes
+ *	  the lock (and again after), so a role that may not act on a pipeline
+ *	  never holds or queues for its lock.
  *
  * IDENTIFICATION
  *	  src/run/run.c

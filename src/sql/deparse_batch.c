@@ -235,7 +235,7 @@ append_delta_cte(StringInfo buf, EtlRun *run)
 }
 
 /*
- * etl_deparse_delta_cte writes the CTE etl_delta (for quality.c).
+ * etl_deparse_delta_cte writes the CTE etl_delta (for the checks).
  */
 void
 etl_deparse_delta_cte(StringInfo buf, EtlRun *run)
@@ -255,7 +255,7 @@ etl_append_transform(StringInfo buf, EtlRun *run)
 /*
  * etl_deparse_rn_batch returns the batch of staged rows rn_lo .. rn_hi with
  * the row number of the source row each batch row came from: the columns
- * etl_rn, then the transform's.  The transform (row-local, columns.c) runs
+ * etl_rn, then the transform's.  The transform (row-local, transform.c) runs
  * once per staged row, laterally: its one read of etl_delta is replaced by
  * that row, (SELECT etl_s.col, ...), so it computes that row's output rows
  * only.  A transform without a WITH of its own is flattened into one join

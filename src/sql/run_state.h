@@ -109,7 +109,7 @@ typedef struct EtlRun
 	List *dead_letters;		   /* EtlDeadLetter *, found by this attempt */
 	int64 known_rejects;	   /* rows rejected again, pending already */
 	int64 repeat_rejects;	   /* of both, snapshot rows of a repeated key */
-	List *check_results;	   /* quality.c's results of this attempt */
+	List *check_results;	   /* the checks' results of this attempt */
 	int64 check_rows;		   /* the batch rows the checks counted */
 	StringInfo attempt_errors; /* JSON array of the failed attempts */
 	const char *stage;		   /* the stage running or last run */

@@ -10,7 +10,7 @@
  *	  the order they were written (etl_deparse_stage_select()), and loaded
  *	  again in parts; the rows that fail on their own are rejected (the
  *	  caller makes them dead letters) and the rest loads.  Only row-local
- *	  transforms are isolated (columns.c): others fail the run.
+ *	  transforms are isolated (sql/transform.c): others fail the run.
  *
  *	  Subtransactions.  Every subtransaction that writes and commits keeps
  *	  its transaction id in the backend's PGPROC cache until the top-level
@@ -45,10 +45,10 @@
  *	  attempt (a deadlock with that session, say) releases it; it does not
  *	  wait for the caller's transaction, which no retry could end.
  *	  The default, 512 parts, makes rare bad rows cheap (only the parts
- *	  holding them load again: 100 bad rows in 1,000,000 cost about 2.5x the
- *	  clean batch, against 4x with 24 parts) at the price of overflowing the
- *	  cache while the run's transaction lasts; etl.isolation_parts = 24 stays
- *	  below it (busy primaries with hot standbys).  Rejected rows are deleted from the
+ *	  holding them load again, and the smaller the parts the fewer rows
+ *	  that is) at the price of overflowing the cache while the run's
+ *	  transaction lasts; etl.isolation_parts = 24 stays below it (busy
+ *	  primaries with hot standbys).  Rejected rows are deleted from the
  *	  stage; held rows are marked etl_held, which the loads leave out until
  *	  they read the held rows only (run->stage_held_only).
  *
@@ -68,7 +68,7 @@
  *	  and may rewrite it, alter its columns or add casts from their types.
  *	  Only the pipeline owner ever reads it; the hooks learn row numbers,
  *	  and a caller that writes as the extension owner maps them to what it
- *	  read itself before the owner's code ran (deadletter.c).
+ *	  read itself before the owner's code ran (run/replay.c).
  *
  * IDENTIFICATION
  *	  src/transform/isolate.c
