@@ -68,7 +68,8 @@ OBJS = \
 	src/api/pipeline_validate.o \
 	src/api/rebase.o \
 	src/api/run.o \
-	src/api/schedule.o
+	src/api/schedule.o \
+	src/api/track.o
 
 # the install script, built from its parts in src/install/ (concatenated in
 # the order of their numbers; see the rule after the PGXS include)

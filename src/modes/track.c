@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * track.c
- *	  Change tracking for mode xid: etl_track_changes() equips a table with
- *	  the column _etl_xid xid8 (the top-level transaction id of the last
- *	  writer of each row) and an index on it, and this file's trigger sets
- *	  that column on every INSERT and UPDATE, whatever value the row brings
+ *	  Change tracking for mode xid: etl_track_changes() (api/track.c) equips
+ *	  a table with the column _etl_xid xid8 (the top-level transaction id of
+ *	  the last writer of each row) and an index on it, and this file's
+ *	  trigger sets that column on every INSERT and UPDATE, whatever value
+ *	  the row brings
  *	  (an INSERT ... SELECT * from a copy, an explicit value, COPY with the
  *	  column, logical replication: the trigger is enabled ALWAYS).
  *
@@ -22,48 +23,23 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "access/relation.h"
-#include "access/table.h"
-#include "access/xact.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_class.h"
-#include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_trigger.h"
-#include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
-#include "commands/trigger.h"
-#include "fmgr.h"
-#include "miscadmin.h"
-#include "nodes/parsenodes.h"
-#include "nodes/value.h"
 #include "parser/parse_func.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/rel.h"
-#include "utils/syscache.h"
 #include "utils/xid8.h"
 
 #include "base/security.h"
 #include "base/spi_util.h"
-#include "base/standby.h"
 #include "catalog/pipelines.h"
 #include "modes/track.h"
 #include "sql/names.h"
 
-PG_FUNCTION_INFO_V1(etl_track_changes);
 PG_FUNCTION_INFO_V1(etl_track_changes_trigger);
 PG_FUNCTION_INFO_V1(etl_track_attach);
-
-/* the name of the trigger etl_track_changes() creates */
-#define TRACK_TRIGGER "etl_track_changes"
-
-/* the events it fires on: BEFORE INSERT OR UPDATE, FOR EACH ROW */
-#define TRACK_TGTYPE                                                          \
-	(TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_INSERT |           \
-	 TRIGGER_TYPE_UPDATE)
 
 /*
  * etl_track_changes_trigger() RETURNS trigger
@@ -126,12 +102,12 @@ track_trigger_function(void)
 }
 
 /*
- * find_track_trigger returns the tracking trigger of a table (one calling
+ * etl_track_find_trigger returns the tracking trigger of a table (one calling
  * etl_track_changes_trigger(), its own or cloned from a partitioned
  * parent), copied into *out; false when it has none.
  */
-static bool
-find_track_trigger(Oid relid, Trigger *out)
+bool
+etl_track_find_trigger(Oid relid, Trigger *out)
 {
 	Relation rel = relation_open(relid, AccessShareLock);
 	Oid func = track_trigger_function();
@@ -167,7 +143,7 @@ etl_track_refuse_swap(EtlPipeline *p, Oid target)
 {
 	Trigger t;
 
-	if (!find_track_trigger(target, &t))
+	if (!etl_track_find_trigger(target, &t))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -188,7 +164,7 @@ etl_track_refuse_swap(EtlPipeline *p, Oid target)
 static bool
 track_trigger_ok(Trigger *t)
 {
-	return (t->tgtype & TRACK_TGTYPE) == TRACK_TGTYPE &&
+	return (t->tgtype & ETL_TRACK_TGTYPE) == ETL_TRACK_TGTYPE &&
 		   (t->tgenabled == TRIGGER_FIRES_ALWAYS ||
 			t->tgenabled == TRIGGER_FIRES_ON_ORIGIN);
 }
@@ -225,229 +201,28 @@ etl_track_check(EtlPipeline *p, Oid source)
 							 "overlap.")));
 		if (kind != RELKIND_RELATION)
 			continue;
-		if (find_track_trigger(relid, &t) && track_trigger_ok(&t))
+		if (etl_track_find_trigger(relid, &t) && track_trigger_ok(&t))
 			continue;
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("source %s of pipeline \"%s\" holds rows of %s, "
-						"which does not track its changes",
-						p->source, p->name, etl_relation_sql(relid)),
-				 errdetail("Mode xid needs the trigger %s, enabled and firing "
-						   "BEFORE INSERT OR UPDATE FOR EACH ROW, on every "
-						   "table behind the source; %s.",
-						   TRACK_TRIGGER,
-						   !find_track_trigger(relid, &t) ? "this one has none"
-						   : (t.tgtype & TRACK_TGTYPE) != TRACK_TGTYPE
-							   ? "this one does not fire on INSERT"
-							   : "this one is disabled"),
-				 errhint("Run SELECT etl_track_changes(%s); as the owner of "
-						 "the table.",
-						 quote_literal_cstr(get_rel_relispartition(relid)
-												? p->source
-												: etl_relation_sql(relid)))));
-	}
-}
-
-/*
- * has_xid_index tells whether the table has an index whose first column is
- * _etl_xid.
- */
-static bool
-has_xid_index(Oid relid, AttrNumber attnum)
-{
-	Relation rel = table_open(relid, AccessShareLock);
-	List *indexes = RelationGetIndexList(rel);
-	ListCell *lc;
-	bool found = false;
-
-	foreach (lc, indexes)
-	{
-		HeapTuple tup =
-			SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
-
-		if (!HeapTupleIsValid(tup))
-			continue;
-		if (((Form_pg_index) GETSTRUCT(tup))->indkey.values[0] == attnum)
-			found = true;
-		ReleaseSysCache(tup);
-	}
-	table_close(rel, AccessShareLock);
-	return found;
-}
-
-/*
- * create_track_trigger creates the tracking trigger on a table (cloned to
- * its partitions), firing ALWAYS: also in sessions replaying changes with
- * session_replication_role = replica (logical replication), whose rows
- * would otherwise keep the publisher's transaction ids.
- */
-static void
-create_track_trigger(const char *rel_sql)
-{
-	etl_spi_exec(psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
-						  " FOR EACH ROW EXECUTE FUNCTION"
-						  " etl_internal.etl_track_changes_trigger()",
-						  quote_identifier(TRACK_TRIGGER), rel_sql),
-				 NULL, SPI_OK_UTILITY, InvalidSnapshot);
-	etl_spi_exec(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER %s", rel_sql,
-						  quote_identifier(TRACK_TRIGGER)),
-				 NULL, SPI_OK_UTILITY, InvalidSnapshot);
-}
-
-/*
- * ensure_track_trigger gives a table the tracking trigger if it has none,
- * and replaces one that does not fire on INSERT (made by an older version).
- * Returns what it did, or NULL.
- */
-static char *
-ensure_track_trigger(Oid relid, const char *rel_sql)
-{
-	Trigger t;
-
-	if (!find_track_trigger(relid, &t))
-	{
-		create_track_trigger(rel_sql);
-		return "created trigger " TRACK_TRIGGER;
-	}
-	if ((t.tgtype & TRACK_TGTYPE) == TRACK_TGTYPE)
-		return NULL;
-	if (t.tgisclone)
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("trigger %s of %s comes from its partitioned table",
-					quote_identifier(t.tgname), rel_sql),
-			 errhint("Run etl_track_changes() on the partitioned table.")));
-	etl_spi_exec(
-		psprintf("DROP TRIGGER %s ON %s", quote_identifier(t.tgname), rel_sql),
-		NULL, SPI_OK_UTILITY, InvalidSnapshot);
-	create_track_trigger(rel_sql);
-	return "made trigger " TRACK_TRIGGER " fire on INSERT too";
-}
-
-/*
- * enable_track_triggers enables ALWAYS the tracking trigger of a table and
- * of each of its partitions where it is not (disabled, or enabled for
- * origin or replica sessions only).  Returns what it did, or NULL.
- */
-static char *
-enable_track_triggers(Oid relid)
-{
-	List *rels = find_all_inheritors(relid, NoLock, NULL);
-	ListCell *lc;
-	int n = 0;
-
-	foreach (lc, rels)
-	{
-		Oid r = lfirst_oid(lc);
-		Trigger t;
-
-		if (r != relid && !get_rel_relispartition(r))
-			continue; /* an inheritance child tracks itself */
-		if (!find_track_trigger(r, &t) || t.tgenabled == TRIGGER_FIRES_ALWAYS)
-			continue;
-		etl_spi_exec(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER %s",
-							  etl_relation_sql(r), quote_identifier(t.tgname)),
-					 NULL, SPI_OK_UTILITY, InvalidSnapshot);
-		n++;
+			 errmsg("source %s of pipeline \"%s\" holds rows of %s, "
+					"which does not track its changes",
+					p->source, p->name, etl_relation_sql(relid)),
+			 errdetail("Mode xid needs the trigger %s, enabled and firing "
+					   "BEFORE INSERT OR UPDATE FOR EACH ROW, on every "
+					   "table behind the source; %s.",
+					   ETL_TRACK_TRIGGER,
+					   !etl_track_find_trigger(relid, &t) ? "this one has none"
+					   : (t.tgtype & ETL_TRACK_TGTYPE) != ETL_TRACK_TGTYPE
+						   ? "this one does not fire on INSERT"
+						   : "this one is disabled"),
+			 errhint("Run SELECT etl_track_changes(%s); as the owner of "
+					 "the table.",
+					 quote_literal_cstr(get_rel_relispartition(relid)
+											? p->source
+											: etl_relation_sql(relid)))));
 	}
-	return n > 0 ? psprintf("enabled trigger " TRACK_TRIGGER " ALWAYS on %d "
-							"table%s",
-							n, n > 1 ? "s" : "")
-				 : NULL;
-}
-
-/*
- * etl_track_changes(source regclass) RETURNS text
- *
- * Prepares a table for mode xid: adds _etl_xid xid8 NOT NULL DEFAULT
- * pg_current_xact_id() (existing rows get this transaction's id: the next
- * run of a pipeline takes them all), the BEFORE INSERT OR UPDATE trigger
- * that stamps it, enabled ALWAYS (on every partition too), and an index on
- * it; each only if missing.  A trigger made by an older version, firing on
- * UPDATE only, is replaced.  Owner only.  Returns what it did.
- */
-Datum
-etl_track_changes(PG_FUNCTION_ARGS)
-{
-	Oid relid;
-	char kind;
-	char *rel_sql;
-	AttrNumber attnum;
-	List *done = NIL;
-	StringInfoData result;
-	ListCell *lc;
-	int nestlevel;
-	char *what;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("source must not be NULL")));
-	relid = PG_GETARG_OID(0);
-	kind = get_rel_relkind(relid);
-	if (kind == '\0')
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
-						errmsg("relation with OID %u does not exist", relid)));
-	rel_sql = etl_relation_sql(relid);
-	etl_refuse_on_standby("etl_track_changes", psprintf("table %s", rel_sql));
-	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("%s is not a table", rel_sql),
-				 errhint("Track the changes of the table the view or foreign "
-						 "table reads, in its own cluster.")));
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		ereport(
-			ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("must be owner of table %s to track its changes", rel_sql),
-			 errhint("Ask its owner to run SELECT etl_track_changes(%s);",
-					 quote_literal_cstr(rel_sql))));
-
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
-
-	attnum = get_attnum(relid, ETL_COL_XID);
-	if (attnum == InvalidAttrNumber)
-	{
-		etl_spi_exec(
-			psprintf("ALTER TABLE %s ADD COLUMN %s pg_catalog.xid8"
-					 " NOT NULL DEFAULT pg_catalog.pg_current_xact_id()",
-					 rel_sql, ETL_COL_XID),
-			NULL, SPI_OK_UTILITY, InvalidSnapshot);
-		done = lappend(done, "added column " ETL_COL_XID);
-		attnum = get_attnum(relid, ETL_COL_XID);
-	}
-	else if (get_atttype(relid, attnum) != XID8OID)
-		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-						errmsg("column \"%s\" of %s is of type %s, not xid8",
-							   ETL_COL_XID, rel_sql,
-							   format_type_be(get_atttype(relid, attnum))),
-						errhint("Rename or drop that column first.")));
-
-	if ((what = ensure_track_trigger(relid, rel_sql)) != NULL)
-		done = lappend(done, what);
-	if ((what = enable_track_triggers(relid)) != NULL)
-		done = lappend(done, what);
-
-	if (!has_xid_index(relid, attnum))
-	{
-		etl_spi_exec(psprintf("CREATE INDEX ON %s (%s)", rel_sql, ETL_COL_XID),
-					 NULL, SPI_OK_UTILITY, InvalidSnapshot);
-		done = lappend(done, "created an index on " ETL_COL_XID);
-	}
-
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
-
-	initStringInfo(&result);
-	foreach (lc, done)
-		appendStringInfo(&result, "%s%s",
-						 foreach_current_index(lc) ? ", " : "",
-						 (char *) lfirst(lc));
-	if (done == NIL)
-		appendStringInfo(&result, "%s already tracks its changes", rel_sql);
-	PG_RETURN_TEXT_P(cstring_to_text(result.data));
 }
 
 /*
@@ -466,7 +241,7 @@ check_attached(Oid parent, Oid child, const char *verb)
 	char *child_sql;
 
 	if (!OidIsValid(parent) || !OidIsValid(child) ||
-		!find_track_trigger(parent, &t))
+		!etl_track_find_trigger(parent, &t))
 		return;
 	if (get_attnum(child, ETL_COL_XID) == InvalidAttrNumber ||
 		get_atttype(child, get_attnum(child, ETL_COL_XID)) != XID8OID)
