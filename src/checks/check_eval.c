@@ -258,7 +258,8 @@ add_check_args(EtlArgs *args, EtlCheck *c)
 }
 
 /*
- * batch_from appends "FROM <transform> AS etl_b" (with the delta CTE first).
+ * batch_query returns the query "SELECT select_list FROM <transform> AS
+ * etl_b tail", with the delta CTE first.
  */
 static char *
 batch_query(EtlRun *run, const char *select_list, const char *tail)

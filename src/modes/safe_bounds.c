@@ -83,6 +83,8 @@ etl_oldest_open_xact_start(void)
 	return result;
 }
 
+static bool collect_written_walker(Node *node, List **relids);
+
 /*
  * collect_written collects the relations whose writers a serial- or
  * cdc-mode run waits for: a table or materialized view itself, every
@@ -91,8 +93,6 @@ etl_oldest_open_xact_start(void)
  * have no local writers: nothing to wait for (remote sources rely on
  * re-reads and the idempotent load).
  */
-static bool collect_written_walker(Node *node, List **relids);
-
 static void
 collect_written(Oid relid, List **relids)
 {
@@ -124,6 +124,10 @@ collect_written(Oid relid, List **relids)
 	}
 }
 
+/*
+ * collect_written_walker collects, with collect_written(), the relations a
+ * view's query reads.
+ */
 static bool
 collect_written_walker(Node *node, List **relids)
 {

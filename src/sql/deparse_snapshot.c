@@ -80,6 +80,9 @@ append_signed_source(StringInfo buf, EtlRun *run)
 					 run->map->transform_sql);
 }
 
+/*
+ * append_source_cte writes the CTE etl_delta over the whole source.
+ */
 static void
 append_source_cte(StringInfo buf, EtlRun *run)
 {
