@@ -378,13 +378,13 @@ etl_unrecorded_remove_at_commit(List *records)
 }
 
 /*
- * record_one records one waiting record in a subtransaction of the current
- * transaction and returns true; a record that cannot be recorded (a file
- * damaged by hand) is said in a WARNING and left in its file, and the run
- * goes on.  A cancel is raised again.
+ * try_in_subxact runs fn(arg) in a subtransaction of the current
+ * transaction, committed when fn returns and rolled back when it raises.
+ * Returns NULL on success, or the error copied into the caller's memory
+ * context; a cancel is raised again.
  */
-static bool
-record_one(EtlUnrecorded *u, const char *payload)
+static ErrorData *
+try_in_subxact(void (*fn)(void *), void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -394,8 +394,7 @@ record_one(EtlUnrecorded *u, const char *payload)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		(void) etl_failure_record_apply(
-			DirectFunctionCall1(jsonb_in, CStringGetDatum(payload)));
+		fn(arg);
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
@@ -408,10 +407,34 @@ record_one(EtlUnrecorded *u, const char *payload)
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
+	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	return edata;
+}
+
+/*
+ * apply_payload applies the failure record whose JSON text arg points to.
+ */
+static void
+apply_payload(void *arg)
+{
+	(void) etl_failure_record_apply(
+		DirectFunctionCall1(jsonb_in, CStringGetDatum((const char *) arg)));
+}
+
+/*
+ * record_one records one waiting record in a subtransaction of the current
+ * transaction and returns true; a record that cannot be recorded (a file
+ * damaged by hand) is said in a WARNING and left in its file, and the run
+ * goes on.  A cancel is raised again.
+ */
+static bool
+record_one(EtlUnrecorded *u, const char *payload)
+{
+	ErrorData *edata = try_in_subxact(apply_payload, (void *) payload);
+
 	if (edata == NULL)
 		return true;
-	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-		ReThrowError(edata);
 	ereport(WARNING,
 			(errcode(edata->sqlerrcode),
 			 errmsg("the failure record in file \"%s\" could not be recorded: "
@@ -490,6 +513,25 @@ describe_record(ReturnSetInfo *rsinfo, EtlUnrecorded *u, const char *payload)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+/* The arguments of describe_record() through try_in_subxact(). */
+typedef struct DescribeArgs
+{
+	ReturnSetInfo *rsinfo;
+	EtlUnrecorded *u;
+	const char *payload;
+} DescribeArgs;
+
+/*
+ * describe_call calls describe_record() with the DescribeArgs arg points to.
+ */
+static void
+describe_call(void *arg)
+{
+	DescribeArgs *a = (DescribeArgs *) arg;
+
+	describe_record(a->rsinfo, a->u, a->payload);
+}
+
 /*
  * describe_fenced runs describe_record() in a subtransaction: a file that
  * is not a record (damaged by hand) still counts, with its run id only,
@@ -499,33 +541,13 @@ describe_record(ReturnSetInfo *rsinfo, EtlUnrecorded *u, const char *payload)
 static void
 describe_fenced(ReturnSetInfo *rsinfo, EtlUnrecorded *u, const char *payload)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData *volatile edata = NULL;
+	DescribeArgs a = { rsinfo, u, payload };
+	ErrorData *edata = try_in_subxact(describe_call, &a);
 	Datum values[5] = { 0 };
 	bool nulls[5] = { false, false, true, true, true };
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		describe_record(rsinfo, u, payload);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
 	if (edata == NULL)
 		return;
-	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-		ReThrowError(edata);
 	ereport(LOG,
 			(errcode(edata->sqlerrcode),
 			 errmsg("the failure record in file \"%s\" cannot be read: %s",
