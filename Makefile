@@ -12,6 +12,7 @@ MODULE_big = etl_ext
 # the objects, layer by layer from the bottom (scripts/check_layers)
 OBJS = \
 	src/base/aggregates.o \
+	src/base/entry.o \
 	src/base/errors.o \
 	src/base/fence.o \
 	src/base/rowhash.o \
@@ -121,7 +122,8 @@ REGRESS = \
 	replica_totals \
 	keyless_append \
 	lineage_broken \
-	no_equality
+	no_equality \
+	entry_settings
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 # the REGRESS files that only a superuser can run (they create roles or
 # databases and switch between them); make test runs the others once more as

@@ -13,6 +13,7 @@
 
 #include "utils/builtins.h"
 
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "base/standby.h"
@@ -36,7 +37,7 @@ PG_FUNCTION_INFO_V1(etl_check_sql);
 Datum
 etl_add_check(PG_FUNCTION_ARGS)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
+	EtlEntry e;
 	EtlCheck *c = palloc0(sizeof(EtlCheck));
 	EtlPipeline *p;
 	EtlColumnMap *map;
@@ -44,15 +45,15 @@ etl_add_check(PG_FUNCTION_ARGS)
 	Oid target_relid;
 	EtlArgs args;
 	EtlUserSwitch sw;
-	int nestlevel;
 	text *result;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("pipeline and kind of a check must not be NULL")));
-	etl_refuse_on_standby("etl_add_check", etl_pipeline_object(text_to_cstring(
-											   PG_GETARG_TEXT_PP(0))));
+	etl_entry_begin_write(
+		&e, ETL_ENTRY_PINNED, "etl_add_check",
+		etl_pipeline_object(text_to_cstring(PG_GETARG_TEXT_PP(0))));
 	c->kind =
 		etl_name_lookup(etl_check_kind_names, CK_COUNT,
 						text_to_cstring(PG_GETARG_TEXT_PP(1)), "check kind");
@@ -66,8 +67,6 @@ etl_add_check(PG_FUNCTION_ARGS)
 										text_to_cstring(PG_GETARG_TEXT_PP(4)),
 										"severity");
 
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
 	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
 						 InvalidSnapshot);
 	etl_check_pipeline_owner(p->name, p->owner, "add checks to");
@@ -114,12 +113,8 @@ etl_add_check(PG_FUNCTION_ARGS)
 				 &args, SPI_OK_INSERT, InvalidSnapshot);
 	etl_restore_user(&sw);
 
-	result =
-		(text *) MemoryContextAlloc(callercxt, VARHDRSZ + strlen(c->name));
-	SET_VARSIZE(result, VARHDRSZ + strlen(c->name));
-	memcpy(VARDATA(result), c->name, strlen(c->name));
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	result = etl_entry_text(&e, c->name);
+	etl_entry_end(&e);
 	PG_RETURN_TEXT_P(result);
 }
 
@@ -134,19 +129,17 @@ etl_drop_check(PG_FUNCTION_ARGS)
 	EtlPipeline *p;
 	EtlArgs args;
 	EtlUserSwitch sw;
-	int nestlevel;
+	EtlEntry e;
 	uint64 n;
 	char *name;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("pipeline and check name must not be NULL")));
-	etl_refuse_on_standby(
-		"etl_drop_check",
+	etl_entry_begin_write(
+		&e, ETL_ENTRY_PINNED, "etl_drop_check",
 		etl_pipeline_object(text_to_cstring(PG_GETARG_TEXT_PP(0))));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
 	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
 						 InvalidSnapshot);
 	etl_check_pipeline_owner(p->name, p->owner, "drop checks of");
@@ -167,8 +160,7 @@ etl_drop_check(PG_FUNCTION_ARGS)
 			 errhint(
 				 "SELECT name FROM etl.checks JOIN etl.pipelines p USING (pipeline_id) WHERE p.name = %s lists them.",
 				 quote_literal_cstr(p->name))));
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	PG_RETURN_BOOL(true);
 }
 
@@ -183,19 +175,17 @@ etl_drop_check(PG_FUNCTION_ARGS)
 Datum
 etl_check_sql(PG_FUNCTION_ARGS)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
+	EtlEntry e;
 	EtlRun run = { 0 };
 	EtlArgs args;
 	List *checks;
 	ListCell *lc;
-	int nestlevel;
 	char *sql = NULL;
 	text *result = NULL;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	run.p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
 							 InvalidSnapshot);
 	etl_check_pipeline_owner(run.p->name, run.p->owner,
@@ -219,13 +209,9 @@ etl_check_sql(PG_FUNCTION_ARGS)
 		etl_args_init(&args);
 		args.n = ETL_NPARAMS;
 		sql = etl_checks_pass_sql(&run, checks, &args, first_col);
-		result =
-			(text *) MemoryContextAlloc(callercxt, VARHDRSZ + strlen(sql));
-		SET_VARSIZE(result, VARHDRSZ + strlen(sql));
-		memcpy(VARDATA(result), sql, strlen(sql));
+		result = etl_entry_text(&e, sql);
 	}
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(result);

@@ -17,6 +17,7 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "base/standby.h"
@@ -43,39 +44,32 @@ PG_FUNCTION_INFO_V1(etl_resolve_dead_letter);
 Datum
 etl_retry_dead_letters(PG_FUNCTION_ARGS)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
+	EtlEntry e;
 	EtlReplayResult res;
 	TupleDesc tupdesc;
 	Datum values[3];
 	bool nulls[3] = { 0 };
-	int nestlevel;
 	char *name;
-	HeapTuple tuple;
+	Datum result;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("pipeline name must not be NULL")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	etl_refuse_on_standby("etl_retry_dead_letters", etl_pipeline_object(name));
+	etl_entry_begin_write(&e, ETL_ENTRY_PINNED, "etl_retry_dead_letters",
+						  etl_pipeline_object(name));
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "etl_retry_dead_letters must return a composite type");
 	etl_require_read_committed("etl_retry_dead_letters");
 
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
-
 	etl_replay_dead_letters(name, &res);
 
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
-
-	MemoryContextSwitchTo(callercxt);
-	tupdesc = BlessTupleDesc(tupdesc);
 	values[0] = Int64GetDatum(res.retried);
 	values[1] = Int64GetDatum(res.resolved);
 	values[2] = Int64GetDatum(res.still_pending);
-	tuple = heap_form_tuple(tupdesc, values, nulls);
-	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+	result = etl_entry_tuple(&e, tupdesc, values, nulls);
+	etl_entry_end(&e);
+	PG_RETURN_DATUM(result);
 }
 
 /*
@@ -127,7 +121,7 @@ etl_resolve_dead_letter(PG_FUNCTION_ARGS)
 	char *resolution;
 	EtlArgs args;
 	EtlUserSwitch sw;
-	int nestlevel;
+	EtlEntry e;
 	char *pipeline;
 	Oid owner;
 
@@ -135,7 +129,7 @@ etl_resolve_dead_letter(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("dead letter id and status must not be NULL")));
 	id = PG_GETARG_INT64(0);
-	etl_refuse_on_standby("etl_resolve_dead_letter",
+	etl_entry_begin_write(&e, ETL_ENTRY_PINNED, "etl_resolve_dead_letter",
 						  psprintf("dead letter " INT64_FORMAT, id));
 	status = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	resolution =
@@ -146,9 +140,6 @@ etl_resolve_dead_letter(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid dead letter status \"%s\"", status),
 				 errhint("Valid values are: resolved, ignored, pending.")));
-
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
 
 	/*
 	 * Find it whoever may see it and check the caller's rights before
@@ -173,7 +164,6 @@ etl_resolve_dead_letter(PG_FUNCTION_ARGS)
 				 &args, SPI_OK_UPDATE, InvalidSnapshot);
 	etl_restore_user(&sw);
 
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	PG_RETURN_BOOL(true);
 }

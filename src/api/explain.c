@@ -24,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
@@ -61,19 +62,17 @@ Datum
 etl_explain(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext callercxt = CurrentMemoryContext;
+	EtlEntry e;
 	EtlRun run = { 0 };
 	EtlUserSwitch sw = { 0 };
 	List *lines = NIL;
 	ListCell *lc;
-	int nestlevel;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("pipeline name must not be NULL")));
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 
 	run.p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
 							 InvalidSnapshot);
@@ -105,14 +104,13 @@ etl_explain(PG_FUNCTION_ARGS)
 	{
 		Datum value;
 		bool isnull = false;
-		MemoryContext old = MemoryContextSwitchTo(callercxt);
+		MemoryContext old = etl_entry_to_caller(&e);
 
 		value = CStringGetTextDatum((char *) lfirst(lc));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value,
 							 &isnull);
 		MemoryContextSwitchTo(old);
 	}
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	return (Datum) 0;
 }

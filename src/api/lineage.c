@@ -41,6 +41,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/settings.h"
 #include "base/spi_util.h"
@@ -533,15 +534,13 @@ Datum
 etl_lineage_columns(PG_FUNCTION_ARGS)
 {
 	LineageCall call = { fcinfo, CurrentMemoryContext, NIL };
-	int nestlevel;
+	EtlEntry e;
 
 	InitMaterializedSRF(fcinfo, 0);
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	if (lineage_read(&call, read_columns))
 		lineage_put(&call);
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	return (Datum) 0;
 }
 
@@ -608,15 +607,13 @@ Datum
 etl_lineage_relations(PG_FUNCTION_ARGS)
 {
 	LineageCall call = { fcinfo, CurrentMemoryContext, NIL };
-	int nestlevel;
+	EtlEntry e;
 
 	InitMaterializedSRF(fcinfo, 0);
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	if (lineage_read(&call, read_relations))
 		lineage_put(&call);
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	return (Datum) 0;
 }
 

@@ -43,6 +43,7 @@
 #include "utils/varlena.h"
 
 #include "api/observe.h"
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
@@ -915,13 +916,12 @@ collect(void)
 Datum
 etl_metrics(PG_FUNCTION_ARGS)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
 	char *format =
 		PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	bool json;
 	Metrics *m;
 	char *out;
-	int nestlevel;
+	EtlEntry e;
 	text *result;
 
 	if (format == NULL ||
@@ -932,14 +932,11 @@ etl_metrics(PG_FUNCTION_ARGS)
 						errhint("Valid values are: prometheus, json.")));
 	json = strcmp(format, "json") == 0;
 
-	etl_spi_connect();
-	nestlevel = etl_monitor_settings();
+	etl_entry_begin(&e, ETL_ENTRY_MONITOR);
 	m = collect();
 	out = json ? write_json(m) : write_text(m);
-	MemoryContextSwitchTo(callercxt);
-	result = cstring_to_text(out);
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	result = etl_entry_text(&e, out);
+	etl_entry_end(&e);
 	PG_RETURN_TEXT_P(result);
 }
 
@@ -956,11 +953,10 @@ etl_metric_rows(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Family **order;
 	Metrics *m;
-	int nestlevel;
+	EtlEntry e;
 
 	InitMaterializedSRF(fcinfo, 0);
-	etl_spi_connect();
-	nestlevel = etl_monitor_settings();
+	etl_entry_begin(&e, ETL_ENTRY_MONITOR);
 	m = collect();
 	order = family_order(m);
 	for (int i = 0; i < F_COUNT; i++)
@@ -983,7 +979,6 @@ etl_metric_rows(PG_FUNCTION_ARGS)
 								 nulls);
 		}
 	}
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	return (Datum) 0;
 }

@@ -51,6 +51,7 @@
 #include "utils/timestamp.h"
 
 #include "api/observe.h"
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/settings.h"
 #include "base/spi_util.h"
@@ -131,22 +132,6 @@ etl_lag_cache_create(MemoryContext cxt)
 	c->probes = hash_create("etl_ext lag probes", 64, &ctl,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	return c;
-}
-
-/*
- * etl_monitor_settings opens the GUC nest level of a monitoring entry point
- * (etl_lag, the status and the metrics): the pinned settings, and no JIT
- * compilation, which would cost more than these short queries.  Returns
- * the nest level for etl_unpin_settings().
- */
-int
-etl_monitor_settings(void)
-{
-	int nestlevel = etl_pin_settings();
-
-	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return nestlevel;
 }
 
 /*
@@ -536,8 +521,8 @@ lag_fenced(EtlLagCache *c, EtlPipeline *p, EtlLag *lag)
  * etl_pipeline_lag sets lag to the lag of a pipeline and returns true, or
  * returns false when it has none to show: before the first run, when its
  * owner is gone, when the reader may not see it, or when it could not be
- * read (an error or etl.lag_timeout, logged).  The caller has SPI connected
- * and the monitoring settings (etl_monitor_settings) in force; the value
+ * read (an error or etl.lag_timeout, logged).  The caller has entered with
+ * the monitoring settings (ETL_ENTRY_MONITOR of base/entry.h); the value
  * lives in the cache's memory context.
  */
 bool
@@ -649,11 +634,10 @@ lookup_pipeline(EtlLagCache *c, const char *name)
 Datum
 etl_lag(PG_FUNCTION_ARGS)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
 	EtlLagCache *c = fcinfo->flinfo->fn_extra;
 	EtlPipeline *p;
 	EtlLag lag;
-	int nestlevel;
+	EtlEntry e;
 	text *result = NULL;
 
 	if (PG_ARGISNULL(0))
@@ -664,19 +648,11 @@ etl_lag(PG_FUNCTION_ARGS)
 		fcinfo->flinfo->fn_extra = c;
 	}
 
-	etl_spi_connect();
-	nestlevel = etl_monitor_settings();
+	etl_entry_begin(&e, ETL_ENTRY_MONITOR);
 	p = lookup_pipeline(c, text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	if (p != NULL && etl_pipeline_lag(c, p, &lag))
-	{
-		char *text = etl_lag_text(&lag);
-		MemoryContext old = MemoryContextSwitchTo(callercxt);
-
-		result = cstring_to_text(text);
-		MemoryContextSwitchTo(old);
-	}
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+		result = etl_entry_text(&e, etl_lag_text(&lag));
+	etl_entry_end(&e);
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(result);

@@ -30,6 +30,5 @@ extern EtlLagCache *etl_lag_cache_create(MemoryContext cxt);
 extern bool etl_pipeline_lag(EtlLagCache *cache, EtlPipeline *p, EtlLag *lag);
 extern char *etl_lag_text(EtlLag *lag);
 extern double etl_lag_seconds(EtlLag *lag);
-extern int etl_monitor_settings(void);
 
 #endif /* ETL_OBSERVE_H */

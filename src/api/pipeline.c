@@ -29,6 +29,7 @@
 #include "api/pipeline.h"
 #include "api/pipeline_validate.h"
 #include "api/schedule.h"
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "base/standby.h"
@@ -210,21 +211,20 @@ etl_create_pipeline(PG_FUNCTION_ARGS)
 {
 	EtlPipeline *p = default_pipeline();
 	EtlPipelineRelations rels;
-	int nestlevel;
+	EtlEntry e;
 	int64 id;
 
 	p->name = arg_cstring(fcinfo, ARG_NAME);
 	etl_pipeline_check_name(p->name);
-	etl_refuse_on_standby("etl_create_pipeline", etl_pipeline_object(p->name));
+	etl_entry_begin_write(&e, ETL_ENTRY_CALLER_PATH, "etl_create_pipeline",
+						  etl_pipeline_object(p->name));
 	apply_args(fcinfo, p);
 
 	/* names given by the caller resolve with the caller's search_path */
 	rels.source = etl_pipeline_resolve_relation(p->source, "source");
 	rels.target = etl_pipeline_resolve_relation(p->target, "target");
 	store_relation_names(p, &rels);
-
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_pin(&e);
 
 	if (etl_catalog_load(p->name, true, InvalidSnapshot) != NULL)
 		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -237,8 +237,7 @@ etl_create_pipeline(PG_FUNCTION_ARGS)
 	etl_fdw_defaults(p, rels.source);
 	etl_pipeline_notice_unsafe_serial(p, rels.source);
 
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	PG_RETURN_INT64(id);
 }
 
@@ -300,15 +299,15 @@ alter_pipeline(FunctionCallInfo fcinfo, bool force)
 	char *old_wm_col;
 	char *old_target;
 	EtlPipelineRelations rels;
-	int nestlevel;
+	EtlEntry e;
 	bool reset;
 	bool had_watermark;
 	bool source_given = !PG_ARGISNULL(ARG_SOURCE);
 	bool target_given = !PG_ARGISNULL(ARG_TARGET);
 
 	etl_pipeline_check_name(name);
-	etl_refuse_on_standby("etl_alter_pipeline", etl_pipeline_object(name));
-	etl_spi_connect();
+	etl_entry_begin_write(&e, ETL_ENTRY_CALLER_PATH, "etl_alter_pipeline",
+						  etl_pipeline_object(name));
 
 	/* new relation names resolve with the caller's search_path */
 	rels.source = source_given ? etl_pipeline_resolve_relation(
@@ -318,7 +317,7 @@ alter_pipeline(FunctionCallInfo fcinfo, bool force)
 									 arg_cstring(fcinfo, ARG_TARGET), "target")
 							   : InvalidOid;
 
-	nestlevel = etl_pin_settings();
+	etl_entry_pin(&e);
 	p = lock_and_load(name, "alter");
 	etl_check_role_exists(p->name, p->owner);
 	old_mode = p->mode;
@@ -365,8 +364,7 @@ alter_pipeline(FunctionCallInfo fcinfo, bool force)
 						 errdetail("Mode or watermark column changed; the "
 								   "next run starts from the beginning.")));
 
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	PG_RETURN_INT64(p->id);
 }
 
@@ -418,19 +416,17 @@ etl_drop_pipeline(PG_FUNCTION_ARGS)
 {
 	char *name = arg_cstring(fcinfo, 0);
 	EtlPipeline *p;
-	int nestlevel;
+	EtlEntry e;
 
 	etl_pipeline_check_name(name);
-	etl_refuse_on_standby("etl_drop_pipeline", etl_pipeline_object(name));
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin_write(&e, ETL_ENTRY_PINNED, "etl_drop_pipeline",
+						  etl_pipeline_object(name));
 	p = lock_and_load(name, "drop");
 	etl_catalog_delete(p);
 	etl_cron_drop_job(p);
 	/* failure records waiting in files go with the pipeline */
 	etl_unrecorded_remove_at_commit(etl_unrecorded_list(p->id));
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	PG_RETURN_BOOL(true);
 }
 
@@ -449,16 +445,14 @@ etl_reset_watermark(PG_FUNCTION_ARGS)
 	char *name = arg_cstring(fcinfo, 0);
 	char *value = arg_cstring(fcinfo, 1);
 	bool force = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
-	MemoryContext callercxt = CurrentMemoryContext;
+	EtlEntry e;
 	EtlPipeline *p;
-	int nestlevel;
 	char *stored = NULL;
-	text *result = NULL;
+	text *result;
 
 	etl_pipeline_check_name(name);
-	etl_refuse_on_standby("etl_reset_watermark", etl_pipeline_object(name));
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin_write(&e, ETL_ENTRY_PINNED, "etl_reset_watermark",
+						  etl_pipeline_object(name));
 	p = lock_and_load(name, "reset the watermark of");
 	if (p->watermark != NULL)
 		etl_check_keyless_reload(
@@ -521,16 +515,9 @@ etl_reset_watermark(PG_FUNCTION_ARGS)
 		stored = OidOutputFunctionCall(typoutput, d);
 	}
 	etl_catalog_set_watermark(p, stored);
-	if (stored != NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(callercxt);
+	result = etl_entry_text(&e, stored);
 
-		result = cstring_to_text(stored);
-		MemoryContextSwitchTo(old);
-	}
-
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(result);

@@ -61,6 +61,7 @@
 #include "utils/xid8.h"
 
 #include "api/pipeline.h"
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "base/standby.h"
@@ -427,7 +428,6 @@ etl_rebase_xid(PG_FUNCTION_ARGS)
 	Oid relid;
 	char kind;
 	char *source_sql;
-	int nestlevel;
 	List *foreign;
 	int k;
 	int64 rows = 0;
@@ -438,7 +438,7 @@ etl_rebase_xid(PG_FUNCTION_ARGS)
 	StringInfoData result;
 	ListCell *lc;
 	text *out;
-	MemoryContext callercxt = CurrentMemoryContext;
+	EtlEntry e;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -449,7 +449,8 @@ etl_rebase_xid(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
 						errmsg("relation with OID %u does not exist", relid)));
 	source_sql = etl_relation_sql(relid);
-	etl_refuse_on_standby("etl_rebase_xid", psprintf("table %s", source_sql));
+	etl_entry_begin_write(&e, ETL_ENTRY_PINNED, "etl_rebase_xid",
+						  psprintf("table %s", source_sql));
 	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -471,8 +472,6 @@ etl_rebase_xid(PG_FUNCTION_ARGS)
 								"etl_track_changes() adds.",
 								ETL_COL_XID)));
 
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
 	foreign = foreign_pipelines(source_sql, &k);
 	initStringInfo(&result);
 	if (k == 0)
@@ -513,14 +512,7 @@ etl_rebase_xid(PG_FUNCTION_ARGS)
 						 "dump",
 						 source_sql, rows, pending);
 	}
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
-
-	{
-		MemoryContext old = MemoryContextSwitchTo(callercxt);
-
-		out = cstring_to_text(result.data);
-		MemoryContextSwitchTo(old);
-	}
+	out = etl_entry_text(&e, result.data);
+	etl_entry_end(&e);
 	PG_RETURN_TEXT_P(out);
 }

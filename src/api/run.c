@@ -20,9 +20,8 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
-#include "base/security.h"
+#include "base/entry.h"
 #include "base/settings.h"
-#include "base/spi_util.h"
 #include "catalog/pipelines.h"
 #include "run/run.h"
 
@@ -35,17 +34,14 @@ PG_FUNCTION_INFO_V1(etl_retry_delay);
  * context.
  */
 static Datum
-make_result(FunctionCallInfo fcinfo, EtlRunRecord *r, MemoryContext cxt)
+make_result(FunctionCallInfo fcinfo, EtlRunRecord *r, EtlEntry *e)
 {
 	TupleDesc tupdesc;
 	Datum values[14];
 	bool nulls[14] = { 0 };
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	Datum result;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "etl_run must return a composite type");
-	tupdesc = BlessTupleDesc(tupdesc);
 
 	values[0] = Int64GetDatum(r->run_id);
 	nulls[0] = r->run_id == 0; /* not recorded */
@@ -70,9 +66,7 @@ make_result(FunctionCallInfo fcinfo, EtlRunRecord *r, MemoryContext cxt)
 	values[13] =
 		DirectFunctionCall2(timestamp_mi, TimestampTzGetDatum(r->finished_at),
 							TimestampTzGetDatum(r->started_at));
-	result = HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
-	MemoryContextSwitchTo(old);
-	return result;
+	return etl_entry_tuple(e, tupdesc, values, nulls);
 }
 
 /*
@@ -84,9 +78,8 @@ make_result(FunctionCallInfo fcinfo, EtlRunRecord *r, MemoryContext cxt)
 static Datum
 run_entry(FunctionCallInfo fcinfo, char *name, EtlRunRequest *req)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
+	EtlEntry e;
 	EtlRunRecord rec;
-	int nestlevel;
 	Datum result;
 
 	if (RecoveryInProgress())
@@ -98,16 +91,14 @@ run_entry(FunctionCallInfo fcinfo, char *name, EtlRunRequest *req)
 					 "next run continues from the replicated watermark.")));
 	etl_require_read_committed("etl_run");
 
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	if (etl_work_mem > 0)
 		(void) set_config_option("work_mem", psprintf("%d", etl_work_mem),
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 								 true, 0, false);
 	etl_run_pipeline(name, req, &rec);
-	result = make_result(fcinfo, &rec, callercxt);
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	result = make_result(fcinfo, &rec, &e);
+	etl_entry_end(&e);
 	PG_RETURN_DATUM(result);
 }
 
@@ -179,7 +170,7 @@ etl_retry_delay(PG_FUNCTION_ARGS)
 	EtlPipeline *p;
 	int32 failed;
 	double ms;
-	int nestlevel;
+	EtlEntry e;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
@@ -187,13 +178,11 @@ etl_retry_delay(PG_FUNCTION_ARGS)
 	if (failed < 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("failed_attempts must be at least 1")));
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false,
 						 InvalidSnapshot);
 	ms = etl_retry_delay_ms(p, failed);
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	PG_RETURN_DATUM(
 		DirectFunctionCall2(interval_mul,
 							DirectFunctionCall7(make_interval, 0, 0, 0, 0, 0,

@@ -95,6 +95,7 @@
 #include "utils/tuplestore.h"
 
 #include "api/schedule.h"
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "base/standby.h"
@@ -654,7 +655,7 @@ etl_schedule(PG_FUNCTION_ARGS)
 	bool for_other;
 	bool recreated;
 	bool was_active;
-	int nestlevel;
+	EtlEntry e;
 	int64 jobid;
 
 	if (PG_ARGISNULL(1))
@@ -663,10 +664,8 @@ etl_schedule(PG_FUNCTION_ARGS)
 				 errmsg("cron expression must not be NULL"),
 				 errhint("Give a pg_cron schedule, e.g. '*/15 * * * *'.")));
 	expression = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	etl_refuse_on_standby("etl_schedule", etl_pipeline_object(name));
-
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin_write(&e, ETL_ENTRY_PINNED, "etl_schedule",
+						  etl_pipeline_object(name));
 	p = load_locked(name, "schedule");
 	job = describe_job(p, true);
 	state = cron_state(&crondb);
@@ -704,8 +703,7 @@ etl_schedule(PG_FUNCTION_ARGS)
 		pause_job(jobid);
 	warn_if_inactive(job, jobid);
 
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	PG_RETURN_INT64(jobid);
 }
 
@@ -722,12 +720,11 @@ etl_unschedule(PG_FUNCTION_ARGS)
 	CronState state;
 	EtlPipeline *p;
 	CronJob *job;
-	int nestlevel;
+	EtlEntry e;
 	bool removed = false;
 
-	etl_refuse_on_standby("etl_unschedule", etl_pipeline_object(name));
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin_write(&e, ETL_ENTRY_PINNED, "etl_unschedule",
+						  etl_pipeline_object(name));
 	p = load_locked(name, "unschedule");
 	job = describe_job(p, false);
 	state = cron_state(&crondb);
@@ -735,8 +732,7 @@ etl_unschedule(PG_FUNCTION_ARGS)
 				 job ? unschedule_in_cron_db_sql(job) : NULL);
 	if (job != NULL)
 		removed = remove_job(job);
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	PG_RETURN_BOOL(removed);
 }
 
@@ -784,14 +780,13 @@ etl_cron_drop_job(EtlPipeline *p)
 Datum
 etl_schedule_of(PG_FUNCTION_ARGS)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
+	EtlEntry e;
 	const char *crondb;
 	char *name;
 	char *schedule;
 	text *result = NULL;
 	EtlArgs args;
 	EtlUserSwitch sw;
-	int nestlevel;
 
 	if (PG_ARGISNULL(0) || cron_state(&crondb) != CRON_READY)
 		PG_RETURN_NULL();
@@ -799,8 +794,7 @@ etl_schedule_of(PG_FUNCTION_ARGS)
 	if (strlen(JOB_PREFIX) + strlen(name) >= NAMEDATALEN)
 		PG_RETURN_NULL();
 
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	etl_args_init(&args);
 	etl_args_add_text(&args, name);
 	etl_args_add_text(&args, psprintf("%s%s", JOB_PREFIX, name));
@@ -815,15 +809,9 @@ etl_schedule_of(PG_FUNCTION_ARGS)
 			" AND j.database OPERATOR(pg_catalog.=) $3 AND j.active",
 			&args, SPI_OK_SELECT, InvalidSnapshot) > 0 &&
 		(schedule = etl_spi_text(0, 0)) != NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(callercxt);
-
-		result = cstring_to_text(schedule);
-		MemoryContextSwitchTo(old);
-	}
+		result = etl_entry_text(&e, schedule);
 	etl_restore_user(&sw);
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(result);
@@ -841,33 +829,24 @@ etl_schedule_of(PG_FUNCTION_ARGS)
 Datum
 etl_schedule_elsewhere(PG_FUNCTION_ARGS)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
+	EtlEntry e;
 	const char *crondb;
 	EtlPipeline *p;
 	CronJob *job;
 	JobPlace place;
 	char *where = NULL;
-	text *result = NULL;
-	int nestlevel;
+	text *result;
 
 	if (PG_ARGISNULL(0) || cron_state(&crondb) != CRON_READY)
 		PG_RETURN_NULL();
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), true,
 						 InvalidSnapshot);
 	if (p != NULL && (job = describe_job(p, false)) != NULL &&
 		find_job(job, &place))
 		where = job_elsewhere(job, &place);
-	if (where != NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(callercxt);
-
-		result = cstring_to_text(where);
-		MemoryContextSwitchTo(old);
-	}
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	result = etl_entry_text(&e, where);
+	etl_entry_end(&e);
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(result);
@@ -891,7 +870,7 @@ etl_schedules(PG_FUNCTION_ARGS)
 	char *dbname;
 	EtlArgs args;
 	EtlUserSwitch sw;
-	int nestlevel;
+	EtlEntry e;
 	uint64 n;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -899,8 +878,7 @@ etl_schedules(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 
 	dbname = get_database_name(MyDatabaseId);
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	etl_args_init(&args);
 	etl_args_add_text(&args, JOB_PREFIX);
 	etl_become_extension_owner(&sw);
@@ -942,7 +920,6 @@ etl_schedules(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
 							 nulls);
 	}
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	return (Datum) 0;
 }

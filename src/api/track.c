@@ -21,6 +21,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "base/standby.h"
@@ -161,8 +162,9 @@ etl_track_changes(PG_FUNCTION_ARGS)
 	List *done = NIL;
 	StringInfoData result;
 	ListCell *lc;
-	int nestlevel;
+	EtlEntry e;
 	char *what;
+	text *out;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -173,7 +175,8 @@ etl_track_changes(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
 						errmsg("relation with OID %u does not exist", relid)));
 	rel_sql = etl_relation_sql(relid);
-	etl_refuse_on_standby("etl_track_changes", psprintf("table %s", rel_sql));
+	etl_entry_begin_write(&e, ETL_ENTRY_PINNED, "etl_track_changes",
+						  psprintf("table %s", rel_sql));
 	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -187,9 +190,6 @@ etl_track_changes(PG_FUNCTION_ARGS)
 			 errmsg("must be owner of table %s to track its changes", rel_sql),
 			 errhint("Ask its owner to run SELECT etl_track_changes(%s);",
 					 quote_literal_cstr(rel_sql))));
-
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
 
 	attnum = get_attnum(relid, ETL_COL_XID);
 	if (attnum == InvalidAttrNumber)
@@ -221,9 +221,6 @@ etl_track_changes(PG_FUNCTION_ARGS)
 		done = lappend(done, "created an index on " ETL_COL_XID);
 	}
 
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
-
 	initStringInfo(&result);
 	foreach (lc, done)
 		appendStringInfo(&result, "%s%s",
@@ -231,5 +228,7 @@ etl_track_changes(PG_FUNCTION_ARGS)
 						 (char *) lfirst(lc));
 	if (done == NIL)
 		appendStringInfo(&result, "%s already tracks its changes", rel_sql);
-	PG_RETURN_TEXT_P(cstring_to_text(result.data));
+	out = etl_entry_text(&e, result.data);
+	etl_entry_end(&e);
+	PG_RETURN_TEXT_P(out);
 }

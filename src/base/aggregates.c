@@ -53,6 +53,8 @@
 #include "utils/memutils.h"
 #include "utils/typcache.h"
 
+#include "base/entry.h"
+
 typedef struct DupState
 {
 	uint64 *keys;  /* NULL: the count is unknown (beyond work_mem) */
@@ -657,6 +659,7 @@ read_refs(Oid relid, const char *column, MemoryContext cxt)
 	int64 *vals;
 	uint64 n;
 	int rc;
+	EtlEntry e;
 
 	cache->relid = relid;
 	cache->column = MemoryContextStrdup(cxt, column);
@@ -666,7 +669,7 @@ read_refs(Oid relid, const char *column, MemoryContext cxt)
 						errmsg("relation with OID %u does not exist", relid)));
 	rel = quote_qualified_identifier(
 		get_namespace_name(get_rel_namespace(relid)), rel);
-	SPI_connect();
+	etl_entry_begin(&e, ETL_ENTRY_NESTED);
 	rc = SPI_execute(psprintf("SELECT %s::pg_catalog.int8 FROM %s WHERE %s "
 							  "IS NOT NULL",
 							  col, rel, col),
@@ -712,7 +715,7 @@ read_refs(Oid relid, const char *column, MemoryContext cxt)
 			(void) refset_insert(cache->set, vals[i], &found);
 		}
 	}
-	SPI_finish(); /* frees vals with the SPI memory */
+	etl_entry_end(&e); /* frees vals with the SPI memory */
 	return cache;
 }
 

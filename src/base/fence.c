@@ -4,8 +4,9 @@
  *	  What code run for a pipeline may not leave in the caller's session.
  *
  *	  Every entry point of etl_ext runs between etl_pin_settings() and
- *	  etl_unpin_settings() (security.c): one GUC nest level that is rolled
- *	  back at its end, so no setting changed inside survives the call.  The
+ *	  etl_unpin_settings() (security.c), which the entry protocol calls
+ *	  (entry.c): one GUC nest level that is rolled back at its end, so no
+ *	  setting changed inside survives the call.  The
  *	  owner's code (transforms, source views, triggers, domain and check
  *	  expressions) runs in there as the pipeline owner inside a
  *	  security-restricted operation, where PostgreSQL 15 already refuses

@@ -5,9 +5,9 @@
  *	  arguments under a chosen snapshot, check the exact expected result
  *	  code, read values out.
  *
- *	  No other module calls SPI directly.  SQL-callable entry points call
- *	  etl_spi_connect() once and etl_spi_finish() before returning; values
- *	  read with etl_spi_datum() live until the next etl_spi_exec(), the
+ *	  No other module calls SPI directly.  The connection is opened and
+ *	  closed by the entry protocol (entry.c); values read with
+ *	  etl_spi_datum() live until the next etl_spi_exec(), the
  *	  etl_spi_text()/etl_spi_int64() helpers copy them out.
  *
  * IDENTIFICATION
@@ -72,27 +72,6 @@ int
 etl_args_add_int8(EtlArgs *args, int64 value)
 {
 	return etl_args_add(args, INT8OID, Int64GetDatum(value), false);
-}
-
-/*
- * etl_spi_connect opens the SPI connection of an entry point.
- */
-void
-etl_spi_connect(void)
-{
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-}
-
-/*
- * etl_spi_finish closes it.  Memory allocated since etl_spi_connect() in
- * the SPI procedure context is released.
- */
-void
-etl_spi_finish(void)
-{
-	if (SPI_finish() != SPI_OK_FINISH)
-		elog(ERROR, "SPI_finish failed");
 }
 
 /*
@@ -183,7 +162,7 @@ etl_spi_query_parallel(const char *sql, EtlArgs *args, Snapshot snapshot)
  * context until freed; it is freed when the statement fails as well as when
  * it succeeds, so that statements failing under a caller that catches their
  * errors (bad-row isolation's probes) leave nothing behind until
- * etl_spi_finish().  SPI switches to its procedure context after each call:
+ * the connection ends (etl_entry_end()).  SPI switches to its procedure context after each call:
  * the caller's memory context is current again on return, so that what the
  * caller allocates next goes where it chose (a context it resets, say).
  */

@@ -32,8 +32,6 @@ extern int etl_args_add(EtlArgs *args, Oid type, Datum value, bool isnull);
 extern int etl_args_add_text(EtlArgs *args, const char *value);
 extern int etl_args_add_int8(EtlArgs *args, int64 value);
 
-extern void etl_spi_connect(void);
-extern void etl_spi_finish(void);
 extern uint64 etl_spi_exec(const char *sql, EtlArgs *args, int expected,
 						   Snapshot snapshot);
 extern uint64 etl_spi_exec_opts(const char *sql, EtlArgs *args, int expected,

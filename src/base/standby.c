@@ -6,8 +6,9 @@
  *	  A standby replays the primary's WAL and accepts no write of its own:
  *	  every entry point that writes a catalog or a table (definitions,
  *	  checks, schedules, watermark resets, dead letters, change tracking,
- *	  catch-up and backfill) calls etl_refuse_on_standby() first, before
- *	  it reads a definition or takes a lock, so that it fails with one clear
+ *	  catch-up and backfill) enters with etl_entry_begin_write() (entry.c),
+ *	  which calls etl_refuse_on_standby() before the entry point reads a
+ *	  definition or takes a lock, so that it fails with one clear
  *	  25006 naming the call and what it was for, instead of PostgreSQL's
  *	  "cannot execute UPDATE in a read-only transaction" with the internal
  *	  statement as its context.  etl_run has its own message (api/run.c).

@@ -324,6 +324,12 @@ etl_autonomous_main(Datum arg)
 		writer_settings();
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
+
+		/*
+		 * The one SPI connection outside the entry protocol (base/entry.c):
+		 * a background worker's own transaction, not a SQL-callable
+		 * function; its settings are writer_settings().
+		 */
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		PushActiveSnapshot(GetTransactionSnapshot());

@@ -24,6 +24,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "catalog/batches.h"
@@ -183,17 +184,15 @@ Datum
 etl_batch_recover(PG_FUNCTION_ARGS)
 {
 	EtlPipeline *p;
-	int nestlevel;
+	EtlEntry e;
 	int64 n = 0;
 
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	p = etl_catalog_load_runnable(fcinfo, 0);
 	/* a step running now holds the run lock: its row is not a leftover */
 	if (etl_pipeline_lock_holder(p->id) == 0)
 		n = etl_batch_recover_pipeline(p, 0);
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	PG_RETURN_INT64(n);
 }
 
@@ -212,16 +211,14 @@ etl_batch_start(PG_FUNCTION_ARGS)
 	EtlPipeline *p;
 	EtlArgs args;
 	EtlUserSwitch sw;
-	int nestlevel;
+	EtlEntry e;
 	int64 id;
 
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	p = etl_catalog_load_runnable(fcinfo, 0);
 	if (!etl_catalog_try_lock_key(p->id))
 	{
-		etl_unpin_settings(nestlevel);
-		etl_spi_finish();
+		etl_entry_end(&e);
 		PG_RETURN_NULL();
 	}
 	etl_args_init(&args);
@@ -240,7 +237,6 @@ etl_batch_start(PG_FUNCTION_ARGS)
 				 &args, SPI_OK_INSERT_RETURNING, InvalidSnapshot);
 	etl_restore_user(&sw);
 	id = etl_spi_int64(0, 0, 0);
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	PG_RETURN_INT64(id);
 }

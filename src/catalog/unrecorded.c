@@ -45,6 +45,7 @@
 #include "utils/resowner.h"
 #include "utils/tuplestore.h"
 
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "catalog/autonomous.h"
@@ -572,15 +573,14 @@ etl_unrecorded_failures(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	List *records;
 	ListCell *lc;
-	int nestlevel;
+	EtlEntry e;
 
 	InitMaterializedSRF(fcinfo, 0);
 	records = etl_unrecorded_list(0);
 	if (records == NIL)
 		return (Datum) 0;
 
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	foreach (lc, records)
 	{
 		EtlUnrecorded *u = lfirst(lc);
@@ -589,8 +589,7 @@ etl_unrecorded_failures(PG_FUNCTION_ARGS)
 		if (payload != NULL)
 			describe_fenced(rsinfo, u, payload);
 	}
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	return (Datum) 0;
 }
 

@@ -32,6 +32,7 @@
 #include "utils/lsyscache.h"
 #include "utils/xid8.h"
 
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
@@ -237,7 +238,7 @@ check_attached(Oid parent, Oid child, const char *verb)
 {
 	Trigger t;
 	EtlArgs args;
-	int nestlevel;
+	EtlEntry e;
 	char *child_sql;
 
 	if (!OidIsValid(parent) || !OidIsValid(child) ||
@@ -248,8 +249,7 @@ check_attached(Oid parent, Oid child, const char *verb)
 		return; /* PostgreSQL refuses it: the columns do not match */
 	child_sql = etl_relation_sql(child);
 
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	etl_args_init(&args);
 	etl_args_add(&args, XID8OID,
 				 FullTransactionIdGetDatum(GetTopFullTransactionId()), false);
@@ -271,8 +271,7 @@ check_attached(Oid parent, Oid child, const char *verb)
 						 "%s = pg_catalog.pg_current_xact_id(); the next run "
 						 "of each pipeline then loads those rows.",
 						 child_sql, ETL_COL_XID)));
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 }
 
 /*

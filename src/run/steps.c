@@ -24,6 +24,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "base/standby.h"
@@ -55,7 +56,7 @@ etl_steps_check(PG_FUNCTION_ARGS)
 	bool backfill;
 	bool force = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
 	EtlPipeline *p;
-	int nestlevel;
+	EtlEntry e;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -69,8 +70,8 @@ etl_steps_check(PG_FUNCTION_ARGS)
 				 errhint("Valid values are: etl_catch_up, etl_backfill.")));
 
 	error_context_stack = NULL;
-	etl_refuse_on_standby(
-		procedure,
+	etl_entry_begin_write(
+		&e, ETL_ENTRY_PINNED, procedure,
 		etl_pipeline_object(
 			PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1))));
 	if (IsTransactionBlock() || IsSubTransaction())
@@ -85,8 +86,6 @@ etl_steps_check(PG_FUNCTION_ARGS)
 						 "COMMIT, nor in a string of several statements, "
 						 "nor in an exception block.",
 						 procedure)));
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
 	p = etl_catalog_load_runnable(fcinfo, 1);
 	if (backfill)
 	{
@@ -94,8 +93,7 @@ etl_steps_check(PG_FUNCTION_ARGS)
 		etl_check_keyless_reload(p, "backfill", force,
 								 "etl_backfill(..., force => true)");
 	}
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	error_context_stack = saved;
 	PG_RETURN_VOID();
 }
@@ -261,7 +259,6 @@ Datum
 etl_backfill_steps(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext callercxt = CurrentMemoryContext;
 	ErrorContextCallback *saved = error_context_stack;
 	EtlPipeline *p;
 	EtlArgs args;
@@ -273,13 +270,12 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 	char *from;
 	char *to;
 	uint64 n;
-	int nestlevel;
+	EtlEntry e;
 
 	InitMaterializedSRF(fcinfo, 0);
 	/* the errors of the arguments are the caller's: no internal SQL */
 	error_context_stack = NULL;
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	p = etl_catalog_load_runnable(fcinfo, 0);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -358,7 +354,7 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 	{
 		Datum values[3];
 		bool nulls[3] = { false, false, false };
-		MemoryContext old = MemoryContextSwitchTo(callercxt);
+		MemoryContext old = etl_entry_to_caller(&e);
 
 		values[0] = Int32GetDatum((int32) etl_spi_int64(i, 0, 0));
 		values[1] = CStringGetTextDatum(etl_spi_text(i, 1));
@@ -367,8 +363,7 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 							 nulls);
 		MemoryContextSwitchTo(old);
 	}
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	error_context_stack = saved;
 	return (Datum) 0;
 }
@@ -386,18 +381,16 @@ etl_pending_rows(PG_FUNCTION_ARGS)
 	EtlRunRequest req = { 0 };
 	EtlUserSwitch sw = { 0 };
 	EtlArgs args;
-	int nestlevel;
+	EtlEntry e;
 	int64 n;
 
-	etl_spi_connect();
-	nestlevel = etl_pin_settings();
+	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	run.p = etl_catalog_load_runnable(fcinfo, 0);
 	run.req = &req;
 	if (run.p->mode != ETL_MODE_TIMESTAMP && run.p->mode != ETL_MODE_SERIAL &&
 		run.p->mode != ETL_MODE_CDC)
 	{
-		etl_unpin_settings(nestlevel);
-		etl_spi_finish();
+		etl_entry_end(&e);
 		PG_RETURN_NULL();
 	}
 	etl_run_resolve_relations(&run);
@@ -424,7 +417,6 @@ etl_pending_rows(PG_FUNCTION_ARGS)
 				 &args, SPI_OK_SELECT, InvalidSnapshot);
 	n = etl_spi_int64(0, 0, 0);
 	etl_restore_user(&sw);
-	etl_unpin_settings(nestlevel);
-	etl_spi_finish();
+	etl_entry_end(&e);
 	PG_RETURN_INT64(n);
 }
