@@ -161,7 +161,8 @@ ISOLATION = \
 	lag_long_writer \
 	lag_lock \
 	isolation_deadlock \
-	resolve_owner_first
+	resolve_owner_first \
+	open_locked
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare

@@ -23,10 +23,8 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "api/pipeline.h"
 #include "api/pipeline_validate.h"
 #include "api/schedule.h"
 #include "base/entry.h"
@@ -242,49 +240,6 @@ etl_create_pipeline(PG_FUNCTION_ARGS)
 }
 
 /*
- * lock_and_load checks that the current user may act on a pipeline, takes
- * its run lock (waiting for a run in progress), reads it as now committed
- * and checks again.  The first check reads the definition without the
- * lock, so that a role that may not act on the pipeline never queues for
- * its lock: queued behind a run, it would make every new run of the
- * pipeline return 'skipped' until it got the lock and failed.
- */
-static EtlPipeline *
-lock_and_load(const char *name, const char *action)
-{
-	EtlPipeline *p = etl_catalog_load(name, false, InvalidSnapshot);
-	int64 id = p->id;
-
-	etl_check_pipeline_owner(p->name, p->owner, action);
-	(void) etl_lock_pipeline(id, true);
-	{
-		Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
-
-		p = etl_catalog_load(name, false, snap);
-		UnregisterSnapshot(snap);
-	}
-	if (p->id != id)
-		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						errmsg("pipeline \"%s\" was dropped and created again "
-							   "while waiting for its run lock",
-							   name),
-						errhint("Try again.")));
-	etl_check_pipeline_owner(p->name, p->owner, action);
-	return p;
-}
-
-/*
- * etl_lock_and_load_pipeline is lock_and_load for other modules: the
- * pipeline as committed once its run lock is held, after checking twice
- * that the current user may act on it.
- */
-EtlPipeline *
-etl_lock_and_load_pipeline(const char *name, const char *action)
-{
-	return lock_and_load(name, action);
-}
-
-/*
  * alter_pipeline is etl_alter_pipeline: fcinfo holds the definition
  * arguments (ARG_*); force lets a change of mode or watermark column reset
  * the watermark of a pipeline that appends without a key (see
@@ -318,8 +273,8 @@ alter_pipeline(FunctionCallInfo fcinfo, bool force)
 							   : InvalidOid;
 
 	etl_entry_pin(&e);
-	p = lock_and_load(name, "alter");
-	etl_check_role_exists(p->name, p->owner);
+	p = etl_pipeline_open_locked(name, "alter",
+								 ETL_OPEN_WAIT | ETL_OPEN_OWNER_EXISTS, NULL);
 	old_mode = p->mode;
 	old_wm_col = p->watermark_column;
 	old_target = p->target;
@@ -421,7 +376,7 @@ etl_drop_pipeline(PG_FUNCTION_ARGS)
 	etl_pipeline_check_name(name);
 	etl_entry_begin_write(&e, ETL_ENTRY_PINNED, "etl_drop_pipeline",
 						  etl_pipeline_object(name));
-	p = lock_and_load(name, "drop");
+	p = etl_pipeline_open_locked(name, "drop", ETL_OPEN_WAIT, NULL);
 	etl_catalog_delete(p);
 	etl_cron_drop_job(p);
 	/* failure records waiting in files go with the pipeline */
@@ -453,7 +408,8 @@ etl_reset_watermark(PG_FUNCTION_ARGS)
 	etl_pipeline_check_name(name);
 	etl_entry_begin_write(&e, ETL_ENTRY_PINNED, "etl_reset_watermark",
 						  etl_pipeline_object(name));
-	p = lock_and_load(name, "reset the watermark of");
+	p = etl_pipeline_open_locked(name, "reset the watermark of", ETL_OPEN_WAIT,
+								 NULL);
 	if (p->watermark != NULL)
 		etl_check_keyless_reload(
 			p, "reset the watermark of", force,

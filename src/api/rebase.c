@@ -60,12 +60,12 @@
 #include "utils/lsyscache.h"
 #include "utils/xid8.h"
 
-#include "api/pipeline.h"
 #include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "base/standby.h"
 #include "catalog/pipelines.h"
+#include "catalog/run_lock.h"
 #include "modes/watermark.h"
 #include "sql/names.h"
 
@@ -171,8 +171,8 @@ foreign_pipelines(const char *source_sql, int *count)
 	sorted = palloc(sizeof(Foreign *) * (list_length(names) + 1));
 	foreach (lc, names)
 	{
-		EtlPipeline *p =
-			etl_lock_and_load_pipeline(lfirst(lc), "rebase the watermark of");
+		EtlPipeline *p = etl_pipeline_open_locked(
+			lfirst(lc), "rebase the watermark of", ETL_OPEN_WAIT, NULL);
 		Foreign *f = foreign_watermark(p);
 
 		if (f == NULL)

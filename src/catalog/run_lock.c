@@ -6,6 +6,13 @@
  *	  replay wait for; and KEY SHARE locks on the pipeline's row of
  *	  etl.pipelines, which a drop waits for.
  *
+ *	  etl_pipeline_open_locked() is the one way run, replay, alter, drop,
+ *	  reset and rebase open a pipeline under its run lock: ownership checked
+ *	  before the lock (so a role that may not act on the pipeline never
+ *	  holds or queues for it), the definition read again as committed by
+ *	  whoever held the lock before, refused when the pipeline was dropped
+ *	  (and created again) meanwhile, ownership checked again.
+ *
  * IDENTIFICATION
  *	  src/catalog/run_lock.c
  *
@@ -15,10 +22,12 @@
 
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "utils/snapmgr.h"
 
 #include "base/security.h"
 #include "base/settings.h"
 #include "base/spi_util.h"
+#include "catalog/pipelines.h"
 #include "catalog/run_lock.h"
 
 /*
@@ -120,4 +129,70 @@ etl_pipeline_lock_holder(int64 pipeline_id)
 			return li->pid;
 	}
 	return 0;
+}
+
+/*
+ * refuse_recreated raises 40001 for the pipeline name, dropped and created
+ * again while its run lock was awaited (wait) or tried: the caller acted
+ * on the pipeline it first read, which is gone.
+ */
+static void
+refuse_recreated(const char *name, bool wait)
+{
+	if (wait)
+		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						errmsg("pipeline \"%s\" was dropped and created again "
+							   "while waiting for its run lock",
+							   name),
+						errhint("Try again.")));
+	ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					errmsg("pipeline \"%s\" was dropped and created again "
+						   "while its run started",
+						   name),
+					errhint("Run it again.")));
+}
+
+/*
+ * etl_pipeline_open_locked opens the pipeline name under its run lock for
+ * action (what etl_check_pipeline_owner names: "run", "alter", ...) and
+ * returns its definition as committed by whoever held the lock before.
+ *
+ * Ownership is checked first, on the definition read without the lock, so
+ * that a role that may not act on the pipeline never queues for (or, with
+ * a try, holds for a moment) its lock: queued behind a run, it would make
+ * every new run of the pipeline return 'skipped' until it got the lock and
+ * failed.  Once the lock is held the definition is read again with a new
+ * snapshot: a pipeline dropped meanwhile is refused as unknown (42704), one
+ * dropped and created again under the same name with 40001, and ownership
+ * is checked again.
+ *
+ * flags: ETL_OPEN_WAIT waits for the lock; without it the lock is only
+ * tried, and NULL returned when another backend holds it (*pipeline_id is
+ * the pipeline's id then).  ETL_OPEN_OWNER_EXISTS refuses a pipeline whose
+ * owner role has been dropped (etl_check_role_exists).
+ */
+EtlPipeline *
+etl_pipeline_open_locked(const char *name, const char *action, int flags,
+						 int64 *pipeline_id)
+{
+	bool wait = (flags & ETL_OPEN_WAIT) != 0;
+	EtlPipeline *p = etl_catalog_load(name, false, InvalidSnapshot);
+	int64 id = p->id;
+	Snapshot snap;
+
+	etl_check_pipeline_owner(p->name, p->owner, action);
+	if (pipeline_id != NULL)
+		*pipeline_id = id;
+	if (!etl_lock_pipeline(id, wait))
+		return NULL;
+
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	p = etl_catalog_load(name, false, snap);
+	UnregisterSnapshot(snap);
+	if (p->id != id)
+		refuse_recreated(name, wait);
+	etl_check_pipeline_owner(p->name, p->owner, action);
+	if (flags & ETL_OPEN_OWNER_EXISTS)
+		etl_check_role_exists(p->name, p->owner);
+	return p;
 }

@@ -375,32 +375,12 @@ etl_replay_dead_letters(const char *name, EtlReplayResult *res)
 	EtlUserSwitch sw = { 0 };
 	EtlArgs args;
 	int64 n;
-	int64 id;
 	int64 pending;
 	int64 superseded;
 
-	/* ownership before the lock (a stranger never queues for it), then
-	 * again as committed by whoever held the lock before */
-	run.p = etl_catalog_load(name, false, InvalidSnapshot);
-	etl_check_pipeline_owner(run.p->name, run.p->owner,
-							 "retry the dead letters of");
-	id = run.p->id;
-	(void) etl_lock_pipeline(id, true);
-	{
-		Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
-
-		run.p = etl_catalog_load(name, false, snap);
-		UnregisterSnapshot(snap);
-	}
-	if (run.p->id != id)
-		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						errmsg("pipeline \"%s\" was dropped and created again "
-							   "while waiting for its run lock",
-							   name),
-						errhint("Try again.")));
-	etl_check_pipeline_owner(run.p->name, run.p->owner,
-							 "retry the dead letters of");
-	etl_check_role_exists(run.p->name, run.p->owner);
+	run.p =
+		etl_pipeline_open_locked(name, "retry the dead letters of",
+								 ETL_OPEN_WAIT | ETL_OPEN_OWNER_EXISTS, NULL);
 	run.rec.started_at = GetCurrentTimestamp();
 	run.target_empty = -1;
 

@@ -416,7 +416,6 @@ etl_run_pipeline(const char *name, EtlRunRequest *req, EtlRunRecord *result)
 	EtlRun run = { 0 };
 	EtlRunRecord *r = &run.rec;
 	int64 id;
-	Snapshot snap;
 	instr_time start;
 
 	run.req = req;
@@ -429,33 +428,17 @@ etl_run_pipeline(const char *name, EtlRunRequest *req, EtlRunRecord *result)
 	r->extract_ms = r->transform_ms = r->check_ms = r->load_ms = -1;
 
 	/*
-	 * Ownership first, from the definition read without the lock: a role
-	 * that may not run the pipeline never holds its run lock, not even for
-	 * a moment (a run of the owner starting then would be skipped).
+	 * The run lock is only tried: a role that may not run the pipeline
+	 * never holds it, not even for a moment (a run of the owner starting
+	 * then would be skipped), and a run finding it held is skipped.
 	 */
-	run.p = etl_catalog_load(name, false, InvalidSnapshot);
-	etl_check_pipeline_owner(run.p->name, run.p->owner, "run");
-	id = run.p->id;
-	if (!etl_lock_pipeline(id, false))
+	run.p = etl_pipeline_open_locked(name, "run", ETL_OPEN_OWNER_EXISTS, &id);
+	if (run.p == NULL)
 	{
 		skip_run(&run, name, id);
 		*result = run.rec;
 		return;
 	}
-
-	/* read the definition as committed by whoever held the lock before */
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	run.p = etl_catalog_load(name, false, snap);
-	UnregisterSnapshot(snap);
-	if (run.p->id != id)
-		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						errmsg("pipeline \"%s\" was dropped and created again "
-							   "while its run started",
-							   name),
-						errhint("Run it again.")));
-	/* and again as committed by whoever held the lock before */
-	etl_check_pipeline_owner(run.p->name, run.p->owner, "run");
-	etl_check_role_exists(run.p->name, run.p->owner);
 
 	r->pipeline_id = run.p->id;
 	r->pipeline = run.p->name;
