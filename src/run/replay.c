@@ -1,12 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * replay.c
- *	  The replay of dead letters (etl_retry_dead_letters): their source rows
- *	  are staged in a temporary table of the pipeline owner and loaded as the
- *	  owner (transform/isolate.c), then marked as the extension owner.  Which
- *	  dead letters those are is read before any code of the owner runs and kept
- *	  in C memory: the marking statements get their ids as an int8[] parameter
- *	  and never read anything the owner can write, alter or cast.
+ *	  The replay of dead letters (etl_retry_dead_letters): a run of the
+ *	  orchestrator of run.c whose batch is the pending dead letters.  Their
+ *	  source rows are staged in a temporary table of the pipeline owner and
+ *	  loaded as the owner (transform/isolate.c), then marked as the extension
+ *	  owner.  Which dead letters those are is read before any code of the
+ *	  owner runs and kept in C memory: the marking statements get their ids
+ *	  as an int8[] parameter and never read anything the owner can write,
+ *	  alter or cast.
  *
  * IDENTIFICATION
  *	  src/run/replay.c
@@ -28,12 +30,12 @@
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
-#include "catalog/run_lock.h"
 #include "catalog/runs.h"
 #include "checks/quality.h"
 #include "loads/load.h"
 #include "modes/watermark.h"
 #include "run/replay.h"
+#include "run/run.h"
 #include "sql/columns.h"
 #include "sql/deparse_batch.h"
 #include "sql/deparse_stage.h"
@@ -55,8 +57,10 @@ typedef struct Replay
 	int64 pipeline_id;
 	int64 *ids;
 	int64 nids;
-	int64 resolved;
-	int64 rejected; /* replayed rows that failed again */
+	int64 pending;	  /* pending when the replay started */
+	int64 resolved;	  /* reloaded */
+	int64 superseded; /* marked resolved without replaying (supersede) */
+	int64 rejected;	  /* replayed rows that failed again */
 } Replay;
 
 /*
@@ -357,48 +361,58 @@ record_replay(EtlRun *run, Replay *rp, int64 replayed, EtlLoadCounts *total)
 }
 
 /*
- * etl_replay_dead_letters replays the pending dead letters of the pipeline
- * name (etl_retry_dead_letters, api/dead_letters.c) and says what became
- * of them in *res: it waits for the pipeline's run lock, reads which dead
- * letters are pending before any code of the pipeline owner runs, marks
- * those a newer source row supersedes, and loads the others as a run
- * would have (transform, checks, load, each row isolated), recorded as a
- * run.  The caller has connected SPI and pinned the settings.
+ * replay_stage stages the source rows of the dead letters rp->ids (row n
+ * is ids[n - 1]) in the run's stage table and returns how many.  Runs as
+ * the pipeline owner.
  */
-void
-etl_replay_dead_letters(const char *name, EtlReplayResult *res)
+static int64
+replay_stage(EtlRun *run, Replay *rp)
 {
-	EtlRun run = { 0 };
-	Replay rp = { 0 };
-	EtlIsolateHooks hooks = { replay_loaded, replay_rejected, &rp };
-	EtlLoadCounts total = { 0 };
-	EtlUserSwitch sw = { 0 };
 	EtlArgs args;
 	int64 n;
-	int64 pending;
-	int64 superseded;
 
-	run.p =
-		etl_pipeline_open_locked(name, "retry the dead letters of",
-								 ETL_OPEN_WAIT | ETL_OPEN_OWNER_EXISTS, NULL);
-	run.rec.started_at = GetCurrentTimestamp();
-	run.target_empty = -1;
+	etl_stage_create(run);
+	etl_args_init(&args);
+	etl_args_add(&args, INT8ARRAYOID, int8_array(rp->ids, rp->nids), false);
+	etl_args_add_int8(&args, run->p->id);
+	n = etl_stage_fill(
+		run,
+		psprintf("SELECT u.rn, r.*"
+				 " FROM pg_catalog.unnest($1::pg_catalog.int8[])"
+				 " WITH ORDINALITY AS u(id, rn)"
+				 " JOIN etl.dead_letters d"
+				 " ON d.id OPERATOR(pg_catalog.=) u.id"
+				 " AND d.pipeline_id OPERATOR(pg_catalog.=) $2,"
+				 " LATERAL pg_catalog.jsonb_populate_record(NULL::%s,"
+				 " d.record) r",
+				 run->source_sql),
+		&args);
+	if (n != rp->nids)
+		elog(ERROR,
+			 "etl_ext: staged " INT64_FORMAT " of " INT64_FORMAT
+			 " dead letters of pipeline \"%s\"",
+			 n, rp->nids, run->p->name);
+	run->stage_rows = n;
+	return n;
+}
 
-	/* what to replay is fixed before the owner's code can run */
-	rp.pipeline_id = run.p->id;
-	read_pending(&rp);
-	pending = rp.nids;
-	run.rec.run_id = pending > 0 ? etl_catalog_next_run_id() : 0;
-
-	etl_become_owner(&sw, run.p->owner);
-	etl_run_resolve_relations(&run);
-	run.map = etl_resolve_columns(run.p, run.source_relid, run.target_relid);
-	etl_require_unique_key(run.p, run.target_relid);
-	if (!run.map->row_local)
+/*
+ * replay_prepare resolves what a replay of the pipeline needs, as its
+ * owner: relations, column map, a unique key, a row-local transform
+ * (refused otherwise), the snapshot the source is read with.
+ */
+static void
+replay_prepare(EtlRun *run)
+{
+	etl_run_resolve_relations(run);
+	run->map =
+		etl_resolve_columns(run->p, run->source_relid, run->target_relid);
+	etl_require_unique_key(run->p, run->target_relid);
+	if (!run->map->row_local)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot replay the dead letters of pipeline \"%s\"",
-						run.p->name),
+						run->p->name),
 				 errdetail("Its transform is not row-local: run over a few "
 						   "source rows, it would compute their aggregates, "
 						   "DISTINCT or window functions alone and overwrite "
@@ -406,62 +420,103 @@ etl_replay_dead_letters(const char *name, EtlReplayResult *res)
 				 errhint("Fix the rows in the source and reload them, or "
 						 "resolve the dead letters by hand with "
 						 "etl_resolve_dead_letter().")));
-	run.snapshot = RegisterSnapshot(GetLatestSnapshot());
-	superseded = supersede(&run, &rp);
-	if (superseded > 0)
+	run->snapshot = RegisterSnapshot(GetLatestSnapshot());
+}
+
+/*
+ * replay_begin starts a replay once the run lock is held: the replay
+ * counts from there (it may have waited for a run).
+ */
+static void
+replay_begin(EtlRun *run, void *arg)
+{
+	run->rec.started_at = GetCurrentTimestamp();
+}
+
+/*
+ * replay_attempt is the attempt of a replay (the run orchestrator's, in a
+ * subtransaction): it reads which dead letters are pending before any code
+ * of the pipeline owner runs, marks those a newer source row supersedes,
+ * and loads the others as a run would have (transform, checks, load, each
+ * row isolated), recorded as a run when there were any.
+ */
+static void
+replay_attempt(EtlRun *run, void *arg)
+{
+	Replay *rp = arg;
+	EtlIsolateHooks hooks = { replay_loaded, replay_rejected, rp };
+	EtlLoadCounts total = { 0 };
+	EtlUserSwitch sw = { 0 };
+	int64 n = 0;
+
+	/* what to replay is fixed before the owner's code can run */
+	rp->pipeline_id = run->p->id;
+	read_pending(rp);
+	rp->pending = rp->nids;
+	run->rec.run_id = rp->pending > 0 ? etl_catalog_next_run_id() : 0;
+
+	etl_become_owner(&sw, run->p->owner);
+	replay_prepare(run);
+	rp->superseded = supersede(run, rp);
+	if (rp->superseded > 0)
 		ereport(NOTICE,
 				(errmsg_plural(INT64_FORMAT " dead letter of pipeline \"%s\" "
 											"is superseded",
 							   INT64_FORMAT " dead letters of pipeline \"%s\" "
 											"are superseded",
-							   superseded, superseded, run.p->name),
+							   rp->superseded, rp->superseded, run->p->name),
 				 errdetail("Their source rows have newer versions, loaded "
 						   "by a later run or due to be loaded by the next; "
 						   "they were marked resolved without replaying "
 						   "them.")));
-	n = 0;
-	if (rp.nids > 0)
+	if (rp->nids > 0)
 	{
-		etl_stage_create(&run);
-		etl_args_init(&args);
-		etl_args_add(&args, INT8ARRAYOID, int8_array(rp.ids, rp.nids), false);
-		etl_args_add_int8(&args, run.p->id);
-		n = etl_stage_fill(
-			&run,
-			psprintf("SELECT u.rn, r.*"
-					 " FROM pg_catalog.unnest($1::pg_catalog.int8[])"
-					 " WITH ORDINALITY AS u(id, rn)"
-					 " JOIN etl.dead_letters d"
-					 " ON d.id OPERATOR(pg_catalog.=) u.id"
-					 " AND d.pipeline_id OPERATOR(pg_catalog.=) $2,"
-					 " LATERAL pg_catalog.jsonb_populate_record(NULL::%s,"
-					 " d.record) r",
-					 run.source_sql),
-			&args);
-		if (n != rp.nids)
-			elog(ERROR,
-				 "etl_ext: staged " INT64_FORMAT " of " INT64_FORMAT
-				 " dead letters of pipeline \"%s\"",
-				 n, rp.nids, run.p->name);
-		run.stage_rows = n;
+		n = replay_stage(run, rp);
 
 		/*
 		 * What a run would have done to these rows: the transform's bad
 		 * rows first, then the checks that keep rows out (critical,
 		 * quarantine), then the load.
 		 */
-		etl_isolate_transform(&run, n, &hooks);
-		(void) etl_checks_replay(&run, n, &hooks);
-		etl_load_isolated(&run, n, &hooks, &total);
-		etl_load_finish(&run);
-		etl_stage_drop(&run);
+		etl_isolate_transform(run, n, &hooks);
+		(void) etl_checks_replay(run, n, &hooks);
+		etl_load_isolated(run, n, &hooks, &total);
+		etl_load_finish(run);
+		etl_stage_drop(run);
 	}
-	UnregisterSnapshot(run.snapshot);
+	UnregisterSnapshot(run->snapshot);
+	run->snapshot = NULL;
 	etl_restore_user(&sw);
-	if (pending > 0)
-		record_replay(&run, &rp, n, &total);
+	if (rp->pending > 0)
+		record_replay(run, rp, n, &total);
+}
 
-	res->retried = pending;
-	res->resolved = rp.resolved + superseded;
-	res->still_pending = pending - rp.resolved - superseded;
+/*
+ * etl_replay_dead_letters replays the pending dead letters of the pipeline
+ * name (etl_retry_dead_letters, api/dead_letters.c) and says what became
+ * of them in *res.  A replay is a run whose batch is the pending dead
+ * letters (etl_run_orchestrated): it waits for the pipeline's run lock,
+ * runs one attempt (replay_attempt) in a subtransaction, is never retried
+ * and records no failure: an error is raised as it came, and nothing of
+ * the attempt stays.  The caller has entered through the entry protocol.
+ */
+void
+etl_replay_dead_letters(const char *name, EtlReplayResult *res)
+{
+	static const EtlRunKind replay = {
+		.action = "retry the dead letters of",
+		.wait = true,
+		.retried = false,
+		.begin = replay_begin,
+		.attempt = replay_attempt,
+		.end = NULL,
+	};
+	EtlRunRequest req = { .triggered_by = "replay" };
+	EtlRunRecord rec;
+	Replay rp = { 0 };
+
+	etl_run_orchestrated(name, &req, &replay, &rp, &rec);
+	res->retried = rp.pending;
+	res->resolved = rp.resolved + rp.superseded;
+	res->still_pending = rp.pending - rp.resolved - rp.superseded;
 }

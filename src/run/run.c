@@ -3,11 +3,15 @@
  * run.c
  *	  etl_run: one increment of a pipeline, atomically, in the caller's
  *	  transaction; retries, bad-row isolation and durable failure records.
+ *	  The orchestration (etl_run_orchestrated) is shared by every kind of
+ *	  run: an increment, a step of a catch-up or a backfill, and the replay
+ *	  of dead letters (replay.c), a run whose batch is the pending dead
+ *	  letters; an EtlRunKind (run.h) says what differs.
  *
  *	  Glossary
  *	  - pipeline: a named definition (source, target, key, mode, transform,
  *		load ...) in etl.pipelines, owned by the role that created it.
- *	  - run: one call of etl_run; a row of etl.runs.
+ *	  - run: one call of etl_run (or one replay); a row of etl.runs.
  *	  - attempt: one try of a run; a transient error (a lost connection, a
  *		deadlock, a lock timeout ...) ends an attempt and, within
  *		max_attempts, starts the next after the pipeline's backoff.
@@ -401,22 +405,73 @@ skip_run(EtlRun *run, const char *name, int64 id)
 }
 
 /*
- * etl_run_pipeline runs one increment (or backfill step) of the pipeline
- * name, as req asks, and fills *result with its record: a run skipped
- * because another backend runs the pipeline, or one that succeeded (a
- * failed run raises its ERROR, after its record is committed on its own).
- * The caller (api/run.c) has connected SPI and pinned the settings; what
- * the record points to lives until the caller's SPI connection ends.
+ * attempt_failed decides what follows a failed attempt of a retried kind:
+ * returns true after the pause when the attempt is to be tried again (a
+ * transient error, attempts left); otherwise records the failed run and
+ * raises its ERROR (fail_run), with a detail saying why it failed.
+ */
+static bool
+attempt_failed(EtlRun *run, ErrorData *edata)
+{
+	EtlRunRecord *r = &run->rec;
+	EtlErrorClass cls;
+	bool retry;
+
+	note_attempt_error(run, edata);
+	cls = etl_error_class(edata->sqlerrcode);
+	retry = cls == ETL_ERROR_TRANSIENT && r->attempts < run->p->max_attempts;
+	etl_log_error(&run->rec, run->stage, edata, retry);
+	if (retry)
+	{
+		double ms = etl_retry_delay_ms(run->p, r->attempts);
+
+		ereport(NOTICE,
+				(errmsg("pipeline \"%s\": attempt %d of %d failed, "
+						"retrying in %.0f ms",
+						run->p->name, r->attempts, run->p->max_attempts, ms),
+				 errdetail("%s", edata->message)));
+		edata = retry_sleep(ms);
+		if (edata != NULL)
+			fail_run(run, edata, "Interrupted while waiting to retry: ");
+		etl_maybe_pause("before_retry");
+		r->attempts++;
+		return true;
+	}
+
+	if (cls == ETL_ERROR_TRANSIENT)
+		fail_run(run, edata,
+				 psprintf("All %d attempts failed; the last: ", r->attempts));
+	else if (edata->sqlerrcode == ERRCODE_DATA_EXCEPTION &&
+			 run->dead_letters != NIL)
+		fail_run(run, edata, "Too many rows were rejected: ");
+	else if (etl_checks_failed_critical(run))
+		fail_run(run, edata, "A critical quality check failed: ");
+	else
+		fail_run(run, edata, "");
+	return false; /* not reached: fail_run raises */
+}
+
+/*
+ * etl_run_orchestrated drives one run of the pipeline name of the given
+ * kind, as req asks, and fills *result with its record: the ownership
+ * check and the run lock (etl_pipeline_open_locked: a kind that does not
+ * wait records a run skipped when another backend holds it), the kind's
+ * begin, its attempts, each in a subtransaction and a memory context of
+ * its own (for a retried kind, transient errors retried per the pipeline's
+ * policy and a failure recorded on its own before the run's ERROR; for the
+ * others an attempt's error raised as it came), then the kind's end.  The
+ * caller has entered through the entry protocol (base/entry.h); what the
+ * record points to lives until its SPI connection ends.
  */
 void
-etl_run_pipeline(const char *name, EtlRunRequest *req, EtlRunRecord *result)
+etl_run_orchestrated(const char *name, EtlRunRequest *req,
+					 const EtlRunKind *kind, void *arg, EtlRunRecord *result)
 {
 	MemoryContext runcxt;
 	MemoryContext attemptcxt;
 	EtlRun run = { 0 };
 	EtlRunRecord *r = &run.rec;
 	int64 id;
-	instr_time start;
 
 	run.req = req;
 	r->started_at = GetCurrentTimestamp();
@@ -428,26 +483,25 @@ etl_run_pipeline(const char *name, EtlRunRequest *req, EtlRunRecord *result)
 	r->extract_ms = r->transform_ms = r->check_ms = r->load_ms = -1;
 
 	/*
-	 * The run lock is only tried: a role that may not run the pipeline
-	 * never holds it, not even for a moment (a run of the owner starting
-	 * then would be skipped), and a run finding it held is skipped.
+	 * A run that does not wait only tries the lock: a role that may not run
+	 * the pipeline never holds it, not even for a moment (a run of the
+	 * owner starting then would be skipped), and a run finding it held is
+	 * skipped.
 	 */
-	run.p = etl_pipeline_open_locked(name, "run", ETL_OPEN_OWNER_EXISTS, &id);
+	run.p = etl_pipeline_open_locked(
+		name, kind->action,
+		(kind->wait ? ETL_OPEN_WAIT : 0) | ETL_OPEN_OWNER_EXISTS, &id);
 	if (run.p == NULL)
 	{
 		skip_run(&run, name, id);
 		*result = run.rec;
 		return;
 	}
-
 	r->pipeline_id = run.p->id;
 	r->pipeline = run.p->name;
-	r->run_id = etl_catalog_next_run_id();
-	/* steps a crash cut short are redone: they are not done */
-	(void) etl_batch_recover_pipeline(run.p, req->batch_id);
 	run.attempt_errors = makeStringInfo();
-	etl_maybe_pause("after_lock");
-	etl_run_stage_begin(&run, "run", &start);
+	if (kind->begin)
+		kind->begin(&run, arg);
 
 	/*
 	 * Each attempt allocates in a context of its own, reset before the next:
@@ -461,56 +515,81 @@ etl_run_pipeline(const char *name, EtlRunRequest *req, EtlRunRecord *result)
 	for (;;)
 	{
 		ErrorData *edata;
-		EtlErrorClass cls;
-		bool retry;
 
 		MemoryContextReset(attemptcxt);
 		reset_attempt(&run);
 		MemoryContextSwitchTo(attemptcxt);
-		edata = etl_in_subxact(attempt, &run, NULL, false);
+		edata = etl_in_subxact(kind->attempt, &run, arg, false);
 		MemoryContextSwitchTo(runcxt);
 		if (edata == NULL)
 			break;
-
-		note_attempt_error(&run, edata);
-		cls = etl_error_class(edata->sqlerrcode);
-		retry =
-			cls == ETL_ERROR_TRANSIENT && r->attempts < run.p->max_attempts;
-		etl_log_error(&run.rec, run.stage, edata, retry);
-		if (retry)
-		{
-			double ms = etl_retry_delay_ms(run.p, r->attempts);
-
-			ereport(NOTICE,
-					(errmsg("pipeline \"%s\": attempt %d of %d failed, "
-							"retrying in %.0f ms",
-							run.p->name, r->attempts, run.p->max_attempts, ms),
-					 errdetail("%s", edata->message)));
-			edata = retry_sleep(ms);
-			if (edata != NULL)
-				fail_run(&run, edata, "Interrupted while waiting to retry: ");
-			etl_maybe_pause("before_retry");
-			r->attempts++;
-			continue;
-		}
-
-		if (cls == ETL_ERROR_TRANSIENT)
-			fail_run(
-				&run, edata,
-				psprintf("All %d attempts failed; the last: ", r->attempts));
-		else if (edata->sqlerrcode == ERRCODE_DATA_EXCEPTION &&
-				 run.dead_letters != NIL)
-			fail_run(&run, edata, "Too many rows were rejected: ");
-		else if (etl_checks_failed_critical(&run))
-			fail_run(&run, edata, "A critical quality check failed: ");
-		else
-			fail_run(&run, edata, "");
+		if (!kind->retried)
+			ReThrowError(edata);
+		(void) attempt_failed(&run, edata);
 	}
 
-	run.stage = "run";
-	(void) etl_run_stage_end(&run, start, r->rows_extracted);
-	/* failures earlier runs could not record: recorded with this run */
-	etl_unrecorded_record(run.p->id);
-	notify_failed_checks(&run);
+	if (kind->end)
+		kind->end(&run, arg);
 	*result = run.rec;
+}
+
+/* the state of an increment between its begin and its end */
+typedef struct Increment
+{
+	instr_time start;
+} Increment;
+
+/*
+ * increment_begin starts an increment (or step) once its lock is held: its
+ * run id, the batch rows a crash cut short redone (they are not done), the
+ * log line of its start.
+ */
+static void
+increment_begin(EtlRun *run, void *arg)
+{
+	Increment *inc = arg;
+
+	run->rec.run_id = etl_catalog_next_run_id();
+	(void) etl_batch_recover_pipeline(run->p, run->req->batch_id);
+	etl_maybe_pause("after_lock");
+	etl_run_stage_begin(run, "run", &inc->start);
+}
+
+/*
+ * increment_end ends an increment that succeeded: the log line of its end,
+ * the failures earlier runs could not record (recorded with this run), the
+ * notification of its failed checks at commit.
+ */
+static void
+increment_end(EtlRun *run, void *arg)
+{
+	Increment *inc = arg;
+
+	run->stage = "run";
+	(void) etl_run_stage_end(run, inc->start, run->rec.rows_extracted);
+	etl_unrecorded_record(run->p->id);
+	notify_failed_checks(run);
+}
+
+/*
+ * etl_run_pipeline runs one increment (or backfill step) of the pipeline
+ * name, as req asks, and fills *result with its record: a run skipped
+ * because another backend runs the pipeline, or one that succeeded (a
+ * failed run raises its ERROR, after its record is committed on its own).
+ * The caller (api/run.c) has entered through the entry protocol.
+ */
+void
+etl_run_pipeline(const char *name, EtlRunRequest *req, EtlRunRecord *result)
+{
+	static const EtlRunKind increment = {
+		.action = "run",
+		.wait = false,
+		.retried = true,
+		.begin = increment_begin,
+		.attempt = attempt,
+		.end = increment_end,
+	};
+	Increment inc;
+
+	etl_run_orchestrated(name, req, &increment, &inc, result);
 }

@@ -17,6 +17,30 @@
 
 #include "sql/run_state.h"
 
+/* a step of a run that the orchestrator calls (arg: the kind's own state) */
+typedef void (*EtlRunHook)(EtlRun *run, void *arg);
+
+/*
+ * What differs between the kinds of run that etl_run_orchestrated() drives:
+ * an increment or a step (etl_run_pipeline) and the replay of dead letters
+ * (replay.c), whose batch is the pending dead letters.
+ */
+typedef struct EtlRunKind
+{
+	const char *action; /* what the ownership check names: "run", ... */
+	bool wait;			/* wait for the run lock; else skipped when held */
+	bool retried;		/* transient errors retried, a failure recorded on
+						 * its own and raised as the run's; else an attempt's
+						 * error is raised as it came */
+	EtlRunHook begin;	/* after the lock, before the first attempt; or NULL */
+	EtlRunHook attempt; /* one attempt, in a subtransaction: the batch, its
+						 * stages, the watermark and the records */
+	EtlRunHook end;		/* after the attempt that succeeded; or NULL */
+} EtlRunKind;
+
+extern void etl_run_orchestrated(const char *name, EtlRunRequest *req,
+								 const EtlRunKind *kind, void *arg,
+								 EtlRunRecord *result);
 extern void etl_run_pipeline(const char *name, EtlRunRequest *req,
 							 EtlRunRecord *result);
 extern double etl_retry_delay_ms(EtlPipeline *p, int failed);
