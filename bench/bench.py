@@ -998,7 +998,10 @@ def case_isolation_memory(b: Bench):
     """isolation memory: the peak memory of the backend running etl_run on
     a batch with no bad row, with 100 bad rows and with 10% bad rows (the
     dead-letter case's rows, too long for varchar(3)), each run once in a
-    fresh session.  Its peak resident size (VmHWM) includes the pages of
+    fresh session; the 100 bad rows also with etl.isolation_parts = 24 and
+    4096 (the default is 512), so that the number of parts the batch is
+    loaded in, and of the parts loaded again, changes while the bad rows
+    stay.  Its peak resident size (VmHWM) includes the pages of
     shared_buffers it touched; less the shared memory and file pages still
     resident at the end, it is its private memory at the peak."""
     case = "isolation memory"
@@ -1010,8 +1013,11 @@ def case_isolation_memory(b: Bench):
     spoil = stmt("dead_letters.spoil", source=SOURCE)
     restore = stmt("dead_letters.restore", source=SOURCE)
     private = {}
-    for what, step in (("clean batch", 0), ("100 bad rows", b.rows // 100),
-                       ("10% bad rows", 10)):
+    for what, step, parts in (("clean batch", 0, None),
+                              ("100 bad rows", b.rows // 100, None),
+                              ("100 bad rows, 24 parts", b.rows // 100, 24),
+                              ("100 bad rows, 4096 parts", b.rows // 100, 4096),
+                              ("10% bad rows", 10, None)):
         bad = 0
         if step:
             b.aux.run(stmt("dead_letters.save_bad_rows", source=SOURCE), {"step": step})
@@ -1023,6 +1029,8 @@ def case_isolation_memory(b: Bench):
         b.checkpoint()
         session = Conn(b.dsn)
         pid = session.value("SELECT pg_backend_pid()")
+        if parts:
+            session.run(f"SET etl.isolation_parts = {parts}")
         seconds, r = b.etl_run(session, pipeline)
         mem = backend_memory(b, pid)
         session.conn.close()
@@ -1045,6 +1053,12 @@ def case_isolation_memory(b: Bench):
         "private memory at the peak of a run isolating 10% bad rows: a few hundred MB",
         private["10% bad rows"] / 1e6, 400, unit=" MB", fmt=".0f",
         detail=f"{b.rows:,} rows; clean batch {size(private['clean batch'])}"))
+    few, many = private["100 bad rows, 24 parts"], private["100 bad rows, 4096 parts"]
+    b.targets.append(Target(
+        "peak memory does not grow with the parts: 100 bad rows in 4096 parts against 24",
+        ratio(many, few), 1.5, fmt=".2f",
+        detail=f"{size(many)} against {size(few)}; 512 parts (the default): "
+               f"{size(private['100 bad rows'])}"))
     b.targets.append(Target(
         "peak memory does not grow with the bad rows: 10% bad rows against 100",
         ratio(private["10% bad rows"], private["100 bad rows"]), 2.0, fmt=".2f",
