@@ -102,6 +102,7 @@ REGRESS = \
 	schedule \
 	fdw \
 	steps \
+	backfill_types \
 	load_swap \
 	hostile_path \
 	catalog_privileges \

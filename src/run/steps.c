@@ -16,13 +16,16 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 
 #include "base/entry.h"
 #include "base/security.h"
@@ -199,11 +202,12 @@ step_is_positive(Oid type, Datum step)
 /*
  * check_backfill_args refuses, naming the argument, a from_value or
  * to_value that is not a finite value of the watermark column's type
- * (type), and a step that is not a positive value of step_type.
+ * (type), and a step that is not a positive value of step_type; it returns
+ * the three values read in d[0] (from), d[1] (to) and d[2] (step).
  */
 static void
 check_backfill_args(EtlPipeline *p, Oid type, Oid step_type, const char *from,
-					const char *to, const char *step)
+					const char *to, const char *step, Datum *d)
 {
 	const char *bounds_hint = psprintf(
 		"from_value and to_value are values of watermark column \"%s\" (%s); "
@@ -213,6 +217,10 @@ check_backfill_args(EtlPipeline *p, Oid type, Oid step_type, const char *from,
 		step_type == INTERVALOID
 			? "step is an interval for a timestamp watermark column, e.g. "
 			  "'1 day'."
+		: type == PG_LSNOID
+			? psprintf("step is a positive whole number of bytes for "
+					   "watermark column \"%s\" (pg_lsn), e.g. 16777216.",
+					   p->watermark_column)
 			: psprintf("step is a positive number for watermark column "
 					   "\"%s\" (%s), e.g. 10000.",
 					   p->watermark_column, format_type_be(type));
@@ -221,9 +229,9 @@ check_backfill_args(EtlPipeline *p, Oid type, Oid step_type, const char *from,
 
 	for (int i = 0; i < 2; i++)
 	{
-		Datum d = read_backfill_arg(p, names[i], values[i], type, bounds_hint);
+		d[i] = read_backfill_arg(p, names[i], values[i], type, bounds_hint);
 
-		if (!etl_watermark_is_finite(type, d))
+		if (!etl_watermark_is_finite(type, d[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s \"%s\" of a backfill of pipeline \"%s\" is "
@@ -233,8 +241,8 @@ check_backfill_args(EtlPipeline *p, Oid type, Oid step_type, const char *from,
 							   "steps."),
 					 errhint("%s", bounds_hint)));
 	}
-	if (!step_is_positive(step_type, read_backfill_arg(p, "step", step,
-													   step_type, step_hint)))
+	d[2] = read_backfill_arg(p, "step", step, step_type, step_hint);
+	if (!step_is_positive(step_type, d[2]))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("step \"%s\" of a backfill of pipeline \"%s\" is not "
@@ -245,15 +253,235 @@ check_backfill_args(EtlPipeline *p, Oid type, Oid step_type, const char *from,
 }
 
 /*
+ * backfill_step_type returns the type of a backfill step for a watermark
+ * column of type: an interval for timestamps, a number of bytes (bigint)
+ * for pg_lsn, the column's own type for integers and numeric.  A type it
+ * cannot step through is refused with 0A000 before any step.
+ */
+static Oid
+backfill_step_type(EtlPipeline *p, Oid type)
+{
+	switch (type)
+	{
+		case TIMESTAMPTZOID:
+		case TIMESTAMPOID:
+			return INTERVALOID;
+		case PG_LSNOID:
+			return INT8OID;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case NUMERICOID:
+			return type;
+		default:
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pipeline \"%s\" cannot be backfilled by ranges "
+						"of watermark column \"%s\" of type %s",
+						p->name, p->watermark_column, format_type_be(type)),
+				 errhint("A backfill steps through timestamp, "
+						 "timestamptz, smallint, integer, bigint, "
+						 "numeric and pg_lsn columns; reload the "
+						 "pipeline with etl_reset_watermark instead.")));
+	}
+	return InvalidOid; /* keep compiler quiet */
+}
+
+/*
+ * timestamp_step returns lo + step (fn: timestamp_pl_interval or
+ * timestamptz_pl_interval), or to when the sum lies past the last
+ * timestamp (22008): the step then ends at the range's end.
+ */
+static Datum
+timestamp_step(PGFunction fn, Datum lo, Datum step, Datum to)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum hi = to;
+
+	PG_TRY();
+	{
+		hi = DirectFunctionCall2(fn, lo, step);
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_DATETIME_VALUE_OUT_OF_RANGE)
+			PG_RE_THROW();
+		FlushErrorState();
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return hi;
+}
+
+/*
+ * backfill_step_end returns the end of the backfill step that starts at lo
+ * (below to): lo + step, or to when that lies past to or past the largest
+ * value of the type (the step would overflow it).  A value of the column's
+ * type, never out of its range.
+ */
+static Datum
+backfill_step_end(Oid type, Datum lo, Datum step, Datum to)
+{
+	int64 sum;
+	uint64 lsn;
+	bool overflow = false;
+	Datum hi;
+
+	switch (type)
+	{
+		case INT2OID:
+			sum = (int64) DatumGetInt16(lo) + DatumGetInt16(step);
+			return sum < DatumGetInt16(to) ? Int16GetDatum((int16) sum) : to;
+		case INT4OID:
+			sum = (int64) DatumGetInt32(lo) + DatumGetInt32(step);
+			return sum < DatumGetInt32(to) ? Int32GetDatum((int32) sum) : to;
+		case INT8OID:
+			if (pg_add_s64_overflow(DatumGetInt64(lo), DatumGetInt64(step),
+									&sum))
+				return to;
+			return sum < DatumGetInt64(to) ? Int64GetDatum(sum) : to;
+		case PG_LSNOID:
+			/* step is a positive bigint: a sum below lo wrapped around */
+			lsn = DatumGetLSN(lo) + (uint64) DatumGetInt64(step);
+			return lsn > DatumGetLSN(lo) && lsn < DatumGetLSN(to)
+					   ? LSNGetDatum(lsn)
+					   : to;
+		case NUMERICOID:
+			hi = NumericGetDatum(numeric_add_opt_error(
+				DatumGetNumeric(lo), DatumGetNumeric(step), &overflow));
+			if (overflow ||
+				DatumGetBool(DirectFunctionCall2(numeric_ge, hi, to)))
+				return to;
+			return hi;
+		case TIMESTAMPOID:
+			hi = timestamp_step(timestamp_pl_interval, lo, step, to);
+			return timestamp_cmp_internal(DatumGetTimestamp(hi),
+										  DatumGetTimestamp(to)) < 0
+					   ? hi
+					   : to;
+		case TIMESTAMPTZOID:
+			hi = timestamp_step(timestamptz_pl_interval, lo, step, to);
+			return timestamp_cmp_internal(DatumGetTimestamp(hi),
+										  DatumGetTimestamp(to)) < 0
+					   ? hi
+					   : to;
+		default:
+			elog(ERROR, "unexpected watermark type %u", type);
+	}
+	return to; /* keep compiler quiet */
+}
+
+/*
+ * backfill_before tells whether a comes before b, two values of a
+ * watermark column's type (the type's default btree order).
+ */
+static bool
+backfill_before(Oid type, Datum a, Datum b)
+{
+	TypeCacheEntry *tc = lookup_type_cache(type, TYPECACHE_CMP_PROC_FINFO);
+
+	return DatumGetInt32(
+			   FunctionCall2Coll(&tc->cmp_proc_finfo, InvalidOid, a, b)) < 0;
+}
+
+/*
+ * put_backfill_steps writes the steps [from, from + step), ... up to to
+ * (exclusive) into the tuplestore of rsinfo as (step_no, range_from,
+ * range_to), the bounds as text of type, in the caller's memory of entry e;
+ * d holds from, to and step.  Each
+ * step ends at to at the latest, so no bound leaves the type's range.  It
+ * refuses an empty range, more than ETL_BACKFILL_MAX_STEPS steps, and a
+ * step that does not move a value forward (an interval such as '1 month
+ * -29 days', positive as a whole, from a 31st).
+ */
+static void
+put_backfill_steps(ReturnSetInfo *rsinfo, EtlEntry *e, EtlPipeline *p,
+				   Oid type, Datum *d, const char *step)
+{
+	Oid typoutput;
+	bool isvarlena;
+	Datum lo = d[0];
+	int32 n = 0;
+	char *from_text;
+	char *to_text;
+
+	getTypeOutputInfo(type, &typoutput, &isvarlena);
+	from_text = OidOutputFunctionCall(typoutput, d[0]);
+	to_text = OidOutputFunctionCall(typoutput, d[1]);
+
+	/*
+	 * The bounds were read (and are shown in errors) in the session's
+	 * TimeZone; the ranges are stepped and written in UTC, so that a
+	 * backfill resumed from a session in another time zone finds the steps
+	 * it completed.  The end of the entry (its pinned settings) restores
+	 * it.
+	 */
+	if (type == TIMESTAMPTZOID)
+		(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	while (backfill_before(type, lo, d[1]))
+	{
+		Datum hi = backfill_step_end(type, lo, d[2], d[1]);
+		Datum values[3];
+		bool nulls[3] = { false, false, false };
+		MemoryContext old;
+
+		if (!backfill_before(type, lo, hi))
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("step \"%s\" of a backfill of pipeline \"%s\" "
+						"does not move \"%s\" forward",
+						step, p->name, OidOutputFunctionCall(typoutput, lo)),
+				 errdetail("Added to \"%s\" it gives \"%s\".",
+						   OidOutputFunctionCall(typoutput, lo),
+						   OidOutputFunctionCall(typoutput, hi)),
+				 errhint("Use a step that moves every value forward, "
+						 "e.g. '1 day' or '1 month'.")));
+		if (++n > ETL_BACKFILL_MAX_STEPS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("backfill of pipeline \"%s\" would take more "
+							"than %d steps",
+							p->name, ETL_BACKFILL_MAX_STEPS),
+					 errdetail("From \"%s\" to \"%s\" by \"%s\".", from_text,
+							   to_text, step),
+					 errhint("Use a larger step, or backfill the range in "
+							 "parts.")));
+		old = etl_entry_to_caller(e);
+		values[0] = Int32GetDatum(n);
+		values[1] = CStringGetTextDatum(OidOutputFunctionCall(typoutput, lo));
+		values[2] = CStringGetTextDatum(OidOutputFunctionCall(typoutput, hi));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+		MemoryContextSwitchTo(old);
+		lo = hi;
+	}
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backfill range of pipeline \"%s\" is empty", p->name),
+				 errhint("from_value must be below to_value, and step "
+						 "positive.")));
+}
+
+/*
  * etl_backfill_steps(pipeline text, from_value text, to_value text,
  *					  step text) RETURNS TABLE (step_no integer,
  *					  range_from text, range_to text)
  *
  * The ranges [from, from + step), ..., up to to_value (exclusive), in the
- * watermark column's type: step is an interval for timestamps, a number
- * otherwise.  The values are read as the pipeline owner in a
- * security-restricted operation.  More than ETL_BACKFILL_MAX_STEPS steps
- * are refused.
+ * watermark column's type: step is an interval for timestamps, a number of
+ * bytes for pg_lsn, a number otherwise.  The last range ends at to_value,
+ * also where from + step would pass the type's largest value.  The values
+ * are read as the pipeline owner in a security-restricted operation; a
+ * timestamptz range is written in UTC, whatever the session's TimeZone.
+ * More than ETL_BACKFILL_MAX_STEPS steps are refused.
  */
 Datum
 etl_backfill_steps(PG_FUNCTION_ARGS)
@@ -261,15 +489,11 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ErrorContextCallback *saved = error_context_stack;
 	EtlPipeline *p;
-	EtlArgs args;
 	EtlUserSwitch sw = { 0 };
 	Oid type;
 	Oid step_oid;
-	char *typ;
-	const char *step_type;
-	char *from;
-	char *to;
-	uint64 n;
+	Datum d[3];
+	char *step;
 	EtlEntry e;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -281,88 +505,16 @@ etl_backfill_steps(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("from_value, to_value and step must not be "
 							   "NULL")));
-	typ = watermark_type(p, &type);
-	step_oid = type == TIMESTAMPTZOID || type == TIMESTAMPOID ? INTERVALOID
-			   : type == PG_LSNOID							  ? NUMERICOID
-															  : type;
-	step_type = step_oid == INTERVALOID	 ? "pg_catalog.interval"
-				: step_oid == NUMERICOID ? "pg_catalog.numeric"
-										 : typ;
-	from = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	to = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	(void) watermark_type(p, &type);
+	step_oid = backfill_step_type(p, type);
+	step = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	etl_become_owner(&sw, p->owner);
-	check_backfill_args(p, type, step_oid, from, to,
-						text_to_cstring(PG_GETARG_TEXT_PP(3)));
-	if (type == TIMESTAMPTZOID)
-	{
-		/*
-		 * The bounds are read in the session's TimeZone; the ranges are
-		 * written in UTC, so that a backfill resumed from a session in
-		 * another time zone finds the steps it completed.
-		 */
-		etl_args_init(&args);
-		etl_args_add_text(&args, from);
-		etl_args_add_text(&args, to);
-		etl_spi_exec("SELECT $1::pg_catalog.timestamptz::pg_catalog.text,"
-					 " $2::pg_catalog.timestamptz::pg_catalog.text",
-					 &args, SPI_OK_SELECT, InvalidSnapshot);
-		from = etl_spi_text(0, 0);
-		to = etl_spi_text(0, 1);
-		(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-	}
-	etl_args_init(&args);
-	etl_args_add_text(&args, from);
-	etl_args_add_text(&args, to);
-	etl_args_add_text(&args, text_to_cstring(PG_GETARG_TEXT_PP(3)));
-	/*
-	 * generate_series in the target list streams its values (in FROM it
-	 * would compute them all first): the LIMIT bounds the work however
-	 * small the step
-	 */
-	n = etl_spi_exec(
-		psprintf(
-			"SELECT s.n::pg_catalog.int4, s.lo::pg_catalog.text,"
-			" LEAST(s.lo OPERATOR(pg_catalog.+) $3::%s, $2::%s)::"
-			"pg_catalog.text"
-			" FROM (SELECT lo, pg_catalog.row_number() OVER (ORDER BY lo)"
-			" AS n FROM (SELECT lo FROM (SELECT pg_catalog.generate_series("
-			"$1::%s, $2::%s, $3::%s) AS lo) AS g"
-			" WHERE lo OPERATOR(pg_catalog.<) $2::%s LIMIT %d) AS g) AS s"
-			" ORDER BY s.n",
-			step_type, typ, typ, typ, step_type, typ,
-			ETL_BACKFILL_MAX_STEPS + 1),
-		&args, SPI_OK_SELECT, InvalidSnapshot);
-	etl_restore_user(&sw);
-	if (n > ETL_BACKFILL_MAX_STEPS)
-		ereport(
-			ERROR,
-			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-			 errmsg("backfill of pipeline \"%s\" would take more than %d "
-					"steps",
-					p->name, ETL_BACKFILL_MAX_STEPS),
-			 errdetail("From \"%s\" to \"%s\" by \"%s\".", from, to,
-					   text_to_cstring(PG_GETARG_TEXT_PP(3))),
-			 errhint("Use a larger step, or backfill the range in parts.")));
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("backfill range of pipeline \"%s\" is empty", p->name),
-				 errhint("from_value must be below to_value, and step "
-						 "positive.")));
-	for (uint64 i = 0; i < n; i++)
-	{
-		Datum values[3];
-		bool nulls[3] = { false, false, false };
-		MemoryContext old = etl_entry_to_caller(&e);
+	check_backfill_args(p, type, step_oid,
+						text_to_cstring(PG_GETARG_TEXT_PP(1)),
+						text_to_cstring(PG_GETARG_TEXT_PP(2)), step, d);
 
-		values[0] = Int32GetDatum((int32) etl_spi_int64(i, 0, 0));
-		values[1] = CStringGetTextDatum(etl_spi_text(i, 1));
-		values[2] = CStringGetTextDatum(etl_spi_text(i, 2));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
-							 nulls);
-		MemoryContextSwitchTo(old);
-	}
+	put_backfill_steps(rsinfo, &e, p, type, d, step);
+	etl_restore_user(&sw);
 	etl_entry_end(&e);
 	error_context_stack = saved;
 	return (Datum) 0;
