@@ -162,6 +162,7 @@ ISOLATION = \
 	lag_long_writer \
 	lag_lock \
 	isolation_deadlock \
+	delete_deadlock \
 	resolve_owner_first \
 	open_locked
 

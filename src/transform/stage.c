@@ -21,6 +21,7 @@
 #include "access/relation.h"
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -32,12 +33,38 @@
 #include "transform/stage.h"
 
 /*
+ * hold_subxact_lock keeps the lock on the current subtransaction's id, if
+ * it has one, in owner (the resource owner of the transaction around it)
+ * when the subtransaction is released.  A session waiting for a row the
+ * subtransaction wrote waits for that lock.  PostgreSQL drops it when a
+ * subtransaction is released, and such a session would then wait for the
+ * top-level transaction instead, which rolling back a run's attempt does
+ * not end: a deadlock with it (in the deletes after the load, say) would
+ * come back at every retry.  Held in owner, the lock goes when the
+ * transaction around it ends: rolled back, the waiting session goes on.
+ */
+static void
+hold_subxact_lock(ResourceOwner owner)
+{
+	TransactionId xid = GetCurrentTransactionIdIfAny();
+	ResourceOwner current = CurrentResourceOwner;
+
+	if (!TransactionIdIsValid(xid))
+		return;
+	CurrentResourceOwner = owner;
+	XactLockTableInsert(xid);
+	CurrentResourceOwner = current;
+}
+
+/*
  * etl_in_subxact runs fn(run, arg) in a subtransaction.  Returns NULL when
  * it succeeded (the subtransaction is released: its work stays in the
- * caller's transaction).  When it failed, the subtransaction is rolled back
- * and the error returned, copied into the caller's memory context; with
- * recoverable_only, an error of another class than recoverable is re-thrown
- * instead.  Memory allocated by fn lives in the caller's context.
+ * caller's transaction, and the lock on its id with the caller's resource
+ * owner: hold_subxact_lock()).  When it failed, the subtransaction is
+ * rolled back and the error returned, copied into the caller's memory
+ * context; with recoverable_only, an error of another class than
+ * recoverable is re-thrown instead.  Memory allocated by fn lives in the
+ * caller's context.
  */
 ErrorData *
 etl_in_subxact(EtlSubxactFn fn, EtlRun *run, void *arg, bool recoverable_only)
@@ -51,6 +78,7 @@ etl_in_subxact(EtlSubxactFn fn, EtlRun *run, void *arg, bool recoverable_only)
 	PG_TRY();
 	{
 		fn(run, arg);
+		hold_subxact_lock(oldowner);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
