@@ -98,6 +98,7 @@ REGRESS = \
 	run_full \
 	run_cdc \
 	run_snapshot \
+	delete_insert_whole \
 	schema_drift \
 	schedule \
 	fdw \

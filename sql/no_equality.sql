@@ -141,7 +141,8 @@ $$;
 
 -- the second runs, from a session whose float output loses precision:
 -- merge and partition_swap update the seven changed rows, once; append
--- keeps the keys it has; delete_insert replaces the rows it reads
+-- keeps the keys it has; delete_insert replaces the rows it reads (in modes
+-- snapshot and full, whose batch is the whole source, the changed ones)
 SET extra_float_digits = 0;
 CREATE TABLE ne.second AS
 SELECT p.name, r.* FROM etl.pipelines p, LATERAL ne.run(p.name) r WHERE p.target LIKE 'ne.%';

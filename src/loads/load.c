@@ -16,7 +16,10 @@
  *					unique index says otherwise (then it classifies).
  *	  append		the same without the UPDATE: known keys are skipped.
  *	  delete_insert DELETE of the target rows with the batch's keys, then
- *					INSERT of the batch.
+ *					INSERT of the batch.  In modes snapshot and full, whose
+ *					batch is the whole source, it classifies as merge and
+ *					replaces only the rows that differ (and inserts the new
+ *					keys): an unchanged row is not rewritten.
  *	  partition_swap the partitions the batch touches rebuilt in staging
  *					tables and swapped in with DROP / ATTACH
  *					(swap.c); merge's semantics and counts.  Staged chunks
@@ -309,6 +312,21 @@ etl_null_key(PG_FUNCTION_ARGS)
 }
 
 /*
+ * replaces_changed_only tells whether the run's load is a delete_insert
+ * that replaces only the batch rows that differ from their target row: in
+ * modes snapshot and full, whose batch is the whole source, so that the
+ * rows that did not change are not rewritten at every run (they count as
+ * unchanged).  Such a load classifies the batch as merge does.
+ */
+static bool
+replaces_changed_only(EtlRun *run)
+{
+	return run->p->load == ETL_LOAD_DELETE_INSERT &&
+		   (run->p->mode == ETL_MODE_SNAPSHOT ||
+			run->p->mode == ETL_MODE_FULL);
+}
+
+/*
  * etl_load writes the run's batch (or, when staged, rows rn_lo .. rn_hi of
  * it) into the target and returns what it did in *c.  Runs as the pipeline
  * owner; errors propagate (nothing is written then: the caller's
@@ -320,11 +338,12 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 	int64 new_keys;
 	int64 changed;
 	int64 dups;
+	int64 replaced;
 	char *update_sql;
 	int nestlevel = 0;
 
 	memset(c, 0, sizeof(*c));
-	switch (run->p->load)
+	switch (replaces_changed_only(run) ? ETL_LOAD_MERGE : run->p->load)
 	{
 		case ETL_LOAD_MERGE:
 		case ETL_LOAD_APPEND:
@@ -366,14 +385,24 @@ etl_load(EtlRun *run, EtlLoadCounts *c)
 			}
 			update_sql = run->p->load == ETL_LOAD_MERGE
 							 ? etl_deparse_update(run)
-							 : etl_deparse_revive(run);
+						 : run->p->load == ETL_LOAD_APPEND
+							 ? etl_deparse_revive(run)
+							 : etl_deparse_delete_changed(run);
 			if (changed > 0 && update_sql != NULL)
-				c->updated = exec_load(run, update_sql, SPI_OK_UPDATE);
+				c->updated = exec_load(run, update_sql,
+									   run->p->load == ETL_LOAD_DELETE_INSERT
+										   ? SPI_OK_DELETE
+										   : SPI_OK_UPDATE);
+			/* delete_insert inserts the rows it deleted again */
+			replaced = run->p->load == ETL_LOAD_DELETE_INSERT ? c->updated : 0;
 			/* every key new (a catch-up step, say): no anti-join needed */
-			if (new_keys > 0)
-				c->inserted = exec_load(
-					run, etl_deparse_insert(run, new_keys < c->batch),
-					SPI_OK_INSERT);
+			if (new_keys + replaced > 0)
+				c->inserted =
+					exec_load(run,
+							  etl_deparse_insert(run, new_keys + replaced <
+														  c->batch),
+							  SPI_OK_INSERT) -
+					replaced;
 			if (nestlevel > 0)
 				AtEOXact_GUC(true, nestlevel);
 			c->unchanged = c->batch - c->inserted - c->updated;

@@ -390,6 +390,31 @@ etl_deparse_delete(EtlRun *run)
 }
 
 /*
+ * etl_deparse_delete_changed returns the DELETE of the target rows whose key
+ * is in the batch and whose content differs from their batch row (load
+ * delete_insert in modes snapshot and full, whose batch is the whole
+ * source: an unchanged row is not touched).  The INSERT that follows puts
+ * the batch rows of the keys it deleted back.
+ */
+char *
+etl_deparse_delete_changed(EtlRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	etl_deparse_delta_cte(&buf, run);
+	appendStringInfo(&buf, "DELETE FROM %s AS etl_target USING ",
+					 run->target_sql);
+	etl_append_batch(&buf, run);
+	appendStringInfoString(&buf, "\nWHERE ");
+	etl_append_key_match(&buf, run, "etl_target", "etl_t");
+	appendStringInfoString(&buf, " AND (");
+	etl_append_changed(&buf, run, "etl_t");
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
  * etl_deparse_delete_vanished returns the DELETE of the target rows whose
  * key is no longer in the whole source (mode full): an anti-join of the
  * target with the transform over the source, quarantined rows included (a

@@ -24,6 +24,7 @@ extern char *etl_deparse_classify(EtlRun *run);
 extern char *etl_deparse_update(EtlRun *run);
 extern char *etl_deparse_revive(EtlRun *run);
 extern char *etl_deparse_delete(EtlRun *run);
+extern char *etl_deparse_delete_changed(EtlRun *run);
 extern char *etl_deparse_delete_vanished(EtlRun *run);
 extern char *etl_deparse_delete_all(EtlRun *run);
 extern char *etl_deparse_cdc_delete(EtlRun *run);
