@@ -116,7 +116,6 @@ REGRESS = \
 	fence \
 	watermark_domain \
 	bad_input \
-	bad_input_internal \
 	monitor \
 	isolation_memory \
 	catch_up_checks \
@@ -139,7 +138,6 @@ REGRESS_SUPERUSER = \
 	load_swap_published \
 	fence \
 	watermark_domain \
-	bad_input_internal \
 	monitor \
 	isolation_memory \
 	replica_totals \

@@ -112,8 +112,7 @@ SELECT fn, sqlstate, message FROM bi.null_calls
  WHERE call ~ '\(NULL::text(, |\))' AND sqlstate IS DISTINCT FROM '22004'
    AND fn ~ '^(etl_internal\.)?etl_(run|run_step|explain|retry_dead_letters|lineage_columns|lineage_relations|drop_pipeline|reset_watermark|alter_pipeline|create_pipeline|backfill_steps|pending_rows|batch_recover|batch_start|add_check|drop_check|schedule|unschedule)\('
  ORDER BY 1;
--- ... and the lookups answer NULL for it, as documented (etl_schedule_of,
--- which PUBLIC may not call: bad_input_internal)
+-- ... and the lookups answer NULL for it, as documented
 SELECT etl_internal.etl_lag(NULL) IS NULL AS lag, etl_check_sql(NULL) IS NULL AS check_sql,
        etl_retry_delay(NULL, 1) IS NULL AND etl_retry_delay('bi_ts', NULL) IS NULL AS retry_delay;
 

@@ -2,8 +2,8 @@
  *
  * schedule.c
  *	  Scheduling pipelines with pg_cron: etl_schedule, etl_unschedule,
- *	  etl_schedule_of (etl.status.schedule), the job of a dropped pipeline,
- *	  and whether pg_cron started a run.
+ *	  etl_schedules (etl.status.schedule and schedule_elsewhere), the job of
+ *	  a dropped pipeline, and whether pg_cron started a run.
  *
  *	  A pipeline's job is the pg_cron job named etl:<pipeline> of the
  *	  pipeline's owner, in the pipeline's database, whose command is
@@ -22,7 +22,7 @@
  *	  (cron.schedule_in_database names the pipeline's database).  Without
  *	  pg_cron they fail with 55000, the code pg_cron itself uses when it is
  *	  not loaded: a prerequisite is missing, which the hint says how to add.
- *	  etl_schedule_of is NULL wherever cron.job cannot be read.
+ *	  etl_schedules has no rows wherever cron.job cannot be read.
  *
  *	  Who schedules: pg_cron runs a job as the role that scheduled it, and
  *	  lets a role schedule as itself once it has USAGE on schema cron, and
@@ -51,8 +51,8 @@
  *	  (filled from cron.host and the server's port when it was scheduled)
  *	  and database.  A dump restored onto another host, port or database
  *	  brings the old values along, and its jobs would run against the old
- *	  server.  etl_schedule_elsewhere (etl.status.schedule_elsewhere) shows
- *	  such a job, and etl_schedule re-creates it here (stale_job()).
+ *	  server.  etl_schedules (etl.status.schedule_elsewhere) shows such a
+ *	  job, and etl_schedule re-creates it here (stale_job()).
  *
  *	  Who started a run: etl.runs.triggered_by is 'schedule' for runs that
  *	  pg_cron started (etl_started_by_pg_cron(), catalog/runs.c).  pg_cron
@@ -105,8 +105,6 @@
 
 PG_FUNCTION_INFO_V1(etl_schedule);
 PG_FUNCTION_INFO_V1(etl_unschedule);
-PG_FUNCTION_INFO_V1(etl_schedule_of);
-PG_FUNCTION_INFO_V1(etl_schedule_elsewhere);
 PG_FUNCTION_INFO_V1(etl_schedules);
 
 /* the schema of pg_cron's tables and functions (not relocatable) */
@@ -771,96 +769,16 @@ etl_cron_drop_job(EtlPipeline *p)
 }
 
 /*
- * etl_schedule_of(pipeline text) RETURNS text
- *
- * The schedule of a pipeline's pg_cron job (etl.status.schedule); NULL when
- * it has none, when its job is inactive, and outside the cron database.
- * Shown to everyone, as the rest of etl.status.
- */
-Datum
-etl_schedule_of(PG_FUNCTION_ARGS)
-{
-	EtlEntry e;
-	const char *crondb;
-	char *name;
-	char *schedule;
-	text *result = NULL;
-	EtlArgs args;
-	EtlUserSwitch sw;
-
-	if (PG_ARGISNULL(0) || cron_state(&crondb) != CRON_READY)
-		PG_RETURN_NULL();
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (strlen(JOB_PREFIX) + strlen(name) >= NAMEDATALEN)
-		PG_RETURN_NULL();
-
-	etl_entry_begin(&e, ETL_ENTRY_PINNED);
-	etl_args_init(&args);
-	etl_args_add_text(&args, name);
-	etl_args_add_text(&args, psprintf("%s%s", JOB_PREFIX, name));
-	etl_args_add_text(&args, get_database_name(MyDatabaseId));
-	etl_become_extension_owner(&sw);
-	if (etl_spi_exec(
-			"SELECT j.schedule FROM etl.pipelines p JOIN cron.job j"
-			" ON j.username OPERATOR(pg_catalog.=)"
-			" pg_catalog.pg_get_userbyid(p.owner)::pg_catalog.text"
-			" WHERE p.name OPERATOR(pg_catalog.=) $1"
-			" AND j.jobname OPERATOR(pg_catalog.=) $2::pg_catalog.name"
-			" AND j.database OPERATOR(pg_catalog.=) $3 AND j.active",
-			&args, SPI_OK_SELECT, InvalidSnapshot) > 0 &&
-		(schedule = etl_spi_text(0, 0)) != NULL)
-		result = etl_entry_text(&e, schedule);
-	etl_restore_user(&sw);
-	etl_entry_end(&e);
-	if (result == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(result);
-}
-
-/*
- * etl_schedule_elsewhere(pipeline text) RETURNS text
- *
- * Where a pipeline's pg_cron job runs, as a libpq connection string, when
- * that is not this server's database (job_elsewhere(): a dump restored onto
- * another host, port or database keeps the old ones); NULL when it runs
- * here, when there is no job, and wherever etl_schedule_of() is NULL.
- * Shown to everyone, as the rest of etl.status.
- */
-Datum
-etl_schedule_elsewhere(PG_FUNCTION_ARGS)
-{
-	EtlEntry e;
-	const char *crondb;
-	EtlPipeline *p;
-	CronJob *job;
-	JobPlace place;
-	char *where = NULL;
-	text *result;
-
-	if (PG_ARGISNULL(0) || cron_state(&crondb) != CRON_READY)
-		PG_RETURN_NULL();
-	etl_entry_begin(&e, ETL_ENTRY_PINNED);
-	p = etl_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), true,
-						 InvalidSnapshot);
-	if (p != NULL && (job = describe_job(p, false)) != NULL &&
-		find_job(job, &place))
-		where = job_elsewhere(job, &place);
-	result = etl_entry_text(&e, where);
-	etl_entry_end(&e);
-	if (result == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(result);
-}
-
-/*
  * etl_schedules() RETURNS TABLE (pipeline_id bigint, schedule text,
  *								  elsewhere text)
  *
- * What etl_schedule_of() and etl_schedule_elsewhere() give for every
- * pipeline that has a pg_cron job, in one query (etl.status): its schedule
- * when the job is active and runs in this database, and where it runs when
- * that is not this server's database.  No rows without pg_cron and outside
- * the database named by cron.database_name.
+ * For every pipeline that has a pg_cron job, in one query (etl.status):
+ * its schedule when the job is active and runs in this database, and where
+ * it runs, as a libpq connection string, when that is not this server's
+ * database (job_elsewhere(): a dump restored onto another host, port or
+ * database keeps the old ones).  Shown to everyone, as the rest of
+ * etl.status.  No rows without pg_cron and outside the database named by
+ * cron.database_name.
  */
 Datum
 etl_schedules(PG_FUNCTION_ARGS)

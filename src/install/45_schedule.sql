@@ -1,7 +1,7 @@
 /*
  * src/install/45_schedule.sql -- scheduling with pg_cron (optional):
- * etl_schedule, etl_unschedule, and the lookups etl.status uses for a
- * pipeline's job.
+ * etl_schedule and etl_unschedule (etl.status reads the jobs through
+ * etl_internal.etl_schedules, in 50_status_metrics.sql).
  */
 
 -- Scheduling (pg_cron) -------------------------------------------------------
@@ -26,18 +26,3 @@ AS 'MODULE_PATHNAME', 'etl_unschedule'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION etl_unschedule(text) IS
     'remove the pg_cron job of a pipeline; returns whether there was one';
-
-CREATE FUNCTION etl_internal.etl_schedule_of(pipeline text)
-RETURNS text
-AS 'MODULE_PATHNAME', 'etl_schedule_of'
-LANGUAGE C STABLE;
-COMMENT ON FUNCTION etl_internal.etl_schedule_of(text) IS
-    'the schedule of a pipeline''s active pg_cron job (etl.status.schedule); NULL when not scheduled, without pg_cron, and outside the database named by cron.database_name';
-
-CREATE FUNCTION etl_internal.etl_schedule_elsewhere(pipeline text)
-RETURNS text
-AS 'MODULE_PATHNAME', 'etl_schedule_elsewhere'
-LANGUAGE C STABLE;
-COMMENT ON FUNCTION etl_internal.etl_schedule_elsewhere(text) IS
-    'where a pipeline''s pg_cron job runs (host=... port=... dbname=...) when that is another host, port or database than this server''s (a restored dump): etl.status.schedule_elsewhere; NULL when it runs here or cannot be read';
-

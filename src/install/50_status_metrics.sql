@@ -27,7 +27,7 @@ RETURNS TABLE (pipeline_id bigint, schedule text, elsewhere text)
 AS 'MODULE_PATHNAME', 'etl_schedules'
 LANGUAGE C STABLE ROWS 100;
 COMMENT ON FUNCTION etl_internal.etl_schedules() IS
-    'what etl_schedule_of() and etl_schedule_elsewhere() give for every pipeline with a pg_cron job, in one query (etl.status.schedule, schedule_elsewhere)';
+    'for every pipeline with a pg_cron job, in one query: the schedule of its active job in this database (etl.status.schedule), and where it runs when that is another host, port or database than this server''s (etl.status.schedule_elsewhere); no rows without pg_cron and outside the database named by cron.database_name';
 
 -- One row per pipeline, read from etl.run_totals (its last success and
 -- failure, its failures in a row) rather than from the history: its cost
