@@ -118,6 +118,7 @@ REGRESS = \
 	bad_input \
 	monitor \
 	isolation_memory \
+	isolation_work \
 	catch_up_checks \
 	counts \
 	replica_totals \

@@ -340,6 +340,9 @@ add_bad(List **bad, int64 rn, ErrorData *edata)
 	*bad = lappend(*bad, b);
 }
 
+static void bisect_halves(EtlRun *run, int64 lo, int64 hi, bool load,
+						  List **bad);
+
 /*
  * bisect adds to *bad the staged rows of lo .. hi that fail a probe on their
  * own; lo .. hi failed with edata, or (edata NULL) was not probed but should
@@ -349,9 +352,6 @@ static void
 bisect(EtlRun *run, int64 lo, int64 hi, bool load, ErrorData *edata,
 	   List **bad)
 {
-	ErrorData *left;
-	int64 mid;
-
 	if (lo == hi)
 	{
 		if (edata == NULL)
@@ -362,6 +362,19 @@ bisect(EtlRun *run, int64 lo, int64 hi, bool load, ErrorData *edata,
 	}
 	if (edata != NULL)
 		FreeErrorData(edata);
+	bisect_halves(run, lo, hi, load, bad);
+}
+
+/*
+ * bisect_halves adds to *bad the staged rows of lo .. hi (lo < hi, a range
+ * known to fail) that fail a probe on their own, probing its halves.
+ */
+static void
+bisect_halves(EtlRun *run, int64 lo, int64 hi, bool load, List **bad)
+{
+	ErrorData *left;
+	int64 mid;
+
 	mid = lo + (hi - lo) / 2;
 	left = probe_range(run, lo, mid, load, mid - lo + 1);
 	if (left != NULL)
@@ -380,9 +393,13 @@ bisect(EtlRun *run, int64 lo, int64 hi, bool load, ErrorData *edata,
 /*
  * find_bad returns the staged rows of from .. hi (BadRow *) that fail a
  * probe on their own, probing chunks of `chunk` rows (from lo on) first.
+ * With known_failing, the chunk from lo is known to fail as a probe would
+ * (the same statement failed in the same state: the first statement of a
+ * part's load, rolled back): it is bisected without probing it again.
  */
 static List *
-find_bad(EtlRun *run, int64 lo, int64 from, int64 hi, bool load, int64 chunk)
+find_bad(EtlRun *run, int64 lo, int64 from, int64 hi, bool load, int64 chunk,
+		 bool known_failing)
 {
 	List *bad = NIL;
 
@@ -393,6 +410,11 @@ find_bad(EtlRun *run, int64 lo, int64 from, int64 hi, bool load, int64 chunk)
 
 		if (b < from)
 			continue;
+		if (known_failing && a == lo && a < b)
+		{
+			bisect_halves(run, a, b, load, &bad);
+			continue;
+		}
 		edata = probe_range(run, a, b, load, b - a + 1);
 
 		if (edata != NULL)
@@ -492,7 +514,7 @@ load_part(EtlRun *run, int64 lo, int64 hi, Isolation *iso, bool may_hold)
 		 * the parts before: their rows need no probe (were one of them bad
 		 * only with rows of the part, loading it in order avoids that).
 		 */
-		bad = find_bad(run, lo, rl.reached, hi, true, chunk);
+		bad = find_bad(run, lo, rl.reached, hi, true, chunk, rl.reached == lo);
 		if (bad == NIL)
 		{
 			/*
@@ -519,11 +541,15 @@ load_part(EtlRun *run, int64 lo, int64 hi, Isolation *iso, bool may_hold)
 			continue;
 		}
 
-		/* hold them back, load the rest, then try them after it */
+		/*
+		 * Hold them back, load the rest, then try them after it: the held
+		 * rows are those of bad, in order, so from its first to its last.
+		 */
 		hold(run, bad);
 		load_part(run, lo, hi, iso, false);
 		run->stage_held_only = true;
-		load_part(run, lo, hi, iso, false);
+		load_part(run, ((BadRow *) linitial(bad))->rn,
+				  ((BadRow *) llast(bad))->rn, iso, false);
 		run->stage_held_only = false;
 		return;
 	}
@@ -549,7 +575,7 @@ isolate_transform(EtlRun *run, int64 nrows, Isolation *iso)
 		ListCell *lc;
 
 		MemoryContextSwitchTo(iso->part_cxt);
-		bad = find_bad(run, a, a, b, false, iso->chunk);
+		bad = find_bad(run, a, a, b, false, iso->chunk, false);
 		foreach (lc, bad)
 		{
 			BadRow *r = lfirst(lc);
