@@ -23,6 +23,7 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
@@ -197,6 +198,32 @@ etl_stage_forget(EtlRun *run, int64 rn)
 }
 
 /*
+ * stage_fill_sorted fills the stage with the run's range (etl_stage_fill())
+ * planned without incremental sort, and returns how many rows it staged.
+ * The rows are numbered in the order of the watermark column, then of their
+ * physical position.  With incremental sort, the planner takes the first
+ * from an index on the watermark column and sorts each group of equal
+ * values by the second: it fetches the rows one by one in the index's
+ * order, for a large range whose order on disk is another one a heap page
+ * per row.  Without it, a range that is most of the source is read
+ * sequentially and sorted once, while a narrow one is still found by
+ * index.  An error rolls the setting back with the subtransaction (or
+ * transaction) it ends.
+ */
+static int64
+stage_fill_sorted(EtlRun *run, EtlArgs *args)
+{
+	int nestlevel = NewGUCNestLevel();
+	int64 n;
+
+	(void) set_config_option("enable_incremental_sort", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	n = etl_stage_fill(run, etl_deparse_stage_select(run), args);
+	AtEOXact_GUC(true, nestlevel);
+	return n;
+}
+
+/*
  * etl_stage_batch copies the run's range into the stage (once), from which
  * the later statements of the attempt read it, and points rn_lo .. rn_hi at
  * all of it: rows 1 .. run->stage_rows, less those rejected since.  Sets
@@ -211,8 +238,7 @@ etl_stage_batch(EtlRun *run)
 	{
 		etl_stage_create(run);
 		etl_run_args(run, &args);
-		run->stage_rows =
-			etl_stage_fill(run, etl_deparse_stage_select(run), &args);
+		run->stage_rows = stage_fill_sorted(run, &args);
 		if (run->rec.rows_extracted < 0)
 			run->rec.rows_extracted = run->stage_rows;
 	}
