@@ -29,6 +29,7 @@ OBJS = \
 	src/catalog/unrecorded.o \
 	src/sql/columns.o \
 	src/sql/deparse_batch.o \
+	src/sql/deparse_checks.o \
 	src/sql/deparse_load.o \
 	src/sql/deparse_snapshot.o \
 	src/sql/deparse_stage.o \
@@ -50,6 +51,9 @@ OBJS = \
 	src/loads/swap_key.o \
 	src/checks/check_define.o \
 	src/checks/check_eval.o \
+	src/checks/check_judge.o \
+	src/checks/check_kinds.o \
+	src/checks/check_params.o \
 	src/checks/check_results.o \
 	src/transform/deadletter.o \
 	src/transform/isolate.o \

@@ -19,6 +19,7 @@
 #include "base/standby.h"
 #include "catalog/pipelines.h"
 #include "checks/check.h"
+#include "checks/check_kinds.h"
 #include "checks/quality.h"
 #include "sql/columns.h"
 #include "sql/run_state.h"
@@ -54,9 +55,7 @@ etl_add_check(PG_FUNCTION_ARGS)
 	etl_entry_begin_write(
 		&e, ETL_ENTRY_PINNED, "etl_add_check",
 		etl_pipeline_object(text_to_cstring(PG_GETARG_TEXT_PP(0))));
-	c->kind =
-		etl_name_lookup(etl_check_kind_names, CK_COUNT,
-						text_to_cstring(PG_GETARG_TEXT_PP(1)), "check kind");
+	c->kind = etl_check_kind_lookup(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	c->column = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	c->params = PG_ARGISNULL(3) ? DatumGetJsonbP(DirectFunctionCall1(
 									  jsonb_in, CStringGetDatum("{}")))
@@ -74,10 +73,9 @@ etl_add_check(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(5))
 		c->name = text_to_cstring(PG_GETARG_TEXT_PP(5));
 	else if (c->column)
-		c->name = psprintf("%s_%s_%s", p->name, c->column,
-						   etl_check_kind_names[c->kind]);
+		c->name = psprintf("%s_%s_%s", p->name, c->column, c->kind->name);
 	else
-		c->name = psprintf("%s_%s", p->name, etl_check_kind_names[c->kind]);
+		c->name = psprintf("%s_%s", p->name, c->kind->name);
 	if (c->name[0] == '\0' || strlen(c->name) >= NAMEDATALEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),
@@ -102,7 +100,7 @@ etl_add_check(PG_FUNCTION_ARGS)
 							   p->name, c->name),
 						errhint("Give the check another name => '...', or "
 								"drop the other with etl_drop_check().")));
-	etl_args_add_text(&args, etl_check_kind_names[c->kind]);
+	etl_args_add_text(&args, c->kind->name);
 	etl_args_add_text(&args, c->column);
 	etl_args_add(&args, JSONBOID, JsonbPGetDatum(c->params), false);
 	etl_args_add_text(&args, etl_check_severity_names[c->severity]);
@@ -203,8 +201,8 @@ etl_check_sql(PG_FUNCTION_ARGS)
 
 			etl_check_resolve(c, run.p, run.map, run.source_relid);
 			/* the query's shape only: a run fetches the values */
-			if (c->kind == CK_FOREIGN_KEY)
-				c->fk = etl_check_fk_probe(c);
+			if (c->kind->prepare != NULL)
+				c->kind->prepare(c, NULL);
 		}
 		etl_args_init(&args);
 		args.n = ETL_NPARAMS;

@@ -2,7 +2,8 @@
  *
  * check.h
  *	  A quality check as the checks' files share it: its kind, severity and
- *	  parameters, resolved against a run's batch, and what it found.
+ *	  parameters, resolved against a run's batch, and what it found; and
+ *	  the entry of a kind in the kind table (check_kinds.c).
  *
  * IDENTIFICATION
  *	  src/checks/check.h
@@ -19,22 +20,8 @@
 #include "utils/jsonb.h"
 
 #include "sql/columns.h"
+#include "sql/deparse_checks.h"
 #include "sql/run_state.h"
-
-typedef enum EtlCheckKind
-{
-	CK_NOT_NULL,
-	CK_UNIQUE,
-	CK_ACCEPTED_VALUES,
-	CK_POSITIVE,
-	CK_RANGE,
-	CK_FOREIGN_KEY,
-	CK_Z_SCORE,
-	CK_ROW_COUNT,
-	CK_EXPRESSION,
-	CK_FRESHNESS,
-	CK_COUNT
-} EtlCheckKind;
 
 typedef enum EtlSeverity
 {
@@ -44,26 +31,13 @@ typedef enum EtlSeverity
 	SEV_COUNT
 } EtlSeverity;
 
-/* one check, with what its kind needs resolved against the batch */
-/*
- * How a foreign key check probes the referenced values (etl_check_fk_probe()):
- * FK_SUBPLAN a hashed IN (SELECT ...) subplan (a large referenced table, or
- * one whose column has another type than the batch's); FK_INT_SET
- * etl_not_in(), a set of int8 each process reads once (integer columns);
- * FK_ARRAY "= ANY" over the values read once per run into an array
- * parameter (other types with a hashable equality).
- */
-typedef enum EtlFkProbe
-{
-	FK_SUBPLAN = 0,
-	FK_INT_SET,
-	FK_ARRAY
-} EtlFkProbe;
+typedef struct EtlCheckKindDef EtlCheckKindDef;
 
+/* one check, with what its kind needs resolved against the batch */
 typedef struct EtlCheck
 {
 	char *name;
-	EtlCheckKind kind;
+	const EtlCheckKindDef *kind; /* its entry of the kind table */
 	char *column; /* NULL for row_count, expression, freshness */
 	Jsonb *params;
 	EtlSeverity severity;
@@ -99,9 +73,43 @@ typedef struct EtlCheckResult
 	double stddev;
 } EtlCheckResult;
 
-extern const char *const etl_check_kind_names[];
-extern const bool etl_check_kind_has_column[];
-extern const bool etl_check_kind_row_level[];
+/* what a check is validated against (etl_check_resolve()) */
+typedef struct EtlCheckScope
+{
+	EtlPipeline *p;
+	EtlColumnMap *map; /* the batch's columns */
+	Oid source_relid;
+	const char *text; /* the text being parsed, for error positions */
+} EtlCheckScope;
+
+/*
+ * A kind of check: one entry of the kind table (check_kinds.c), which the
+ * definition and the evaluation look up and follow.  A NULL callback means
+ * the kind has nothing to do at that point.
+ */
+struct EtlCheckKindDef
+{
+	const char *name;
+	bool has_column; /* looks at one batch column */
+	bool row_level;	 /* judges single rows: quarantine, sample keys */
+	bool replayed;	 /* applied again to replayed dead letters */
+
+	/* definition: validate its params (and column type), fill the check */
+	void (*validate)(EtlCheck *c, EtlCheckScope *scope);
+
+	/* evaluation */
+	void (*prepare)(EtlCheck *c, EtlRun *run);	  /* run NULL: query shape */
+	void (*add_args)(EtlArgs *args, EtlCheck *c); /* its params as $n */
+	EtlCheckPredicate predicate; /* when a batch row fails (sql/) */
+	EtlCheckAggregate aggregate; /* its own pass columns (sql/); NULL:
+								  * the pass counts the predicate's rows */
+	void (*read)(EtlCheckResult *r, int col, int64 nrows); /* the pass */
+	void (*judge)(EtlRun *run, EtlCheckResult *r, EtlArgs *args,
+				  const EtlCheckBatch *b); /* what needs its own query */
+	void (*samples)(EtlRun *run, EtlCheckResult *r, EtlArgs *args,
+					const EtlCheckBatch *b); /* of a failed check */
+};
+
 extern const char *const etl_check_severity_names[];
 
 /* definition (check_define.c) */
@@ -109,7 +117,6 @@ extern void etl_check_resolve(EtlCheck *c, EtlPipeline *p, EtlColumnMap *map,
 							  Oid source_relid);
 
 /* evaluation (check_eval.c) */
-extern EtlFkProbe etl_check_fk_probe(EtlCheck *c);
 extern char *etl_checks_pass_sql(EtlRun *run, List *checks, EtlArgs *args,
 								 int *first_col);
 

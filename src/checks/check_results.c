@@ -34,7 +34,7 @@ append_check_json(StringInfo buf, EtlCheck *c, const char *name_key,
 	appendStringInfo(buf, "\"%s\": ", name_key);
 	escape_json(buf, c->name);
 	appendStringInfoString(buf, ", \"kind\": ");
-	escape_json(buf, etl_check_kind_names[c->kind]);
+	escape_json(buf, c->kind->name);
 	appendStringInfo(buf, ", \"%s\": ", column_key);
 	if (c->column)
 		escape_json(buf, c->column);
