@@ -31,7 +31,8 @@
 
 /*
  * The kinds, in the order of the table (and of the hint that lists them).
- * Only this file names them: the rest of the code follows a check's entry.
+ * Only this file names them: the rest of the code follows a check's entry
+ * (scripts/check_tables refuses these constants elsewhere).
  */
 typedef enum EtlCheckKindId
 {
