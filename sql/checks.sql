@@ -360,6 +360,35 @@ SELECT (SELECT count(*) FROM regexp_matches(etl_check_sql('ck'), 'count\(\*\) FI
 -- validation when a check is added
 SELECT etl_add_check('ck', 'sometimes', column_name => 'total');
 \echo sqlstate :LAST_ERROR_SQLSTATE
+-- the kinds etl.checks.kind admits (its CHECK constraint) are exactly the
+-- kinds of the kind table, which the hint of an unknown kind lists
+CREATE FUNCTION pg_temp.kind_hint() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    hint text;
+BEGIN
+    PERFORM etl_add_check('ck', 'sometimes');
+    RETURN NULL;
+EXCEPTION WHEN invalid_parameter_value THEN
+    GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
+    RETURN hint;
+END $$;
+WITH tab AS (
+    SELECT pg_catalog.array_agg(k ORDER BY k) AS kinds
+      FROM pg_catalog.regexp_split_to_table(pg_catalog.rtrim(pg_catalog.substring(
+               pg_temp.kind_hint(), 'Valid values are: (.*)'), '.'), ', ') AS k),
+con AS (
+    SELECT pg_catalog.array_agg(m[1] ORDER BY m[1]) AS kinds
+      FROM pg_catalog.pg_constraint AS c,
+           pg_catalog.regexp_matches(pg_catalog.pg_get_constraintdef(c.oid), '''([^'']+)''', 'g') AS m
+     WHERE c.conrelid = 'etl.checks'::pg_catalog.regclass AND c.contype = 'c'
+       AND pg_catalog.pg_get_constraintdef(c.oid) LIKE '%(kind %')
+SELECT pg_catalog.cardinality(tab.kinds) AS table_kinds,
+       pg_catalog.cardinality(con.kinds) AS constraint_kinds,
+       (SELECT pg_catalog.array_agg(k) FROM pg_catalog.unnest(tab.kinds) AS k
+         WHERE k <> ALL (con.kinds)) AS only_in_table,
+       (SELECT pg_catalog.array_agg(k) FROM pg_catalog.unnest(con.kinds) AS k
+         WHERE k <> ALL (tab.kinds)) AS only_in_constraint
+  FROM tab, con;
 SELECT etl_add_check('ck', 'not_null', column_name => 'totl');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT etl_add_check('ck', 'not_null');
