@@ -227,6 +227,53 @@ etl_check_validate_foreign_key(EtlCheck *c, EtlCheckScope *scope)
 }
 
 /*
+ * analyse_over_batch parses and analyses text, "SELECT <expression>", as
+ * "SELECT <expression> FROM (SELECT NULL::type AS column, ...) AS etl_b"
+ * over the batch's columns, and returns the query.  The two parts are
+ * parsed from one text, the expression first, the columns after it on
+ * lines of their own, and that text is what is analysed: every location in
+ * the tree points into it, as hooks of parse analysis expect (those of
+ * pg_stat_statements read the constants of the query there).
+ */
+static Query *
+analyse_over_batch(const char *text, EtlColumnMap *map)
+{
+	StringInfoData whole;
+	ListCell *lc;
+	List *raw;
+	SelectStmt *sel;
+	RangeSubselect *sub;
+	RawStmt *rs;
+	bool first = true;
+
+	initStringInfo(&whole);
+	appendStringInfo(&whole, "%s\n;\nSELECT ", text);
+	foreach (lc, map->columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		appendStringInfo(&whole, "%sNULL::%s AS %s", first ? "" : ", ",
+						 format_type_extended(col->src_type, col->src_typmod,
+											  FORMAT_TYPE_TYPEMOD_GIVEN |
+												  FORMAT_TYPE_FORCE_QUALIFY),
+						 quote_identifier(col->name));
+		first = false;
+	}
+	raw = raw_parser(whole.data, RAW_PARSE_DEFAULT);
+	Assert(list_length(raw) == 2);
+	sel = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
+	sub = makeNode(RangeSubselect);
+	sub->subquery = lsecond_node(RawStmt, raw)->stmt;
+	sub->alias = makeAlias("etl_b", NIL);
+	sel->fromClause = list_make1(sub);
+
+	rs = makeNode(RawStmt);
+	rs->stmt = (Node *) sel;
+	rs->stmt_location = -1;
+	return parse_analyze_fixedparams(rs, whole.data, NULL, 0, NULL);
+}
+
+/*
  * etl_check_validate_expression validates params.sql: one boolean expression
  * over the batch's columns, parsed and analysed against typed NULL columns,
  * never executed.
@@ -239,11 +286,6 @@ etl_check_validate_expression(EtlCheck *c, EtlCheckScope *scope)
 	char *text;
 	List *raw;
 	SelectStmt *sel;
-	StringInfoData cols;
-	ListCell *lc;
-	List *fromraw;
-	RangeSubselect *sub;
-	RawStmt *rs;
 	Query *q;
 	TargetEntry *te;
 
@@ -286,28 +328,7 @@ etl_check_validate_expression(EtlCheck *c, EtlCheckScope *scope)
 						errhint("Write a boolean expression over the batch's "
 								"columns, e.g. total_amount < 1e6.")));
 
-	/* FROM (SELECT NULL::type AS column, ...) AS etl_b */
-	initStringInfo(&cols);
-	foreach (lc, scope->map->columns)
-	{
-		EtlColumn *col = lfirst(lc);
-
-		appendStringInfo(&cols, "%sNULL::%s AS %s", cols.len ? ", " : "",
-						 format_type_extended(col->src_type, col->src_typmod,
-											  FORMAT_TYPE_TYPEMOD_GIVEN |
-												  FORMAT_TYPE_FORCE_QUALIFY),
-						 quote_identifier(col->name));
-	}
-	fromraw = raw_parser(psprintf("SELECT %s", cols.data), RAW_PARSE_DEFAULT);
-	sub = makeNode(RangeSubselect);
-	sub->subquery = linitial_node(RawStmt, fromraw)->stmt;
-	sub->alias = makeAlias("etl_b", NIL);
-	sel->fromClause = list_make1(sub);
-
-	rs = makeNode(RawStmt);
-	rs->stmt = (Node *) sel;
-	rs->stmt_location = -1;
-	q = parse_analyze_fixedparams(rs, text, NULL, 0, NULL);
+	q = analyse_over_batch(text, scope->map);
 	te = linitial_node(TargetEntry, q->targetList);
 	if (q->hasAggs || q->hasWindowFuncs || q->hasTargetSRFs)
 		ereport(
