@@ -34,6 +34,7 @@
 #include "checks/check.h"
 #include "checks/check_params.h"
 #include "sql/columns.h"
+#include "sql/deparse_checks.h"
 #include "sql/names.h"
 
 /*
@@ -239,26 +240,14 @@ static Query *
 analyse_over_batch(const char *text, EtlColumnMap *map)
 {
 	StringInfoData whole;
-	ListCell *lc;
 	List *raw;
 	SelectStmt *sel;
 	RangeSubselect *sub;
 	RawStmt *rs;
-	bool first = true;
 
 	initStringInfo(&whole);
-	appendStringInfo(&whole, "%s\n;\nSELECT ", text);
-	foreach (lc, map->columns)
-	{
-		EtlColumn *col = lfirst(lc);
-
-		appendStringInfo(&whole, "%sNULL::%s AS %s", first ? "" : ", ",
-						 format_type_extended(col->src_type, col->src_typmod,
-											  FORMAT_TYPE_TYPEMOD_GIVEN |
-												  FORMAT_TYPE_FORCE_QUALIFY),
-						 quote_identifier(col->name));
-		first = false;
-	}
+	appendStringInfo(&whole, "%s\n;\n", text);
+	etl_deparse_typed_nulls(&whole, map->columns);
 	raw = raw_parser(whole.data, RAW_PARSE_DEFAULT);
 	Assert(list_length(raw) == 2);
 	sel = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;

@@ -8,8 +8,9 @@
  *	  one aggregate pass over the batch, the count and the sample keys of a
  *	  failing check, a unique check's exact recount, clashes with the target
  *	  and sample values, the read of a foreign key's referenced values, the
- *	  newest watermark value a freshness check judges, and the statement
- *	  that finds the staged rows to set aside.
+ *	  newest watermark value a freshness check judges, the statement that
+ *	  finds the staged rows to set aside, and the row of typed NULLs an
+ *	  expression check is analysed against.
  *
  *	  Pure builders: they take descriptors (EtlCheckBatch, EtlCheckSql) and
  *	  append to the caller's StringInfo; they never execute and read no run
@@ -447,6 +448,30 @@ etl_deparse_freshness_newest(StringInfo buf, const char *watermark_column,
 					 "SELECT pg_catalog.max(%s)::pg_catalog.timestamptz "
 					 "FROM %s",
 					 quote_identifier(watermark_column), source);
+}
+
+/*
+ * etl_deparse_typed_nulls appends "SELECT NULL::type AS column, ..." over
+ * columns (EtlColumn *), each of the type and typmod the transform gives
+ * it: a row the batch's columns can be analysed against.
+ */
+void
+etl_deparse_typed_nulls(StringInfo buf, List *columns)
+{
+	ListCell *lc;
+
+	appendStringInfoString(buf, "SELECT ");
+	foreach (lc, columns)
+	{
+		EtlColumn *col = lfirst(lc);
+
+		appendStringInfo(buf, "%sNULL::%s AS %s",
+						 foreach_current_index(lc) > 0 ? ", " : "",
+						 format_type_extended(col->src_type, col->src_typmod,
+											  FORMAT_TYPE_TYPEMOD_GIVEN |
+												  FORMAT_TYPE_FORCE_QUALIFY),
+						 quote_identifier(col->name));
+	}
 }
 
 /*

@@ -121,6 +121,7 @@ extern void etl_deparse_fk_values(StringInfo buf, const char *ref_table,
 extern void etl_deparse_freshness_newest(StringInfo buf,
 										 const char *watermark_column,
 										 const char *source);
+extern void etl_deparse_typed_nulls(StringInfo buf, List *columns);
 extern void etl_deparse_checks_reject(StringInfo buf, const EtlCheckBatch *b,
 									  const char *rn_batch,
 									  const EtlCheckPart *parts, int nparts,
