@@ -167,6 +167,7 @@ ISOLATION = \
 	lag_lock \
 	isolation_deadlock \
 	delete_deadlock \
+	delete_deadlock_rejects \
 	resolve_owner_first \
 	open_locked
 

@@ -39,11 +39,12 @@
  *
  *	  A part keeps at most two subtransactions (its rest and its held rows),
  *	  so a run keeps at most 2 * etl.isolation_parts of them plus its attempt.
- *	  Until the last part is loaded, the isolation holds the lock on each
- *	  kept part's transaction id (keep_part): a session waiting for a row a
- *	  part wrote keeps waiting for that part, and an error that ends the
- *	  attempt (a deadlock with that session, say) releases it; it does not
- *	  wait for the caller's transaction, which no retry could end.
+ *	  Until the attempt ends, the isolation holds the lock on each kept
+ *	  part's transaction id (keep_part): a session waiting for a row a part
+ *	  wrote keeps waiting for that part, and an error that ends the attempt
+ *	  (a deadlock with that session during the isolation or in the deletes
+ *	  after the load, say) releases it; it does not wait for the caller's
+ *	  transaction, which no retry could end.
  *	  The default, 512 parts, makes rare bad rows cheap (only the parts
  *	  holding them load again, and the smaller the parts the fewer rows
  *	  that is) at the price of overflowing the cache while the run's
@@ -134,9 +135,6 @@ typedef struct Isolation
 	MemoryContext outer;
 	MemoryContext part_cxt;
 	ResourceOwner owner; /* the caller's resource owner */
-	TransactionId *held; /* the kept parts' ids, whose locks it holds */
-	int nheld;
-	int maxheld;
 } Isolation;
 
 /*
@@ -191,8 +189,8 @@ static void hold_part(Isolation *iso);
  * in the caller's context.
  *
  * The lock on a kept part's transaction id is held on, in the isolation's
- * resource owner, until the isolation ends (release_parts()) or the
- * (sub)transaction around it is rolled back.  A session waiting for a row
+ * resource owner (the attempt's), until the (sub)transaction around it
+ * ends.  A session waiting for a row
  * the part wrote waits for that lock.  PostgreSQL drops it when a
  * subtransaction is released, and such a session would then wait for the
  * caller's top-level transaction instead, which rolling back the attempt
@@ -320,8 +318,7 @@ reject_row(EtlRun *run, int64 rn, ErrorData *edata, Isolation *iso)
 
 	old = MemoryContextSwitchTo(iso->outer);
 	iso->hooks->rejected(run, rn, terr ? "transform" : "load",
-						 terr ? terr : edata, pstrdup(record),
-						 iso->hooks->arg);
+						 terr ? terr : edata, pstrdup(record), iso->hooks->arg);
 	MemoryContextSwitchTo(old);
 	etl_stage_forget(run, rn);
 }
@@ -604,14 +601,12 @@ isolation_begin(Isolation *iso, int64 nrows, EtlIsolateHooks *hooks,
 	iso->part_cxt = AllocSetContextCreate(iso->outer, "etl_ext isolation part",
 										  ALLOCSET_DEFAULT_SIZES);
 	iso->owner = CurrentResourceOwner;
-	iso->held = NULL;
-	iso->nheld = iso->maxheld = 0;
 }
 
 /*
  * hold_part takes, in the isolation's resource owner, the lock on the
  * transaction id of the subtransaction running (a part about to be kept),
- * if it has one, and remembers it (see keep_part).
+ * if it has one (see keep_part).
  */
 static void
 hold_part(Isolation *iso)
@@ -621,36 +616,9 @@ hold_part(Isolation *iso)
 
 	if (!TransactionIdIsValid(xid))
 		return;
-	if (iso->nheld == iso->maxheld)
-	{
-		iso->maxheld = Max(16, 2 * iso->maxheld);
-		iso->held =
-			iso->held == NULL
-				? MemoryContextAlloc(iso->outer,
-									 iso->maxheld * sizeof(TransactionId))
-				: repalloc(iso->held, iso->maxheld * sizeof(TransactionId));
-	}
 	CurrentResourceOwner = iso->owner;
 	XactLockTableInsert(xid);
 	CurrentResourceOwner = owner;
-	iso->held[iso->nheld++] = xid;
-}
-
-/*
- * release_parts releases the locks hold_part() took, once the isolation
- * has loaded its last part: sessions waiting for the parts' rows now wait
- * for the caller's transaction, as for any row it wrote.
- */
-static void
-release_parts(Isolation *iso)
-{
-	ResourceOwner owner = CurrentResourceOwner;
-
-	CurrentResourceOwner = iso->owner;
-	for (int i = 0; i < iso->nheld; i++)
-		XactLockTableDelete(iso->held[i]);
-	CurrentResourceOwner = owner;
-	iso->nheld = 0;
 }
 
 /*
@@ -735,8 +703,10 @@ etl_load_isolated(EtlRun *run, int64 nrows, EtlIsolateHooks *hooks,
 		MemoryContextSwitchTo(iso.outer);
 		MemoryContextReset(iso.part_cxt);
 	}
-	/* (after an error the locks go with the (sub)transaction rolled back) */
-	release_parts(&iso);
+	/*
+	 * The parts' locks stay until the attempt ends (keep_part): the deletes
+	 * after the load can deadlock with a session waiting for a part's row.
+	 */
 	isolation_end(&iso);
 	AtEOXact_GUC(true, nestlevel);
 	run->target_empty_fixed = false; /* (reset_attempt() after an error) */
