@@ -122,6 +122,7 @@ REGRESS = \
 	bad_input \
 	monitor \
 	isolation_memory \
+	dead_letters_spill \
 	isolation_work \
 	catch_up_checks \
 	counts \
@@ -145,6 +146,7 @@ REGRESS_SUPERUSER = \
 	watermark_domain \
 	monitor \
 	isolation_memory \
+	dead_letters_spill \
 	replica_totals \
 	lineage_broken
 

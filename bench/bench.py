@@ -1063,7 +1063,7 @@ def case_isolation_memory(b: Bench):
         "peak memory does not grow with the bad rows: 10% bad rows against 100",
         ratio(private["10% bad rows"], private["100 bad rows"]), 2.0, fmt=".2f",
         detail=f"{size(private['10% bad rows'])} against {size(private['100 bad rows'])}; "
-               "what grows is the dead letters a run keeps to record them"))
+               "the dead letters a run keeps spill to a file beyond 256 kB"))
 
 
 # --- the cases of the modes, loads, catch-up and observability ----------

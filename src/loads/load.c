@@ -640,8 +640,7 @@ etl_snapshot_finish(EtlRun *run, EtlSnapshotDiff *d)
 		write_signatures(run, etl_deparse_snapshot_vanished_keys(run), false,
 						 false);
 	if (d->new_keys + d->changed > 0 &&
-		list_length(run->dead_letters) + run->known_rejects ==
-			run->repeat_rejects)
+		run->dead_letter_count + run->known_rejects == run->repeat_rejects)
 	{
 		bool none_yet =
 			d->new_keys == d->batch && d->changed == 0 && d->vanished == 0;

@@ -150,7 +150,7 @@ reset_attempt(EtlRun *run)
 	run->dedupe = false;
 	run->stage_rows = 0;
 	run->check_rows = 0;
-	run->dead_letters = NIL;
+	etl_dead_letters_begin(run);
 	run->known_rejects = 0;
 	run->repeat_rejects = 0;
 	run->check_results = NIL;
@@ -289,7 +289,7 @@ fail_run(EtlRun *run, ErrorData *edata, const char *why)
 	r->error_class = etl_error_class_name(etl_error_class(edata->sqlerrcode));
 	r->rows_inserted = r->rows_updated = r->rows_deleted = r->rows_unchanged =
 		0;
-	r->rows_rejected = list_length(run->dead_letters);
+	r->rows_rejected = etl_dead_letters_count(run);
 	r->watermark_to = r->watermark_from;
 
 	initStringInfo(&payload);
@@ -442,7 +442,7 @@ attempt_failed(EtlRun *run, ErrorData *edata)
 		fail_run(run, edata,
 				 psprintf("All %d attempts failed; the last: ", r->attempts));
 	else if (edata->sqlerrcode == ERRCODE_DATA_EXCEPTION &&
-			 run->dead_letters != NIL)
+			 etl_dead_letters_count(run) > 0)
 		fail_run(run, edata, "Too many rows were rejected: ");
 	else if (etl_checks_failed_critical(run))
 		fail_run(run, edata, "A critical quality check failed: ");
@@ -530,6 +530,7 @@ etl_run_orchestrated(const char *name, EtlRunRequest *req,
 
 	if (kind->end)
 		kind->end(&run, arg);
+	etl_dead_letters_end(&run);
 	*result = run.rec;
 }
 

@@ -80,8 +80,7 @@ run_rejected(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
 		run->known_rejects++;
 		return;
 	}
-	run->dead_letters =
-		lappend(run->dead_letters, etl_dead_letter_make(stage, record, edata));
+	etl_dead_letter_add(run, stage, record, edata);
 	check_threshold(run, *(int64 *) arg, edata->message);
 }
 
@@ -100,8 +99,7 @@ run_set_aside(EtlRun *run, int64 rn, const char *stage, ErrorData *edata,
 		run->known_rejects++;
 		return;
 	}
-	run->dead_letters =
-		lappend(run->dead_letters, etl_dead_letter_make(stage, record, edata));
+	etl_dead_letter_add(run, stage, record, edata);
 }
 
 /*
@@ -115,7 +113,7 @@ check_threshold(EtlRun *run, int64 nrows, const char *last)
 	int64 rejected;
 	double threshold;
 
-	rejected = list_length(run->dead_letters);
+	rejected = etl_dead_letters_count(run);
 	threshold = DatumGetFloat8(DirectFunctionCall1(
 		numeric_float8, NumericGetDatum(run->p->error_threshold)));
 	if ((double) rejected * 100.0 > threshold * (double) nrows)
@@ -190,20 +188,20 @@ run_checks(EtlRun *run, List *checks)
 	edata = etl_in_subxact(check_pass, run, checks, true);
 	if (edata != NULL)
 	{
-		before = list_length(run->dead_letters) + run->known_rejects;
+		before = etl_dead_letters_count(run) + run->known_rejects;
 		if (!run->map->row_local)
 			etl_not_row_local_error(run, edata);
 		etl_stage_batch(run);
 		etl_isolate_transform(run, run->stage_rows, &hooks);
-		if (list_length(run->dead_letters) + run->known_rejects == before)
+		if (etl_dead_letters_count(run) + run->known_rejects == before)
 			ReThrowError(edata); /* not a row's transform: a check's own */
 		FreeErrorData(edata);
 		etl_stage_batch(run);
 		etl_run_checks(run, checks);
 	}
-	before = list_length(run->dead_letters);
+	before = etl_dead_letters_count(run);
 	etl_checks_judge(run, checks, &quarantine);
-	if (list_length(run->dead_letters) > before)
+	if (etl_dead_letters_count(run) > before)
 		check_threshold(run, run->rec.rows_extracted, NULL);
 }
 
@@ -261,11 +259,11 @@ load_batch(EtlRun *run)
 	{
 		/* the versions of a repeated key that were not loaded */
 		EtlIsolateHooks hooks = { NULL, run_rejected, &run->stage_rows };
-		int64 before = list_length(run->dead_letters) + run->known_rejects;
+		int64 before = etl_dead_letters_count(run) + run->known_rejects;
 
 		(void) etl_snapshot_reject_repeats(run, &hooks);
 		run->repeat_rejects =
-			list_length(run->dead_letters) + run->known_rejects - before;
+			etl_dead_letters_count(run) + run->known_rejects - before;
 	}
 	etl_load_finish(run);
 	etl_stage_drop(run);
@@ -274,7 +272,7 @@ load_batch(EtlRun *run)
 	r->rows_deleted = c.deleted;
 	/* a version pending already as a dead letter is unchanged since */
 	r->rows_unchanged = c.unchanged + run->known_rejects;
-	r->rows_rejected = list_length(run->dead_letters);
+	r->rows_rejected = etl_dead_letters_count(run);
 	if (r->rows_extracted < 0)
 		r->rows_extracted = c.batch;
 
@@ -363,7 +361,7 @@ etl_run_stages(EtlRun *run)
 		if (d.new_keys + d.changed == 0)
 		{
 			/* nothing loaded; a quarantine check may have set rows aside */
-			run->rec.rows_rejected = list_length(run->dead_letters);
+			run->rec.rows_rejected = etl_dead_letters_count(run);
 			run->rec.rows_unchanged = d.batch - run->rec.rows_rejected;
 		}
 		run->rec.rows_deleted += etl_snapshot_finish(run, &d);

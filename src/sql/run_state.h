@@ -106,7 +106,8 @@ typedef struct EtlRun
 	bool dedupe;		  /* keep one row per key (load.c) */
 	int64 stage_rows;	  /* rows staged (numbered 1 .. stage_rows) */
 
-	List *dead_letters;		   /* EtlDeadLetter *, found by this attempt */
+	struct EtlDeadLetters *dead_letters; /* found by this attempt */
+	int64 dead_letter_count;   /* how many (transform/deadletter.c) */
 	int64 known_rejects;	   /* rows rejected again, pending already */
 	int64 repeat_rejects;	   /* of both, snapshot rows of a repeated key */
 	List *check_results;	   /* the checks' results of this attempt */

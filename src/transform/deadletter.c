@@ -3,10 +3,13 @@
  * deadletter.c
  *	  Dead letters: building them and storing them.
  *
- *	  A run keeps the dead letters it finds in memory (they must survive the
- *	  rollback of a failed attempt) and writes them with its other records:
- *	  in the run's transaction when the run succeeds, through the autonomous
- *	  writer when it fails.  Both paths insert the same JSON array
+ *	  An attempt keeps the dead letters it finds in a tuplestore (they must
+ *	  survive the rollback of the attempt when it fails) that holds
+ *	  ETL_DEAD_LETTERS_MEM_KB in memory and spills the rest to a temporary
+ *	  file, so that a run's memory does not grow with its bad rows.  The run
+ *	  writes them with its other records, in the order found: in the run's
+ *	  transaction when the run succeeds, through the autonomous writer when
+ *	  it fails.  Both paths insert the same JSON array
  *	  (ETL_DEAD_LETTERS_INSERT).
  *
  *	  Dead letters may hold personal data: row level security on
@@ -24,6 +27,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -31,11 +35,14 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "base/errors.h"
 #include "base/security.h"
+#include "base/settings.h"
 #include "catalog/runs.h"
 #include "sql/run_state.h"
 #include "transform/deadletter.h"
@@ -58,6 +65,138 @@ etl_dead_letter_make(const char *stage, char *record, ErrorData *edata)
 			: pstrdup(edata->message ? edata->message : "");
 	dl->occurred_at = GetCurrentTimestamp();
 	return dl;
+}
+
+/* the columns of a dead letter in the tuplestore */
+enum
+{
+	DL_STAGE,
+	DL_RECORD,
+	DL_SQLERRCODE,
+	DL_MESSAGE,
+	DL_OCCURRED_AT,
+	DL_NATTS
+};
+
+/*
+ * The dead letters of an attempt, in the order found (see the header).
+ * Created outside the attempt's subtransaction, in the run's memory context
+ * and under the run's resource owner: the temporary file it spills to
+ * would otherwise be closed by the rollback of the attempt.  tmp holds what
+ * one dead letter takes on its way in or out, reset after it.
+ */
+typedef struct EtlDeadLetters
+{
+	MemoryContext cxt;
+	MemoryContext tmp;
+	ResourceOwner owner;
+	TupleDesc desc;
+	Tuplestorestate *store;
+	TupleTableSlot *slot;
+} EtlDeadLetters;
+
+/*
+ * etl_dead_letters_begin gives the run an empty set of dead letters for
+ * its next attempt, in the current memory context and resource owner (the
+ * run's: call it outside the attempt's subtransaction), after freeing the
+ * previous attempt's (etl_dead_letters_end).
+ */
+void
+etl_dead_letters_begin(EtlRun *run)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	EtlDeadLetters *dls;
+	int kb = ETL_DEAD_LETTERS_MEM_KB;
+
+	etl_dead_letters_end(run);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "etl_ext dead letters",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	dls = palloc0(sizeof(EtlDeadLetters));
+	dls->cxt = cxt;
+	dls->tmp = AllocSetContextCreate(cxt, "etl_ext dead letter",
+									 ALLOCSET_SMALL_SIZES);
+	dls->owner = CurrentResourceOwner;
+	dls->desc = CreateTemplateTupleDesc(DL_NATTS);
+	TupleDescInitEntry(dls->desc, DL_STAGE + 1, "stage", TEXTOID, -1, 0);
+	TupleDescInitEntry(dls->desc, DL_RECORD + 1, "record", TEXTOID, -1, 0);
+	TupleDescInitEntry(dls->desc, DL_SQLERRCODE + 1, "sqlerrcode", INT4OID, -1,
+					   0);
+	TupleDescInitEntry(dls->desc, DL_MESSAGE + 1, "message", TEXTOID, -1, 0);
+	TupleDescInitEntry(dls->desc, DL_OCCURRED_AT + 1, "occurred_at",
+					   TIMESTAMPTZOID, -1, 0);
+	if (etl_work_mem > 0)
+		kb = Min(kb, etl_work_mem);
+	dls->store = tuplestore_begin_heap(false, false, kb);
+	dls->slot = MakeSingleTupleTableSlot(dls->desc, &TTSOpsMinimalTuple);
+	MemoryContextSwitchTo(old);
+	run->dead_letters = dls;
+	run->dead_letter_count = 0;
+}
+
+/*
+ * etl_dead_letters_end frees the run's dead letters, if it has any, and
+ * closes their temporary file.
+ */
+void
+etl_dead_letters_end(EtlRun *run)
+{
+	EtlDeadLetters *dls = run->dead_letters;
+
+	if (dls == NULL)
+		return;
+	run->dead_letters = NULL;
+	run->dead_letter_count = 0;
+	ExecDropSingleTupleTableSlot(dls->slot);
+	tuplestore_end(dls->store);
+	MemoryContextDelete(dls->cxt);
+}
+
+/*
+ * etl_dead_letter_add adds a dead letter to the run's, after those it has:
+ * the row record (JSON text, NULL: none) rejected at stage with the error
+ * edata, found now (etl_dead_letter_make).  The caller keeps record and
+ * edata; the dead letter takes no memory of the caller's context.
+ */
+void
+etl_dead_letter_add(EtlRun *run, const char *stage, char *record,
+					ErrorData *edata)
+{
+	EtlDeadLetters *dls = run->dead_letters;
+	ResourceOwner owner = CurrentResourceOwner;
+	MemoryContext old;
+	EtlDeadLetter *dl;
+	Datum values[DL_NATTS];
+	bool nulls[DL_NATTS] = { false };
+
+	if (dls == NULL)
+		elog(ERROR, "the dead letters of the run were not begun");
+	old = MemoryContextSwitchTo(dls->tmp);
+	dl = etl_dead_letter_make(stage, record, edata);
+	values[DL_STAGE] = CStringGetTextDatum(dl->stage);
+	values[DL_RECORD] = dl->record ? CStringGetTextDatum(dl->record) : 0;
+	nulls[DL_RECORD] = dl->record == NULL;
+	values[DL_SQLERRCODE] = Int32GetDatum(dl->sqlerrcode);
+	values[DL_MESSAGE] = CStringGetTextDatum(dl->message);
+	values[DL_OCCURRED_AT] = TimestampTzGetDatum(dl->occurred_at);
+	/* a spill file is the run's (an error restores the owner on its way) */
+	CurrentResourceOwner = dls->owner;
+	tuplestore_putvalues(dls->store, dls->desc, values, nulls);
+	CurrentResourceOwner = owner;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(dls->tmp);
+	run->dead_letter_count++;
+}
+
+/*
+ * etl_dead_letters_count returns how many dead letters the run's attempt
+ * has found.
+ */
+int64
+etl_dead_letters_count(EtlRun *run)
+{
+	return run->dead_letter_count;
 }
 
 /*
@@ -116,18 +255,26 @@ etl_dead_letter_known(EtlRun *run, const char *stage, const char *record)
 }
 
 /*
- * dead_letters_json_range appends the run's dead letters from .. to - 1 as
- * a JSON array of etl.dead_letters rows.
+ * dead_letters_json_next appends the run's next dead letters (after those
+ * read since dead_letters_rewind), at most max of them, as a JSON array of
+ * etl.dead_letters rows, and returns how many it appended.
  */
-static void
-dead_letters_json_range(StringInfo buf, EtlRun *run, int from, int to)
+static int64
+dead_letters_json_next(StringInfo buf, EtlRun *run, int64 max)
 {
-	appendStringInfoChar(buf, '[');
-	for (int i = from; i < to; i++)
-	{
-		EtlDeadLetter *dl = list_nth(run->dead_letters, i);
+	EtlDeadLetters *dls = run->dead_letters;
+	TupleTableSlot *slot = dls->slot;
+	MemoryContext old;
+	int64 n = 0;
+	bool isnull;
 
-		if (i > from)
+	appendStringInfoChar(buf, '[');
+	while (n < max && tuplestore_gettupleslot(dls->store, true, false, slot))
+	{
+		Datum record;
+
+		old = MemoryContextSwitchTo(dls->tmp);
+		if (n++ > 0)
 			appendStringInfoChar(buf, ',');
 		appendStringInfo(
 			buf,
@@ -135,30 +282,46 @@ dead_letters_json_range(StringInfo buf, EtlRun *run, int from, int to)
 		escape_json(buf, run->p->name);
 		appendStringInfo(buf, ", \"run_id\": " INT64_FORMAT ", \"stage\": ",
 						 run->rec.run_id);
-		escape_json(buf, dl->stage);
+		escape_json(buf, TextDatumGetCString(
+							 slot_getattr(slot, DL_STAGE + 1, &isnull)));
+		record = slot_getattr(slot, DL_RECORD + 1, &isnull);
 		appendStringInfo(buf, ", \"record\": %s, \"error_class\": ",
-						 dl->record ? dl->record : "null");
+						 isnull ? "null" : TextDatumGetCString(record));
 		escape_json(buf,
-					etl_error_class_name(etl_error_class(dl->sqlerrcode)));
+					etl_error_class_name(etl_error_class(DatumGetInt32(
+						slot_getattr(slot, DL_SQLERRCODE + 1, &isnull)))));
 		appendStringInfoString(buf, ", \"sqlstate\": ");
-		escape_json(buf, unpack_sql_state(dl->sqlerrcode));
+		escape_json(buf, unpack_sql_state(DatumGetInt32(
+							 slot_getattr(slot, DL_SQLERRCODE + 1, &isnull))));
 		appendStringInfoString(buf, ", \"error_message\": ");
-		escape_json(buf, dl->message);
+		escape_json(buf, TextDatumGetCString(
+							 slot_getattr(slot, DL_MESSAGE + 1, &isnull)));
 		appendStringInfoString(buf, ", \"occurred_at\": ");
-		escape_json(buf, timestamptz_to_str(dl->occurred_at));
+		escape_json(buf, timestamptz_to_str(DatumGetTimestampTz(slot_getattr(
+							 slot, DL_OCCURRED_AT + 1, &isnull))));
 		appendStringInfoChar(buf, '}');
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(dls->tmp);
 	}
 	appendStringInfoChar(buf, ']');
+	ExecClearTuple(slot);
+	return n;
 }
 
 /*
  * etl_dead_letters_json appends the run's dead letters as a JSON array of
- * etl.dead_letters rows.
+ * etl.dead_letters rows, in the order found.
  */
 void
 etl_dead_letters_json(StringInfo buf, EtlRun *run)
 {
-	dead_letters_json_range(buf, run, 0, list_length(run->dead_letters));
+	if (run->dead_letters == NULL)
+	{
+		appendStringInfoString(buf, "[]");
+		return;
+	}
+	tuplestore_rescan(run->dead_letters->store);
+	(void) dead_letters_json_next(buf, run, PG_INT64_MAX);
 }
 
 /*
@@ -170,7 +333,7 @@ etl_dead_letters_json(StringInfo buf, EtlRun *run)
 void
 etl_dead_letters_store(EtlRun *run)
 {
-	int n = list_length(run->dead_letters);
+	int64 n = etl_dead_letters_count(run);
 	MemoryContext cxt;
 	MemoryContext old;
 
@@ -178,7 +341,8 @@ etl_dead_letters_store(EtlRun *run)
 		return;
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "etl_ext dead letters",
 								ALLOCSET_DEFAULT_SIZES);
-	for (int from = 0; from < n; from += ETL_DEAD_LETTERS_CHUNK)
+	tuplestore_rescan(run->dead_letters->store);
+	for (int64 from = 0; from < n; from += ETL_DEAD_LETTERS_CHUNK)
 	{
 		StringInfoData json;
 		EtlArgs args;
@@ -186,8 +350,7 @@ etl_dead_letters_store(EtlRun *run)
 
 		old = MemoryContextSwitchTo(cxt);
 		initStringInfo(&json);
-		dead_letters_json_range(&json, run, from,
-								Min(n, from + ETL_DEAD_LETTERS_CHUNK));
+		(void) dead_letters_json_next(&json, run, ETL_DEAD_LETTERS_CHUNK);
 		etl_args_init(&args);
 		etl_args_add(&args, JSONBOID,
 					 DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)),

@@ -35,8 +35,16 @@ typedef struct EtlDeadLetter
 /* dead letters a statement of etl_dead_letters_store() inserts */
 #define ETL_DEAD_LETTERS_CHUNK 1000
 
+/* memory (kB) an attempt's dead letters take before they spill to a file */
+#define ETL_DEAD_LETTERS_MEM_KB 256
+
 extern EtlDeadLetter *etl_dead_letter_make(const char *stage, char *record,
 										   ErrorData *edata);
+extern void etl_dead_letters_begin(EtlRun *run);
+extern void etl_dead_letters_end(EtlRun *run);
+extern void etl_dead_letter_add(EtlRun *run, const char *stage, char *record,
+								ErrorData *edata);
+extern int64 etl_dead_letters_count(EtlRun *run);
 extern bool etl_dead_letter_known(EtlRun *run, const char *stage,
 								  const char *record);
 extern void etl_dead_letters_json(StringInfo buf, EtlRun *run);

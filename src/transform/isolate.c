@@ -297,8 +297,8 @@ probe_range(EtlRun *run, int64 lo, int64 hi, bool load, int64 chunk)
  * reject_row hands staged row rn, which failed with edata, to the caller's
  * hook -- with the stage at which it failed (its transform alone fails:
  * "transform", else "load") and its JSON -- and removes it from the stage.
- * The hook runs in the isolation's outer memory context, where what it
- * keeps survives the reset of the part's.
+ * The hook runs in the isolation's outer memory context; the JSON lives in
+ * the part's, so a hook copies what it keeps of it.
  */
 static void
 reject_row(EtlRun *run, int64 rn, ErrorData *edata, Isolation *iso)
@@ -318,7 +318,7 @@ reject_row(EtlRun *run, int64 rn, ErrorData *edata, Isolation *iso)
 
 	old = MemoryContextSwitchTo(iso->outer);
 	iso->hooks->rejected(run, rn, terr ? "transform" : "load",
-						 terr ? terr : edata, pstrdup(record), iso->hooks->arg);
+						 terr ? terr : edata, record, iso->hooks->arg);
 	MemoryContextSwitchTo(old);
 	etl_stage_forget(run, rn);
 }
