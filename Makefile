@@ -123,6 +123,7 @@ REGRESS = \
 	monitor \
 	isolation_memory \
 	dead_letters_spill \
+	isolation_locks \
 	isolation_work \
 	catch_up_checks \
 	counts \

@@ -83,6 +83,7 @@
 #include "run/run.h"
 #include "sql/run_state.h"
 #include "transform/deadletter.h"
+#include "transform/isolate.h"
 #include "transform/stage.h"
 
 /*
@@ -149,6 +150,7 @@ reset_attempt(EtlRun *run)
 	run->stage_held_only = false;
 	run->dedupe = false;
 	run->stage_rows = 0;
+	run->held_xids = NIL; /* their locks released with the subtransaction */
 	run->check_rows = 0;
 	etl_dead_letters_begin(run);
 	run->known_rejects = 0;
@@ -522,7 +524,10 @@ etl_run_orchestrated(const char *name, EtlRunRequest *req,
 		edata = etl_in_subxact(kind->attempt, &run, arg, false);
 		MemoryContextSwitchTo(runcxt);
 		if (edata == NULL)
+		{
+			etl_isolation_release(&run);
 			break;
+		}
 		if (!kind->retried)
 			ReThrowError(edata);
 		(void) attempt_failed(&run, edata);

@@ -105,6 +105,7 @@ typedef struct EtlRun
 	bool stage_held_only; /* read the held rows only (isolate.c) */
 	bool dedupe;		  /* keep one row per key (load.c) */
 	int64 stage_rows;	  /* rows staged (numbered 1 .. stage_rows) */
+	List *held_xids;	  /* parts whose locks isolation holds (isolate.c) */
 
 	struct EtlDeadLetters *dead_letters; /* found by this attempt */
 	int64 dead_letter_count;   /* how many (transform/deadletter.c) */

@@ -178,7 +178,7 @@ probe_subxact(EtlSubxactFn fn, EtlRun *run, void *arg)
 	return edata;
 }
 
-static void hold_part(Isolation *iso);
+static void hold_part(EtlRun *run, Isolation *iso);
 
 /*
  * keep_part runs fn(run, arg) (the load of a part) in a subtransaction that
@@ -208,7 +208,7 @@ keep_part(EtlSubxactFn fn, EtlRun *run, void *arg, Isolation *iso)
 	PG_TRY();
 	{
 		fn(run, arg);
-		hold_part(iso);
+		hold_part(run, iso);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -606,19 +606,48 @@ isolation_begin(Isolation *iso, int64 nrows, EtlIsolateHooks *hooks,
 /*
  * hold_part takes, in the isolation's resource owner, the lock on the
  * transaction id of the subtransaction running (a part about to be kept),
- * if it has one (see keep_part).
+ * if it has one, and remembers it in run->held_xids, in the isolation's
+ * outer memory context (see keep_part).
  */
 static void
-hold_part(Isolation *iso)
+hold_part(EtlRun *run, Isolation *iso)
 {
 	TransactionId xid = GetCurrentTransactionIdIfAny();
 	ResourceOwner owner = CurrentResourceOwner;
+	MemoryContext old;
 
+	StaticAssertStmt(sizeof(TransactionId) == sizeof(Oid),
+					 "a transaction id is kept in an Oid cell");
 	if (!TransactionIdIsValid(xid))
 		return;
 	CurrentResourceOwner = iso->owner;
 	XactLockTableInsert(xid);
 	CurrentResourceOwner = owner;
+	old = MemoryContextSwitchTo(iso->outer);
+	run->held_xids = lappend_oid(run->held_xids, (Oid) xid);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * etl_isolation_release releases the locks hold_part() took for the
+ * run's attempt, once the attempt has succeeded (its subtransaction
+ * released into the caller's (sub)transaction, the locks with it into that
+ * transaction's resource owner): sessions waiting for the parts' rows now
+ * wait for the caller's transaction, as for any row it wrote, and the
+ * run's locks do not pile up in a transaction that runs many pipelines.
+ * After a failed attempt there is nothing to release (the rollback did).
+ */
+void
+etl_isolation_release(EtlRun *run)
+{
+	ResourceOwner owner = CurrentResourceOwner;
+	ListCell *lc;
+
+	CurrentResourceOwner = CurTransactionResourceOwner;
+	foreach (lc, run->held_xids)
+		XactLockTableDelete((TransactionId) lfirst_oid(lc));
+	CurrentResourceOwner = owner;
+	run->held_xids = NIL;
 }
 
 /*

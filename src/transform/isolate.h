@@ -22,5 +22,6 @@ extern void etl_load_isolated(EtlRun *run, int64 nrows, EtlIsolateHooks *hooks,
 							  EtlLoadCounts *total);
 extern void etl_isolate_transform(EtlRun *run, int64 nrows,
 								  EtlIsolateHooks *hooks);
+extern void etl_isolation_release(EtlRun *run);
 
 #endif /* ETL_ISOLATE_H */
