@@ -45,6 +45,11 @@ OBJS = \
 	src/modes/track.o \
 	src/modes/watermark.o \
 	src/loads/load.o \
+	src/loads/load_append.o \
+	src/loads/load_delete_insert.o \
+	src/loads/load_merge.o \
+	src/loads/load_ops.o \
+	src/loads/load_partition_swap.o \
 	src/loads/swap.o \
 	src/loads/swap_build.o \
 	src/loads/swap_guard.o \

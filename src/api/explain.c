@@ -28,6 +28,7 @@
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
+#include "loads/load_ops.h"
 #include "modes/extract.h"
 #include "sql/columns.h"
 #include "sql/deparse_batch.h"
@@ -89,7 +90,7 @@ etl_explain(PG_FUNCTION_ARGS)
 	if (run.p->watermark_column != NULL)
 		explain_into(&run, "-- extract: the range's count and newest value",
 					 etl_deparse_stats(&run), &lines);
-	if (run.p->load == ETL_LOAD_DELETE_INSERT || run.p->key == NIL)
+	if (!etl_load_ops(run.p->load)->classifies || run.p->key == NIL)
 		explain_into(&run, "-- load: the batch into the target",
 					 etl_deparse_insert(&run, false), &lines);
 	else

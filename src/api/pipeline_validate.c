@@ -32,7 +32,7 @@
 
 #include "api/pipeline_validate.h"
 #include "catalog/pipelines.h"
-#include "loads/swap_key.h"
+#include "loads/load_ops.h"
 #include "modes/drift.h"
 #include "modes/sequences.h"
 #include "modes/track.h"
@@ -136,20 +136,16 @@ check_relations(EtlPipeline *p, EtlPipelineRelations *rels)
 						 p->source,
 						 quote_identifier(GetUserNameFromId(user, false)))));
 
-	need = ACL_SELECT | ACL_INSERT;
-	if (p->load == ETL_LOAD_MERGE)
-		need |= ACL_UPDATE;
-	if (p->load == ETL_LOAD_DELETE_INSERT)
-		need |= ACL_DELETE;
+	need = etl_load_ops(p->load)->target_privileges;
 	if (pg_class_aclmask(rels->target, user, need, ACLMASK_ALL) != need)
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied to load target %s", p->target),
 			 errdetail("Load %s needs SELECT, INSERT%s%s on it.",
-					   etl_load_names[p->load],
-					   p->load == ETL_LOAD_MERGE ? ", UPDATE" : "",
-					   p->load == ETL_LOAD_DELETE_INSERT ? ", DELETE" : ""),
+					   etl_load_ops(p->load)->name,
+					   (need & ACL_UPDATE) ? ", UPDATE" : "",
+					   (need & ACL_DELETE) ? ", DELETE" : ""),
 			 errhint(
 				 "A pipeline runs with its owner's rights: grant them to %s.",
 				 quote_identifier(GetUserNameFromId(user, false)))));
@@ -308,7 +304,7 @@ check_key(EtlPipeline *p, Oid target)
 
 	if (p->key == NIL)
 		p->key = etl_primary_key_columns(target);
-	if (p->key == NIL && p->load != ETL_LOAD_APPEND)
+	if (p->key == NIL && etl_load_ops(p->load)->needs_key)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
 						errmsg("target %s has no primary key and pipeline "
 							   "\"%s\" names no key",
@@ -333,7 +329,7 @@ check_key(EtlPipeline *p, Oid target)
 					(errcode(ERRCODE_DUPLICATE_COLUMN),
 					 errmsg("key column \"%s\" is named more than once", k)));
 	}
-	etl_require_unique_key(p, target);
+	etl_load_require_unique_key(p, target);
 }
 
 /*
@@ -345,7 +341,7 @@ check_key(EtlPipeline *p, Oid target)
 static void
 check_keyless_overlap(EtlPipeline *p)
 {
-	if (p->load != ETL_LOAD_APPEND || p->key != NIL ||
+	if (etl_load_ops(p->load)->needs_key || p->key != NIL ||
 		interval_is_zero(p->overlap))
 		return;
 	ereport(ERROR,
@@ -587,11 +583,8 @@ settings:
 	if (p->transform != NULL)
 		p->transform = etl_normalize_transform(p->name, p->transform);
 	(void) etl_resolve_columns(p, rels->source, rels->target);
-	if (p->load == ETL_LOAD_PARTITION_SWAP)
-	{
-		etl_swap_check_definition(p, rels->source, rels->target);
-		etl_track_refuse_swap(p, rels->target);
-	}
+	if (etl_load_ops(p->load)->check_definition != NULL)
+		etl_load_ops(p->load)->check_definition(p, rels->source, rels->target);
 	p->source_columns = etl_source_shape(rels->source);
 
 	if (p->watermark != NULL && p->mode != ETL_MODE_XID &&

@@ -1,48 +1,22 @@
 /*-------------------------------------------------------------------------
  *
  * load.c
- *	  The loads: merge, append, delete_insert.  Each is one or two set-based
- *	  statements that read the source range through the transform and write
- *	  the target, under the run's snapshot, as the pipeline owner.
+ *	  Loading a run's batch: etl_load() looks the pipeline's load up in the
+ *	  table of the loads (load_ops.c; one file per load, load_<name>.c) and
+ *	  runs it; what the loads share -- whether the target is empty, the
+ *	  duplicate keys of a batch and loading one row per key, the NULL key of
+ *	  a batch row -- and what modes full, cdc and snapshot do around it.
+ *	  Every load is one or a few set-based statements that read the batch
+ *	  through the transform and write the target, under the run's snapshot,
+ *	  as the pipeline owner.
  *
- *	  merge			one read-only join sorts the batch into new keys, changed
- *					rows and unchanged rows; then an UPDATE of the changed
- *					rows (their row hash differs) and an INSERT of the new
- *					keys, each only when there is something for it.  An
- *					unchanged row is never touched, so a re-run writes
- *					nothing.  When the target is empty (a first load) a
- *					plain INSERT does the same work without any join; so does
- *					a catch-up step, whose keys are new unless the key's
- *					unique index says otherwise (then it classifies).
- *	  append		the same without the UPDATE: known keys are skipped.
- *	  delete_insert DELETE of the target rows with the batch's keys, then
- *					INSERT of the batch.  In modes snapshot and full, whose
- *					batch is the whole source, it classifies as merge and
- *					replaces only the rows that differ (and inserts the new
- *					keys): an unchanged row is not rewritten.
- *	  partition_swap the partitions the batch touches rebuilt in staging
- *					tables and swapped in with DROP / ATTACH
- *					(swap.c); merge's semantics and counts.  Staged chunks
- *					gather their rows, etl_load_finish() swaps.
- *
- *	  Counts: inserted and updated are what the statements processed;
- *	  unchanged is the batch (from the classification) minus both.  A
- *	  delete_insert that replaces a key the target had counts an updated
- *	  row (not a deleted and an inserted one), so that every extracted row
- *	  is counted once.
- *
- *	  Keys.  A keyed load needs a key that is unique in the target
- *	  (etl_require_unique_key()).  A batch row whose key has a NULL part
- *	  matches no target row and would be inserted again by every run that
- *	  reads it: the load statements raise 23502 for it (etl_null_key()), so
- *	  it becomes a dead letter like any bad row.  A key that appears more
- *	  than once in one batch (several versions of a row in one increment)
- *	  is loaded once: the latest version, the last in the order of the
- *	  watermark column (and the rows' physical order), for merge and
- *	  delete_insert; the first for append, whose later versions are skipped
- *	  as they would be in a later run.  Duplicates are noticed by the
- *	  classification (etl_dup_count) or by the target's unique index (23505);
- *	  the batch is then staged and each statement keeps one row per key
+ *	  Keys.  A key that appears more than once in one batch (several
+ *	  versions of a row in one increment) is loaded once: the latest
+ *	  version, the last in the order of the watermark column (and the rows'
+ *	  physical order), or the first for a load that keeps the first
+ *	  (EtlLoadOps.keeps_first_version: append, whose later versions are
+ *	  skipped as they would be in a later run).  When duplicates are noticed
+ *	  the batch is staged and each statement keeps one row per key
  *	  (run->dedupe), which needs a row-local transform.
  *
  * IDENTIFICATION
@@ -53,15 +27,11 @@
 #include "postgres.h"
 
 #include "fmgr.h"
-#include "access/table.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/rel.h"
 
 #include "loads/load.h"
-#include "loads/swap.h"
-#include "loads/swap_build.h"
+#include "loads/load_ops.h"
 #include "sql/deparse_batch.h"
 #include "sql/deparse_load.h"
 #include "sql/deparse_snapshot.h"
@@ -72,11 +42,11 @@
 PG_FUNCTION_INFO_V1(etl_null_key);
 
 /*
- * exec_load runs one load statement with the run's arguments and snapshot
- * and returns the rows it processed.
+ * etl_load_exec runs one load statement with the run's arguments and
+ * snapshot and returns the rows it processed.
  */
-static uint64
-exec_load(EtlRun *run, const char *sql, int expected)
+uint64
+etl_load_exec(EtlRun *run, const char *sql, int expected)
 {
 	EtlArgs args;
 
@@ -101,36 +71,6 @@ etl_target_is_empty(EtlRun *run)
 }
 
 /*
- * prefer_index_joins: when the batch is known to be small against the
- * target (under 1/20 of its rows), the load's joins with the target find
- * each row by the key's unique index instead of hashing the whole target:
- * hash and merge joins are turned off for its statements.  Returns the GUC
- * nest level to pop (0: nothing changed).  The key's unique index is
- * guaranteed (etl_require_unique_key).
- */
-static int
-prefer_index_joins(EtlRun *run)
-{
-	Relation rel;
-	double reltuples;
-	int nestlevel;
-
-	if (run->rec.rows_extracted < 0 || run->stage_table != NULL)
-		return 0;
-	rel = table_open(run->target_relid, AccessShareLock);
-	reltuples = rel->rd_rel->reltuples;
-	table_close(rel, AccessShareLock);
-	if (reltuples <= 0 || (double) run->rec.rows_extracted * 20 >= reltuples)
-		return 0;
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	return nestlevel;
-}
-
-/*
  * etl_in_catch_up tells whether the run is a step of etl_catch_up().
  */
 bool
@@ -138,27 +78,6 @@ etl_in_catch_up(EtlRun *run)
 {
 	return run->req != NULL && run->req->triggered_by != NULL &&
 		   strcmp(run->req->triggered_by, "catch_up") == 0;
-}
-
-/*
- * The pipeline whose last catch-up step in this session met keys the target
- * had (0: none): its next steps classify straight away, without trying the
- * insert first, until a classification finds every key of a step new.
- */
-static int64 classify_catch_up_of = 0;
-
-/*
- * insert_batch inserts the whole batch as new rows (also the body of a
- * subtransaction).
- */
-static void
-insert_batch(EtlRun *run, void *arg)
-{
-	EtlLoadCounts *c = arg;
-
-	c->inserted =
-		exec_load(run, etl_deparse_insert(run, false), SPI_OK_INSERT);
-	c->batch = c->inserted;
 }
 
 /*
@@ -170,55 +89,6 @@ etl_analyze_target(EtlRun *run)
 {
 	etl_spi_exec(psprintf("ANALYZE %s", run->target_sql), NULL, SPI_OK_UTILITY,
 				 InvalidSnapshot);
-}
-
-/*
- * insert_if_all_new loads a batch that is expected to hold new keys only
- * (a catch-up step after the first: the source ranges of the steps are
- * disjoint, so each key comes once) with a plain INSERT, in a
- * subtransaction, without classifying it against the target.  The key's
- * unique index, immediate (etl_require_unique_key), raises 23505 for a key
- * the target has, or one the batch holds twice: the subtransaction then
- * rolls back and false tells the caller to classify after all.  Other
- * errors propagate.
- */
-static bool
-insert_if_all_new(EtlRun *run, EtlLoadCounts *c)
-{
-	ErrorData *edata;
-
-	if (!etl_in_catch_up(run) || run->stage_table != NULL || run->dedupe ||
-		run->p->id == classify_catch_up_of)
-		return false;
-	edata = etl_in_subxact(insert_batch, run, c, false);
-	if (edata == NULL)
-		return true;
-	if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
-		ReThrowError(edata);
-	FreeErrorData(edata);
-	c->inserted = c->batch = 0;
-	classify_catch_up_of = run->p->id;
-	return false;
-}
-
-/*
- * classify sorts the batch against the target (etl_deparse_classify()):
- * rows in the batch, rows with a new key, rows that differ from their
- * target row, and (when not deduplicated) rows whose key an earlier row had
- * (etl_dup_count: never too few, -1 when it cannot tell).
- */
-static void
-classify(EtlRun *run, int64 *batch, int64 *new_keys, int64 *changed,
-		 int64 *dups)
-{
-	EtlArgs args;
-
-	etl_run_args(run, &args);
-	etl_spi_query_parallel(etl_deparse_classify(run), &args, run->snapshot);
-	*batch = etl_spi_int64(0, 0, 0);
-	*new_keys = etl_spi_int64(0, 1, 0);
-	*changed = etl_spi_int64(0, 2, 0);
-	*dups = run->dedupe || run->map->key_unique ? 0 : etl_spi_int64(0, 3, -1);
 }
 
 /*
@@ -312,135 +182,31 @@ etl_null_key(PG_FUNCTION_ARGS)
 }
 
 /*
- * replaces_changed_only tells whether the run's load is a delete_insert
- * that replaces only the batch rows that differ from their target row: in
- * modes snapshot and full, whose batch is the whole source, so that the
- * rows that did not change are not rewritten at every run (they count as
- * unchanged).  Such a load classifies the batch as merge does.
- */
-static bool
-replaces_changed_only(EtlRun *run)
-{
-	return run->p->load == ETL_LOAD_DELETE_INSERT &&
-		   (run->p->mode == ETL_MODE_SNAPSHOT ||
-			run->p->mode == ETL_MODE_FULL);
-}
-
-/*
  * etl_load writes the run's batch (or, when staged, rows rn_lo .. rn_hi of
- * it) into the target and returns what it did in *c.  Runs as the pipeline
- * owner; errors propagate (nothing is written then: the caller's
- * transaction or subtransaction rolls back).
+ * it) into the target with the pipeline's load and returns what it did in
+ * *c.  Runs as the pipeline owner; errors propagate (nothing is written
+ * then: the caller's transaction or subtransaction rolls back).
  */
 void
 etl_load(EtlRun *run, EtlLoadCounts *c)
 {
-	int64 new_keys;
-	int64 changed;
-	int64 dups;
-	int64 replaced;
-	char *update_sql;
-	int nestlevel = 0;
-
 	memset(c, 0, sizeof(*c));
-	switch (replaces_changed_only(run) ? ETL_LOAD_MERGE : run->p->load)
-	{
-		case ETL_LOAD_MERGE:
-		case ETL_LOAD_APPEND:
-			if (run->p->key == NIL || etl_target_is_empty(run))
-			{
-				/* a first load: every row is new */
-				insert_batch(run, c);
-				break;
-			}
-			if (insert_if_all_new(run, c))
-				break;
-
-			/*
-			 * A catch-up grows its target step by step: fresh statistics
-			 * keep the classification's joins sized right (a stale row
-			 * count plans a hash of the whole target that spills); once per
-			 * step, not per isolated chunk.
-			 */
-			if (etl_in_catch_up(run) && run->stage_table == NULL)
-				etl_analyze_target(run);
-			nestlevel = prefer_index_joins(run);
-			classify(run, &c->batch, &new_keys, &changed, &dups);
-			if (etl_in_catch_up(run) && run->stage_table == NULL)
-				classify_catch_up_of =
-					new_keys == c->batch && dups == 0 ? 0 : run->p->id;
-			if (dups != 0 && etl_has_duplicate_keys(run))
-			{
-				if (nestlevel > 0)
-					AtEOXact_GUC(true, nestlevel);
-				/* nothing written yet: load one row per key instead */
-				if (run->stage_table == NULL)
-				{
-					c->duplicates = true;
-					return;
-				}
-				etl_start_dedupe(run);
-				etl_load(run, c);
-				return;
-			}
-			update_sql = run->p->load == ETL_LOAD_MERGE
-							 ? etl_deparse_update(run)
-						 : run->p->load == ETL_LOAD_APPEND
-							 ? etl_deparse_revive(run)
-							 : etl_deparse_delete_changed(run);
-			if (changed > 0 && update_sql != NULL)
-				c->updated = exec_load(run, update_sql,
-									   run->p->load == ETL_LOAD_DELETE_INSERT
-										   ? SPI_OK_DELETE
-										   : SPI_OK_UPDATE);
-			/* delete_insert inserts the rows it deleted again */
-			replaced = run->p->load == ETL_LOAD_DELETE_INSERT ? c->updated : 0;
-			/* every key new (a catch-up step, say): no anti-join needed */
-			if (new_keys + replaced > 0)
-				c->inserted =
-					exec_load(run,
-							  etl_deparse_insert(run, new_keys + replaced <
-														  c->batch),
-							  SPI_OK_INSERT) -
-					replaced;
-			if (nestlevel > 0)
-				AtEOXact_GUC(true, nestlevel);
-			c->unchanged = c->batch - c->inserted - c->updated;
-			break;
-		case ETL_LOAD_DELETE_INSERT:
-		{
-			/* a key the target had is replaced: an updated row */
-			int64 replaced =
-				exec_load(run, etl_deparse_delete(run), SPI_OK_DELETE);
-
-			c->batch =
-				exec_load(run, etl_deparse_insert(run, false), SPI_OK_INSERT);
-			c->updated = Min(replaced, c->batch);
-			c->inserted = c->batch - c->updated;
-			break;
-		}
-		case ETL_LOAD_PARTITION_SWAP:
-			etl_swap_load(run, c);
-			break;
-		default:
-			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							errmsg("load %s is not supported yet",
-								   etl_load_names[run->p->load])));
-	}
+	etl_load_ops(run->p->load)->load(run, c);
 }
 
 /*
- * etl_load_finish completes a load after its last etl_load() call: load
- * partition_swap, whose staged chunks (bad-row isolation, dead-letter
- * replay) only gather rows, rebuilds and swaps the partitions they touch
- * (swap.c).  The other loads have nothing left to do.  Call it once the
- * batch is loaded, outside the chunks' subtransactions.
+ * etl_load_finish completes a load after its last etl_load() call (load
+ * partition_swap, whose staged chunks only gather rows, swaps the
+ * partitions they touch); the other loads have nothing left to do.  Call
+ * it once the batch is loaded, outside the chunks' subtransactions.
  */
 void
 etl_load_finish(EtlRun *run)
 {
-	if (run->p->load == ETL_LOAD_PARTITION_SWAP)
-		etl_swap_finish(run);
+	const EtlLoadOps *ops = etl_load_ops(run->p->load);
+
+	if (ops->finish != NULL)
+		ops->finish(run);
 }
 
 /*
@@ -455,7 +221,7 @@ etl_load_full_before(EtlRun *run)
 	if (run->p->key != NIL)
 		return 0;
 	run->target_empty = 1;
-	return exec_load(run, etl_deparse_delete_all(run), SPI_OK_DELETE);
+	return etl_load_exec(run, etl_deparse_delete_all(run), SPI_OK_DELETE);
 }
 
 /*
@@ -468,7 +234,7 @@ etl_load_full_after(EtlRun *run)
 {
 	if (run->p->key == NIL)
 		return 0;
-	return exec_load(run, etl_deparse_delete_vanished(run), SPI_OK_DELETE);
+	return etl_load_exec(run, etl_deparse_delete_vanished(run), SPI_OK_DELETE);
 }
 
 /*
@@ -478,7 +244,7 @@ etl_load_full_after(EtlRun *run)
 int64
 etl_load_cdc_deletes(EtlRun *run)
 {
-	return exec_load(run, etl_deparse_cdc_delete(run), SPI_OK_DELETE);
+	return etl_load_exec(run, etl_deparse_cdc_delete(run), SPI_OK_DELETE);
 }
 
 /* rows of signatures read and written at a time */
@@ -631,11 +397,11 @@ etl_snapshot_finish(EtlRun *run, EtlSnapshotDiff *d)
 		soft = etl_option_text(run->p, "soft_delete_column", "_deleted_at");
 
 	if (d->vanished > 0)
-		deleted = exec_load(run, etl_deparse_snapshot_delete(run, soft),
-							soft ? SPI_OK_UPDATE : SPI_OK_DELETE);
+		deleted = etl_load_exec(run, etl_deparse_snapshot_delete(run, soft),
+								soft ? SPI_OK_UPDATE : SPI_OK_DELETE);
 	if (soft && d->new_keys > 0)
-		(void) exec_load(run, etl_deparse_snapshot_revive(run, soft),
-						 SPI_OK_UPDATE);
+		(void) etl_load_exec(run, etl_deparse_snapshot_revive(run, soft),
+							 SPI_OK_UPDATE);
 	if (d->vanished > 0)
 		write_signatures(run, etl_deparse_snapshot_vanished_keys(run), false,
 						 false);

@@ -17,6 +17,7 @@
 #include "sql/run_state.h"
 #include "transform/stage.h"
 
+extern uint64 etl_load_exec(EtlRun *run, const char *sql, int expected);
 extern void etl_load(EtlRun *run, EtlLoadCounts *counts);
 extern bool etl_target_is_empty(EtlRun *run);
 extern bool etl_in_catch_up(EtlRun *run);

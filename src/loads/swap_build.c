@@ -750,9 +750,9 @@ swap_rebuild(EtlRun *run, const char *batch, int *nparts)
 /*
  * etl_swap_finish is phase B: when the run's batch table holds rows, the
  * partitions they touch are rebuilt and swapped in, and the batch table is
- * dropped (swap_rebuild()).  Nothing to do otherwise (other loads, a batch
- * without new or changed rows, the whole batch already swapped by
- * etl_swap_load()).  Runs as the pipeline owner inside the attempt's
+ * dropped (swap_rebuild()).  Nothing to do otherwise (a batch without new
+ * or changed rows, the whole batch already swapped by etl_swap_load()).
+ * The finish of load partition_swap (load_partition_swap.c).  Runs as the pipeline owner inside the attempt's
  * subtransaction; errors propagate, and running out of lock table slots
  * becomes an error that names max_locks_per_transaction and the limit.
  * The time to build and to swap goes to the server log at DEBUG1.
@@ -764,8 +764,7 @@ etl_swap_finish(EtlRun *run)
 	char *batch;
 	volatile int nparts = 0;
 
-	if (run->p->load != ETL_LOAD_PARTITION_SWAP ||
-		(batch = etl_swap_batch(run, false)) == NULL)
+	if ((batch = etl_swap_batch(run, false)) == NULL)
 		return;
 	PG_TRY();
 	{

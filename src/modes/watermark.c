@@ -19,6 +19,7 @@
 #include "utils/lsyscache.h"
 
 #include "base/security.h"
+#include "loads/load_ops.h"
 #include "modes/watermark.h"
 
 typedef struct WatermarkErrorArg
@@ -396,7 +397,7 @@ void
 etl_check_keyless_reload(EtlPipeline *p, const char *action, bool force,
 						 const char *forced_call)
 {
-	if (force || p->load != ETL_LOAD_APPEND || p->key != NIL)
+	if (force || etl_load_ops(p->load)->needs_key || p->key != NIL)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

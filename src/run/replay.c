@@ -33,6 +33,7 @@
 #include "catalog/runs.h"
 #include "checks/quality.h"
 #include "loads/load.h"
+#include "loads/load_ops.h"
 #include "modes/watermark.h"
 #include "run/replay.h"
 #include "run/run.h"
@@ -407,7 +408,7 @@ replay_prepare(EtlRun *run)
 	etl_run_resolve_relations(run);
 	run->map =
 		etl_resolve_columns(run->p, run->source_relid, run->target_relid);
-	etl_require_unique_key(run->p, run->target_relid);
+	etl_load_require_unique_key(run->p, run->target_relid);
 	if (!run->map->row_local)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -24,6 +24,7 @@
 #include "catalog/runlog.h"
 #include "checks/quality.h"
 #include "loads/load.h"
+#include "loads/load_ops.h"
 #include "modes/drift.h"
 #include "modes/extract.h"
 #include "run/run.h"
@@ -322,7 +323,7 @@ etl_run_stages(EtlRun *run)
 	etl_schema_drift(run);
 	run->map =
 		etl_resolve_columns(run->p, run->source_relid, run->target_relid);
-	etl_require_unique_key(run->p, run->target_relid);
+	etl_load_require_unique_key(run->p, run->target_relid);
 
 	etl_run_stage_begin(run, "extract", &start);
 	etl_extract_begin(run);

@@ -105,7 +105,8 @@ etl_primary_key_columns(Oid relid)
  * primary key or a unique index (valid, not deferred, without expressions
  * or predicate) on exactly the key columns (42P10).  Batch rows are matched
  * with target rows by their key; without such an index a key may repeat,
- * and a row matches several or (NULL) none.
+ * and a row matches several or (NULL) none.  Called for the loads that
+ * need it (etl_load_require_unique_key()).
  */
 void
 etl_require_unique_key(EtlPipeline *p, Oid target_relid)
@@ -117,12 +118,7 @@ etl_require_unique_key(EtlPipeline *p, Oid target_relid)
 	bool found = false;
 	StringInfoData cols;
 
-	/*
-	 * A partitioned target's unique indexes must include its partition key,
-	 * so a key without it is never unique there: partition_swap keeps keys
-	 * unique itself (its batch table's unique index, the rebuilt partitions).
-	 */
-	if (p->key == NIL || p->load == ETL_LOAD_PARTITION_SWAP)
+	if (p->key == NIL)
 		return;
 	initStringInfo(&cols);
 	foreach (lc, p->key)

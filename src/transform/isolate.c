@@ -91,6 +91,7 @@
 #include "base/errors.h"
 #include "base/settings.h"
 #include "loads/load.h"
+#include "loads/load_ops.h"
 #include "sql/deparse_stage.h"
 #include "sql/run_state.h"
 #include "transform/isolate.h"
@@ -249,7 +250,8 @@ load_range(EtlRun *run, void *arg)
 		run->rn_hi = Min(a + rl->chunk - 1, rl->hi);
 		/* earlier statements may have filled the target (not emptied it) */
 		if (!run->target_empty_fixed &&
-			(run->target_empty != 0 || run->p->load == ETL_LOAD_DELETE_INSERT))
+			(run->target_empty != 0 ||
+			 etl_load_ops(run->p->load)->recheck_empty))
 			run->target_empty = -1;
 		etl_load(run, &c);
 		rl->counts.batch += c.batch;
