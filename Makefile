@@ -40,6 +40,13 @@ OBJS = \
 	src/modes/drift.o \
 	src/modes/extract.o \
 	src/modes/fdw.o \
+	src/modes/mode.o \
+	src/modes/mode_cdc.o \
+	src/modes/mode_full.o \
+	src/modes/mode_serial.o \
+	src/modes/mode_snapshot.o \
+	src/modes/mode_timestamp.o \
+	src/modes/mode_xid.o \
 	src/modes/safe_bounds.o \
 	src/modes/sequences.o \
 	src/modes/track.o \

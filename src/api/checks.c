@@ -21,6 +21,7 @@
 #include "checks/check.h"
 #include "checks/check_kinds.h"
 #include "checks/quality.h"
+#include "modes/mode.h"
 #include "sql/columns.h"
 #include "sql/run_state.h"
 

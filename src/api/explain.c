@@ -30,6 +30,7 @@
 #include "catalog/pipelines.h"
 #include "loads/load_ops.h"
 #include "modes/extract.h"
+#include "modes/mode.h"
 #include "sql/columns.h"
 #include "sql/deparse_batch.h"
 #include "sql/deparse_load.h"

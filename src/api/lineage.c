@@ -46,6 +46,7 @@
 #include "base/settings.h"
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
+#include "modes/mode.h"
 #include "sql/columns.h"
 #include "sql/names.h"
 #include "sql/run_state.h"

@@ -48,6 +48,7 @@
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
 #include "catalog/unrecorded.h"
+#include "modes/mode.h"
 
 PG_FUNCTION_INFO_V1(etl_metrics);
 PG_FUNCTION_INFO_V1(etl_metric_rows);
@@ -494,7 +495,7 @@ build_samples(Metrics *m, EtlLagCache *lags)
 		add_sample(m, F_DEAD_LETTERS, name, (double) t->pending_dead_letters);
 		if (t->unrecorded > 0)
 			add_sample(m, F_UNRECORDED, name, (double) t->unrecorded);
-		if (t->p->mode == ETL_MODE_TIMESTAMP &&
+		if (etl_mode_ops(t->p->mode)->watermark_is_clock &&
 			etl_pipeline_lag(lags, t->p, &lag))
 			add_sample(m, F_LAG, name, etl_lag_seconds(&lag));
 		if (!t->has_totals)

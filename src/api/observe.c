@@ -56,6 +56,7 @@
 #include "base/settings.h"
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
+#include "modes/mode.h"
 #include "modes/watermark.h"
 #include "sql/columns.h"
 #include "sql/names.h"
@@ -396,7 +397,7 @@ lag_body(LagBody *b)
 	if (!etl_watermark_type_ok(p->mode, type))
 		return;
 
-	if (p->mode == ETL_MODE_XID)
+	if (etl_mode_ops(p->mode)->watermark_is_snapshot)
 	{
 		/* another cluster's snapshot (a restore): unknown until rebased */
 		if (!etl_xid_watermark_is_local(p->watermark))

@@ -36,6 +36,7 @@
 #include "catalog/unrecorded.h"
 #include "checks/quality.h"
 #include "modes/fdw.h"
+#include "modes/mode.h"
 #include "modes/watermark.h"
 #include "sql/columns.h"
 #include "sql/names.h"
@@ -120,7 +121,7 @@ apply_args(FunctionCallInfo fcinfo, EtlPipeline *p)
 		}
 	}
 	if ((s = arg_cstring(fcinfo, ARG_MODE)) != NULL)
-		p->mode = etl_name_lookup(etl_mode_names, ETL_MODE_COUNT, s, "mode");
+		p->mode = etl_mode_lookup(s);
 	if ((s = arg_cstring(fcinfo, ARG_WATERMARK_COLUMN)) != NULL)
 		p->watermark_column = s;
 	if (!PG_ARGISNULL(ARG_OVERLAP))
@@ -128,7 +129,7 @@ apply_args(FunctionCallInfo fcinfo, EtlPipeline *p)
 	if ((s = arg_cstring(fcinfo, ARG_TRANSFORM)) != NULL)
 		p->transform = (s[strspn(s, " \t\r\n\f\v")] == '\0') ? NULL : s;
 	if ((s = arg_cstring(fcinfo, ARG_LOAD)) != NULL)
-		p->load = etl_name_lookup(etl_load_names, ETL_LOAD_COUNT, s, "load");
+		p->load = etl_load_lookup(s);
 	if (!PG_ARGISNULL(ARG_BATCH_SIZE))
 	{
 		p->batch_size = PG_GETARG_INT64(ARG_BATCH_SIZE);
@@ -169,9 +170,9 @@ default_pipeline(void)
 {
 	EtlPipeline *p = palloc0(sizeof(EtlPipeline));
 
-	p->mode = ETL_MODE_TIMESTAMP;
+	p->mode = etl_mode_lookup("timestamp");
 	p->overlap = palloc0(sizeof(Interval));
-	p->load = ETL_LOAD_MERGE;
+	p->load = etl_load_lookup("merge");
 	p->error_threshold = int64_to_numeric(10);
 	p->max_attempts = 3;
 	p->alert_after_failures = 1;
@@ -250,7 +251,7 @@ alter_pipeline(FunctionCallInfo fcinfo, bool force)
 {
 	char *name = arg_cstring(fcinfo, ARG_NAME);
 	EtlPipeline *p;
-	EtlMode old_mode;
+	const EtlModeOps *old_mode;
 	char *old_wm_col;
 	char *old_target;
 	EtlPipelineRelations rels;
@@ -275,11 +276,12 @@ alter_pipeline(FunctionCallInfo fcinfo, bool force)
 	etl_entry_pin(&e);
 	p = etl_pipeline_open_locked(name, "alter",
 								 ETL_OPEN_WAIT | ETL_OPEN_OWNER_EXISTS, NULL);
-	old_mode = p->mode;
+	old_mode = etl_mode_ops(p->mode);
 	old_wm_col = p->watermark_column;
 	old_target = p->target;
 	apply_args(fcinfo, p);
-	if (p->mode != old_mode && PG_ARGISNULL(ARG_WATERMARK_COLUMN))
+	if (etl_mode_ops(p->mode) != old_mode &&
+		PG_ARGISNULL(ARG_WATERMARK_COLUMN))
 		p->watermark_column = NULL; /* the new mode's default, or none */
 	if (!source_given)
 		rels.source = etl_resolve_relation(p->source, "source", false);
@@ -289,7 +291,7 @@ alter_pipeline(FunctionCallInfo fcinfo, bool force)
 		p->key = NIL; /* a new target without a new key: its primary key */
 	store_relation_names(p, &rels);
 
-	reset = p->mode != old_mode ||
+	reset = etl_mode_ops(p->mode) != old_mode ||
 			(old_wm_col == NULL) != (p->watermark_column == NULL) ||
 			(old_wm_col && strcmp(old_wm_col, p->watermark_column) != 0);
 	had_watermark = p->watermark != NULL;
@@ -303,7 +305,7 @@ alter_pipeline(FunctionCallInfo fcinfo, bool force)
 	 * append without a key would load the rows it loaded into this target
 	 * again (mode full replaces them instead).
 	 */
-	if (reset && had_watermark && p->mode != ETL_MODE_FULL &&
+	if (reset && had_watermark && !etl_mode_ops(p->mode)->replaces_target &&
 		strcmp(old_target, p->target) == 0)
 		etl_check_keyless_reload(
 			p, "change the mode or watermark column of", force,
@@ -426,7 +428,7 @@ etl_reset_watermark(PG_FUNCTION_ARGS)
 						   "each run."),
 				 errhint("Reset it with NULL, or give it a watermark column "
 						 "with etl_alter_pipeline().")));
-	if (value != NULL && p->mode == ETL_MODE_XID)
+	if (value != NULL && etl_mode_ops(p->mode)->watermark_is_snapshot)
 		stored = psprintf(UINT64_FORMAT "/%s", GetSystemIdentifier(),
 						  etl_xid_watermark_parse(p, value));
 	else if (value != NULL)
@@ -450,7 +452,7 @@ etl_reset_watermark(PG_FUNCTION_ARGS)
 		etl_check_watermark_type(p, type);
 		d = etl_watermark_datum(p, value, type, typmod);
 		etl_check_watermark_finite(p, value, type, d, false);
-		if (p->mode == ETL_MODE_TIMESTAMP)
+		if (etl_mode_ops(p->mode)->watermark_is_clock)
 		{
 			TimestampTz ts = type == TIMESTAMPTZOID
 								 ? DatumGetTimestampTz(d)

@@ -5,11 +5,12 @@
  *	  etl_alter_pipeline (pipeline.c).
  *
  *	  Everything given is checked before anything is stored: the names, the
- *	  source and target (and the owner's privileges on them), the mode, its
- *	  watermark column and its type, the key, the transform (parsed and
- *	  analysed as the owner in a security-restricted operation, never
- *	  executed), every setting, and what load partition_swap needs of the
- *	  target (loads/swap_key.c).  Each refusal has its own SQLSTATE, a
+ *	  source and target (and the owner's privileges on them, as the load
+ *	  needs them), the watermark column and its type, the key, the
+ *	  transform (parsed and analysed as the owner in a security-restricted
+ *	  operation, never executed), every setting, and what the mode and the
+ *	  load need besides (the checks of their ops, modes/mode_*.c and
+ *	  loads/load_*.c).  Each refusal has its own SQLSTATE, a
  *	  message naming the culprit and a hint.  Relation names are
  *	  resolved with the caller's search_path and stored schema-qualified;
  *	  everything after runs under the pinned settings.
@@ -21,21 +22,17 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_sequence.h"
 #include "miscadmin.h"
-#include "parser/parse_coerce.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "api/pipeline_validate.h"
 #include "catalog/pipelines.h"
 #include "loads/load_ops.h"
 #include "modes/drift.h"
-#include "modes/sequences.h"
-#include "modes/track.h"
+#include "modes/mode.h"
 #include "modes/watermark.h"
 #include "sql/columns.h"
 #include "sql/names.h"
@@ -152,67 +149,17 @@ check_relations(EtlPipeline *p, EtlPipelineRelations *rels)
 }
 
 /*
- * check_serial_sequence refuses a serial-mode watermark column whose values
- * come from a sequence that caches more than one value per backend: ids
- * would then commit far out of order and the wait for writers could not
- * cover them.
- */
-static void
-check_serial_sequence(EtlPipeline *p, Oid relid)
-{
-	const char *unsafe;
-	List *seqs = etl_column_sequences(relid, p->watermark_column, &unsafe);
-	ListCell *lc;
-
-	foreach (lc, seqs)
-	{
-		Oid seqid = lfirst_oid(lc);
-		HeapTuple tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seqid));
-		int64 cache;
-
-		if (!HeapTupleIsValid(tup))
-			continue;
-		cache = ((Form_pg_sequence) GETSTRUCT(tup))->seqcache;
-		ReleaseSysCache(tup);
-		if (cache > 1)
-			ereport(
-				ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("watermark column \"%s\" of %s draws from sequence "
-						"%s, which caches " INT64_FORMAT " values",
-						p->watermark_column, p->source,
-						etl_relation_sql(seqid), cache),
-				 errdetail("With a cache, ids commit out of order across "
-						   "sessions and mode serial could skip rows."),
-				 errhint("ALTER SEQUENCE %s CACHE 1, or use mode => 'xid' "
-						 "(exact change tracking).",
-						 etl_relation_sql(seqid))));
-	}
-}
-
-/*
- * etl_pipeline_notice_unsafe_serial warns, in a NOTICE pointing to mode xid,
- * when a serial-mode pipeline's source has ids a run cannot wait for (a view,
- * a foreign table, ids from no sequence): a smaller id committed after a
- * larger one was loaded would be skipped.
+ * etl_pipeline_notice_unsafe_serial warns, in a NOTICE, when a definition is
+ * valid but risky for its mode (EtlModeOps.notice_definition: a serial-mode
+ * source with ids a run cannot wait for).
  */
 void
 etl_pipeline_notice_unsafe_serial(EtlPipeline *p, Oid source)
 {
-	const char *unsafe;
+	const EtlModeOps *mode = etl_mode_ops(p->mode);
 
-	if (p->mode != ETL_MODE_SERIAL)
-		return;
-	(void) etl_column_sequences(source, p->watermark_column, &unsafe);
-	if (unsafe == NULL)
-		return;
-	ereport(NOTICE,
-			(errmsg("pipeline \"%s\" may skip ids of %s that commit after a "
-					"larger one was loaded",
-					p->name, p->source),
-			 errdetail("%s", unsafe),
-			 errhint("Use mode => 'xid' on the table that is written "
-					 "(SELECT etl_track_changes(...)) for exact capture.")));
+	if (mode->notice_definition != NULL)
+		mode->notice_definition(p, source);
 }
 
 /*
@@ -283,7 +230,7 @@ check_settings(EtlPipeline *p)
 	if (interval_is_negative(p->overlap))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("overlap must not be negative")));
-	if (!interval_is_zero(p->overlap) && p->mode != ETL_MODE_TIMESTAMP)
+	if (!interval_is_zero(p->overlap) && !etl_mode_ops(p->mode)->takes_overlap)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("overlap only applies to mode timestamp"),
@@ -359,150 +306,6 @@ check_keyless_overlap(EtlPipeline *p)
 }
 
 /*
- * check_xid_source checks what mode xid needs: a local table whose changes
- * etl_track_changes() tracks, and no batch_size (a run takes everything
- * committed since the previous run's snapshot).  The watermark column is
- * _etl_xid, whether named or not.
- */
-static void
-check_xid_source(EtlPipeline *p, Oid source)
-{
-	char kind = get_rel_relkind(source);
-
-	if (p->watermark_column == NULL)
-		p->watermark_column = pstrdup(ETL_COL_XID);
-	else if (strcmp(p->watermark_column, ETL_COL_XID) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("mode xid tracks changes through column \"%s\", not "
-						"\"%s\"",
-						ETL_COL_XID, p->watermark_column),
-				 errhint("Leave watermark_column out with mode => 'xid'.")));
-	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("mode xid needs a local table as source, and %s is "
-						"not one",
-						p->source),
-				 errdetail("Transaction ids are only meaningful for the "
-						   "tables of this cluster."),
-				 errhint("Use mode => 'timestamp' with an overlap for views "
-						 "and foreign tables.")));
-	if (get_attnum(source, ETL_COL_XID) == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("source %s does not track its changes", p->source),
-				 errdetail("Mode xid reads the column \"%s\" that "
-						   "etl_track_changes() adds.",
-						   ETL_COL_XID),
-				 errhint("Run SELECT etl_track_changes(%s); as the owner of "
-						 "the table.",
-						 quote_literal_cstr(p->source))));
-	if (p->batch_size > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("batch_size does not apply to mode xid"),
-				 errdetail("A run takes every change committed since the "
-						   "previous run's snapshot."),
-				 errhint("Leave batch_size out.")));
-}
-
-/*
- * check_cdc_source checks what mode cdc needs of the change rows: an
- * operation column of a string type, and the key columns under the
- * target's names (deletes match on them).
- */
-static void
-check_cdc_source(EtlPipeline *p, Oid source)
-{
-	char *op = etl_option_text(p, "op_column", ETL_CDC_DEFAULT_OP);
-	AttrNumber attnum = get_attnum(source, op);
-	ListCell *lc;
-
-	if (attnum == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("operation column \"%s\" does not exist in source %s",
-						op, p->source),
-				 errdetail("Mode cdc reads each change row's operation (c, "
-						   "r, i, u or d) from it."),
-				 errhint("Name it with options => '{\"op_column\": "
-						 "\"...\"}'.")));
-	if (TypeCategory(get_atttype(source, attnum)) != TYPCATEGORY_STRING)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("operation column \"%s\" of %s is of type %s, not a "
-						"string type",
-						op, p->source,
-						format_type_be(get_atttype(source, attnum)))));
-	if (p->key == NIL)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("mode cdc needs a key"),
-						errdetail("Only the last change of each key counts, "
-								  "and deletes find their rows by key."),
-						errhint("Pass key => ARRAY['column', ...], or give "
-								"the target a primary key.")));
-	foreach (lc, p->key)
-		if (get_attnum(source, lfirst(lc)) == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("key column \"%s\" does not exist in source %s",
-							(char *) lfirst(lc), p->source),
-					 errdetail("In mode cdc the change rows carry the key "
-							   "under the target's column names."),
-					 errhint("Rename the column in the change table, or "
-							 "choose another key.")));
-}
-
-/*
- * check_snapshot checks what mode snapshot needs: a key (signatures are
- * kept per key) and, with options.delete_mode 'soft', a timestamp column in
- * the target to stamp vanished rows with.
- */
-static void
-check_snapshot(EtlPipeline *p, Oid target)
-{
-	char *mode = etl_option_text(p, "delete_mode", "hard");
-
-	if (p->key == NIL)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("mode snapshot needs a key"),
-						errdetail("It keeps one signature per key to find "
-								  "changed and vanished rows."),
-						errhint("Pass key => ARRAY['column', ...], or give "
-								"the target a primary key.")));
-	if (strcmp(mode, "soft") == 0)
-	{
-		char *col = etl_option_text(p, "soft_delete_column", "_deleted_at");
-		AttrNumber attnum = get_attnum(target, col);
-		Oid type = attnum != InvalidAttrNumber ? get_atttype(target, attnum)
-											   : InvalidOid;
-
-		if (type != TIMESTAMPTZOID && type != TIMESTAMPOID)
-			ereport(
-				ERROR,
-				(errcode(attnum == InvalidAttrNumber
-							 ? ERRCODE_UNDEFINED_COLUMN
-							 : ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("soft delete column \"%s\" of target %s %s", col,
-						p->target,
-						attnum == InvalidAttrNumber ? "does not exist"
-													: "is not a timestamp"),
-				 errdetail("With delete_mode soft, rows whose key left the "
-						   "source get the run's start time in it."),
-				 errhint("ALTER TABLE %s ADD COLUMN %s timestamptz; or name "
-						 "another column with options => "
-						 "'{\"soft_delete_column\": ...}'.",
-						 p->target, quote_identifier(col))));
-	}
-	else if (strcmp(mode, "hard") != 0)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("invalid delete_mode \"%s\" of pipeline \"%s\"",
-							   mode, p->name),
-						errhint("Valid values are: hard, soft.")));
-}
-
-/*
  * check_full checks what mode full allows: no watermark (column), no
  * batch_size (the whole source replaces the target).
  */
@@ -534,17 +337,16 @@ check_full(EtlPipeline *p)
 void
 etl_pipeline_validate(EtlPipeline *p, EtlPipelineRelations *rels)
 {
+	const EtlModeOps *mode = etl_mode_ops(p->mode);
 	AttrNumber attnum;
 
 	etl_pipeline_check_name(p->name);
 	check_relations(p, rels);
 
-	if (p->mode == ETL_MODE_XID)
-		check_xid_source(p, rels->source);
-	if (p->mode == ETL_MODE_CDC && p->watermark_column == NULL)
-		p->watermark_column = pstrdup(ETL_CDC_DEFAULT_LSN);
+	if (mode->check_source != NULL)
+		mode->check_source(p, rels->source);
 
-	if (p->mode == ETL_MODE_FULL || p->mode == ETL_MODE_SNAPSHOT)
+	if (!mode->has_watermark_column)
 	{
 		check_full(p);
 		attnum = InvalidAttrNumber;
@@ -565,20 +367,15 @@ etl_pipeline_validate(EtlPipeline *p, EtlPipelineRelations *rels)
 						p->watermark_column, p->source),
 				 errhint("Name a column of the source in watermark_column.")));
 	etl_check_watermark_type(p, get_atttype(rels->source, attnum));
-	if (p->mode == ETL_MODE_SERIAL)
-		check_serial_sequence(p, rels->source);
-	if (p->mode == ETL_MODE_XID && p->watermark != NULL)
-		p->watermark = psprintf(UINT64_FORMAT "/%s", GetSystemIdentifier(),
-								etl_xid_watermark_parse(p, p->watermark));
+	if (mode->check_watermark_column != NULL)
+		mode->check_watermark_column(p, rels->source);
 
 settings:
 	check_settings(p);
 	check_key(p, rels->target);
 	check_keyless_overlap(p);
-	if (p->mode == ETL_MODE_CDC)
-		check_cdc_source(p, rels->source);
-	if (p->mode == ETL_MODE_SNAPSHOT)
-		check_snapshot(p, rels->target);
+	if (mode->check_definition != NULL)
+		mode->check_definition(p, rels->source, rels->target);
 
 	if (p->transform != NULL)
 		p->transform = etl_normalize_transform(p->name, p->transform);
@@ -587,8 +384,8 @@ settings:
 		etl_load_ops(p->load)->check_definition(p, rels->source, rels->target);
 	p->source_columns = etl_source_shape(rels->source);
 
-	if (p->watermark != NULL && p->mode != ETL_MODE_XID &&
-		p->mode != ETL_MODE_FULL)
+	if (p->watermark != NULL && mode->has_watermark_column &&
+		!mode->watermark_is_snapshot)
 		(void) etl_watermark_datum(p, p->watermark,
 								   get_atttype(rels->source, attnum), -1);
 }

@@ -79,6 +79,26 @@ etl_name_lookup(const char *const names[], int count, const char *value,
 }
 
 /*
+ * etl_mode_lookup returns the mode of a name, or raises 22023 listing the
+ * valid names.
+ */
+EtlMode
+etl_mode_lookup(const char *name)
+{
+	return etl_name_lookup(etl_mode_names, ETL_MODE_COUNT, name, "mode");
+}
+
+/*
+ * etl_load_lookup returns the load of a name, or raises 22023 listing the
+ * valid names.
+ */
+EtlLoad
+etl_load_lookup(const char *name)
+{
+	return etl_name_lookup(etl_load_names, ETL_LOAD_COUNT, name, "load");
+}
+
+/*
  * text_array_to_list turns a text[] datum into a list of C strings.
  */
 static List *
@@ -133,14 +153,12 @@ pipeline_from_row(uint64 row)
 	p->target = etl_spi_text(row, Anum_pipeline_target);
 	p->key =
 		text_array_to_list(etl_spi_datum(row, Anum_pipeline_key, &isnull));
-	p->mode = etl_name_lookup(etl_mode_names, ETL_MODE_COUNT,
-							  etl_spi_text(row, Anum_pipeline_mode), "mode");
+	p->mode = etl_mode_lookup(etl_spi_text(row, Anum_pipeline_mode));
 	p->watermark_column = etl_spi_text(row, Anum_pipeline_watermark_column);
 	d = etl_spi_datum(row, Anum_pipeline_overlap, &isnull);
 	p->overlap = DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
 	p->transform = etl_spi_text(row, Anum_pipeline_transform);
-	p->load = etl_name_lookup(etl_load_names, ETL_LOAD_COUNT,
-							  etl_spi_text(row, Anum_pipeline_load), "load");
+	p->load = etl_load_lookup(etl_spi_text(row, Anum_pipeline_load));
 	p->batch_size = etl_spi_int64(row, Anum_pipeline_batch_size, 0);
 	d = etl_spi_datum(row, Anum_pipeline_error_threshold, &isnull);
 	p->error_threshold = DatumGetNumericCopy(d);

@@ -128,6 +128,8 @@ enum
 
 extern int etl_name_lookup(const char *const names[], int count,
 						   const char *value, const char *what);
+extern EtlMode etl_mode_lookup(const char *name);
+extern EtlLoad etl_load_lookup(const char *name);
 extern EtlPipeline *etl_catalog_load(const char *name, bool missing_ok,
 									 Snapshot snapshot);
 extern EtlPipeline *etl_catalog_load_runnable(FunctionCallInfo fcinfo,

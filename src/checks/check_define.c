@@ -34,6 +34,7 @@
 #include "checks/check_kinds.h"
 #include "checks/check_params.h"
 #include "checks/quality.h"
+#include "modes/mode.h"
 #include "sql/columns.h"
 
 const char *const etl_check_severity_names[] = { "critical", "warning",

@@ -25,21 +25,5 @@ extern void etl_analyze_target(EtlRun *run);
 extern bool etl_has_duplicate_keys(EtlRun *run);
 extern void etl_start_dedupe(EtlRun *run);
 extern void etl_load_finish(EtlRun *run);
-extern int64 etl_load_full_before(EtlRun *run);
-extern int64 etl_load_full_after(EtlRun *run);
-extern int64 etl_load_cdc_deletes(EtlRun *run);
-
-/* what mode snapshot's comparison found */
-typedef struct EtlSnapshotDiff
-{
-	int64 batch;	/* rows of the transformed source */
-	int64 new_keys; /* keys without a signature */
-	int64 changed;	/* keys whose row hash differs */
-	int64 vanished; /* signatures whose key left the source */
-} EtlSnapshotDiff;
-
-extern void etl_snapshot_classify(EtlRun *run, EtlSnapshotDiff *d);
-extern int64 etl_snapshot_finish(EtlRun *run, EtlSnapshotDiff *d);
-extern int64 etl_snapshot_reject_repeats(EtlRun *run, EtlIsolateHooks *hooks);
 
 #endif /* ETL_LOAD_H */

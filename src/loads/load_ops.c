@@ -32,6 +32,7 @@ const EtlLoadOps *
 etl_load_ops(EtlLoad load)
 {
 	Assert(load >= 0 && load < ETL_LOAD_COUNT);
+	Assert(strcmp(load_table[load]->name, etl_load_names[load]) == 0);
 	return load_table[load];
 }
 

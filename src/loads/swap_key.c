@@ -29,6 +29,7 @@
 #include "base/spi_util.h"
 #include "loads/swap_guard.h"
 #include "loads/swap_key.h"
+#include "modes/mode.h"
 #include "sql/columns.h"
 #include "sql/deparse_swap.h"
 #include "sql/names.h"

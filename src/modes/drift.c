@@ -39,6 +39,7 @@
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
 #include "modes/drift.h"
+#include "modes/mode.h"
 #include "sql/run_state.h"
 
 /* the source's columns as JSON: [{"name": ..., "type": ...}, ...] */
@@ -217,8 +218,10 @@ etl_schema_drift(EtlRun *run)
 		StringInfoData ddl;
 		StringInfoData list;
 		ListCell *lc;
+		EtlBatchSource descr;
 
-		/* each "name type" as ADD COLUMN, cdc metadata left out */
+		/* each "name type" as ADD COLUMN, change metadata left out */
+		etl_describe_batch(p, &descr);
 		initStringInfo(&ddl);
 		initStringInfo(&list);
 		appendStringInfo(&ddl, "ALTER TABLE %s", run->target_sql);
@@ -226,8 +229,9 @@ etl_schema_drift(EtlRun *run)
 		{
 			char *col = lfirst(lc);
 
-			if (p->mode == ETL_MODE_CDC &&
-				strncmp(col, ETL_CDC_PREFIX, strlen(ETL_CDC_PREFIX)) == 0)
+			if (descr.omit_prefix != NULL &&
+				strncmp(col, descr.omit_prefix, strlen(descr.omit_prefix)) ==
+					0)
 				continue;
 			appendStringInfo(&ddl, "%s ADD COLUMN %s", list.len ? "," : "",
 							 col);

@@ -17,6 +17,8 @@
 
 extern void etl_extract_begin(EtlRun *run);
 extern void etl_extract_stats(EtlRun *run);
+extern bool etl_extract_range_stats(EtlRun *run);
+extern void etl_extract_range(EtlRun *run);
 extern void etl_extract_end(EtlRun *run);
 
 #endif /* ETL_EXTRACT_H */

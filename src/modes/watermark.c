@@ -20,6 +20,7 @@
 
 #include "base/security.h"
 #include "loads/load_ops.h"
+#include "modes/mode.h"
 #include "modes/watermark.h"
 
 typedef struct WatermarkErrorArg
@@ -30,36 +31,26 @@ typedef struct WatermarkErrorArg
 
 /*
  * etl_watermark_type_ok tells whether a watermark column of this type suits
- * the mode: exactly one of the built-in types, never a domain over one (whose
- * checks could run the code of the column's owner wherever a watermark is
- * read).
+ * the mode (EtlModeOps.watermark_type_ok): exactly one of the built-in
+ * types, never a domain over one (whose checks could run the code of the
+ * column's owner wherever a watermark is read).  A mode without a
+ * watermark column accepts none.
  */
 bool
 etl_watermark_type_ok(EtlMode mode, Oid type)
 {
-	switch (mode)
-	{
-		case ETL_MODE_TIMESTAMP:
-			return type == TIMESTAMPTZOID || type == TIMESTAMPOID;
-		case ETL_MODE_SERIAL:
-			return type == INT2OID || type == INT4OID || type == INT8OID;
-		case ETL_MODE_XID:
-			return type == XID8OID;
-		case ETL_MODE_CDC:
-			return type == INT2OID || type == INT4OID || type == INT8OID ||
-				   type == NUMERICOID || type == PG_LSNOID ||
-				   type == TIMESTAMPTZOID || type == TIMESTAMPOID;
-		default:
-			return false;
-	}
+	const EtlModeOps *ops = etl_mode_ops(mode);
+
+	return ops->watermark_type_ok != NULL && ops->watermark_type_ok(type);
 }
 
 /*
- * domain_detail returns the errdetail of a watermark column whose type is a
- * domain (0 otherwise, which errdetail-less ereports accept).
+ * etl_watermark_domain_detail returns the errdetail of a watermark column
+ * whose type is a domain (0 otherwise, which errdetail-less ereports
+ * accept).
  */
-static int
-domain_detail(Oid type)
+int
+etl_watermark_domain_detail(Oid type)
 {
 	Oid base = getBaseType(type);
 
@@ -74,67 +65,16 @@ domain_detail(Oid type)
 /*
  * etl_check_watermark_type raises 42804 when the watermark column's type
  * does not suit the pipeline's mode (a domain over a type that would suit
- * included).
+ * included), with the mode's message (EtlModeOps.watermark_type_error).
  */
 void
 etl_check_watermark_type(EtlPipeline *p, Oid type)
 {
-	switch (p->mode)
-	{
-		case ETL_MODE_TIMESTAMP:
-			if (etl_watermark_type_ok(p->mode, type))
-				return;
-			ereport(
-				ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("watermark column \"%s\" of %s is of type %s, which "
-						"mode timestamp cannot use",
-						p->watermark_column, p->source, format_type_be(type)),
-				 domain_detail(type),
-				 errhint("Use a timestamptz or timestamp column, or mode => "
-						 "'serial' for an increasing integer.")));
-			break;
-		case ETL_MODE_XID:
-			if (etl_watermark_type_ok(p->mode, type))
-				return;
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" of %s is of type %s, not xid8",
-							ETL_COL_XID, p->source, format_type_be(type)),
-					 domain_detail(type),
-					 errhint("Mode xid tracks changes through an xid8 column "
-							 "filled by etl_track_changes(%s).",
-							 quote_literal_cstr(p->source))));
-			break;
-		case ETL_MODE_CDC:
-			if (etl_watermark_type_ok(p->mode, type))
-				return;
-			ereport(
-				ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("watermark column \"%s\" of %s is of type %s, "
-						"which mode cdc cannot use",
-						p->watermark_column, p->source, format_type_be(type)),
-				 domain_detail(type),
-				 errhint("Order the change rows by a pg_lsn, integer, "
-						 "numeric or timestamp column.")));
-			break;
-		case ETL_MODE_SERIAL:
-			if (etl_watermark_type_ok(p->mode, type))
-				return;
-			ereport(
-				ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("watermark column \"%s\" of %s is of type %s, which "
-						"mode serial cannot use",
-						p->watermark_column, p->source, format_type_be(type)),
-				 domain_detail(type),
-				 errhint("Use an integer column filled from a sequence, or "
-						 "mode => 'timestamp' for a timestamp.")));
-			break;
-		default:
-			break;
-	}
+	const EtlModeOps *ops = etl_mode_ops(p->mode);
+
+	if (ops->watermark_type_ok == NULL || ops->watermark_type_ok(type))
+		return;
+	ops->watermark_type_error(p, type);
 }
 
 /*
@@ -367,13 +307,13 @@ etl_xid_watermark_with(const char *snap, const uint64 *xids, int n)
 
 /*
  * etl_check_backfill_mode raises 0A000 for a pipeline whose mode has no
- * watermark column to take a range of (modes xid, snapshot, full).
+ * watermark column to take a range of (EtlModeOps.backfills: modes xid,
+ * snapshot, full).
  */
 void
 etl_check_backfill_mode(EtlPipeline *p)
 {
-	if (p->mode != ETL_MODE_TIMESTAMP && p->mode != ETL_MODE_SERIAL &&
-		p->mode != ETL_MODE_CDC)
+	if (!etl_mode_ops(p->mode)->backfills)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("pipeline \"%s\" of mode %s cannot be backfilled by "

@@ -16,6 +16,7 @@
 #include "catalog/pipelines.h"
 
 extern bool etl_watermark_type_ok(EtlMode mode, Oid type);
+extern int etl_watermark_domain_detail(Oid type);
 extern void etl_check_watermark_type(EtlPipeline *p, Oid type);
 extern Datum etl_watermark_datum(EtlPipeline *p, const char *text, Oid type,
 								 int32 typmod);

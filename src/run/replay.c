@@ -34,6 +34,7 @@
 #include "checks/quality.h"
 #include "loads/load.h"
 #include "loads/load_ops.h"
+#include "modes/mode.h"
 #include "modes/watermark.h"
 #include "run/replay.h"
 #include "run/run.h"

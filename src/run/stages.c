@@ -27,6 +27,7 @@
 #include "loads/load_ops.h"
 #include "modes/drift.h"
 #include "modes/extract.h"
+#include "modes/mode.h"
 #include "run/run.h"
 #include "transform/deadletter.h"
 #include "transform/isolate.h"
@@ -256,13 +257,13 @@ load_batch(EtlRun *run)
 		etl_stage_batch(run);
 		etl_load_isolated(run, run->stage_rows, &hooks, &c);
 	}
-	if (run->p->mode == ETL_MODE_SNAPSHOT)
+	if (etl_mode_ops(run->p->mode)->reject_left_out != NULL)
 	{
-		/* the versions of a repeated key that were not loaded */
+		/* the rows of the batch the load left out (repeated keys) */
 		EtlIsolateHooks hooks = { NULL, run_rejected, &run->stage_rows };
 		int64 before = etl_dead_letters_count(run) + run->known_rejects;
 
-		(void) etl_snapshot_reject_repeats(run, &hooks);
+		(void) etl_mode_ops(run->p->mode)->reject_left_out(run, &hooks);
 		run->repeat_rejects =
 			etl_dead_letters_count(run) + run->known_rejects - before;
 	}
@@ -282,29 +283,6 @@ load_batch(EtlRun *run)
 		r->rows_extracted - r->rows_rejected - run->known_rejects > c.batch)
 		r->rows_unchanged += r->rows_extracted - r->rows_rejected -
 							 run->known_rejects - c.batch;
-}
-
-/*
- * count_cdc_unchanged counts as unchanged the change rows of a mode cdc run
- * that changed nothing: changes superseded by a later change of their key in
- * the range (the load sees each key's last change only) and deletes of keys
- * the target does not have.  They are the extracted rows (every change row
- * of the range) that were neither loaded, rejected nor deleted.  A transform
- * that is not one-to-one yields rows that are not change rows: its counts
- * are left as the load made them.
- */
-static void
-count_cdc_unchanged(EtlRun *run)
-{
-	EtlRunRecord *r = &run->rec;
-	int64 rest;
-
-	if (!run->map->one_to_one)
-		return;
-	rest = r->rows_extracted - r->rows_inserted - r->rows_updated -
-		   r->rows_deleted - r->rows_unchanged - r->rows_rejected;
-	if (rest > 0)
-		r->rows_unchanged += rest;
 }
 
 /*
@@ -351,39 +329,8 @@ etl_run_stages(EtlRun *run)
 
 	/* transform and load are one statement: transform_ms is not separate */
 	etl_run_stage_begin(run, "load", &start);
-	if (run->p->mode == ETL_MODE_SNAPSHOT)
-	{
-		EtlSnapshotDiff d;
-
-		etl_snapshot_classify(run, &d);
-		if (d.new_keys + d.changed > 0)
-			load_batch(run);
-		run->rec.rows_extracted = d.batch;
-		if (d.new_keys + d.changed == 0)
-		{
-			/* nothing loaded; a quarantine check may have set rows aside */
-			run->rec.rows_rejected = etl_dead_letters_count(run);
-			run->rec.rows_unchanged = d.batch - run->rec.rows_rejected;
-		}
-		run->rec.rows_deleted += etl_snapshot_finish(run, &d);
-	}
-	else if (run->p->mode == ETL_MODE_FULL)
-	{
-		/* the whole source replaces the target: also when it is empty */
-		int64 deleted = etl_load_full_before(run);
-
-		load_batch(run);
-		run->rec.rows_deleted += deleted + etl_load_full_after(run);
-	}
-	else if (run->rec.rows_extracted != 0)
-	{
-		load_batch(run);
-		if (run->p->mode == ETL_MODE_CDC)
-		{
-			run->rec.rows_deleted += etl_load_cdc_deletes(run);
-			count_cdc_unchanged(run);
-		}
-	}
+	/* the mode's steps around the load of the batch */
+	etl_mode_ops(run->p->mode)->load(run, load_batch);
 	if (run->rec.rows_new < 0)
 		run->rec.rows_new = Max(run->rec.rows_extracted, 0);
 

@@ -32,6 +32,7 @@
 #include "base/spi_util.h"
 #include "base/standby.h"
 #include "catalog/pipelines.h"
+#include "modes/mode.h"
 #include "modes/watermark.h"
 #include "sql/run_state.h"
 
@@ -539,8 +540,7 @@ etl_pending_rows(PG_FUNCTION_ARGS)
 	etl_entry_begin(&e, ETL_ENTRY_PINNED);
 	run.p = etl_catalog_load_runnable(fcinfo, 0);
 	run.req = &req;
-	if (run.p->mode != ETL_MODE_TIMESTAMP && run.p->mode != ETL_MODE_SERIAL &&
-		run.p->mode != ETL_MODE_CDC)
+	if (!etl_mode_ops(run.p->mode)->backfills)
 	{
 		etl_entry_end(&e);
 		PG_RETURN_NULL();

@@ -417,27 +417,20 @@ key_unique_in_source(EtlPipeline *p, Query *transform, Oid source_relid)
 }
 
 /*
- * etl_resolve_columns works out the batch columns of a pipeline: the output
- * columns of its transform (or the source columns the target also has),
- * each mapped to a target column that accepts its type, the key columns
- * among them, and the target's audit columns.  Raises a precise error for
- * anything that does not fit.  Runs under the pinned settings.
+ * etl_map_columns works out the batch columns of a pipeline: the output
+ * columns of its transform (or the source columns the target also has,
+ * but those descr->omit_prefix and descr->omit_column name), each mapped
+ * to a target column that accepts its type, the key columns among them,
+ * and the target's audit columns; the map keeps a copy of *descr for the
+ * builders.  Raises a precise error for anything that does not fit.
+ * Without check_perms the owner's privileges on what the transform reads
+ * are not checked (lineage reads the definition only, and must not fail
+ * for all pipelines when one owner lost a privilege or was dropped).  Runs
+ * under the pinned settings.
  */
 EtlColumnMap *
-etl_resolve_columns(EtlPipeline *p, Oid source_relid, Oid target_relid)
-{
-	return etl_resolve_columns_ext(p, source_relid, target_relid, true);
-}
-
-/*
- * etl_resolve_columns_ext is etl_resolve_columns(); without check_perms the
- * owner's privileges on what the transform reads are not checked (lineage
- * reads the definition only, and must not fail for all pipelines when one
- * owner lost a privilege or was dropped).
- */
-EtlColumnMap *
-etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid, Oid target_relid,
-						bool check_perms)
+etl_map_columns(EtlPipeline *p, Oid source_relid, Oid target_relid,
+				bool check_perms, const EtlBatchSource *descr)
 {
 	EtlColumnMap *map = palloc0(sizeof(EtlColumnMap));
 	Relation target = table_open(target_relid, AccessShareLock);
@@ -488,13 +481,12 @@ etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid, Oid target_relid,
 
 			if (a->attisdropped)
 				continue;
-			/* mode cdc: change metadata is not loaded */
-			if (p->mode == ETL_MODE_CDC &&
-				(strncmp(NameStr(a->attname), ETL_CDC_PREFIX,
-						 strlen(ETL_CDC_PREFIX)) == 0 ||
-				 strcmp(NameStr(a->attname),
-						etl_option_text(p, "op_column", ETL_CDC_DEFAULT_OP)) ==
-					 0))
+			/* columns of the source that are never loaded (cdc metadata) */
+			if ((descr->omit_prefix != NULL &&
+				 strncmp(NameStr(a->attname), descr->omit_prefix,
+						 strlen(descr->omit_prefix)) == 0) ||
+				(descr->omit_column != NULL &&
+				 strcmp(NameStr(a->attname), descr->omit_column) == 0))
 				continue;
 			col = map_column(p, target, NameStr(a->attname), a->atttypid,
 							 a->atttypmod, true);
@@ -580,6 +572,7 @@ etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid, Oid target_relid,
 	map->has_run_id = check_audit_column(p, target, ETL_COL_RUN_ID, INT8OID);
 	map->has_loaded_at =
 		check_audit_column(p, target, ETL_COL_LOADED_AT, TIMESTAMPTZOID);
+	map->source = *descr;
 	table_close(target, AccessShareLock);
 	return map;
 }

@@ -36,6 +36,27 @@ typedef struct EtlColumn
 	bool is_key;
 } EtlColumn;
 
+/*
+ * What the SQL builders need of a pipeline's mode and load besides its
+ * columns, filled from their ops (etl_resolve_columns() in modes/mode.c):
+ * the builders read these fields, never the mode or the load.
+ */
+typedef struct EtlBatchSource
+{
+	/* the range: rows the previous run's snapshot did not see committed */
+	bool by_snapshot;
+	/* the batch: each key's last change row of the range, deletes left out */
+	bool last_changes;
+	/* of the rows of one key in a batch, the first is kept (else the last) */
+	bool keep_first;
+	/* quoted column stamped for a vanished key (NULL: the row is deleted) */
+	const char *soft_delete_column;
+	/* source columns never loaded: named with this prefix (NULL: none) */
+	const char *omit_prefix;
+	/* and this one (NULL: none) */
+	const char *omit_column;
+} EtlBatchSource;
+
 typedef struct EtlColumnMap
 {
 	List *columns;		 /* EtlColumn *, in target column order */
@@ -50,13 +71,12 @@ typedef struct EtlColumnMap
 	bool has_row_hash;	 /* target audit columns present */
 	bool has_run_id;
 	bool has_loaded_at;
+	EtlBatchSource source; /* what the mode and the load make of the batch */
 } EtlColumnMap;
 
-extern EtlColumnMap *etl_resolve_columns(EtlPipeline *p, Oid source_relid,
-										 Oid target_relid);
-extern EtlColumnMap *etl_resolve_columns_ext(EtlPipeline *p, Oid source_relid,
-											 Oid target_relid,
-											 bool check_perms);
+extern EtlColumnMap *etl_map_columns(EtlPipeline *p, Oid source_relid,
+									 Oid target_relid, bool check_perms,
+									 const EtlBatchSource *source);
 extern Oid etl_resolve_relation(const char *name, const char *role,
 								bool missing_ok);
 extern List *etl_primary_key_columns(Oid relid);

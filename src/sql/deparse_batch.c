@@ -72,7 +72,7 @@ etl_deparse_range_where(EtlRun *run)
 	if (run->p->watermark_column == NULL)
 		return buf.data;
 	col = quote_identifier(run->p->watermark_column);
-	if (run->p->mode == ETL_MODE_XID)
+	if (run->map->source.by_snapshot)
 	{
 		/* visible now (the scan's snapshot), not in the previous one */
 		if (run->has_from)
@@ -124,7 +124,7 @@ etl_deparse_stats(EtlRun *run)
 	 */
 	return psprintf(
 		"SELECT %s, pg_catalog.max(%s), pg_catalog.max(%s) > $%d%s FROM %s%s",
-		run->map->one_to_one && run->p->mode != ETL_MODE_CDC &&
+		run->map->one_to_one && !run->map->source.last_changes &&
 				run->target_empty == 1 && !run->rereads
 			? "-1::pg_catalog.int8"
 			: "pg_catalog.count(*)",
@@ -222,7 +222,7 @@ append_delta_cte(StringInfo buf, EtlRun *run)
 						 " WHERE etl_rn BETWEEN $%d AND $%d AND %s)\n",
 						 run->stage_columns, run->stage_table, ETL_PARAM_RN_LO,
 						 ETL_PARAM_RN_HI, etl_stage_filter(run, NULL));
-	else if (run->p->mode == ETL_MODE_CDC)
+	else if (run->map->source.last_changes)
 	{
 		appendStringInfoString(buf, "WITH etl_delta AS (SELECT * FROM ");
 		etl_append_cdc_last_changes(buf, run);
@@ -368,7 +368,7 @@ etl_append_batch(StringInfo buf, EtlRun *run)
 		appendStringInfoString(buf, " ORDER BY ");
 		etl_append_key_exprs(buf, run, "etl_k");
 		appendStringInfo(buf, ", etl_k.etl_rn %s) AS etl_t",
-						 run->p->load == ETL_LOAD_APPEND ? "ASC" : "DESC");
+						 run->map->source.keep_first ? "ASC" : "DESC");
 		return;
 	}
 	if (run->p->key == NIL || !run->map->key_nullable)

@@ -110,18 +110,14 @@ etl_deparse_insert(EtlRun *run, bool skip_existing)
 }
 
 /*
- * soft_delete_column returns the quoted column in which mode snapshot with
- * options.delete_mode 'soft' stamps the target rows whose key left the
- * source, or NULL.
+ * soft_delete_column returns the quoted column in which vanished keys are
+ * stamped instead of deleted (mode snapshot with options.delete_mode
+ * 'soft'), or NULL.
  */
 static const char *
 soft_delete_column(EtlRun *run)
 {
-	if (run->p->mode != ETL_MODE_SNAPSHOT ||
-		strcmp(etl_option_text(run->p, "delete_mode", "hard"), "soft") != 0)
-		return NULL;
-	return quote_identifier(
-		etl_option_text(run->p, "soft_delete_column", "_deleted_at"));
+	return run->map->source.soft_delete_column;
 }
 
 /*

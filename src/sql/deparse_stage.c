@@ -70,7 +70,7 @@ etl_deparse_stage_select(EtlRun *run)
 			tiebreak = "etl_s::pg_catalog.text";
 			break;
 	}
-	if (run->p->mode == ETL_MODE_CDC)
+	if (run->map->source.last_changes)
 	{
 		/* mode cdc stages each key's last change, deletes left out */
 		StringInfoData buf;
@@ -195,7 +195,7 @@ etl_deparse_repeated_versions(EtlRun *run)
 	appendStringInfo(&buf,
 					 " ORDER BY etl_k.etl_rn %s) AS etl_pos FROM (\n%s\n) AS"
 					 " etl_k WHERE true",
-					 run->p->load == ETL_LOAD_APPEND ? "ASC" : "DESC",
+					 run->map->source.keep_first ? "ASC" : "DESC",
 					 etl_deparse_rn_batch(run));
 	foreach (lc, run->map->columns)
 	{
