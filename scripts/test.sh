@@ -3,9 +3,11 @@
 # then run every suite against throwaway clusters and stop them, also on
 # failure:
 #   -. layers      (scripts/check_layers, scripts/check_sizes,
-#                  scripts/check_tables: the layers of src/ and their
-#                  includes, the sizes of files and functions, the kinds
-#                  named only in their tables)
+#                  scripts/check_tables, scripts/check_strategies: the
+#                  layers of src/ and their includes, the sizes of files and
+#                  functions, the kinds named only in their tables, no
+#                  dispatch on the mode or the load outside src/modes/ and
+#                  src/loads/)
 #   0. unit        (test/unit/*.c: C code without PostgreSQL dependencies)
 #   1. pg_regress  (sql/, expected/), then again with search_path = '' and
 #                  as a pipeline owner without any attribute
@@ -62,12 +64,14 @@ run_suite() {
 suite_layers() {
     # no include goes up a layer or closes a cycle, no header shadows one
     # of PostgreSQL's, no file or function is too long, no kind of a table
-    # is named outside it
+    # is named outside it, no switch on the mode or the load outside their
+    # directories
     local ok=0
     "$TOP/scripts/check_layers" \
         --pg-includedir "$("$PG_CONFIG" --includedir-server)" || ok=1
     "$TOP/scripts/check_sizes" || ok=1
     "$TOP/scripts/check_tables" || ok=1
+    "$TOP/scripts/check_strategies" || ok=1
     return $ok
 }
 
