@@ -4,7 +4,7 @@
  *	  What a run waits for, or stays below, so that no late commit is lost:
  *	  the oldest transaction open in the database, the writers of the
  *	  source and of the sequences its column draws from, a prepared
- *	  transaction that wrote the source (modes/extract.c uses them).
+ *	  transaction that wrote the source (the modes' begin uses them).
  *
  * IDENTIFICATION
  *	  src/modes/safe_bounds.c

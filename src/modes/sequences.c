@@ -3,8 +3,8 @@
  * sequences.c
  *	  The sequences a serial-mode watermark column draws its ids from, so
  *	  that a run can wait for the transactions holding ids drawn but not yet
- *	  inserted (extract.c), and a definition can refuse cached sequences and
- *	  warn about ids no sequence hands out (api/pipeline_validate.c).
+ *	  inserted (mode_serial.c), and a definition can refuse cached sequences
+ *	  and warn about ids no sequence hands out (mode_serial.c).
  *
  *	  nextval() takes RowExclusiveLock on the sequence, for the top-level
  *	  transaction, and keeps it until that transaction ends

@@ -19,8 +19,8 @@
  *	  - watermark: the largest watermark-column value loaded so far, stored
  *		as text in etl.pipelines; the next run extracts what lies past it.
  *	  - safe upper bound: the value below which no write can still be in
- *		flight (extract.c); a run never extracts past it, so no late commit
- *		is lost.
+ *		flight (the mode's, modes/mode_*.c); a run never extracts past it,
+ *		so no late commit is lost.
  *	  - dead letter: a source row that failed the transform or the load
  *		with a data error, isolated from its batch (transform/isolate.c),
  *		or whose output failed a quarantine check (checks/).
@@ -335,7 +335,7 @@ fail_run(EtlRun *run, ErrorData *edata, const char *why)
  * REPEATABLE READ or SERIALIZABLE transaction (25000).
  *
  * A run reads the source and target with a snapshot taken after its safe
- * upper bound (extract.c), newer than the caller's transaction snapshot in
+ * upper bound (the mode's), newer than the caller's transaction snapshot in
  * those levels: it would load rows the caller cannot see and judge the
  * target by rows the caller's snapshot does not hold, and its retries of a
  * serialization failure inside the caller's serializable transaction could

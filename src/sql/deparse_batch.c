@@ -346,7 +346,7 @@ etl_append_key_exprs(StringInfo buf, EtlRun *run, const char *alias)
  * etl_t: the transform, with rows whose key has a NULL part refused
  * (append_key_guard()), and under run->dedupe one row per key -- the last
  * staged row of the key (the latest version) for merge and delete_insert,
- * the first for append (load.c).
+ * the first for append (source.keep_first, load.c).
  */
 void
 etl_append_batch(StringInfo buf, EtlRun *run)
