@@ -7,7 +7,8 @@
  *	  so that every extracted row is counted once.  Of the rows of one key in
  *	  a batch the last (the latest version) is loaded.
  *
- *	  In modes snapshot and full, whose batch is the whole source, it
+ *	  In modes snapshot and full, whose batch is the whole source
+ *	  (EtlBatchSource.whole_source), it
  *	  classifies the batch as merge does (load_merge.c) and replaces only the
  *	  rows that differ (etl_deparse_delete_changed(), then the INSERT of
  *	  those and of the new keys): an unchanged row is not rewritten, and
@@ -35,7 +36,7 @@ delete_insert_load(EtlRun *run, EtlLoadCounts *c)
 	int64 replaced;
 
 	/* a whole source: only the rows that differ are replaced */
-	if (run->p->mode == ETL_MODE_SNAPSHOT || run->p->mode == ETL_MODE_FULL)
+	if (run->map->source.whole_source)
 	{
 		etl_load_classified(run, c, etl_deparse_delete_changed, true);
 		return;

@@ -74,7 +74,7 @@ typedef struct EtlModeOps
 	/* a NOTICE about a definition that is valid but risky (NULL: none) */
 	void (*notice_definition)(EtlPipeline *p, Oid source);
 
-	/* what the builders need to know of the mode (NULL: nothing) */
+	/* what the builders and the loads need of the mode (NULL: nothing) */
 	void (*describe)(EtlPipeline *p, EtlBatchSource *descr);
 
 	/*

@@ -19,6 +19,16 @@
 #include "sql/deparse_load.h"
 
 /*
+ * full_describe tells the builders and the loads that the batch is the
+ * whole source.
+ */
+static void
+full_describe(EtlPipeline *p, EtlBatchSource *descr)
+{
+	descr->whole_source = true;
+}
+
+/*
  * full_stats counts the source, unless the load counts it (a one-to-one
  * transform).
  */
@@ -92,7 +102,7 @@ const EtlModeOps etl_mode_full = {
 	.check_watermark_column = NULL,
 	.check_definition = NULL,
 	.notice_definition = NULL,
-	.describe = NULL,
+	.describe = full_describe,
 	.begin = NULL,
 	.snapshot_taken = NULL,
 	.stats = full_stats,

@@ -84,12 +84,14 @@ check_snapshot(EtlPipeline *p, Oid source, Oid target)
 }
 
 /*
- * snapshot_describe tells the builders where vanished keys are stamped
- * instead of deleted (options.delete_mode 'soft').
+ * snapshot_describe tells the builders and the loads that the batch is the
+ * whole source, and where vanished keys are stamped instead of deleted
+ * (options.delete_mode 'soft').
  */
 static void
 snapshot_describe(EtlPipeline *p, EtlBatchSource *descr)
 {
+	descr->whole_source = true;
 	if (strcmp(etl_option_text(p, "delete_mode", "hard"), "soft") == 0)
 		descr->soft_delete_column = quote_identifier(
 			etl_option_text(p, "soft_delete_column", "_deleted_at"));

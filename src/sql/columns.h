@@ -37,12 +37,14 @@ typedef struct EtlColumn
 } EtlColumn;
 
 /*
- * What the SQL builders need of a pipeline's mode and load besides its
- * columns, filled from their ops (etl_resolve_columns() in modes/mode.c):
- * the builders read these fields, never the mode or the load.
+ * What the SQL builders (and the loads) need of a pipeline's mode and load
+ * besides its columns, filled from their ops (etl_resolve_columns() in
+ * modes/mode.c): they read these fields, never the mode or the load.
  */
 typedef struct EtlBatchSource
 {
+	/* the batch is the whole source (not a range of what changed) */
+	bool whole_source;
 	/* the range: rows the previous run's snapshot did not see committed */
 	bool by_snapshot;
 	/* the batch: each key's last change row of the range, deletes left out */
