@@ -83,6 +83,14 @@ SELECT count(*) AS rows, count(*) FILTER (WHERE m.id IS NULL) AS rewritten
 -- and the runs say what they did
 SELECT pipeline, rows_extracted, rows_inserted, rows_updated, rows_unchanged, rows_deleted
   FROM etl.runs WHERE pipeline LIKE 'dw\_%' ORDER BY pipeline, run_id;
+-- etl_explain shows the load statement such a run uses: the batch
+-- classified against the target, not the INSERT of an incremental batch
+CREATE TABLE dw.src_ts (id int PRIMARY KEY, v text, n numeric, t timestamptz DEFAULT now());
+SELECT etl_create_pipeline('dw_ts', 'dw.src_ts', 'dw.full', watermark_column => 't',
+                           load => 'delete_insert') > 0 AS created;
+SELECT name, e AS load_line
+  FROM etl.pipelines, etl_explain(name) e
+ WHERE name LIKE 'dw\_%' AND e LIKE '-- load:%' ORDER BY name;
 
 SELECT etl_drop_pipeline(name) FROM etl.pipelines WHERE name LIKE 'dw\_%' ORDER BY name;
 DROP SCHEMA dw CASCADE;

@@ -91,13 +91,14 @@ etl_explain(PG_FUNCTION_ARGS)
 	if (run.p->watermark_column != NULL)
 		explain_into(&run, "-- extract: the range's count and newest value",
 					 etl_deparse_stats(&run), &lines);
-	if (!etl_load_ops(run.p->load)->classifies || run.p->key == NIL)
+	if (!etl_load_classifies(&run))
 		explain_into(&run, "-- load: the batch into the target",
 					 etl_deparse_insert(&run, false), &lines);
 	else
 		explain_into(&run,
 					 "-- load: the batch against the target (merge and "
-					 "append classify it first)",
+					 "append classify it first, delete_insert over a "
+					 "whole source too)",
 					 etl_deparse_classify(&run), &lines);
 	etl_extract_end(&run);
 	etl_restore_user(&sw);

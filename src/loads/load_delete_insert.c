@@ -57,6 +57,7 @@ const EtlLoadOps etl_load_delete_insert = {
 	.key_needs_unique_index = true,
 	.keeps_first_version = false,
 	.classifies = false,
+	.classifies_whole_source = true,
 	.recheck_empty = true,
 	.check_definition = NULL,
 	.load = delete_insert_load,

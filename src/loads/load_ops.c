@@ -37,6 +37,22 @@ etl_load_ops(EtlLoad load)
 }
 
 /*
+ * etl_load_classifies tells whether the run's load classifies its batch
+ * against the target (its key and its column map resolved) before writing
+ * it, as etl_explain shows: a keyless load never does.
+ */
+bool
+etl_load_classifies(const EtlRun *run)
+{
+	const EtlLoadOps *ops = etl_load_ops(run->p->load);
+
+	if (run->p->key == NIL)
+		return false;
+	return ops->classifies ||
+		   (ops->classifies_whole_source && run->map->source.whole_source);
+}
+
+/*
  * etl_load_require_unique_key raises 42P10 when the pipeline's load matches
  * batch rows with target rows by a unique index of the target and the key
  * (if any) has none (etl_require_unique_key()); a load that keeps keys

@@ -45,8 +45,13 @@ typedef struct EtlLoadOps
 	 */
 	bool keeps_first_version;
 
-	/* whether the batch is classified against the target (explain) */
+	/*
+	 * whether the batch is classified against the target: always, or only
+	 * when the batch is the whole source (EtlBatchSource.whole_source); see
+	 * etl_load_classifies()
+	 */
 	bool classifies;
+	bool classifies_whole_source;
 
 	/*
 	 * whether an isolated load asks before each part whether the target is
@@ -71,6 +76,7 @@ extern const EtlLoadOps etl_load_partition_swap;
 
 extern const EtlLoadOps *etl_load_ops(EtlLoad load);
 extern void etl_load_require_unique_key(EtlPipeline *p, Oid target);
+extern bool etl_load_classifies(const EtlRun *run);
 
 /* load_merge.c: the classification and writes merge and append share (and
  * delete_insert over a whole source) */
