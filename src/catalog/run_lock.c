@@ -58,6 +58,33 @@ etl_lock_pipeline(int64 pipeline_id, bool wait)
 }
 
 /*
+ * lock_key takes a KEY SHARE lock on a pipeline's row as the extension
+ * owner, waiting for it or (skip_locked) not, and returns whether the row
+ * was there to lock.
+ */
+static bool
+lock_key(int64 pipeline_id, bool skip_locked)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+	uint64 n;
+
+	etl_args_init(&args);
+	etl_args_add_int8(&args, pipeline_id);
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec(skip_locked
+						 ? "SELECT 1 FROM etl.pipelines"
+						   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+						   " FOR KEY SHARE SKIP LOCKED"
+						 : "SELECT 1 FROM etl.pipelines"
+						   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+						   " FOR KEY SHARE",
+					 &args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	return n > 0;
+}
+
+/*
  * etl_catalog_lock_key takes a KEY SHARE lock on a pipeline's row (held
  * until the end of the transaction) and returns false when the row is gone,
  * dropped by a transaction that committed while this one waited.  A drop
@@ -67,19 +94,7 @@ etl_lock_pipeline(int64 pipeline_id, bool wait)
 bool
 etl_catalog_lock_key(int64 pipeline_id)
 {
-	EtlArgs args;
-	EtlUserSwitch sw;
-	uint64 n;
-
-	etl_args_init(&args);
-	etl_args_add_int8(&args, pipeline_id);
-	etl_become_extension_owner(&sw);
-	n = etl_spi_exec("SELECT 1 FROM etl.pipelines"
-					 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
-					 " FOR KEY SHARE",
-					 &args, SPI_OK_SELECT, InvalidSnapshot);
-	etl_restore_user(&sw);
-	return n > 0;
+	return lock_key(pipeline_id, false);
 }
 
 /*
@@ -93,19 +108,7 @@ etl_catalog_lock_key(int64 pipeline_id)
 bool
 etl_catalog_try_lock_key(int64 pipeline_id)
 {
-	EtlArgs args;
-	EtlUserSwitch sw;
-	uint64 n;
-
-	etl_args_init(&args);
-	etl_args_add_int8(&args, pipeline_id);
-	etl_become_extension_owner(&sw);
-	n = etl_spi_exec("SELECT 1 FROM etl.pipelines"
-					 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
-					 " FOR KEY SHARE SKIP LOCKED",
-					 &args, SPI_OK_SELECT, InvalidSnapshot);
-	etl_restore_user(&sw);
-	return n > 0;
+	return lock_key(pipeline_id, true);
 }
 
 /*
