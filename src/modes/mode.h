@@ -59,7 +59,13 @@ typedef struct EtlModeOps
 	/* whether a watermark column of this type suits the mode (NULL: none) */
 	bool (*watermark_type_ok)(Oid type);
 
-	/* raises 42804 for a watermark column whose type does not suit */
+	/*
+	 * the hint of the 42804 error for a watermark column whose type does
+	 * not suit ("watermark column ... is of type ..., which mode ... cannot
+	 * use"), or a function that raises an error of its own instead (NULL:
+	 * the common message)
+	 */
+	const char *watermark_type_hint;
 	void (*watermark_type_error)(EtlPipeline *p, Oid type);
 
 	/*

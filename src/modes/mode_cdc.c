@@ -41,23 +41,6 @@ cdc_type_ok(Oid type)
 }
 
 /*
- * cdc_type_error raises 42804 for a watermark column of mode cdc whose type
- * does not suit.
- */
-static void
-cdc_type_error(EtlPipeline *p, Oid type)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATATYPE_MISMATCH),
-			 errmsg("watermark column \"%s\" of %s is of type %s, "
-					"which mode cdc cannot use",
-					p->watermark_column, p->source, format_type_be(type)),
-			 etl_watermark_domain_detail(type),
-			 errhint("Order the change rows by a pg_lsn, integer, "
-					 "numeric or timestamp column.")));
-}
-
-/*
  * cdc_default_column names the default watermark column (_cdc_lsn) when
  * the definition names none.
  */
@@ -218,7 +201,10 @@ const EtlModeOps etl_mode_cdc = {
 	.replaces_target = false,
 	.row_noun = "change",
 	.watermark_type_ok = cdc_type_ok,
-	.watermark_type_error = cdc_type_error,
+	.watermark_type_hint =
+		"Order the change rows by a pg_lsn, integer, numeric or "
+		"timestamp column.",
+	.watermark_type_error = NULL,
 	.check_source = cdc_default_column,
 	.check_watermark_column = NULL,
 	.check_definition = check_cdc_source,

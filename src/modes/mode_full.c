@@ -97,6 +97,7 @@ const EtlModeOps etl_mode_full = {
 	.replaces_target = true,
 	.row_noun = "source",
 	.watermark_type_ok = NULL,
+	.watermark_type_hint = NULL,
 	.watermark_type_error = NULL,
 	.check_source = NULL,
 	.check_watermark_column = NULL,

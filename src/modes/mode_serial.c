@@ -44,23 +44,6 @@ serial_type_ok(Oid type)
 }
 
 /*
- * serial_type_error raises 42804 for a watermark column of mode serial
- * whose type does not suit.
- */
-static void
-serial_type_error(EtlPipeline *p, Oid type)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATATYPE_MISMATCH),
-			 errmsg("watermark column \"%s\" of %s is of type %s, which "
-					"mode serial cannot use",
-					p->watermark_column, p->source, format_type_be(type)),
-			 etl_watermark_domain_detail(type),
-			 errhint("Use an integer column filled from a sequence, or "
-					 "mode => 'timestamp' for a timestamp.")));
-}
-
-/*
  * check_serial_sequence refuses a serial-mode watermark column whose values
  * come from a sequence that caches more than one value per backend: ids
  * would then commit far out of order and the wait for writers could not
@@ -262,7 +245,9 @@ const EtlModeOps etl_mode_serial = {
 	.replaces_target = false,
 	.row_noun = "source",
 	.watermark_type_ok = serial_type_ok,
-	.watermark_type_error = serial_type_error,
+	.watermark_type_hint = "Use an integer column filled from a sequence, or "
+						   "mode => 'timestamp' for a timestamp.",
+	.watermark_type_error = NULL,
 	.check_source = NULL,
 	.check_watermark_column = check_serial_sequence,
 	.check_definition = NULL,

@@ -311,6 +311,7 @@ const EtlModeOps etl_mode_snapshot = {
 	.replaces_target = false,
 	.row_noun = "source",
 	.watermark_type_ok = NULL,
+	.watermark_type_hint = NULL,
 	.watermark_type_error = NULL,
 	.check_source = NULL,
 	.check_watermark_column = NULL,

@@ -44,23 +44,6 @@ timestamp_type_ok(Oid type)
 }
 
 /*
- * timestamp_type_error raises 42804 for a watermark column of mode
- * timestamp whose type does not suit.
- */
-static void
-timestamp_type_error(EtlPipeline *p, Oid type)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATATYPE_MISMATCH),
-			 errmsg("watermark column \"%s\" of %s is of type %s, which "
-					"mode timestamp cannot use",
-					p->watermark_column, p->source, format_type_be(type)),
-			 etl_watermark_domain_detail(type),
-			 errhint("Use a timestamptz or timestamp column, or mode => "
-					 "'serial' for an increasing integer.")));
-}
-
-/*
  * watermark_as_timestamptz converts a timestamp-mode watermark to
  * timestamptz for comparisons with the clock.
  */
@@ -150,7 +133,9 @@ const EtlModeOps etl_mode_timestamp = {
 	.replaces_target = false,
 	.row_noun = "source",
 	.watermark_type_ok = timestamp_type_ok,
-	.watermark_type_error = timestamp_type_error,
+	.watermark_type_hint = "Use a timestamptz or timestamp column, or mode => "
+						   "'serial' for an increasing integer.",
+	.watermark_type_error = NULL,
 	.check_source = NULL,
 	.check_watermark_column = NULL,
 	.check_definition = NULL,

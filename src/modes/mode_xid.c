@@ -183,6 +183,7 @@ const EtlModeOps etl_mode_xid = {
 	.replaces_target = false,
 	.row_noun = "source",
 	.watermark_type_ok = xid_type_ok,
+	.watermark_type_hint = NULL,
 	.watermark_type_error = xid_type_error,
 	.check_source = check_xid_source,
 	.check_watermark_column = xid_normalize_watermark,

@@ -65,7 +65,8 @@ etl_watermark_domain_detail(Oid type)
 /*
  * etl_check_watermark_type raises 42804 when the watermark column's type
  * does not suit the pipeline's mode (a domain over a type that would suit
- * included), with the mode's message (EtlModeOps.watermark_type_error).
+ * included): the common message with the mode's hint
+ * (EtlModeOps.watermark_type_hint), or the mode's own error.
  */
 void
 etl_check_watermark_type(EtlPipeline *p, Oid type)
@@ -74,7 +75,16 @@ etl_check_watermark_type(EtlPipeline *p, Oid type)
 
 	if (ops->watermark_type_ok == NULL || ops->watermark_type_ok(type))
 		return;
-	ops->watermark_type_error(p, type);
+	if (ops->watermark_type_error != NULL)
+		ops->watermark_type_error(p, type);
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("watermark column \"%s\" of %s is of type %s, which "
+					"mode %s cannot use",
+					p->watermark_column, p->source, format_type_be(type),
+					ops->name),
+			 etl_watermark_domain_detail(type),
+			 errhint("%s", ops->watermark_type_hint)));
 }
 
 /*
