@@ -33,6 +33,7 @@ OBJS = \
 	src/sql/deparse_load.o \
 	src/sql/deparse_snapshot.o \
 	src/sql/deparse_stage.o \
+	src/sql/deparse_stage_table.o \
 	src/sql/deparse_swap.o \
 	src/sql/names.o \
 	src/sql/run_state.o \

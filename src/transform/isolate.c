@@ -93,6 +93,7 @@
 #include "loads/load.h"
 #include "loads/load_ops.h"
 #include "sql/deparse_stage.h"
+#include "sql/deparse_stage_table.h"
 #include "sql/run_state.h"
 #include "transform/isolate.h"
 
@@ -463,18 +464,17 @@ first_failing_row(EtlRun *run, int64 lo, int64 hi, int64 chunk, BadRow *b)
 static void
 hold(EtlRun *run, List *bad)
 {
-	StringInfoData ids;
+	int64 *rns = palloc(sizeof(int64) * list_length(bad));
+	StringInfoData sql;
 	ListCell *lc;
+	int n = 0;
 
-	initStringInfo(&ids);
 	foreach (lc, bad)
-		appendStringInfo(&ids, "%s" INT64_FORMAT, ids.len ? "," : "",
-						 ((BadRow *) lfirst(lc))->rn);
-	etl_spi_exec(psprintf("UPDATE pg_temp.%s SET etl_held = true"
-						  " WHERE etl_rn OPERATOR(pg_catalog.=) ANY"
-						  " ('{%s}'::pg_catalog.int8[])",
-						  run->stage_table, ids.data),
-				 NULL, SPI_OK_UPDATE, InvalidSnapshot);
+		rns[n++] = ((BadRow *) lfirst(lc))->rn;
+	initStringInfo(&sql);
+	etl_deparse_stage_hold(&sql, run->stage_table, rns, n);
+	etl_spi_exec(sql.data, NULL, SPI_OK_UPDATE, InvalidSnapshot);
+	pfree(rns);
 }
 
 /*

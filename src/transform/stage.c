@@ -30,6 +30,7 @@
 
 #include "base/errors.h"
 #include "sql/deparse_stage.h"
+#include "sql/deparse_stage_table.h"
 #include "sql/run_state.h"
 #include "transform/stage.h"
 
@@ -108,38 +109,28 @@ void
 etl_stage_create(EtlRun *run)
 {
 	Relation source = relation_open(run->source_relid, AccessShareLock);
-	TupleDesc desc = RelationGetDescr(source);
 	StringInfoData cols;
 	StringInfoData qcols;
+	StringInfoData name;
+	StringInfoData sql;
 	Oid userid;
 	int sec;
 
 	initStringInfo(&cols);
 	initStringInfo(&qcols);
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute a = TupleDescAttr(desc, i);
-
-		if (a->attisdropped)
-			continue;
-		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "",
-						 quote_identifier(NameStr(a->attname)));
-		appendStringInfo(&qcols, "%setl_s.%s", qcols.len ? ", " : "",
-						 quote_identifier(NameStr(a->attname)));
-	}
+	etl_deparse_stage_columns(&cols, &qcols, RelationGetDescr(source));
 	relation_close(source, AccessShareLock);
 	run->stage_columns = cols.data;
 	run->stage_columns_s = qcols.data;
-	run->stage_table = psprintf("etl_stage_" INT64_FORMAT, run->rec.run_id);
+	initStringInfo(&name);
+	etl_deparse_stage_name(&name, run->rec.run_id);
+	run->stage_table = name.data;
 
+	initStringInfo(&sql);
+	etl_deparse_stage_create(&sql, run->stage_table, run->source_sql);
 	GetUserIdAndSecContext(&userid, &sec);
 	SetUserIdAndSecContext(userid, sec & ~SECURITY_RESTRICTED_OPERATION);
-	etl_spi_exec(
-		psprintf("CREATE TEMP TABLE %s (etl_rn pg_catalog.int8 NOT NULL,"
-				 " etl_held pg_catalog.bool NOT NULL DEFAULT false,"
-				 " LIKE %s) ON COMMIT DROP",
-				 run->stage_table, run->source_sql),
-		NULL, SPI_OK_UTILITY, InvalidSnapshot);
+	etl_spi_exec(sql.data, NULL, SPI_OK_UTILITY, InvalidSnapshot);
 	SetUserIdAndSecContext(userid, sec);
 }
 
@@ -150,19 +141,21 @@ etl_stage_create(EtlRun *run)
 int64
 etl_stage_fill(EtlRun *run, const char *select_sql, EtlArgs *args)
 {
+	StringInfoData sql;
 	int64 n;
 
-	n = etl_spi_exec(psprintf("INSERT INTO pg_temp.%s (etl_rn, %s) %s",
-							  run->stage_table, run->stage_columns,
-							  select_sql),
-					 args, SPI_OK_INSERT, run->snapshot);
+	initStringInfo(&sql);
+	etl_deparse_stage_insert(&sql, run->stage_table, run->stage_columns,
+							 select_sql);
+	n = etl_spi_exec(sql.data, args, SPI_OK_INSERT, run->snapshot);
 
 	/* chunks read the stage by row number: index it, give it statistics */
-	etl_spi_exec(
-		psprintf("CREATE INDEX ON pg_temp.%s (etl_rn)", run->stage_table),
-		NULL, SPI_OK_UTILITY, InvalidSnapshot);
-	etl_spi_exec(psprintf("ANALYZE pg_temp.%s", run->stage_table), NULL,
-				 SPI_OK_UTILITY, InvalidSnapshot);
+	resetStringInfo(&sql);
+	etl_deparse_stage_index(&sql, run->stage_table);
+	etl_spi_exec(sql.data, NULL, SPI_OK_UTILITY, InvalidSnapshot);
+	resetStringInfo(&sql);
+	etl_deparse_stage_analyze(&sql, run->stage_table);
+	etl_spi_exec(sql.data, NULL, SPI_OK_UTILITY, InvalidSnapshot);
 	return n;
 }
 
@@ -173,10 +166,13 @@ etl_stage_fill(EtlRun *run, const char *select_sql, EtlArgs *args)
 void
 etl_stage_drop(EtlRun *run)
 {
+	StringInfoData sql;
+
 	if (run->stage_table == NULL)
 		return;
-	etl_spi_exec(psprintf("DROP TABLE pg_temp.%s", run->stage_table), NULL,
-				 SPI_OK_UTILITY, InvalidSnapshot);
+	initStringInfo(&sql);
+	etl_deparse_stage_drop(&sql, run->stage_table);
+	etl_spi_exec(sql.data, NULL, SPI_OK_UTILITY, InvalidSnapshot);
 	run->stage_table = NULL;
 }
 
@@ -187,14 +183,13 @@ void
 etl_stage_forget(EtlRun *run, int64 rn)
 {
 	EtlArgs args;
+	StringInfoData sql;
 
 	etl_args_init(&args);
 	etl_args_add_int8(&args, rn);
-	etl_spi_exec(
-		psprintf(
-			"DELETE FROM pg_temp.%s WHERE etl_rn OPERATOR(pg_catalog.=) $1",
-			run->stage_table),
-		&args, SPI_OK_DELETE, InvalidSnapshot);
+	initStringInfo(&sql);
+	etl_deparse_stage_forget(&sql, run->stage_table);
+	etl_spi_exec(sql.data, &args, SPI_OK_DELETE, InvalidSnapshot);
 }
 
 /*
