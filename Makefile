@@ -32,6 +32,7 @@ OBJS = \
 	src/sql/deparse_checks.o \
 	src/sql/deparse_load.o \
 	src/sql/deparse_snapshot.o \
+	src/sql/deparse_source.o \
 	src/sql/deparse_stage.o \
 	src/sql/deparse_stage_table.o \
 	src/sql/deparse_swap.o \

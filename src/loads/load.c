@@ -35,6 +35,7 @@
 #include "sql/deparse_batch.h"
 #include "sql/deparse_load.h"
 #include "sql/deparse_snapshot.h"
+#include "sql/deparse_source.h"
 #include "sql/deparse_stage.h"
 #include "sql/run_state.h"
 #include "transform/stage.h"
@@ -87,8 +88,11 @@ etl_in_catch_up(EtlRun *run)
 void
 etl_analyze_target(EtlRun *run)
 {
-	etl_spi_exec(psprintf("ANALYZE %s", run->target_sql), NULL, SPI_OK_UTILITY,
-				 InvalidSnapshot);
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	etl_deparse_analyze(&sql, run->target_sql);
+	etl_spi_exec(sql.data, NULL, SPI_OK_UTILITY, InvalidSnapshot);
 }
 
 /*

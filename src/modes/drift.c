@@ -40,6 +40,7 @@
 #include "catalog/pipelines.h"
 #include "modes/drift.h"
 #include "modes/mode.h"
+#include "sql/deparse_source.h"
 #include "sql/run_state.h"
 
 /* the source's columns as JSON: [{"name": ..., "type": ...}, ...] */
@@ -217,14 +218,13 @@ etl_schema_drift(EtlRun *run)
 	{
 		StringInfoData ddl;
 		StringInfoData list;
+		List *definitions = NIL;
 		ListCell *lc;
 		EtlBatchSource descr;
 
 		/* each "name type" as ADD COLUMN, change metadata left out */
 		etl_describe_batch(p, &descr);
-		initStringInfo(&ddl);
 		initStringInfo(&list);
-		appendStringInfo(&ddl, "ALTER TABLE %s", run->target_sql);
 		foreach (lc, to_add)
 		{
 			char *col = lfirst(lc);
@@ -233,12 +233,13 @@ etl_schema_drift(EtlRun *run)
 				strncmp(col, descr.omit_prefix, strlen(descr.omit_prefix)) ==
 					0)
 				continue;
-			appendStringInfo(&ddl, "%s ADD COLUMN %s", list.len ? "," : "",
-							 col);
+			definitions = lappend(definitions, col);
 			appendStringInfo(&list, "%s%s", list.len ? ", " : "", col);
 		}
-		if (list.len > 0)
+		if (definitions != NIL)
 		{
+			initStringInfo(&ddl);
+			etl_deparse_add_columns(&ddl, run->target_sql, definitions);
 			etl_spi_exec(ddl.data, NULL, SPI_OK_UTILITY, InvalidSnapshot);
 			ereport(NOTICE, (errmsg("pipeline \"%s\": added to target %s: %s",
 									p->name, run->target_sql, list.data)));

@@ -31,6 +31,7 @@
 #include "modes/safe_bounds.h"
 #include "modes/sequences.h"
 #include "modes/watermark.h"
+#include "sql/deparse_source.h"
 #include "sql/names.h"
 
 /*
@@ -106,26 +107,6 @@ notice_unsafe_serial(EtlPipeline *p, Oid source)
 }
 
 /*
- * not_finite_sql returns the condition that col, a watermark column of
- * type, holds a value that is no position (NaN, infinity, -infinity), or
- * NULL when its type has none.
- */
-static const char *
-not_finite_sql(const char *col, Oid type)
-{
-	switch (type)
-	{
-		case NUMERICOID:
-			return psprintf("%s = ANY ('{NaN,Infinity,-Infinity}')", col);
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-			return psprintf("%s = ANY ('{infinity,-infinity}')", col);
-		default:
-			return NULL;
-	}
-}
-
-/*
  * check_positions refuses the rows of a serial- or cdc-mode source whose
  * watermark column is NULL or not finite: such a row would never be in a
  * range (NULL, -infinity), or would become the watermark and leave every
@@ -136,13 +117,13 @@ static void
 check_positions(EtlRun *run)
 {
 	const char *col = quote_identifier(run->p->watermark_column);
-	const char *odd = not_finite_sql(col, run->wm_type);
 	AttrNumber attnum =
 		get_attnum(run->source_relid, run->p->watermark_column);
 	HeapTuple tup;
 	bool notnull;
 	bool isnull;
 	EtlArgs args;
+	StringInfoData sql;
 	char *value;
 
 	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(run->source_relid),
@@ -152,19 +133,13 @@ check_positions(EtlRun *run)
 			 attnum, run->source_relid);
 	notnull = ((Form_pg_attribute) GETSTRUCT(tup))->attnotnull;
 	ReleaseSysCache(tup);
-	if (notnull && odd == NULL)
+	initStringInfo(&sql);
+	if (!etl_deparse_unpositioned_row(&sql, run->source_sql, col, run->wm_type,
+									  notnull))
 		return; /* an integer or pg_lsn column without NULLs */
 
 	etl_args_init(&args);
-	if (etl_spi_exec(
-			psprintf("SELECT pg_catalog.to_jsonb(etl_s)::pg_catalog.text,"
-					 " etl_s.%s::pg_catalog.text FROM %s AS etl_s WHERE %s%s%s"
-					 " LIMIT 1",
-					 col, run->source_sql,
-					 notnull ? "" : psprintf("etl_s.%s IS NULL", col),
-					 notnull || odd == NULL ? "" : " OR ",
-					 odd ? psprintf("etl_s.%s", odd) : ""),
-			&args, SPI_OK_SELECT, InvalidSnapshot) == 0)
+	if (etl_spi_exec(sql.data, &args, SPI_OK_SELECT, InvalidSnapshot) == 0)
 		return;
 	(void) etl_spi_datum(0, 1, &isnull);
 	value = isnull ? "NULL" : etl_spi_text(0, 1);
@@ -199,15 +174,16 @@ void
 etl_mode_serial_begin(EtlRun *run)
 {
 	EtlArgs args;
+	StringInfoData sql;
 	bool isnull;
 	Datum hi;
 
 	check_positions(run);
+	initStringInfo(&sql);
+	etl_deparse_source_max(&sql, run->source_sql,
+						   quote_identifier(run->p->watermark_column));
 	etl_args_init(&args);
-	etl_spi_exec(psprintf("SELECT pg_catalog.max(%s) FROM %s",
-						  quote_identifier(run->p->watermark_column),
-						  run->source_sql),
-				 &args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_spi_exec(sql.data, &args, SPI_OK_SELECT, InvalidSnapshot);
 	hi = etl_spi_datum(0, 0, &isnull);
 
 	run->has_from = run->has_lo;

@@ -41,6 +41,7 @@
 #include "sql/columns.h"
 #include "sql/deparse_batch.h"
 #include "sql/deparse_stage.h"
+#include "sql/deparse_stage_table.h"
 #include "transform/deadletter.h"
 #include "transform/isolate.h"
 #include "transform/stage.h"
@@ -115,6 +116,7 @@ replay_loaded(EtlRun *run, int64 lo, int64 hi, void *arg)
 {
 	Replay *rp = arg;
 	EtlArgs args;
+	StringInfoData sql;
 	EtlUserSwitch sw;
 	int64 *ids;
 	uint64 n;
@@ -130,10 +132,10 @@ replay_loaded(EtlRun *run, int64 lo, int64 hi, void *arg)
 	etl_args_init(&args);
 	etl_args_add_int8(&args, lo);
 	etl_args_add_int8(&args, hi);
-	n = etl_spi_exec(psprintf("SELECT DISTINCT etl_rn FROM pg_temp.%s"
-							  " WHERE etl_rn BETWEEN $1 AND $2 AND %s",
-							  run->stage_table, etl_stage_filter(run, NULL)),
-					 &args, SPI_OK_SELECT, InvalidSnapshot);
+	initStringInfo(&sql);
+	etl_deparse_stage_taken(&sql, run->stage_table,
+							etl_stage_filter(run, NULL));
+	n = etl_spi_exec(sql.data, &args, SPI_OK_SELECT, InvalidSnapshot);
 	ids = palloc(sizeof(int64) * Max(n, 1));
 	for (uint64 i = 0; i < n; i++)
 	{
@@ -371,24 +373,16 @@ static int64
 replay_stage(EtlRun *run, Replay *rp)
 {
 	EtlArgs args;
+	StringInfoData sql;
 	int64 n;
 
 	etl_stage_create(run);
 	etl_args_init(&args);
 	etl_args_add(&args, INT8ARRAYOID, int8_array(rp->ids, rp->nids), false);
 	etl_args_add_int8(&args, run->p->id);
-	n = etl_stage_fill(
-		run,
-		psprintf("SELECT u.rn, r.*"
-				 " FROM pg_catalog.unnest($1::pg_catalog.int8[])"
-				 " WITH ORDINALITY AS u(id, rn)"
-				 " JOIN etl.dead_letters d"
-				 " ON d.id OPERATOR(pg_catalog.=) u.id"
-				 " AND d.pipeline_id OPERATOR(pg_catalog.=) $2,"
-				 " LATERAL pg_catalog.jsonb_populate_record(NULL::%s,"
-				 " d.record) r",
-				 run->source_sql),
-		&args);
+	initStringInfo(&sql);
+	etl_deparse_stage_dead_letters(&sql, run->source_sql);
+	n = etl_stage_fill(run, sql.data, &args);
 	if (n != rp->nids)
 		elog(ERROR,
 			 "etl_ext: staged " INT64_FORMAT " of " INT64_FORMAT

@@ -34,6 +34,7 @@
 #include "catalog/pipelines.h"
 #include "modes/mode.h"
 #include "modes/watermark.h"
+#include "sql/deparse_source.h"
 #include "sql/run_state.h"
 
 PG_FUNCTION_INFO_V1(etl_steps_check);
@@ -534,6 +535,7 @@ etl_pending_rows(PG_FUNCTION_ARGS)
 	EtlRunRequest req = { 0 };
 	EtlUserSwitch sw = { 0 };
 	EtlArgs args;
+	StringInfoData sql;
 	EtlEntry e;
 	int64 n;
 
@@ -560,13 +562,11 @@ etl_pending_rows(PG_FUNCTION_ARGS)
 					 etl_watermark_datum(run.p, run.p->watermark, type, -1),
 					 false);
 	}
-	etl_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM %s%s%s",
-						  run.source_sql, run.has_lo ? " WHERE " : "",
-						  run.has_lo ? psprintf("%s OPERATOR(pg_catalog.>) $1",
-												quote_identifier(
-													run.p->watermark_column))
-									 : ""),
-				 &args, SPI_OK_SELECT, InvalidSnapshot);
+	initStringInfo(&sql);
+	etl_deparse_source_count(
+		&sql, run.source_sql,
+		run.has_lo ? quote_identifier(run.p->watermark_column) : NULL);
+	etl_spi_exec(sql.data, &args, SPI_OK_SELECT, InvalidSnapshot);
 	n = etl_spi_int64(0, 0, 0);
 	etl_restore_user(&sw);
 	etl_entry_end(&e);

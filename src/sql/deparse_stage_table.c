@@ -120,6 +120,42 @@ etl_deparse_stage_forget(StringInfo buf, const char *stage_table)
 }
 
 /*
+ * etl_deparse_stage_taken appends the SELECT of the distinct row numbers of
+ * stage_table between $1 and $2 that satisfy filter (a condition on a
+ * staged row, unqualified: etl_stage_filter()).
+ */
+void
+etl_deparse_stage_taken(StringInfo buf, const char *stage_table,
+						const char *filter)
+{
+	appendStringInfo(buf,
+					 "SELECT DISTINCT etl_rn FROM pg_temp.%s"
+					 " WHERE etl_rn BETWEEN $1 AND $2 AND %s",
+					 stage_table, filter);
+}
+
+/*
+ * etl_deparse_stage_dead_letters appends the SELECT that stages dead
+ * letters: for each id of $1 (int8[]) that is a dead letter of pipeline $2,
+ * its position in $1 as the row number, then its record as a row of
+ * source_sql (a qualified, quoted relation).
+ */
+void
+etl_deparse_stage_dead_letters(StringInfo buf, const char *source_sql)
+{
+	appendStringInfo(buf,
+					 "SELECT u.rn, r.*"
+					 " FROM pg_catalog.unnest($1::pg_catalog.int8[])"
+					 " WITH ORDINALITY AS u(id, rn)"
+					 " JOIN etl.dead_letters d"
+					 " ON d.id OPERATOR(pg_catalog.=) u.id"
+					 " AND d.pipeline_id OPERATOR(pg_catalog.=) $2,"
+					 " LATERAL pg_catalog.jsonb_populate_record(NULL::%s,"
+					 " d.record) r",
+					 source_sql);
+}
+
+/*
  * etl_deparse_stage_hold appends the UPDATE that marks the count staged
  * rows rns of stage_table held back from the loads (count > 0).
  */
