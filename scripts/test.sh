@@ -77,17 +77,17 @@ suite_layers() {
 }
 
 layers_refuses_run_state() {
-    # check_layers refuses a pure SQL builder that reaches sql/run_state.h
-    # through a header: planted in a copy of src/, it must name the file
+    # check_layers refuses a pure SQL builder that reaches sql/run_state.h:
+    # planted in a copy of src/, it must name the file and the line
     local copy="$WORK/layers_src" out
     rm -rf "$copy" && cp -r "$TOP/src" "$copy" &&
-        printf '#include "sql/deparse_batch.h"\n' >>"$copy/sql/deparse_source.h" ||
+        printf '#include "sql/run_state.h"\n' >>"$copy/sql/deparse_batch.h" ||
         return 1
     if out=$("$TOP/scripts/check_layers" "$copy"); then
         echo "check_layers passed a pure builder that reaches run_state.h"
         return 1
     fi
-    grep -q 'sql/deparse_source.h:[0-9]*: #include "sql/deparse_batch.h" reaches sql/run_state.h' <<<"$out" || {
+    grep -q 'sql/deparse_batch.h:[0-9]*: #include "sql/run_state.h" reaches sql/run_state.h' <<<"$out" || {
         echo "check_layers did not name the include: $out"
         return 1
     }

@@ -90,16 +90,16 @@ etl_explain(PG_FUNCTION_ARGS)
 	etl_extract_begin(&run);
 	if (run.p->watermark_column != NULL)
 		explain_into(&run, "-- extract: the range's count and newest value",
-					 etl_deparse_stats(&run), &lines);
+					 etl_deparse_stats(etl_batch_sql(&run)), &lines);
 	if (!etl_load_classifies(&run))
 		explain_into(&run, "-- load: the batch into the target",
-					 etl_deparse_insert(&run, false), &lines);
+					 etl_deparse_insert(etl_batch_sql(&run), false), &lines);
 	else
 		explain_into(&run,
 					 "-- load: the batch against the target (merge and "
 					 "append classify it first, delete_insert over a "
 					 "whole source too)",
-					 etl_deparse_classify(&run), &lines);
+					 etl_deparse_classify(etl_batch_sql(&run)), &lines);
 	etl_extract_end(&run);
 	etl_restore_user(&sw);
 

@@ -57,7 +57,7 @@ check_batch(EtlRun *run)
 	StringInfoData cte;
 
 	initStringInfo(&cte);
-	etl_deparse_delta_cte(&cte, run);
+	etl_deparse_delta_cte(&cte, etl_batch_sql(run));
 	b->delta_cte = cte.data;
 	b->transform = run->map->transform_sql;
 	b->target = run->target_sql;
@@ -118,9 +118,9 @@ reject_failing_rows(EtlRun *run, List *failed, EtlArgs *args,
 		etl_check_sql_fill(&part->sql, r->check, r, b);
 	}
 	initStringInfo(&sql);
-	etl_deparse_checks_reject(&sql, b, etl_deparse_rn_batch(run), parts,
-							  list_length(failed), run->stage_columns_s,
-							  run->stage_table);
+	etl_deparse_checks_reject(
+		&sql, b, etl_deparse_rn_batch(etl_batch_sql(run)), parts,
+		list_length(failed), run->stage_columns_s, run->stage_table);
 	n = etl_spi_exec(sql.data, args, SPI_OK_SELECT, run->snapshot);
 
 	/* the result set goes with the next statement: copy it out first */

@@ -66,8 +66,9 @@ bool
 etl_target_is_empty(EtlRun *run)
 {
 	if (run->target_empty < 0)
-		run->target_empty = etl_spi_exec(etl_deparse_target_probe(run), NULL,
-										 SPI_OK_SELECT, run->snapshot) == 0;
+		run->target_empty =
+			etl_spi_exec(etl_deparse_target_probe(etl_batch_sql(run)), NULL,
+						 SPI_OK_SELECT, run->snapshot) == 0;
 	return run->target_empty == 1;
 }
 
@@ -108,8 +109,8 @@ etl_has_duplicate_keys(EtlRun *run)
 	if (run->p->key == NIL)
 		return false;
 	etl_run_args(run, &args);
-	return etl_spi_exec(etl_deparse_dup_keys(run), &args, SPI_OK_SELECT,
-						run->snapshot) > 0;
+	return etl_spi_exec(etl_deparse_dup_keys(etl_batch_sql(run)), &args,
+						SPI_OK_SELECT, run->snapshot) > 0;
 }
 
 /*
@@ -147,8 +148,8 @@ etl_start_dedupe(EtlRun *run)
 		run->rn_hi = hi;
 	}
 	etl_run_args(run, &args);
-	if (etl_spi_exec(etl_deparse_dup_per_row(run), &args, SPI_OK_SELECT,
-					 run->snapshot) > 0)
+	if (etl_spi_exec(etl_deparse_dup_per_row(etl_batch_sql(run)), &args,
+					 SPI_OK_SELECT, run->snapshot) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CARDINALITY_VIOLATION),
 				 errmsg("the transform of pipeline \"%s\" yields a key more "

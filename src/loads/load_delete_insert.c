@@ -43,9 +43,10 @@ delete_insert_load(EtlRun *run, EtlLoadCounts *c)
 	}
 
 	/* a key the target had is replaced: an updated row */
-	replaced = etl_load_exec(run, etl_deparse_delete(run), SPI_OK_DELETE);
-	c->batch =
-		etl_load_exec(run, etl_deparse_insert(run, false), SPI_OK_INSERT);
+	replaced = etl_load_exec(run, etl_deparse_delete(etl_batch_sql(run)),
+							 SPI_OK_DELETE);
+	c->batch = etl_load_exec(
+		run, etl_deparse_insert(etl_batch_sql(run), false), SPI_OK_INSERT);
 	c->updated = Min(replaced, c->batch);
 	c->inserted = c->batch - c->updated;
 }

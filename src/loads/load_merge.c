@@ -92,8 +92,8 @@ insert_batch(EtlRun *run, void *arg)
 {
 	EtlLoadCounts *c = arg;
 
-	c->inserted =
-		etl_load_exec(run, etl_deparse_insert(run, false), SPI_OK_INSERT);
+	c->inserted = etl_load_exec(
+		run, etl_deparse_insert(etl_batch_sql(run), false), SPI_OK_INSERT);
 	c->batch = c->inserted;
 }
 
@@ -139,7 +139,8 @@ classify(EtlRun *run, int64 *batch, int64 *new_keys, int64 *changed,
 	EtlArgs args;
 
 	etl_run_args(run, &args);
-	etl_spi_query_parallel(etl_deparse_classify(run), &args, run->snapshot);
+	etl_spi_query_parallel(etl_deparse_classify(etl_batch_sql(run)), &args,
+						   run->snapshot);
 	*batch = etl_spi_int64(0, 0, 0);
 	*new_keys = etl_spi_int64(0, 1, 0);
 	*changed = etl_spi_int64(0, 2, 0);
@@ -158,7 +159,7 @@ classify(EtlRun *run, int64 *batch, int64 *new_keys, int64 *changed,
  */
 void
 etl_load_classified(EtlRun *run, EtlLoadCounts *c,
-					char *(*update_sql)(EtlRun *run), bool replace)
+					char *(*update_sql)(const EtlBatchSql *b), bool replace)
 {
 	int64 new_keys;
 	int64 changed;
@@ -202,7 +203,7 @@ etl_load_classified(EtlRun *run, EtlLoadCounts *c,
 		etl_load(run, c);
 		return;
 	}
-	update = update_sql(run);
+	update = update_sql(etl_batch_sql(run));
 	if (changed > 0 && update != NULL)
 		c->updated = etl_load_exec(run, update,
 								   replace ? SPI_OK_DELETE : SPI_OK_UPDATE);
@@ -211,9 +212,10 @@ etl_load_classified(EtlRun *run, EtlLoadCounts *c,
 	/* every key new (a catch-up step, say): no anti-join needed */
 	if (new_keys + replaced > 0)
 		c->inserted =
-			etl_load_exec(
-				run, etl_deparse_insert(run, new_keys + replaced < c->batch),
-				SPI_OK_INSERT) -
+			etl_load_exec(run,
+						  etl_deparse_insert(etl_batch_sql(run),
+											 new_keys + replaced < c->batch),
+						  SPI_OK_INSERT) -
 			replaced;
 	if (nestlevel > 0)
 		AtEOXact_GUC(true, nestlevel);

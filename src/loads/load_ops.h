@@ -81,7 +81,7 @@ extern bool etl_load_classifies(const EtlRun *run);
 /* load_merge.c: the classification and writes merge and append share (and
  * delete_insert over a whole source) */
 extern void etl_load_classified(EtlRun *run, EtlLoadCounts *c,
-								char *(*update_sql)(EtlRun *run),
+								char *(*update_sql)(const EtlBatchSql *b),
 								bool replace);
 
 #endif /* ETL_LOAD_OPS_H */

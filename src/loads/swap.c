@@ -159,8 +159,9 @@ static bool
 target_is_empty(EtlRun *run)
 {
 	if (run->target_empty < 0)
-		run->target_empty = etl_spi_exec(etl_deparse_target_probe(run), NULL,
-										 SPI_OK_SELECT, run->snapshot) == 0;
+		run->target_empty =
+			etl_spi_exec(etl_deparse_target_probe(etl_batch_sql(run)), NULL,
+						 SPI_OK_SELECT, run->snapshot) == 0;
 	return run->target_empty == 1;
 }
 
@@ -188,7 +189,7 @@ etl_swap_load(EtlRun *run, EtlLoadCounts *c)
 	if (!empty)
 	{
 		etl_run_args(run, &args);
-		etl_spi_query_parallel(etl_deparse_classify(run), &args,
+		etl_spi_query_parallel(etl_deparse_classify(etl_batch_sql(run)), &args,
 							   run->snapshot);
 		c->batch = etl_spi_int64(0, 0, 0);
 		c->inserted = etl_spi_int64(0, 1, 0);
@@ -209,7 +210,7 @@ etl_swap_load(EtlRun *run, EtlLoadCounts *c)
 		etl_run_args(run, &args);
 		etl_swap_route_args(&k, &r, &args);
 		etl_spi_exec(
-			etl_deparse_swap_fill(run, batch, &k, !empty,
+			etl_deparse_swap_fill(etl_batch_sql(run), batch, &k, !empty,
 								  k.strategy == PARTITION_STRATEGY_LIST ||
 									  k.period != ETL_PERIOD_NONE,
 								  ETL_NPARAMS + 1),

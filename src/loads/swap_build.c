@@ -553,7 +553,8 @@ build_part(EtlRun *run, Relation rel, const char *batch, EtlSwapKey *k,
 					 SPI_OK_UTILITY, InvalidSnapshot);
 
 	if (OidIsValid(part->old))
-		etl_spi_exec(etl_deparse_swap_keep(run, part->staging_sql,
+		etl_spi_exec(etl_deparse_swap_keep(etl_batch_sql(run),
+										   part->staging_sql,
 										   etl_relation_sql(part->old), batch),
 					 NULL, SPI_OK_INSERT, snapshot);
 
@@ -568,16 +569,17 @@ build_part(EtlRun *run, Relation rel, const char *batch, EtlSwapKey *k,
 		etl_args_add_int8(&args, part->period);
 	}
 	filter = etl_deparse_swap_filter(k, !OidIsValid(part->old), 1);
-	changed = etl_deparse_swap_add(run, part->staging_sql, batch, filter, 2);
+	changed = etl_deparse_swap_add(etl_batch_sql(run), part->staging_sql,
+								   batch, filter, 2);
 	if (changed == NULL)
-		etl_spi_exec(
-			etl_deparse_swap_add(run, part->staging_sql, batch, filter, 0),
-			&args, SPI_OK_INSERT, snapshot);
+		etl_spi_exec(etl_deparse_swap_add(etl_batch_sql(run),
+										  part->staging_sql, batch, filter, 0),
+					 &args, SPI_OK_INSERT, snapshot);
 	else
 	{
-		etl_spi_exec(
-			etl_deparse_swap_add(run, part->staging_sql, batch, filter, 1),
-			&args, SPI_OK_INSERT, snapshot);
+		etl_spi_exec(etl_deparse_swap_add(etl_batch_sql(run),
+										  part->staging_sql, batch, filter, 1),
+					 &args, SPI_OK_INSERT, snapshot);
 		etl_spi_exec(changed, &args, SPI_OK_INSERT, snapshot);
 	}
 

@@ -559,13 +559,13 @@ etl_swap_batch(EtlRun *run, bool create)
 	 * session's temporary schema; the statement runs no user code */
 	GetUserIdAndSecContext(&userid, &sec);
 	SetUserIdAndSecContext(userid, sec & ~SECURITY_RESTRICTED_OPERATION);
-	etl_spi_exec(etl_deparse_swap_batch_create(run, name), NULL,
+	etl_spi_exec(etl_deparse_swap_batch_create(etl_batch_sql(run), name), NULL,
 				 SPI_OK_UTILITY, InvalidSnapshot);
 	SetUserIdAndSecContext(userid, sec);
-	etl_spi_exec(etl_deparse_swap_batch_shape(run, name), NULL, SPI_OK_UTILITY,
-				 InvalidSnapshot);
+	etl_spi_exec(etl_deparse_swap_batch_shape(etl_batch_sql(run), name), NULL,
+				 SPI_OK_UTILITY, InvalidSnapshot);
 	if (key_is_unique(run))
-		etl_spi_exec(etl_deparse_swap_batch_key(run, name), NULL,
-					 SPI_OK_UTILITY, InvalidSnapshot);
+		etl_spi_exec(etl_deparse_swap_batch_key(etl_batch_sql(run), name),
+					 NULL, SPI_OK_UTILITY, InvalidSnapshot);
 	return name;
 }

@@ -113,8 +113,8 @@ etl_extract_begin(EtlRun *run)
 		Datum cutoff;
 
 		etl_run_args(run, &args);
-		if (etl_spi_exec(etl_deparse_cutoff(run), &args, SPI_OK_SELECT,
-						 run->snapshot) > 0)
+		if (etl_spi_exec(etl_deparse_cutoff(etl_batch_sql(run)), &args,
+						 SPI_OK_SELECT, run->snapshot) > 0)
 		{
 			cutoff = etl_spi_datum(0, 0, &isnull);
 			run->has_cutoff = !isnull;
@@ -167,7 +167,8 @@ etl_extract_range_stats(EtlRun *run)
 	if (run->map->one_to_one)
 		(void) etl_target_is_empty(run); /* whether to count (deparse) */
 	etl_run_args(run, &args);
-	etl_spi_exec(etl_deparse_stats(run), &args, SPI_OK_SELECT, run->snapshot);
+	etl_spi_exec(etl_deparse_stats(etl_batch_sql(run)), &args, SPI_OK_SELECT,
+				 run->snapshot);
 	if (etl_spi_isnull(0, 1))
 		return false; /* nothing in the range */
 	run->rec.rows_extracted = etl_spi_int64(0, 0, 0);

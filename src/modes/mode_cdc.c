@@ -122,8 +122,8 @@ check_cdc_operations(EtlRun *run)
 	char *op = etl_option_text(run->p, "op_column", ETL_CDC_DEFAULT_OP);
 
 	etl_run_args(run, &args);
-	if (etl_spi_exec(etl_deparse_cdc_bad_operations(run, op), &args,
-					 SPI_OK_SELECT, run->snapshot) == 0)
+	if (etl_spi_exec(etl_deparse_cdc_bad_operations(etl_batch_sql(run), op),
+					 &args, SPI_OK_SELECT, run->snapshot) == 0)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -186,8 +186,8 @@ cdc_load(EtlRun *run, EtlLoadBatchFn load_batch)
 	if (run->rec.rows_extracted == 0)
 		return;
 	load_batch(run);
-	run->rec.rows_deleted +=
-		etl_load_exec(run, etl_deparse_cdc_delete(run), SPI_OK_DELETE);
+	run->rec.rows_deleted += etl_load_exec(
+		run, etl_deparse_cdc_delete(etl_batch_sql(run)), SPI_OK_DELETE);
 	count_cdc_unchanged(run);
 }
 

@@ -43,7 +43,8 @@ full_stats(EtlRun *run)
 		return;
 	}
 	etl_run_args(run, &args);
-	etl_spi_exec(etl_deparse_stats(run), &args, SPI_OK_SELECT, run->snapshot);
+	etl_spi_exec(etl_deparse_stats(etl_batch_sql(run)), &args, SPI_OK_SELECT,
+				 run->snapshot);
 	run->rec.rows_extracted = etl_spi_int64(0, 0, 0);
 }
 
@@ -59,7 +60,8 @@ full_before(EtlRun *run)
 	if (run->p->key != NIL)
 		return 0;
 	run->target_empty = 1;
-	return etl_load_exec(run, etl_deparse_delete_all(run), SPI_OK_DELETE);
+	return etl_load_exec(run, etl_deparse_delete_all(etl_batch_sql(run)),
+						 SPI_OK_DELETE);
 }
 
 /*
@@ -72,7 +74,8 @@ full_after(EtlRun *run)
 {
 	if (run->p->key == NIL)
 		return 0;
-	return etl_load_exec(run, etl_deparse_delete_vanished(run), SPI_OK_DELETE);
+	return etl_load_exec(run, etl_deparse_delete_vanished(etl_batch_sql(run)),
+						 SPI_OK_DELETE);
 }
 
 /*

@@ -161,8 +161,8 @@ snapshot_classify(EtlRun *run, EtlSnapshotDiff *d)
 	EtlArgs args;
 
 	etl_run_args(run, &args);
-	etl_spi_query_parallel(etl_deparse_snapshot_classify(run), &args,
-						   run->snapshot);
+	etl_spi_query_parallel(etl_deparse_snapshot_classify(etl_batch_sql(run)),
+						   &args, run->snapshot);
 	d->batch = etl_spi_int64(0, 0, 0);
 	d->new_keys = etl_spi_int64(0, 1, 0);
 	d->changed = etl_spi_int64(0, 2, 0);
@@ -199,8 +199,8 @@ snapshot_reject_repeats(EtlRun *run, EtlIsolateHooks *hooks)
 	run->rn_lo = 1;
 	run->rn_hi = run->stage_rows;
 	etl_run_args(run, &args);
-	n = (int64) etl_spi_exec(etl_deparse_repeated_versions(run), &args,
-							 SPI_OK_SELECT, run->snapshot);
+	n = (int64) etl_spi_exec(etl_deparse_repeated_versions(etl_batch_sql(run)),
+							 &args, SPI_OK_SELECT, run->snapshot);
 	rns = palloc(sizeof(int64) * Max(n, 1));
 	keys = palloc(sizeof(char *) * Max(n, 1));
 	for (int64 i = 0; i < n; i++)
@@ -215,8 +215,8 @@ snapshot_reject_repeats(EtlRun *run, EtlIsolateHooks *hooks)
 
 		run->rn_lo = run->rn_hi = rns[i];
 		etl_run_args(run, &args);
-		etl_spi_exec(etl_deparse_stage_record(run), &args, SPI_OK_SELECT,
-					 run->snapshot);
+		etl_spi_exec(etl_deparse_stage_record(etl_batch_sql(run)), &args,
+					 SPI_OK_SELECT, run->snapshot);
 		record = etl_spi_text(0, 0);
 		edata->sqlerrcode = ERRCODE_UNIQUE_VIOLATION;
 		edata->message = psprintf("key (%s)=%s repeats in the source of "
@@ -256,24 +256,28 @@ snapshot_finish(EtlRun *run, EtlSnapshotDiff *d)
 		soft = etl_option_text(run->p, "soft_delete_column", "_deleted_at");
 
 	if (d->vanished > 0)
-		deleted = etl_load_exec(run, etl_deparse_snapshot_delete(run, soft),
-								soft ? SPI_OK_UPDATE : SPI_OK_DELETE);
+		deleted = etl_load_exec(
+			run, etl_deparse_snapshot_delete(etl_batch_sql(run), soft),
+			soft ? SPI_OK_UPDATE : SPI_OK_DELETE);
 	if (soft && d->new_keys > 0)
-		(void) etl_load_exec(run, etl_deparse_snapshot_revive(run, soft),
-							 SPI_OK_UPDATE);
+		(void) etl_load_exec(
+			run, etl_deparse_snapshot_revive(etl_batch_sql(run), soft),
+			SPI_OK_UPDATE);
 	if (d->vanished > 0)
-		write_signatures(run, etl_deparse_snapshot_vanished_keys(run), false,
-						 false);
+		write_signatures(
+			run, etl_deparse_snapshot_vanished_keys(etl_batch_sql(run)), false,
+			false);
 	if (d->new_keys + d->changed > 0 &&
 		run->dead_letter_count + run->known_rejects == run->repeat_rejects)
 	{
 		bool none_yet =
 			d->new_keys == d->batch && d->changed == 0 && d->vanished == 0;
 
-		write_signatures(run,
-						 etl_deparse_snapshot_signatures(
-							 run, none_yet, run->repeat_rejects > 0),
-						 true, none_yet);
+		write_signatures(
+			run,
+			etl_deparse_snapshot_signatures(etl_batch_sql(run), none_yet,
+											run->repeat_rejects > 0),
+			true, none_yet);
 	}
 	return deleted;
 }

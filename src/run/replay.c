@@ -134,7 +134,7 @@ replay_loaded(EtlRun *run, int64 lo, int64 hi, void *arg)
 	etl_args_add_int8(&args, hi);
 	initStringInfo(&sql);
 	etl_deparse_stage_taken(&sql, run->stage_table,
-							etl_stage_filter(run, NULL));
+							etl_stage_filter(etl_batch_sql(run), NULL));
 	n = etl_spi_exec(sql.data, &args, SPI_OK_SELECT, InvalidSnapshot);
 	ids = palloc(sizeof(int64) * Max(n, 1));
 	for (uint64 i = 0; i < n; i++)
@@ -291,7 +291,8 @@ supersede(EtlRun *run, Replay *rp)
 		return 0;
 	etl_check_watermark_type(p, get_atttype(run->source_relid, attnum));
 	keys = source_identity(run);
-	if (keys == NIL || (sql = etl_deparse_superseded(run, keys)) == NULL)
+	if (keys == NIL ||
+		(sql = etl_deparse_superseded(etl_batch_sql(run), keys)) == NULL)
 		return 0;
 
 	etl_args_init(&args);

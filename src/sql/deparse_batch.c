@@ -62,20 +62,20 @@
  * this run from the source ("" when the whole source is read).
  */
 char *
-etl_deparse_range_where(EtlRun *run)
+etl_deparse_range_where(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 	const char *col;
 	const char *sep = " WHERE ";
 
 	initStringInfo(&buf);
-	if (run->p->watermark_column == NULL)
+	if (b->p->watermark_column == NULL)
 		return buf.data;
-	col = quote_identifier(run->p->watermark_column);
-	if (run->map->source.by_snapshot)
+	col = quote_identifier(b->p->watermark_column);
+	if (b->map->source.by_snapshot)
 	{
 		/* visible now (the scan's snapshot), not in the previous one */
-		if (run->has_from)
+		if (b->has_from)
 			appendStringInfo(&buf,
 							 " WHERE %s >= $%d AND NOT "
 							 "pg_catalog.pg_visible_in_snapshot(%s, "
@@ -84,19 +84,19 @@ etl_deparse_range_where(EtlRun *run)
 							 ETL_PARAM_PREV_SNAPSHOT);
 		return buf.data;
 	}
-	if (run->has_from)
+	if (b->has_from)
 	{
 		appendStringInfo(&buf, "%s%s %s $%d", sep, col,
-						 run->from_inclusive ? ">=" : ">", ETL_PARAM_FROM);
+						 b->from_inclusive ? ">=" : ">", ETL_PARAM_FROM);
 		sep = " AND ";
 	}
-	if (run->has_hi)
+	if (b->has_hi)
 	{
 		appendStringInfo(&buf, "%s%s %s $%d", sep, col,
-						 run->hi_inclusive ? "<=" : "<", ETL_PARAM_HI);
+						 b->hi_inclusive ? "<=" : "<", ETL_PARAM_HI);
 		sep = " AND ";
 	}
-	if (run->has_cutoff)
+	if (b->has_cutoff)
 		appendStringInfo(&buf, "%s%s <= $%d", sep, col, ETL_PARAM_CUTOFF);
 	return buf.data;
 }
@@ -109,13 +109,13 @@ etl_deparse_range_where(EtlRun *run)
  * watermark, counts the rows past it (a fourth column).
  */
 char *
-etl_deparse_stats(EtlRun *run)
+etl_deparse_stats(const EtlBatchSql *b)
 {
 	const char *col;
 
-	if (run->p->watermark_column == NULL)
-		return psprintf("SELECT pg_catalog.count(*) FROM %s", run->source_sql);
-	col = quote_identifier(run->p->watermark_column);
+	if (b->p->watermark_column == NULL)
+		return psprintf("SELECT pg_catalog.count(*) FROM %s", b->source_sql);
+	col = quote_identifier(b->p->watermark_column);
 	/*
 	 * A one-to-one transform into an empty target (a first load): the load
 	 * counts the rows, sparing a scan.  Otherwise they are counted here (an
@@ -124,16 +124,15 @@ etl_deparse_stats(EtlRun *run)
 	 */
 	return psprintf(
 		"SELECT %s, pg_catalog.max(%s), pg_catalog.max(%s) > $%d%s FROM %s%s",
-		run->map->one_to_one && !run->map->source.last_changes &&
-				run->target_empty == 1 && !run->rereads
+		b->map->one_to_one && !b->map->source.last_changes &&
+				b->target_empty == 1 && !b->rereads
 			? "-1::pg_catalog.int8"
 			: "pg_catalog.count(*)",
 		col, col, ETL_PARAM_LO,
-		run->rereads
-			? psprintf(", pg_catalog.count(*) FILTER (WHERE %s > $%d)", col,
-					   ETL_PARAM_LO)
-			: "",
-		run->source_sql, etl_deparse_range_where(run));
+		b->rereads ? psprintf(", pg_catalog.count(*) FILTER (WHERE %s > $%d)",
+							  col, ETL_PARAM_LO)
+				   : "",
+		b->source_sql, etl_deparse_range_where(b));
 }
 
 /*
@@ -144,21 +143,21 @@ etl_deparse_stats(EtlRun *run)
  * rows past them.
  */
 char *
-etl_deparse_cutoff(EtlRun *run)
+etl_deparse_cutoff(const EtlBatchSql *b)
 {
-	const char *col = quote_identifier(run->p->watermark_column);
+	const char *col = quote_identifier(b->p->watermark_column);
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "SELECT %s FROM %s WHERE %s IS NOT NULL", col,
-					 run->source_sql, col);
-	if (run->has_lo)
+					 b->source_sql, col);
+	if (b->has_lo)
 		appendStringInfo(&buf, " AND %s > $%d", col, ETL_PARAM_LO);
-	else if (run->wm_type == TIMESTAMPTZOID || run->wm_type == TIMESTAMPOID)
+	else if (b->wm_type == TIMESTAMPTZOID || b->wm_type == TIMESTAMPOID)
 		appendStringInfo(&buf, " AND %s > '-infinity'", col); /* a position */
-	if (run->has_hi)
+	if (b->has_hi)
 		appendStringInfo(&buf, " AND %s %s $%d", col,
-						 run->hi_inclusive ? "<=" : "<", ETL_PARAM_HI);
+						 b->hi_inclusive ? "<=" : "<", ETL_PARAM_HI);
 	appendStringInfo(&buf, " ORDER BY %s OFFSET $%d LIMIT 1", col,
 					 ETL_PARAM_OFFSET);
 	return buf.data;
@@ -169,9 +168,9 @@ etl_deparse_cutoff(EtlRun *run)
  * has any row.
  */
 char *
-etl_deparse_target_probe(EtlRun *run)
+etl_deparse_target_probe(const EtlBatchSql *b)
 {
-	return psprintf("SELECT 1 FROM %s LIMIT 1", run->target_sql);
+	return psprintf("SELECT 1 FROM %s LIMIT 1", b->target_sql);
 }
 
 /*
@@ -180,20 +179,20 @@ etl_deparse_target_probe(EtlRun *run)
  * column).
  */
 void
-etl_append_cdc_last_changes(StringInfo buf, EtlRun *run)
+etl_append_cdc_last_changes(StringInfo buf, const EtlBatchSql *b)
 {
 	ListCell *lc;
 
 	appendStringInfoString(buf, "(SELECT DISTINCT ON (");
-	foreach (lc, run->p->key)
+	foreach (lc, b->p->key)
 		appendStringInfo(buf, "%s%s", foreach_current_index(lc) ? ", " : "",
 						 quote_identifier(lfirst(lc)));
-	appendStringInfo(buf, ") * FROM %s%s ORDER BY ", run->source_sql,
-					 etl_deparse_range_where(run));
-	foreach (lc, run->p->key)
+	appendStringInfo(buf, ") * FROM %s%s ORDER BY ", b->source_sql,
+					 etl_deparse_range_where(b));
+	foreach (lc, b->p->key)
 		appendStringInfo(buf, "%s, ", quote_identifier(lfirst(lc)));
 	appendStringInfo(buf, "%s DESC)",
-					 quote_identifier(run->p->watermark_column));
+					 quote_identifier(b->p->watermark_column));
 }
 
 /*
@@ -201,9 +200,9 @@ etl_append_cdc_last_changes(StringInfo buf, EtlRun *run)
  * a delete (deletes) or an insert or update (!deletes).
  */
 char *
-etl_deparse_cdc_op_test(EtlRun *run, const char *alias, bool deletes)
+etl_deparse_cdc_op_test(const EtlBatchSql *b, const char *alias, bool deletes)
 {
-	char *op = etl_option_text(run->p, "op_column", ETL_CDC_DEFAULT_OP);
+	char *op = etl_option_text(b->p, "op_column", ETL_CDC_DEFAULT_OP);
 
 	return psprintf("pg_catalog.lower(%s.%s::pg_catalog.text) %s 'd'", alias,
 					quote_identifier(op), deletes ? "=" : "<>");
@@ -214,42 +213,42 @@ etl_deparse_cdc_op_test(EtlRun *run, const char *alias, bool deletes)
  * source.
  */
 static void
-append_delta_cte(StringInfo buf, EtlRun *run)
+append_delta_cte(StringInfo buf, const EtlBatchSql *b)
 {
-	if (run->stage_table != NULL)
+	if (b->stage_table != NULL)
 		appendStringInfo(buf,
 						 "WITH etl_delta AS (SELECT %s FROM pg_temp.%s"
 						 " WHERE etl_rn BETWEEN $%d AND $%d AND %s)\n",
-						 run->stage_columns, run->stage_table, ETL_PARAM_RN_LO,
-						 ETL_PARAM_RN_HI, etl_stage_filter(run, NULL));
-	else if (run->map->source.last_changes)
+						 b->stage_columns, b->stage_table, ETL_PARAM_RN_LO,
+						 ETL_PARAM_RN_HI, etl_stage_filter(b, NULL));
+	else if (b->map->source.last_changes)
 	{
 		appendStringInfoString(buf, "WITH etl_delta AS (SELECT * FROM ");
-		etl_append_cdc_last_changes(buf, run);
+		etl_append_cdc_last_changes(buf, b);
 		appendStringInfo(buf, " AS etl_last WHERE %s)\n",
-						 etl_deparse_cdc_op_test(run, "etl_last", false));
+						 etl_deparse_cdc_op_test(b, "etl_last", false));
 	}
 	else
 		appendStringInfo(buf, "WITH etl_delta AS (SELECT * FROM %s%s)\n",
-						 run->source_sql, etl_deparse_range_where(run));
+						 b->source_sql, etl_deparse_range_where(b));
 }
 
 /*
  * etl_deparse_delta_cte writes the CTE etl_delta (for the checks).
  */
 void
-etl_deparse_delta_cte(StringInfo buf, EtlRun *run)
+etl_deparse_delta_cte(StringInfo buf, const EtlBatchSql *b)
 {
-	append_delta_cte(buf, run);
+	append_delta_cte(buf, b);
 }
 
 /*
  * etl_append_transform writes the transform as a subquery aliased etl_t.
  */
 void
-etl_append_transform(StringInfo buf, EtlRun *run)
+etl_append_transform(StringInfo buf, const EtlBatchSql *b)
 {
-	appendStringInfo(buf, "(\n%s\n) AS etl_t", run->map->transform_sql);
+	appendStringInfo(buf, "(\n%s\n) AS etl_t", b->map->transform_sql);
 }
 
 /*
@@ -263,22 +262,22 @@ etl_append_transform(StringInfo buf, EtlRun *run)
  * does not need) comes from the caller.
  */
 char *
-etl_deparse_rn_batch(EtlRun *run)
+etl_deparse_rn_batch(const EtlBatchSql *b)
 {
-	EtlColumnMap *map = run->map;
+	EtlColumnMap *map = b->map;
 	StringInfoData buf;
 
-	Assert(map->row_local && run->stage_table != NULL);
+	Assert(map->row_local && b->stage_table != NULL);
 	initStringInfo(&buf);
 	appendStringInfo(
 		&buf,
 		"SELECT etl_s.etl_rn, etl_x.* FROM pg_temp.%s AS etl_s"
 		" CROSS JOIN LATERAL (\n%.*s(SELECT %s)%s%s\n) AS etl_x"
 		"\nWHERE etl_s.etl_rn BETWEEN $%d AND $%d AND %s",
-		run->stage_table, map->delta_loc, map->transform_sql,
-		run->stage_columns_s, map->delta_aliased ? "" : " AS etl_delta",
+		b->stage_table, map->delta_loc, map->transform_sql, b->stage_columns_s,
+		map->delta_aliased ? "" : " AS etl_delta",
 		map->transform_sql + map->delta_loc + map->delta_len, ETL_PARAM_RN_LO,
-		ETL_PARAM_RN_HI, etl_stage_filter(run, "etl_s"));
+		ETL_PARAM_RN_HI, etl_stage_filter(b, "etl_s"));
 	return buf.data;
 }
 
@@ -290,20 +289,20 @@ etl_deparse_rn_batch(EtlRun *run)
  * or without a key.
  */
 static void
-append_key_guard(StringInfo buf, EtlRun *run, const char *alias)
+append_key_guard(StringInfo buf, const EtlBatchSql *b, const char *alias)
 {
 	StringInfoData names;
 	ListCell *lc;
 	bool first = true;
 
-	if (run->p->key == NIL || !run->map->key_nullable)
+	if (b->p->key == NIL || !b->map->key_nullable)
 	{
 		appendStringInfoString(buf, "true");
 		return;
 	}
 	initStringInfo(&names);
 	appendStringInfoString(buf, "CASE WHEN ");
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
@@ -323,12 +322,12 @@ append_key_guard(StringInfo buf, EtlRun *run, const char *alias)
  * target's types, comma-separated.
  */
 void
-etl_append_key_exprs(StringInfo buf, EtlRun *run, const char *alias)
+etl_append_key_exprs(StringInfo buf, const EtlBatchSql *b, const char *alias)
 {
 	ListCell *lc;
 	bool first = true;
 
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
@@ -344,41 +343,41 @@ etl_append_key_exprs(StringInfo buf, EtlRun *run, const char *alias)
 /*
  * etl_append_batch writes the batch as the load statements read it, aliased
  * etl_t: the transform, with rows whose key has a NULL part refused
- * (append_key_guard()), and under run->dedupe one row per key -- the last
+ * (append_key_guard()), and under b->dedupe one row per key -- the last
  * staged row of the key (the latest version) for merge and delete_insert,
  * the first for append (source.keep_first, load.c).
  */
 void
-etl_append_batch(StringInfo buf, EtlRun *run)
+etl_append_batch(StringInfo buf, const EtlBatchSql *b)
 {
 	ListCell *lc;
 
-	if (run->dedupe)
+	if (b->dedupe)
 	{
 		appendStringInfoString(buf, "(SELECT DISTINCT ON (");
-		etl_append_key_exprs(buf, run, "etl_k");
+		etl_append_key_exprs(buf, b, "etl_k");
 		appendStringInfoString(buf, ") ");
-		foreach (lc, run->map->columns)
+		foreach (lc, b->map->columns)
 			appendStringInfo(
 				buf, "%setl_k.%s", foreach_current_index(lc) ? ", " : "",
 				quote_identifier(((EtlColumn *) lfirst(lc))->name));
 		appendStringInfo(buf, " FROM (\n%s\n) AS etl_k WHERE ",
-						 etl_deparse_rn_batch(run));
-		append_key_guard(buf, run, "etl_k");
+						 etl_deparse_rn_batch(b));
+		append_key_guard(buf, b, "etl_k");
 		appendStringInfoString(buf, " ORDER BY ");
-		etl_append_key_exprs(buf, run, "etl_k");
+		etl_append_key_exprs(buf, b, "etl_k");
 		appendStringInfo(buf, ", etl_k.etl_rn %s) AS etl_t",
-						 run->map->source.keep_first ? "ASC" : "DESC");
+						 b->map->source.keep_first ? "ASC" : "DESC");
 		return;
 	}
-	if (run->p->key == NIL || !run->map->key_nullable)
+	if (b->p->key == NIL || !b->map->key_nullable)
 	{
-		etl_append_transform(buf, run);
+		etl_append_transform(buf, b);
 		return;
 	}
 	appendStringInfo(buf, "(SELECT * FROM (\n%s\n) AS etl_k WHERE ",
-					 run->map->transform_sql);
-	append_key_guard(buf, run, "etl_k");
+					 b->map->transform_sql);
+	append_key_guard(buf, b, "etl_k");
 	appendStringInfoString(buf, ") AS etl_t");
 }
 
@@ -387,12 +386,12 @@ etl_append_batch(StringInfo buf, EtlRun *run)
  * of etl_t is NULL.
  */
 void
-etl_append_keys_present(StringInfo buf, EtlRun *run)
+etl_append_keys_present(StringInfo buf, const EtlBatchSql *b)
 {
 	ListCell *lc;
 	bool first = true;
 
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
@@ -409,13 +408,13 @@ etl_append_keys_present(StringInfo buf, EtlRun *run)
  * etl_append_row_hash writes the row hash over the non-key columns of alias.
  */
 void
-etl_append_row_hash(StringInfo buf, EtlRun *run, const char *alias)
+etl_append_row_hash(StringInfo buf, const EtlBatchSql *b, const char *alias)
 {
 	ListCell *lc;
 	bool first = true;
 
 	appendStringInfoString(buf, "pg_catalog.etl_row_hash(");
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
@@ -435,16 +434,17 @@ etl_append_row_hash(StringInfo buf, EtlRun *run, const char *alias)
  * computed from alias's columns.
  */
 void
-etl_append_audit_values(StringInfo buf, EtlRun *run, const char *alias)
+etl_append_audit_values(StringInfo buf, const EtlBatchSql *b,
+						const char *alias)
 {
-	if (run->map->has_row_hash)
+	if (b->map->has_row_hash)
 	{
 		appendStringInfoString(buf, ", ");
-		etl_append_row_hash(buf, run, alias);
+		etl_append_row_hash(buf, b, alias);
 	}
-	if (run->map->has_run_id)
+	if (b->map->has_run_id)
 		appendStringInfo(buf, ", $%d", ETL_PARAM_RUN_ID);
-	if (run->map->has_loaded_at)
+	if (b->map->has_loaded_at)
 		appendStringInfo(buf, ", $%d", ETL_PARAM_LOADED_AT);
 }
 
@@ -494,12 +494,13 @@ etl_deparse_as_target(StringInfo buf, EtlColumn *col, const char *alias)
  * target key by the text it is stored as).
  */
 void
-etl_append_key_match(StringInfo buf, EtlRun *run, const char *a, const char *b)
+etl_append_key_match(StringInfo buf, const EtlBatchSql *batch, const char *a,
+					 const char *b)
 {
 	ListCell *lc;
 	bool first = true;
 
-	foreach (lc, run->map->columns)
+	foreach (lc, batch->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
@@ -517,17 +518,17 @@ etl_append_key_match(StringInfo buf, EtlRun *run, const char *a, const char *b)
  * types: the key column, or ROW(...) of several.
  */
 void
-etl_append_key_row(StringInfo buf, EtlRun *run, const char *alias)
+etl_append_key_row(StringInfo buf, const EtlBatchSql *b, const char *alias)
 {
 	ListCell *lc;
 	int nkeys = 0;
 
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 		nkeys += ((EtlColumn *) lfirst(lc))->is_key ? 1 : 0;
 	if (nkeys > 1)
 		appendStringInfoString(buf, "ROW(");
 	nkeys = 0;
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
@@ -565,8 +566,8 @@ etl_has_equality(Oid ltype, Oid rtype)
  * while held rows are tried again, the held rows only.
  */
 char *
-etl_stage_filter(EtlRun *run, const char *alias)
+etl_stage_filter(const EtlBatchSql *b, const char *alias)
 {
-	return psprintf("%s%s%setl_held", run->stage_held_only ? "" : "NOT ",
+	return psprintf("%s%s%setl_held", b->stage_held_only ? "" : "NOT ",
 					alias ? alias : "", alias ? "." : "");
 }

@@ -52,19 +52,19 @@
  * target: the batch columns, then the audit columns it has.
  */
 static void
-append_insert_columns(StringInfo buf, EtlRun *run)
+append_insert_columns(StringInfo buf, const EtlBatchSql *b)
 {
 	ListCell *lc;
 
 	appendStringInfoChar(buf, '(');
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 		appendStringInfo(buf, "%s%s", foreach_current_index(lc) ? ", " : "",
 						 quote_identifier(((EtlColumn *) lfirst(lc))->name));
-	if (run->map->has_row_hash)
+	if (b->map->has_row_hash)
 		appendStringInfoString(buf, ", " ETL_COL_ROW_HASH);
-	if (run->map->has_run_id)
+	if (b->map->has_run_id)
 		appendStringInfoString(buf, ", " ETL_COL_RUN_ID);
-	if (run->map->has_loaded_at)
+	if (b->map->has_loaded_at)
 		appendStringInfoString(buf, ", " ETL_COL_LOADED_AT);
 	appendStringInfoChar(buf, ')');
 }
@@ -77,34 +77,34 @@ append_insert_columns(StringInfo buf, EtlRun *run)
  * are computed once, not again as arguments of the row hash.
  */
 char *
-etl_deparse_insert(EtlRun *run, bool skip_existing)
+etl_deparse_insert(const EtlBatchSql *b, bool skip_existing)
 {
 	StringInfoData buf;
 	ListCell *lc;
 
 	initStringInfo(&buf);
-	etl_deparse_delta_cte(&buf, run);
-	appendStringInfo(&buf, "INSERT INTO %s AS etl_target ", run->target_sql);
-	append_insert_columns(&buf, run);
+	etl_deparse_delta_cte(&buf, b);
+	appendStringInfo(&buf, "INSERT INTO %s AS etl_target ", b->target_sql);
+	append_insert_columns(&buf, b);
 	appendStringInfoString(&buf, "\nSELECT ");
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 		appendStringInfo(&buf, "%setl_t.%s",
 						 foreach_current_index(lc) ? ", " : "",
 						 quote_identifier(((EtlColumn *) lfirst(lc))->name));
-	etl_append_audit_values(&buf, run, "etl_t");
+	etl_append_audit_values(&buf, b, "etl_t");
 	appendStringInfoString(&buf, "\nFROM ");
-	if (!skip_existing || run->p->key == NIL)
+	if (!skip_existing || b->p->key == NIL)
 	{
 		appendStringInfoString(&buf, "(SELECT * FROM ");
-		etl_append_batch(&buf, run);
+		etl_append_batch(&buf, b);
 		appendStringInfoString(&buf, " OFFSET 0) AS etl_t");
 		return buf.data;
 	}
-	etl_append_batch(&buf, run);
+	etl_append_batch(&buf, b);
 	appendStringInfo(
 		&buf, "\nWHERE NOT EXISTS (SELECT FROM %s AS etl_existing WHERE ",
-		run->target_sql);
-	etl_append_key_match(&buf, run, "etl_existing", "etl_t");
+		b->target_sql);
+	etl_append_key_match(&buf, b, "etl_existing", "etl_t");
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
@@ -115,9 +115,9 @@ etl_deparse_insert(EtlRun *run, bool skip_existing)
  * 'soft'), or NULL.
  */
 static const char *
-soft_delete_column(EtlRun *run)
+soft_delete_column(const EtlBatchSql *b)
 {
-	return run->map->source.soft_delete_column;
+	return b->map->source.soft_delete_column;
 }
 
 /*
@@ -150,22 +150,22 @@ compares_by_equality(Oid type)
  * row).
  */
 void
-etl_append_changed(StringInfo buf, EtlRun *run, const char *alias)
+etl_append_changed(StringInfo buf, const EtlBatchSql *b, const char *alias)
 {
 	ListCell *lc;
 	bool first = true;
-	const char *soft = soft_delete_column(run);
+	const char *soft = soft_delete_column(b);
 
 	if (soft != NULL)
 		appendStringInfo(buf, "etl_target.%s IS NOT NULL OR ", soft);
-	if (run->map->has_row_hash)
+	if (b->map->has_row_hash)
 	{
 		appendStringInfoString(buf, "etl_target." ETL_COL_ROW_HASH
 									" IS DISTINCT FROM ");
-		etl_append_row_hash(buf, run, alias);
+		etl_append_row_hash(buf, b, alias);
 		return;
 	}
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 		const char *q = quote_identifier(col->name);
@@ -202,13 +202,13 @@ etl_append_changed(StringInfo buf, EtlRun *run, const char *alias)
  * them (a re-run over unchanged rows writes nothing and only reads).
  */
 char *
-etl_deparse_classify(EtlRun *run)
+etl_deparse_classify(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 	const char *firstkey = NULL;
 	ListCell *lc;
 
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
@@ -218,7 +218,7 @@ etl_deparse_classify(EtlRun *run)
 	Assert(firstkey != NULL);
 
 	initStringInfo(&buf);
-	etl_deparse_delta_cte(&buf, run);
+	etl_deparse_delta_cte(&buf, b);
 	appendStringInfo(
 		&buf,
 		"SELECT pg_catalog.count(*),"
@@ -228,20 +228,19 @@ etl_deparse_classify(EtlRun *run)
 		&buf,
 		" pg_catalog.count(*) FILTER (WHERE etl_target.%s IS NOT NULL AND (",
 		firstkey);
-	etl_append_changed(&buf, run, "etl_t");
+	etl_append_changed(&buf, b, "etl_t");
 	appendStringInfoString(&buf, "))");
-	if (!run->dedupe && !run->map->key_unique)
+	if (!b->dedupe && !b->map->key_unique)
 	{
 		/* rows whose key an earlier row had (load.c) */
 		appendStringInfoString(&buf, ", etl_internal.etl_dup_count(");
-		etl_append_key_row(&buf, run, "etl_t");
+		etl_append_key_row(&buf, b, "etl_t");
 		appendStringInfoChar(&buf, ')');
 	}
 	appendStringInfoString(&buf, "\nFROM ");
-	etl_append_batch(&buf, run);
-	appendStringInfo(&buf, "\nLEFT JOIN %s AS etl_target ON ",
-					 run->target_sql);
-	etl_append_key_match(&buf, run, "etl_target", "etl_t");
+	etl_append_batch(&buf, b);
+	appendStringInfo(&buf, "\nLEFT JOIN %s AS etl_target ON ", b->target_sql);
+	etl_append_key_match(&buf, b, "etl_target", "etl_t");
 	return buf.data;
 }
 
@@ -253,17 +252,17 @@ etl_deparse_classify(EtlRun *run)
  * only key columns, and no soft deletes).
  */
 char *
-etl_deparse_update(EtlRun *run)
+etl_deparse_update(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 	ListCell *lc;
 	bool first = true;
-	const char *soft = soft_delete_column(run);
+	const char *soft = soft_delete_column(b);
 
 	initStringInfo(&buf);
-	etl_deparse_delta_cte(&buf, run);
-	appendStringInfo(&buf, "UPDATE %s AS etl_target SET ", run->target_sql);
-	foreach (lc, run->map->columns)
+	etl_deparse_delta_cte(&buf, b);
+	appendStringInfo(&buf, "UPDATE %s AS etl_target SET ", b->target_sql);
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 		const char *q = quote_identifier(col->name);
@@ -280,23 +279,23 @@ etl_deparse_update(EtlRun *run)
 	}
 	if (first)
 		return NULL;
-	if (run->map->has_row_hash)
+	if (b->map->has_row_hash)
 	{
 		appendStringInfoString(&buf, ", " ETL_COL_ROW_HASH " = ");
-		etl_append_row_hash(&buf, run, "etl_t");
+		etl_append_row_hash(&buf, b, "etl_t");
 	}
-	if (run->map->has_run_id)
+	if (b->map->has_run_id)
 		appendStringInfo(&buf, ", " ETL_COL_RUN_ID " = $%d", ETL_PARAM_RUN_ID);
-	if (run->map->has_loaded_at)
+	if (b->map->has_loaded_at)
 		appendStringInfo(&buf, ", " ETL_COL_LOADED_AT " = $%d",
 						 ETL_PARAM_LOADED_AT);
 
 	appendStringInfoString(&buf, "\nFROM ");
-	etl_append_batch(&buf, run);
+	etl_append_batch(&buf, b);
 	appendStringInfoString(&buf, "\nWHERE ");
-	etl_append_key_match(&buf, run, "etl_target", "etl_t");
+	etl_append_key_match(&buf, b, "etl_target", "etl_t");
 	appendStringInfoString(&buf, " AND (");
-	etl_append_changed(&buf, run, "etl_t");
+	etl_append_changed(&buf, b, "etl_t");
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
@@ -308,20 +307,20 @@ etl_deparse_update(EtlRun *run)
  * deletes.
  */
 char *
-etl_deparse_revive(EtlRun *run)
+etl_deparse_revive(const EtlBatchSql *b)
 {
 	StringInfoData buf;
-	const char *soft = soft_delete_column(run);
+	const char *soft = soft_delete_column(b);
 
 	if (soft == NULL)
 		return NULL;
 	initStringInfo(&buf);
-	etl_deparse_delta_cte(&buf, run);
+	etl_deparse_delta_cte(&buf, b);
 	appendStringInfo(&buf, "UPDATE %s AS etl_target SET %s = NULL\nFROM ",
-					 run->target_sql, soft);
-	etl_append_batch(&buf, run);
+					 b->target_sql, soft);
+	etl_append_batch(&buf, b);
 	appendStringInfoString(&buf, "\nWHERE ");
-	etl_append_key_match(&buf, run, "etl_target", "etl_t");
+	etl_append_key_match(&buf, b, "etl_target", "etl_t");
 	appendStringInfo(&buf, " AND etl_target.%s IS NOT NULL", soft);
 	return buf.data;
 }
@@ -331,12 +330,12 @@ etl_deparse_revive(EtlRun *run)
  * keys of etl_source are of the target's types already.
  */
 static void
-append_key_source_match(StringInfo buf, EtlRun *run)
+append_key_source_match(StringInfo buf, const EtlBatchSql *b)
 {
 	ListCell *lc;
 	bool first = true;
 
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 		const char *q;
@@ -355,18 +354,18 @@ append_key_source_match(StringInfo buf, EtlRun *run)
  * the batch (first half of load delete_insert).
  */
 char *
-etl_deparse_delete(EtlRun *run)
+etl_deparse_delete(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 	ListCell *lc;
 	bool first = true;
 
 	initStringInfo(&buf);
-	etl_deparse_delta_cte(&buf, run);
+	etl_deparse_delta_cte(&buf, b);
 	appendStringInfo(&buf,
 					 "DELETE FROM %s AS etl_target USING (SELECT DISTINCT ",
-					 run->target_sql);
-	foreach (lc, run->map->columns)
+					 b->target_sql);
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
@@ -379,9 +378,9 @@ etl_deparse_delete(EtlRun *run)
 		first = false;
 	}
 	appendStringInfoString(&buf, "\nFROM ");
-	etl_append_batch(&buf, run);
+	etl_append_batch(&buf, b);
 	appendStringInfoString(&buf, ") AS etl_source\nWHERE ");
-	append_key_source_match(&buf, run);
+	append_key_source_match(&buf, b);
 	return buf.data;
 }
 
@@ -393,19 +392,19 @@ etl_deparse_delete(EtlRun *run)
  * the batch rows of the keys it deleted back.
  */
 char *
-etl_deparse_delete_changed(EtlRun *run)
+etl_deparse_delete_changed(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	etl_deparse_delta_cte(&buf, run);
+	etl_deparse_delta_cte(&buf, b);
 	appendStringInfo(&buf, "DELETE FROM %s AS etl_target USING ",
-					 run->target_sql);
-	etl_append_batch(&buf, run);
+					 b->target_sql);
+	etl_append_batch(&buf, b);
 	appendStringInfoString(&buf, "\nWHERE ");
-	etl_append_key_match(&buf, run, "etl_target", "etl_t");
+	etl_append_key_match(&buf, b, "etl_target", "etl_t");
 	appendStringInfoString(&buf, " AND (");
-	etl_append_changed(&buf, run, "etl_t");
+	etl_append_changed(&buf, b, "etl_t");
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
@@ -417,7 +416,7 @@ etl_deparse_delete_changed(EtlRun *run)
  * row with a bad new version keeps its old one).
  */
 char *
-etl_deparse_delete_vanished(EtlRun *run)
+etl_deparse_delete_vanished(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 
@@ -426,9 +425,8 @@ etl_deparse_delete_vanished(EtlRun *run)
 					 "WITH etl_delta AS (SELECT * FROM %s)\n"
 					 "DELETE FROM %s AS etl_target WHERE NOT EXISTS "
 					 "(SELECT FROM (\n%s\n) AS etl_t WHERE ",
-					 run->source_sql, run->target_sql,
-					 run->map->transform_sql);
-	etl_append_key_match(&buf, run, "etl_target", "etl_t");
+					 b->source_sql, b->target_sql, b->map->transform_sql);
+	etl_append_key_match(&buf, b, "etl_target", "etl_t");
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
@@ -439,9 +437,9 @@ etl_deparse_delete_vanished(EtlRun *run)
  * transaction).
  */
 char *
-etl_deparse_delete_all(EtlRun *run)
+etl_deparse_delete_all(const EtlBatchSql *b)
 {
-	return psprintf("DELETE FROM %s", run->target_sql);
+	return psprintf("DELETE FROM %s", b->target_sql);
 }
 
 /*
@@ -450,18 +448,18 @@ etl_deparse_delete_all(EtlRun *run)
  * same names in the change rows and the target.
  */
 char *
-etl_deparse_cdc_delete(EtlRun *run)
+etl_deparse_cdc_delete(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 	ListCell *lc;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "DELETE FROM %s AS etl_target USING ",
-					 run->target_sql);
-	etl_append_cdc_last_changes(&buf, run);
+					 b->target_sql);
+	etl_append_cdc_last_changes(&buf, b);
 	appendStringInfo(&buf, " AS etl_d WHERE %s",
-					 etl_deparse_cdc_op_test(run, "etl_d", true));
-	foreach (lc, run->p->key)
+					 etl_deparse_cdc_op_test(b, "etl_d", true));
+	foreach (lc, b->p->key)
 	{
 		const char *q = quote_identifier(lfirst(lc));
 
@@ -475,7 +473,7 @@ etl_deparse_cdc_delete(EtlRun *run)
  * row of the range whose operation is unknown, with how many there are.
  */
 char *
-etl_deparse_cdc_bad_operations(EtlRun *run, const char *op)
+etl_deparse_cdc_bad_operations(const EtlBatchSql *b, const char *op)
 {
 	const char *q = quote_identifier(op);
 
@@ -483,7 +481,6 @@ etl_deparse_cdc_bad_operations(EtlRun *run, const char *op)
 		"SELECT %s::pg_catalog.text, pg_catalog.count(*) OVER ()::pg_catalog.text"
 		" FROM %s%s%s (%s IS NULL OR pg_catalog.lower(%s::pg_catalog.text)"
 		" <> ALL ('{c,r,i,u,d}')) LIMIT 1",
-		q, run->source_sql, etl_deparse_range_where(run),
-		run->has_from || run->has_hi || run->has_cutoff ? " AND" : " WHERE", q,
-		q);
+		q, b->source_sql, etl_deparse_range_where(b),
+		b->has_from || b->has_hi || b->has_cutoff ? " AND" : " WHERE", q, q);
 }

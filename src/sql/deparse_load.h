@@ -16,18 +16,20 @@
 
 #include "lib/stringinfo.h"
 
-#include "sql/run_state.h"
+#include "sql/batch_sql.h"
 
-extern char *etl_deparse_insert(EtlRun *run, bool skip_existing);
-extern void etl_append_changed(StringInfo buf, EtlRun *run, const char *alias);
-extern char *etl_deparse_classify(EtlRun *run);
-extern char *etl_deparse_update(EtlRun *run);
-extern char *etl_deparse_revive(EtlRun *run);
-extern char *etl_deparse_delete(EtlRun *run);
-extern char *etl_deparse_delete_changed(EtlRun *run);
-extern char *etl_deparse_delete_vanished(EtlRun *run);
-extern char *etl_deparse_delete_all(EtlRun *run);
-extern char *etl_deparse_cdc_delete(EtlRun *run);
-extern char *etl_deparse_cdc_bad_operations(EtlRun *run, const char *op);
+extern char *etl_deparse_insert(const EtlBatchSql *b, bool skip_existing);
+extern void etl_append_changed(StringInfo buf, const EtlBatchSql *b,
+							   const char *alias);
+extern char *etl_deparse_classify(const EtlBatchSql *b);
+extern char *etl_deparse_update(const EtlBatchSql *b);
+extern char *etl_deparse_revive(const EtlBatchSql *b);
+extern char *etl_deparse_delete(const EtlBatchSql *b);
+extern char *etl_deparse_delete_changed(const EtlBatchSql *b);
+extern char *etl_deparse_delete_vanished(const EtlBatchSql *b);
+extern char *etl_deparse_delete_all(const EtlBatchSql *b);
+extern char *etl_deparse_cdc_delete(const EtlBatchSql *b);
+extern char *etl_deparse_cdc_bad_operations(const EtlBatchSql *b,
+											const char *op);
 
 #endif /* ETL_DEPARSE_LOAD_H */

@@ -45,13 +45,13 @@
  * append_key_hash writes the hash of the key columns of alias.
  */
 static void
-append_key_hash(StringInfo buf, EtlRun *run, const char *alias)
+append_key_hash(StringInfo buf, const EtlBatchSql *b, const char *alias)
 {
 	ListCell *lc;
 	bool first = true;
 
 	appendStringInfoString(buf, "pg_catalog.etl_row_hash(");
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
@@ -69,25 +69,25 @@ append_key_hash(StringInfo buf, EtlRun *run, const char *alias)
  * with its key and row hashes, aliased etl_c (etl_kh, etl_rh, columns).
  */
 static void
-append_signed_source(StringInfo buf, EtlRun *run)
+append_signed_source(StringInfo buf, const EtlBatchSql *b)
 {
 	appendStringInfoString(buf, "(SELECT ");
-	append_key_hash(buf, run, "etl_t");
+	append_key_hash(buf, b, "etl_t");
 	appendStringInfoString(buf, " AS etl_kh, ");
-	etl_append_row_hash(buf, run, "etl_t");
+	etl_append_row_hash(buf, b, "etl_t");
 	appendStringInfo(buf,
 					 " AS etl_rh, etl_t.* FROM (\n%s\n) AS etl_t) AS etl_c",
-					 run->map->transform_sql);
+					 b->map->transform_sql);
 }
 
 /*
  * append_source_cte writes the CTE etl_delta over the whole source.
  */
 static void
-append_source_cte(StringInfo buf, EtlRun *run)
+append_source_cte(StringInfo buf, const EtlBatchSql *b)
 {
 	appendStringInfo(buf, "WITH etl_delta AS (SELECT * FROM %s)\n",
-					 run->source_sql);
+					 b->source_sql);
 }
 
 /*
@@ -95,15 +95,15 @@ append_source_cte(StringInfo buf, EtlRun *run)
  * longer in the source, as rows of the target's type (etl_v).
  */
 static void
-append_vanished(StringInfo buf, EtlRun *run)
+append_vanished(StringInfo buf, const EtlBatchSql *b)
 {
 	appendStringInfo(buf,
 					 "(SELECT (pg_catalog.jsonb_populate_record(NULL::%s, "
 					 "etl_s.key)).* FROM etl.snapshot_signatures AS etl_s "
 					 "WHERE etl_s.pipeline_id OPERATOR(pg_catalog.=) $%d AND "
 					 "NOT EXISTS (SELECT FROM ",
-					 run->target_sql, ETL_PARAM_PIPELINE_ID);
-	append_signed_source(buf, run);
+					 b->target_sql, ETL_PARAM_PIPELINE_ID);
+	append_signed_source(buf, b);
 	appendStringInfoString(buf, " WHERE etl_c.etl_kh OPERATOR(pg_catalog.=) "
 								"etl_s.key_hash)) AS etl_v");
 }
@@ -114,12 +114,12 @@ append_vanished(StringInfo buf, EtlRun *run)
  * source rows, new keys, changed rows and vanished keys.
  */
 char *
-etl_deparse_snapshot_classify(EtlRun *run)
+etl_deparse_snapshot_classify(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	append_source_cte(&buf, run);
+	append_source_cte(&buf, b);
 	appendStringInfoString(
 		&buf,
 		"SELECT pg_catalog.count(etl_c.etl_kh),"
@@ -128,7 +128,7 @@ etl_deparse_snapshot_classify(EtlRun *run)
 		" etl_s.key_hash IS NOT NULL AND"
 		" etl_s.row_hash OPERATOR(pg_catalog.<>) etl_c.etl_rh),"
 		" pg_catalog.count(*) FILTER (WHERE etl_c.etl_kh IS NULL)\nFROM ");
-	append_signed_source(&buf, run);
+	append_signed_source(&buf, b);
 	appendStringInfo(&buf,
 					 "\nFULL JOIN (SELECT key_hash, row_hash FROM "
 					 "etl.snapshot_signatures WHERE pipeline_id "
@@ -144,22 +144,22 @@ etl_deparse_snapshot_classify(EtlRun *run)
  * that stamps soft_column with the run's start.
  */
 char *
-etl_deparse_snapshot_delete(EtlRun *run, const char *soft_column)
+etl_deparse_snapshot_delete(const EtlBatchSql *b, const char *soft_column)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	append_source_cte(&buf, run);
+	append_source_cte(&buf, b);
 	if (soft_column)
 		appendStringInfo(&buf, "UPDATE %s AS etl_target SET %s = $%d FROM ",
-						 run->target_sql, quote_identifier(soft_column),
+						 b->target_sql, quote_identifier(soft_column),
 						 ETL_PARAM_LOADED_AT);
 	else
 		appendStringInfo(&buf, "DELETE FROM %s AS etl_target USING ",
-						 run->target_sql);
-	append_vanished(&buf, run);
+						 b->target_sql);
+	append_vanished(&buf, b);
 	appendStringInfoString(&buf, " WHERE ");
-	etl_append_key_match(&buf, run, "etl_target", "etl_v");
+	etl_append_key_match(&buf, b, "etl_target", "etl_v");
 	if (soft_column)
 		appendStringInfo(&buf, " AND etl_target.%s IS NULL",
 						 quote_identifier(soft_column));
@@ -171,16 +171,16 @@ etl_deparse_snapshot_delete(EtlRun *run, const char *soft_column)
  * of the target rows whose key is back in the source.
  */
 char *
-etl_deparse_snapshot_revive(EtlRun *run, const char *soft_column)
+etl_deparse_snapshot_revive(const EtlBatchSql *b, const char *soft_column)
 {
 	StringInfoData buf;
 	const char *q = quote_identifier(soft_column);
 
 	initStringInfo(&buf);
-	append_source_cte(&buf, run);
+	append_source_cte(&buf, b);
 	appendStringInfo(&buf, "UPDATE %s AS etl_target SET %s = NULL FROM ",
-					 run->target_sql, q);
-	append_signed_source(&buf, run);
+					 b->target_sql, q);
+	append_signed_source(&buf, b);
 	appendStringInfo(
 		&buf,
 		" WHERE etl_target.%s IS NOT NULL AND NOT EXISTS (SELECT "
@@ -188,7 +188,7 @@ etl_deparse_snapshot_revive(EtlRun *run, const char *soft_column)
 		"etl_s.pipeline_id OPERATOR(pg_catalog.=) $%d AND "
 		"etl_s.key_hash OPERATOR(pg_catalog.=) etl_c.etl_kh) AND ",
 		q, ETL_PARAM_PIPELINE_ID);
-	etl_append_key_match(&buf, run, "etl_target", "etl_c");
+	etl_append_key_match(&buf, b, "etl_target", "etl_c");
 	return buf.data;
 }
 
@@ -198,18 +198,18 @@ etl_deparse_snapshot_revive(EtlRun *run, const char *soft_column)
  * pipeline owner; etl_catalog_forget_signatures() deletes them).
  */
 char *
-etl_deparse_snapshot_vanished_keys(EtlRun *run)
+etl_deparse_snapshot_vanished_keys(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	append_source_cte(&buf, run);
+	append_source_cte(&buf, b);
 	appendStringInfo(&buf,
 					 "SELECT etl_s.key_hash FROM etl.snapshot_signatures AS "
 					 "etl_s WHERE etl_s.pipeline_id OPERATOR(pg_catalog.=) "
 					 "$%d AND NOT EXISTS (SELECT FROM ",
 					 ETL_PARAM_PIPELINE_ID);
-	append_signed_source(&buf, run);
+	append_signed_source(&buf, b);
 	appendStringInfoString(&buf, " WHERE etl_c.etl_kh OPERATOR(pg_catalog.=) "
 								 "etl_s.key_hash)");
 	return buf.data;
@@ -224,17 +224,18 @@ etl_deparse_snapshot_vanished_keys(EtlRun *run)
  * etl_catalog_remember_signatures() writes what it returns.
  */
 char *
-etl_deparse_snapshot_signatures(EtlRun *run, bool none_yet, bool repeats)
+etl_deparse_snapshot_signatures(const EtlBatchSql *b, bool none_yet,
+								bool repeats)
 {
 	StringInfoData buf;
 	ListCell *lc;
 	bool first = true;
 
 	initStringInfo(&buf);
-	append_source_cte(&buf, run);
+	append_source_cte(&buf, b);
 	appendStringInfoString(&buf, "SELECT etl_c.etl_kh, etl_c.etl_rh,"
 								 " pg_catalog.jsonb_build_object(");
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
@@ -251,13 +252,13 @@ etl_deparse_snapshot_signatures(EtlRun *run, bool none_yet, bool repeats)
 		appendStringInfoString(
 			&buf, "(SELECT etl_u.* FROM (SELECT etl_c.*, pg_catalog.count(*)"
 				  " OVER (PARTITION BY etl_c.etl_kh) AS etl_n FROM ");
-		append_signed_source(&buf, run);
+		append_signed_source(&buf, b);
 		appendStringInfoString(
 			&buf, ") AS etl_u WHERE etl_u.etl_n OPERATOR(pg_catalog.=) 1)"
 				  " AS etl_c");
 	}
 	else
-		append_signed_source(&buf, run);
+		append_signed_source(&buf, b);
 	if (none_yet)
 		return buf.data; /* a first run: every signature is new */
 	appendStringInfo(&buf,

@@ -13,13 +13,15 @@
 
 #include "postgres.h"
 
-#include "sql/run_state.h"
+#include "sql/batch_sql.h"
 
-extern char *etl_deparse_snapshot_classify(EtlRun *run);
-extern char *etl_deparse_snapshot_delete(EtlRun *run, const char *soft_column);
-extern char *etl_deparse_snapshot_revive(EtlRun *run, const char *soft_column);
-extern char *etl_deparse_snapshot_vanished_keys(EtlRun *run);
-extern char *etl_deparse_snapshot_signatures(EtlRun *run, bool none_yet,
-											 bool repeats);
+extern char *etl_deparse_snapshot_classify(const EtlBatchSql *b);
+extern char *etl_deparse_snapshot_delete(const EtlBatchSql *b,
+										 const char *soft_column);
+extern char *etl_deparse_snapshot_revive(const EtlBatchSql *b,
+										 const char *soft_column);
+extern char *etl_deparse_snapshot_vanished_keys(const EtlBatchSql *b);
+extern char *etl_deparse_snapshot_signatures(const EtlBatchSql *b,
+											 bool none_yet, bool repeats);
 
 #endif /* ETL_DEPARSE_SNAPSHOT_H */

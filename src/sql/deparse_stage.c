@@ -53,11 +53,11 @@
  * earlier one.
  */
 char *
-etl_deparse_stage_select(EtlRun *run)
+etl_deparse_stage_select(const EtlBatchSql *b)
 {
 	const char *tiebreak;
 
-	switch (run->source_relkind)
+	switch (b->source_relkind)
 	{
 		case RELKIND_RELATION:
 		case RELKIND_MATVIEW:
@@ -70,7 +70,7 @@ etl_deparse_stage_select(EtlRun *run)
 			tiebreak = "etl_s::pg_catalog.text";
 			break;
 	}
-	if (run->map->source.last_changes)
+	if (b->map->source.last_changes)
 	{
 		/* mode cdc stages each key's last change, deletes left out */
 		StringInfoData buf;
@@ -79,20 +79,20 @@ etl_deparse_stage_select(EtlRun *run)
 		appendStringInfo(&buf,
 						 "SELECT pg_catalog.row_number() OVER (ORDER BY "
 						 "etl_s.%s), etl_s.* FROM ",
-						 quote_identifier(run->p->watermark_column));
-		etl_append_cdc_last_changes(&buf, run);
+						 quote_identifier(b->p->watermark_column));
+		etl_append_cdc_last_changes(&buf, b);
 		appendStringInfo(&buf, " AS etl_s WHERE %s",
-						 etl_deparse_cdc_op_test(run, "etl_s", false));
+						 etl_deparse_cdc_op_test(b, "etl_s", false));
 		return buf.data;
 	}
 	return psprintf(
 		"SELECT pg_catalog.row_number() OVER (ORDER BY %s%s%s),"
 		" etl_s.* FROM %s AS etl_s%s",
-		run->p->watermark_column
-			? psprintf("etl_s.%s", quote_identifier(run->p->watermark_column))
+		b->p->watermark_column
+			? psprintf("etl_s.%s", quote_identifier(b->p->watermark_column))
 			: "",
-		run->p->watermark_column ? ", " : "", tiebreak, run->source_sql,
-		etl_deparse_range_where(run));
+		b->p->watermark_column ? ", " : "", tiebreak, b->source_sql,
+		etl_deparse_range_where(b));
 }
 
 /*
@@ -101,17 +101,17 @@ etl_deparse_stage_select(EtlRun *run)
  * had: never too few, NULL when it cannot tell.
  */
 char *
-etl_deparse_dup_count(EtlRun *run)
+etl_deparse_dup_count(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	etl_deparse_delta_cte(&buf, run);
+	etl_deparse_delta_cte(&buf, b);
 	appendStringInfoString(&buf, "SELECT etl_internal.etl_dup_count(");
-	etl_append_key_row(&buf, run, "etl_t");
+	etl_append_key_row(&buf, b, "etl_t");
 	appendStringInfoString(&buf, ") FROM ");
-	etl_append_transform(&buf, run);
-	etl_append_keys_present(&buf, run);
+	etl_append_transform(&buf, b);
+	etl_append_keys_present(&buf, b);
 	return buf.data;
 }
 
@@ -121,19 +121,19 @@ etl_deparse_dup_count(EtlRun *run)
  * (NULL keys count as equal here).  One row: they do; none: they do not.
  */
 char *
-etl_deparse_dup_keys(EtlRun *run)
+etl_deparse_dup_keys(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 	ListCell *lc;
 	bool first = true;
 
 	initStringInfo(&buf);
-	etl_deparse_delta_cte(&buf, run);
+	etl_deparse_delta_cte(&buf, b);
 	appendStringInfoString(&buf, "SELECT 1 FROM ");
-	etl_append_transform(&buf, run);
-	etl_append_keys_present(&buf, run);
+	etl_append_transform(&buf, b);
+	etl_append_keys_present(&buf, b);
 	appendStringInfoString(&buf, "\nGROUP BY ");
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
@@ -155,16 +155,16 @@ etl_deparse_dup_keys(EtlRun *run)
  * it does.
  */
 char *
-etl_deparse_dup_per_row(EtlRun *run)
+etl_deparse_dup_per_row(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "SELECT 1 FROM (\n%s\n) AS etl_t",
-					 etl_deparse_rn_batch(run));
-	etl_append_keys_present(&buf, run);
+					 etl_deparse_rn_batch(b));
+	etl_append_keys_present(&buf, b);
 	appendStringInfoString(&buf, "\nGROUP BY etl_t.etl_rn, ");
-	etl_append_key_exprs(&buf, run, "etl_t");
+	etl_append_key_exprs(&buf, b, "etl_t");
 	appendStringInfoString(
 		&buf, " HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1");
 	return buf.data;
@@ -178,7 +178,7 @@ etl_deparse_dup_per_row(EtlRun *run)
  * Columns: the row number and the key as a row's text, in row order.
  */
 char *
-etl_deparse_repeated_versions(EtlRun *run)
+etl_deparse_repeated_versions(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 	ListCell *lc;
@@ -187,17 +187,17 @@ etl_deparse_repeated_versions(EtlRun *run)
 	appendStringInfoString(
 		&buf, "SELECT etl_w.etl_rn, etl_w.etl_key FROM (SELECT etl_k.etl_rn,"
 			  " ROW(");
-	etl_append_key_exprs(&buf, run, "etl_k");
+	etl_append_key_exprs(&buf, b, "etl_k");
 	appendStringInfoString(
 		&buf, ")::pg_catalog.text AS etl_key, pg_catalog.row_number() OVER"
 			  " (PARTITION BY ");
-	etl_append_key_exprs(&buf, run, "etl_k");
+	etl_append_key_exprs(&buf, b, "etl_k");
 	appendStringInfo(&buf,
 					 " ORDER BY etl_k.etl_rn %s) AS etl_pos FROM (\n%s\n) AS"
 					 " etl_k WHERE true",
-					 run->map->source.keep_first ? "ASC" : "DESC",
-					 etl_deparse_rn_batch(run));
-	foreach (lc, run->map->columns)
+					 b->map->source.keep_first ? "ASC" : "DESC",
+					 etl_deparse_rn_batch(b));
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
@@ -216,15 +216,15 @@ etl_deparse_repeated_versions(EtlRun *run)
  * fails: the transform, or the load).
  */
 char *
-etl_deparse_transform_probe(EtlRun *run)
+etl_deparse_transform_probe(const EtlBatchSql *b)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	etl_deparse_delta_cte(&buf, run);
+	etl_deparse_delta_cte(&buf, b);
 	/* count the whole rows: every output column is computed */
 	appendStringInfoString(&buf, "SELECT pg_catalog.count(etl_t.*) FROM ");
-	etl_append_transform(&buf, run);
+	etl_append_transform(&buf, b);
 	return buf.data;
 }
 
@@ -233,11 +233,11 @@ etl_deparse_transform_probe(EtlRun *run)
  * text (the record of a dead letter).
  */
 char *
-etl_deparse_stage_record(EtlRun *run)
+etl_deparse_stage_record(const EtlBatchSql *b)
 {
 	return psprintf("SELECT pg_catalog.to_jsonb(etl_d)::pg_catalog.text FROM"
 					" (SELECT %s FROM pg_temp.%s WHERE etl_rn = $%d) AS etl_d",
-					run->stage_columns, run->stage_table, ETL_PARAM_RN_LO);
+					b->stage_columns, b->stage_table, ETL_PARAM_RN_LO);
 }
 
 /*
@@ -250,15 +250,15 @@ etl_deparse_stage_record(EtlRun *run)
  * pinned search_path.
  */
 char *
-etl_deparse_superseded(EtlRun *run, List *keys)
+etl_deparse_superseded(const EtlBatchSql *b, List *keys)
 {
 	StringInfoData buf;
 	const char *wm;
 	ListCell *lc;
 
-	if (run->p->watermark_column == NULL)
+	if (b->p->watermark_column == NULL)
 		return NULL;
-	wm = quote_identifier(run->p->watermark_column);
+	wm = quote_identifier(b->p->watermark_column);
 	initStringInfo(&buf);
 	appendStringInfo(
 		&buf,
@@ -268,16 +268,16 @@ etl_deparse_superseded(EtlRun *run, List *keys)
 		" WHERE etl_d.id OPERATOR(pg_catalog.=) ANY ($1)"
 		" AND etl_d.pipeline_id OPERATOR(pg_catalog.=) $2"
 		" AND EXISTS (SELECT FROM %s AS etl_s WHERE ",
-		run->source_sql, run->source_sql);
+		b->source_sql, b->source_sql);
 	foreach (lc, keys)
 	{
 		const char *k = lfirst(lc);
-		AttrNumber attnum = get_attnum(run->source_relid, k);
+		AttrNumber attnum = get_attnum(b->source_relid, k);
 		Oid type;
 
 		if (attnum == InvalidAttrNumber)
 			return NULL;
-		type = get_atttype(run->source_relid, attnum);
+		type = get_atttype(b->source_relid, attnum);
 		if (!etl_has_equality(type, type))
 			return NULL;
 		appendStringInfo(&buf, "etl_s.%s = etl_r.%s AND ", quote_identifier(k),

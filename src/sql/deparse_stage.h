@@ -15,15 +15,15 @@
 
 #include "nodes/pg_list.h"
 
-#include "sql/run_state.h"
+#include "sql/batch_sql.h"
 
-extern char *etl_deparse_stage_select(EtlRun *run);
-extern char *etl_deparse_dup_count(EtlRun *run);
-extern char *etl_deparse_dup_keys(EtlRun *run);
-extern char *etl_deparse_dup_per_row(EtlRun *run);
-extern char *etl_deparse_repeated_versions(EtlRun *run);
-extern char *etl_deparse_transform_probe(EtlRun *run);
-extern char *etl_deparse_stage_record(EtlRun *run);
-extern char *etl_deparse_superseded(EtlRun *run, List *keys);
+extern char *etl_deparse_stage_select(const EtlBatchSql *b);
+extern char *etl_deparse_dup_count(const EtlBatchSql *b);
+extern char *etl_deparse_dup_keys(const EtlBatchSql *b);
+extern char *etl_deparse_dup_per_row(const EtlBatchSql *b);
+extern char *etl_deparse_repeated_versions(const EtlBatchSql *b);
+extern char *etl_deparse_transform_probe(const EtlBatchSql *b);
+extern char *etl_deparse_stage_record(const EtlBatchSql *b);
+extern char *etl_deparse_superseded(const EtlBatchSql *b, List *keys);
 
 #endif /* ETL_DEPARSE_STAGE_H */

@@ -54,19 +54,19 @@
  * column of the batch, or an audit column it fills.
  */
 static bool
-column_is_loaded(EtlRun *run, const char *name)
+column_is_loaded(const EtlBatchSql *b, const char *name)
 {
 	ListCell *lc;
 
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 		if (strcmp(((EtlColumn *) lfirst(lc))->name, name) == 0)
 			return true;
 	if (strcmp(name, ETL_COL_ROW_HASH) == 0)
-		return run->map->has_row_hash;
+		return b->map->has_row_hash;
 	if (strcmp(name, ETL_COL_RUN_ID) == 0)
-		return run->map->has_run_id;
+		return b->map->has_run_id;
 	if (strcmp(name, ETL_COL_LOADED_AT) == 0)
-		return run->map->has_loaded_at;
+		return b->map->has_loaded_at;
 	return false;
 }
 
@@ -76,9 +76,9 @@ column_is_loaded(EtlRun *run, const char *name)
  * generated columns.
  */
 static List *
-target_columns(EtlRun *run, bool loaded, bool insertable)
+target_columns(const EtlBatchSql *b, bool loaded, bool insertable)
 {
-	Relation rel = table_open(run->target_relid, AccessShareLock);
+	Relation rel = table_open(b->target_relid, AccessShareLock);
 	TupleDesc desc = RelationGetDescr(rel);
 	List *result = NIL;
 
@@ -88,7 +88,7 @@ target_columns(EtlRun *run, bool loaded, bool insertable)
 
 		if (a->attisdropped || (insertable && a->attgenerated))
 			continue;
-		if (!loaded && column_is_loaded(run, NameStr(a->attname)))
+		if (!loaded && column_is_loaded(b, NameStr(a->attname)))
 			continue;
 		result = lappend(result, pstrdup(NameStr(a->attname)));
 	}
@@ -103,9 +103,9 @@ target_columns(EtlRun *run, bool loaded, bool insertable)
  * from the target's sequence), so a new row gets its value from there.
  */
 static List *
-identity_columns(EtlRun *run, List **seqs)
+identity_columns(const EtlBatchSql *b, List **seqs)
 {
-	Relation rel = table_open(run->target_relid, AccessShareLock);
+	Relation rel = table_open(b->target_relid, AccessShareLock);
 	TupleDesc desc = RelationGetDescr(rel);
 	List *result = NIL;
 
@@ -115,11 +115,11 @@ identity_columns(EtlRun *run, List **seqs)
 		Form_pg_attribute a = TupleDescAttr(desc, i);
 
 		if (a->attisdropped || !a->attidentity ||
-			column_is_loaded(run, NameStr(a->attname)))
+			column_is_loaded(b, NameStr(a->attname)))
 			continue;
 		result = lappend(result, pstrdup(NameStr(a->attname)));
 		*seqs = lappend_oid(
-			*seqs, getIdentitySequence(run->target_relid, a->attnum, false));
+			*seqs, getIdentitySequence(b->target_relid, a->attnum, false));
 	}
 	table_close(rel, AccessShareLock);
 	return result;
@@ -148,21 +148,21 @@ append_names(StringInfo buf, List *names, const char *alias, bool first)
  * target receives: the batch columns, then the audit columns it has.
  */
 static void
-append_batch_columns(StringInfo buf, EtlRun *run, const char *alias)
+append_batch_columns(StringInfo buf, const EtlBatchSql *b, const char *alias)
 {
 	const char *a = alias ? alias : "";
 	const char *dot = alias ? "." : "";
 	ListCell *lc;
 
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 		appendStringInfo(buf, "%s%s%s%s",
 						 foreach_current_index(lc) ? ", " : "", a, dot,
 						 quote_identifier(((EtlColumn *) lfirst(lc))->name));
-	if (run->map->has_row_hash)
+	if (b->map->has_row_hash)
 		appendStringInfo(buf, ", %s%s" ETL_COL_ROW_HASH, a, dot);
-	if (run->map->has_run_id)
+	if (b->map->has_run_id)
 		appendStringInfo(buf, ", %s%s" ETL_COL_RUN_ID, a, dot);
-	if (run->map->has_loaded_at)
+	if (b->map->has_loaded_at)
 		appendStringInfo(buf, ", %s%s" ETL_COL_LOADED_AT, a, dot);
 }
 
@@ -175,18 +175,18 @@ append_batch_columns(StringInfo buf, EtlRun *run, const char *alias)
  * isolation finds it.
  */
 char *
-etl_deparse_swap_batch_create(EtlRun *run, const char *batch)
+etl_deparse_swap_batch_create(const EtlBatchSql *b, const char *batch)
 {
 	char *parent = "";
 
-	if (get_rel_relispartition(run->target_relid))
+	if (get_rel_relispartition(b->target_relid))
 		parent = psprintf(", CONSTRAINT " ETL_SWAP_PARENT " CHECK (%s)",
 						  TextDatumGetCString(DirectFunctionCall1(
 							  pg_get_partition_constraintdef,
-							  ObjectIdGetDatum(run->target_relid))));
+							  ObjectIdGetDatum(b->target_relid))));
 	return psprintf("CREATE TEMP TABLE %s (LIKE %s INCLUDING CONSTRAINTS%s)"
 					" ON COMMIT DROP",
-					quote_identifier(batch), run->target_sql, parent);
+					quote_identifier(batch), b->target_sql, parent);
 }
 
 /*
@@ -198,14 +198,14 @@ etl_deparse_swap_batch_create(EtlRun *run, const char *batch)
  * options.partition_interval.
  */
 char *
-etl_deparse_swap_batch_shape(EtlRun *run, const char *batch)
+etl_deparse_swap_batch_shape(const EtlBatchSql *b, const char *batch)
 {
 	StringInfoData buf;
 	ListCell *lc;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "ALTER TABLE pg_temp.%s", quote_identifier(batch));
-	foreach (lc, target_columns(run, false, false))
+	foreach (lc, target_columns(b, false, false))
 		appendStringInfo(&buf, " DROP COLUMN %s,",
 						 quote_identifier(lfirst(lc)));
 	appendStringInfoString(&buf,
@@ -222,14 +222,14 @@ etl_deparse_swap_batch_shape(EtlRun *run, const char *batch)
  * the batch fails as it enters the batch, as the merge's INSERT would.
  */
 char *
-etl_deparse_swap_batch_key(EtlRun *run, const char *batch)
+etl_deparse_swap_batch_key(const EtlBatchSql *b, const char *batch)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "CREATE UNIQUE INDEX ON pg_temp.%s (",
 					 quote_identifier(batch));
-	append_names(&buf, run->p->key, NULL, true);
+	append_names(&buf, b->p->key, NULL, true);
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
@@ -269,7 +269,7 @@ append_route(StringInfo buf, EtlSwapKey *k, int param)
  * unless creatable), and the partition key value of one such row as text.
  */
 char *
-etl_deparse_swap_fill(EtlRun *run, const char *batch, EtlSwapKey *k,
+etl_deparse_swap_fill(const EtlBatchSql *b, const char *batch, EtlSwapKey *k,
 					  bool join_target, bool creatable, int param)
 {
 	StringInfoData buf;
@@ -283,14 +283,14 @@ etl_deparse_swap_fill(EtlRun *run, const char *batch, EtlSwapKey *k,
 	append_route(&route, k, param);
 
 	initStringInfo(&buf);
-	etl_deparse_delta_cte(&buf, run);
+	etl_deparse_delta_cte(&buf, b);
 	appendStringInfo(&buf, ", etl_ins AS (INSERT INTO pg_temp.%s (",
 					 quote_identifier(batch));
-	append_batch_columns(&buf, run, NULL);
+	append_batch_columns(&buf, b, NULL);
 	appendStringInfoString(&buf, ", " ETL_SWAP_CUR ", " ETL_SWAP_DEST
 								 ", " ETL_SWAP_GAP ", " ETL_SWAP_PERIOD
 								 ")\nSELECT ");
-	foreach (lc, run->map->columns)
+	foreach (lc, b->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
 
@@ -300,7 +300,7 @@ etl_deparse_swap_fill(EtlRun *run, const char *batch, EtlSwapKey *k,
 		if (col->is_key && firstkey == NULL)
 			firstkey = quote_identifier(col->name);
 	}
-	etl_append_audit_values(&buf, run, "etl_t");
+	etl_append_audit_values(&buf, b, "etl_t");
 	gap = psprintf("$%d IS NULL AND etl_p.etl_pv IS NOT NULL AND (%s) IS NULL",
 				   param + 2, route.data);
 	appendStringInfo(
@@ -311,13 +311,13 @@ etl_deparse_swap_fill(EtlRun *run, const char *batch, EtlSwapKey *k,
 			? "NULL"
 			: psprintf("CASE WHEN %s THEN %s END", gap,
 					   etl_deparse_swap_period("etl_p.etl_pv", k, param + 4)));
-	/* as the other loads read it: one row per key under run->dedupe */
-	etl_append_batch(&buf, run);
+	/* as the other loads read it: one row per key under b->dedupe */
+	etl_append_batch(&buf, b);
 	if (join_target)
 	{
 		appendStringInfo(&buf, "\nLEFT JOIN %s AS etl_target ON ",
-						 run->target_sql);
-		etl_append_key_match(&buf, run, "etl_target", "etl_t");
+						 b->target_sql);
+		etl_append_key_match(&buf, b, "etl_target", "etl_t");
 	}
 	appendStringInfo(&buf,
 					 "\nCROSS JOIN LATERAL (SELECT CAST(etl_t.%s AS %s)"
@@ -329,7 +329,7 @@ etl_deparse_swap_fill(EtlRun *run, const char *batch, EtlSwapKey *k,
 	{
 		Assert(firstkey != NULL);
 		appendStringInfo(&buf, "\nWHERE etl_target.%s IS NULL OR (", firstkey);
-		etl_append_changed(&buf, run, "etl_t");
+		etl_append_changed(&buf, b, "etl_t");
 		appendStringInfoChar(&buf, ')');
 	}
 	lost = psprintf("etl_i." ETL_SWAP_DEST " IS NULL%s",
@@ -464,11 +464,11 @@ etl_deparse_swap_batch_index(const char *batch, EtlSwapKey *k)
  * the rows the batch leaves as they are.
  */
 char *
-etl_deparse_swap_keep(EtlRun *run, const char *staging, const char *old,
-					  const char *batch)
+etl_deparse_swap_keep(const EtlBatchSql *b, const char *staging,
+					  const char *old, const char *batch)
 {
 	StringInfoData buf;
-	List *cols = target_columns(run, true, true);
+	List *cols = target_columns(b, true, true);
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "INSERT INTO %s (", staging);
@@ -479,7 +479,7 @@ etl_deparse_swap_keep(EtlRun *run, const char *staging, const char *old,
 					 " FROM %s AS etl_o WHERE NOT EXISTS (SELECT FROM "
 					 "pg_temp.%s AS etl_b WHERE ",
 					 old, quote_identifier(batch));
-	etl_append_key_match(&buf, run, "etl_b", "etl_o");
+	etl_append_key_match(&buf, b, "etl_b", "etl_o");
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
@@ -495,24 +495,24 @@ etl_deparse_swap_keep(EtlRun *run, const char *staging, const char *old,
  * every column: use 0).
  */
 char *
-etl_deparse_swap_add(EtlRun *run, const char *staging, const char *batch,
-					 const char *filter, int which)
+etl_deparse_swap_add(const EtlBatchSql *b, const char *staging,
+					 const char *batch, const char *filter, int which)
 {
 	StringInfoData buf;
-	List *others = which == 2 ? target_columns(run, false, true) : NIL;
+	List *others = which == 2 ? target_columns(b, false, true) : NIL;
 	List *seqs = NIL;
-	List *identities = which == 1 ? identity_columns(run, &seqs) : NIL;
+	List *identities = which == 1 ? identity_columns(b, &seqs) : NIL;
 	ListCell *lc;
 
 	if (which == 2 && others == NIL)
 		return NULL;
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "INSERT INTO %s (", staging);
-	append_batch_columns(&buf, run, NULL);
+	append_batch_columns(&buf, b, NULL);
 	append_names(&buf, others, NULL, false);
 	append_names(&buf, identities, NULL, false);
 	appendStringInfoString(&buf, ") SELECT ");
-	append_batch_columns(&buf, run, "etl_b");
+	append_batch_columns(&buf, b, "etl_b");
 	append_names(&buf, others, "etl_o", false);
 	foreach (lc, seqs)
 		appendStringInfo(&buf,
@@ -523,8 +523,8 @@ etl_deparse_swap_add(EtlRun *run, const char *staging, const char *batch,
 					 quote_identifier(batch));
 	if (which == 2)
 	{
-		appendStringInfo(&buf, " JOIN %s AS etl_o ON ", run->target_sql);
-		etl_append_key_match(&buf, run, "etl_o", "etl_b");
+		appendStringInfo(&buf, " JOIN %s AS etl_o ON ", b->target_sql);
+		etl_append_key_match(&buf, b, "etl_o", "etl_b");
 		appendStringInfoString(&buf,
 							   " AND etl_o.tableoid = etl_b." ETL_SWAP_CUR);
 	}

@@ -18,7 +18,7 @@
 #include "utils/acl.h"
 #include "utils/relcache.h"
 
-#include "sql/run_state.h"
+#include "sql/batch_sql.h"
 
 /*
  * How options.partition_interval cuts the key of a range-partitioned
@@ -75,10 +75,13 @@ typedef enum EtlSwapStep
 #define ETL_SWAP_GAP "etl_swap_gap"
 #define ETL_SWAP_PERIOD "etl_swap_period"
 
-extern char *etl_deparse_swap_batch_create(EtlRun *run, const char *batch);
-extern char *etl_deparse_swap_batch_shape(EtlRun *run, const char *batch);
-extern char *etl_deparse_swap_batch_key(EtlRun *run, const char *batch);
-extern char *etl_deparse_swap_fill(EtlRun *run, const char *batch,
+extern char *etl_deparse_swap_batch_create(const EtlBatchSql *b,
+										   const char *batch);
+extern char *etl_deparse_swap_batch_shape(const EtlBatchSql *b,
+										  const char *batch);
+extern char *etl_deparse_swap_batch_key(const EtlBatchSql *b,
+										const char *batch);
+extern char *etl_deparse_swap_fill(const EtlBatchSql *b, const char *batch,
 								   EtlSwapKey *k, bool join_target,
 								   bool creatable, int param);
 extern char *etl_deparse_swap_period(const char *expr, EtlSwapKey *k,
@@ -87,9 +90,9 @@ extern char *etl_deparse_swap_groups(const char *batch, EtlSwapKey *k);
 extern char *etl_deparse_swap_movers(const char *batch);
 extern char *etl_deparse_swap_filter(EtlSwapKey *k, bool is_new, int param);
 extern char *etl_deparse_swap_batch_index(const char *batch, EtlSwapKey *k);
-extern char *etl_deparse_swap_keep(EtlRun *run, const char *staging,
+extern char *etl_deparse_swap_keep(const EtlBatchSql *b, const char *staging,
 								   const char *old, const char *batch);
-extern char *etl_deparse_swap_add(EtlRun *run, const char *staging,
+extern char *etl_deparse_swap_add(const EtlBatchSql *b, const char *staging,
 								  const char *batch, const char *filter,
 								  int which);
 extern char *etl_deparse_partition_bound(Relation parent,

@@ -77,3 +77,37 @@ etl_run_resolve_relations(EtlRun *run)
 	run->target_sql = etl_relation_sql(run->target_relid);
 	run->source_relkind = get_rel_relkind(run->source_relid);
 }
+
+/*
+ * etl_batch_sql returns the descriptor of run's batch as it stands (a new
+ * one each call, in the current memory context), which the SQL builders
+ * read instead of the run.
+ */
+const EtlBatchSql *
+etl_batch_sql(EtlRun *run)
+{
+	EtlBatchSql *b = palloc0(sizeof(EtlBatchSql));
+
+	b->p = run->p;
+	b->map = run->map;
+	b->source_relid = run->source_relid;
+	b->target_relid = run->target_relid;
+	b->source_sql = run->source_sql;
+	b->target_sql = run->target_sql;
+	b->source_relkind = run->source_relkind;
+	b->wm_type = run->wm_type;
+	b->has_lo = run->has_lo;
+	b->has_from = run->has_from;
+	b->from_inclusive = run->from_inclusive;
+	b->rereads = run->rereads;
+	b->has_hi = run->has_hi;
+	b->hi_inclusive = run->hi_inclusive;
+	b->has_cutoff = run->has_cutoff;
+	b->target_empty = run->target_empty;
+	b->stage_table = run->stage_table;
+	b->stage_columns = run->stage_columns;
+	b->stage_columns_s = run->stage_columns_s;
+	b->stage_held_only = run->stage_held_only;
+	b->dedupe = run->dedupe;
+	return b;
+}

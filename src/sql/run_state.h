@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * run_state.h
- *	  The state of one run of a pipeline, which the SQL builders read and the
- *	  stages fill, and the positional arguments of its statements.
+ *	  The state of one run of a pipeline, which the stages fill, the
+ *	  positional arguments of its statements, and the descriptor of its batch
+ *	  that the SQL builders read (sql/batch_sql.h).
  *
  * IDENTIFICATION
  *	  src/sql/run_state.h
@@ -19,27 +20,8 @@
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
 #include "catalog/runs.h"
+#include "sql/batch_sql.h"
 #include "sql/columns.h"
-
-/*
- * Positional arguments shared by every statement of a run (extract, stats
- * and load): each statement references those it needs.
- */
-typedef enum EtlRunParam
-{
-	ETL_PARAM_FROM = 1,		 /* lower bound, exclusive (watermark - overlap) */
-	ETL_PARAM_HI,			 /* safe upper bound */
-	ETL_PARAM_CUTOFF,		 /* batch_size cut, inclusive */
-	ETL_PARAM_RUN_ID,		 /* value of _etl_run_id */
-	ETL_PARAM_LOADED_AT,	 /* value of _etl_loaded_at */
-	ETL_PARAM_LO,			 /* stored watermark, exclusive */
-	ETL_PARAM_OFFSET,		 /* batch_size - 1 */
-	ETL_PARAM_RN_LO,		 /* staged rows: first row number */
-	ETL_PARAM_RN_HI,		 /* staged rows: last row number */
-	ETL_PARAM_PREV_SNAPSHOT, /* mode xid: the previous run's snapshot */
-	ETL_PARAM_PIPELINE_ID,	 /* the pipeline's id */
-	ETL_NPARAMS = ETL_PARAM_PIPELINE_ID
-} EtlRunParam;
 
 /*
  * What a caller other than etl_run() asks of a run: the catch-up and
@@ -123,6 +105,7 @@ typedef struct EtlRun
 } EtlRun;
 
 extern void etl_run_args(EtlRun *run, EtlArgs *args);
+extern const EtlBatchSql *etl_batch_sql(EtlRun *run);
 extern void etl_run_resolve_relations(EtlRun *run);
 
 #endif /* ETL_RUN_STATE_H */

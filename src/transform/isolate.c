@@ -275,8 +275,8 @@ probe_transform(EtlRun *run, void *arg)
 	EtlArgs args;
 
 	etl_run_args(run, &args);
-	etl_spi_exec(etl_deparse_transform_probe(run), &args, SPI_OK_SELECT,
-				 run->snapshot);
+	etl_spi_exec(etl_deparse_transform_probe(etl_batch_sql(run)), &args,
+				 SPI_OK_SELECT, run->snapshot);
 }
 
 /*
@@ -315,8 +315,8 @@ reject_row(EtlRun *run, int64 rn, ErrorData *edata, Isolation *iso)
 
 	run->rn_lo = run->rn_hi = rn;
 	etl_run_args(run, &args);
-	etl_spi_exec(etl_deparse_stage_record(run), &args, SPI_OK_SELECT,
-				 run->snapshot);
+	etl_spi_exec(etl_deparse_stage_record(etl_batch_sql(run)), &args,
+				 SPI_OK_SELECT, run->snapshot);
 	record = etl_spi_text(0, 0);
 
 	old = MemoryContextSwitchTo(iso->outer);

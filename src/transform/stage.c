@@ -213,7 +213,8 @@ stage_fill_sorted(EtlRun *run, EtlArgs *args)
 
 	(void) set_config_option("enable_incremental_sort", "off", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	n = etl_stage_fill(run, etl_deparse_stage_select(run), args);
+	n = etl_stage_fill(run, etl_deparse_stage_select(etl_batch_sql(run)),
+					   args);
 	AtEOXact_GUC(true, nestlevel);
 	return n;
 }
@@ -255,9 +256,10 @@ etl_batch_has_duplicate_keys(EtlRun *run, int64 lo, int64 hi)
 	run->rn_lo = lo;
 	run->rn_hi = hi;
 	etl_run_args(run, &args);
-	etl_spi_query_parallel(etl_deparse_dup_count(run), &args, run->snapshot);
+	etl_spi_query_parallel(etl_deparse_dup_count(etl_batch_sql(run)), &args,
+						   run->snapshot);
 	if (etl_spi_int64(0, 0, -1) == 0)
 		return false;
-	return etl_spi_exec(etl_deparse_dup_keys(run), &args, SPI_OK_SELECT,
-						run->snapshot) > 0;
+	return etl_spi_exec(etl_deparse_dup_keys(etl_batch_sql(run)), &args,
+						SPI_OK_SELECT, run->snapshot) > 0;
 }
