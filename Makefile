@@ -145,7 +145,8 @@ REGRESS = \
 	keyless_append \
 	lineage_broken \
 	no_equality \
-	entry_settings
+	entry_settings \
+	run_reentrance
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 # the REGRESS files that only a superuser can run (they create roles or
 # databases and switch between them); make test runs the others once more as

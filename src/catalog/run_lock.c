@@ -11,7 +11,11 @@
  *	  before the lock (so a role that may not act on the pipeline never
  *	  holds or queues for it), the definition read again as committed by
  *	  whoever held the lock before, refused when the pipeline was dropped
- *	  (and created again) meanwhile, ownership checked again.
+ *	  (and created again) meanwhile, ownership checked again; and refused
+ *	  while this backend is inside a run of it (etl_pipeline_enter_run):
+ *	  its transform, a check or a trigger on its target calling etl_run,
+ *	  alter, drop or reset on it, which its run lock, already held by this
+ *	  backend, would let through.
  *
  * IDENTIFICATION
  *	  src/catalog/run_lock.c
@@ -22,6 +26,7 @@
 
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 #include "base/security.h"
@@ -29,6 +34,11 @@
 #include "base/spi_util.h"
 #include "catalog/pipelines.h"
 #include "catalog/run_lock.h"
+
+/* the pipelines this backend is inside a run of, innermost last */
+static int64 *running_here = NULL;
+static int nrunning_here = 0;
+static int maxrunning_here = 0;
 
 /*
  * set_pipeline_locktag fills the tag of a pipeline's run lock.
@@ -135,6 +145,61 @@ etl_pipeline_lock_holder(int64 pipeline_id)
 }
 
 /*
+ * etl_pipeline_enter_run notes that this backend is inside a run of the
+ * pipeline pipeline_id and returns how many runs it was inside of before:
+ * the caller gives that back to etl_pipeline_leave_run() when the run
+ * ends, whether it returns or fails (PG_FINALLY).
+ */
+int
+etl_pipeline_enter_run(int64 pipeline_id)
+{
+	if (nrunning_here == maxrunning_here)
+	{
+		int n = maxrunning_here == 0 ? 8 : maxrunning_here * 2;
+
+		running_here =
+			running_here == NULL
+				? MemoryContextAlloc(TopMemoryContext, n * sizeof(int64))
+				: repalloc(running_here, n * sizeof(int64));
+		maxrunning_here = n;
+	}
+	running_here[nrunning_here] = pipeline_id;
+	return nrunning_here++;
+}
+
+/*
+ * etl_pipeline_leave_run ends what etl_pipeline_enter_run() noted: this
+ * backend is inside the runs it was inside of before, depth of them.
+ */
+void
+etl_pipeline_leave_run(int depth)
+{
+	if (depth >= 0 && depth < nrunning_here)
+		nrunning_here = depth;
+}
+
+/*
+ * refuse_running_here raises 55006 when this backend is inside a run of
+ * pipeline p: action (run, alter, drop ...) would come from the run's own
+ * code, under the run lock the run holds.
+ */
+static void
+refuse_running_here(EtlPipeline *p, const char *action)
+{
+	for (int i = 0; i < nrunning_here; i++)
+		if (running_here[i] == p->id)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot %s pipeline \"%s\" inside a run of it",
+							action, p->name),
+					 errdetail("The call comes from code that a run of "
+							   "pipeline \"%s\" executes (its transform, a "
+							   "check, a trigger on its target).",
+							   p->name),
+					 errhint("Call it after the run has returned.")));
+}
+
+/*
  * refuse_recreated raises 40001 for the pipeline name, dropped and created
  * again while its run lock was awaited (wait) or tried: the caller acted
  * on the pipeline it first read, which is gone.
@@ -167,7 +232,8 @@ refuse_recreated(const char *name, bool wait)
  * failed.  Once the lock is held the definition is read again with a new
  * snapshot: a pipeline dropped meanwhile is refused as unknown (42704), one
  * dropped and created again under the same name with 40001, and ownership
- * is checked again.
+ * is checked again.  A pipeline this backend is inside a run of is refused
+ * with 55006 before the lock (refuse_running_here).
  *
  * flags: ETL_OPEN_WAIT waits for the lock; without it the lock is only
  * tried, and NULL returned when another backend holds it (*pipeline_id is
@@ -184,6 +250,7 @@ etl_pipeline_open_locked(const char *name, const char *action, int flags,
 	Snapshot snap;
 
 	etl_check_pipeline_owner(p->name, p->owner, action);
+	refuse_running_here(p, action);
 	if (pipeline_id != NULL)
 		*pipeline_id = id;
 	if (!etl_lock_pipeline(id, wait))

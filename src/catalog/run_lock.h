@@ -27,5 +27,7 @@ extern bool etl_lock_pipeline(int64 pipeline_id, bool wait);
 extern bool etl_catalog_lock_key(int64 pipeline_id);
 extern bool etl_catalog_try_lock_key(int64 pipeline_id);
 extern int etl_pipeline_lock_holder(int64 pipeline_id);
+extern int etl_pipeline_enter_run(int64 pipeline_id);
+extern void etl_pipeline_leave_run(int depth);
 
 #endif /* ETL_RUN_LOCK_H */

@@ -453,6 +453,8 @@ attempt_failed(EtlRun *run, ErrorData *edata)
 	return false; /* not reached: fail_run raises */
 }
 
+static void run_attempts(EtlRun *run, const EtlRunKind *kind, void *arg);
+
 /*
  * etl_run_orchestrated drives one run of the pipeline name of the given
  * kind, as req asks, and fills *result with its record: the ownership
@@ -461,19 +463,20 @@ attempt_failed(EtlRun *run, ErrorData *edata)
  * begin, its attempts, each in a subtransaction and a memory context of
  * its own (for a retried kind, transient errors retried per the pipeline's
  * policy and a failure recorded on its own before the run's ERROR; for the
- * others an attempt's error raised as it came), then the kind's end.  The
- * caller has entered through the entry protocol (base/entry.h); what the
- * record points to lives until its SPI connection ends.
+ * others an attempt's error raised as it came), then the kind's end.  Its
+ * own code calling for the pipeline meanwhile is refused (55006,
+ * etl_pipeline_enter_run).  The caller has entered through the entry
+ * protocol (base/entry.h); what the record points to lives until its SPI
+ * connection ends.
  */
 void
 etl_run_orchestrated(const char *name, EtlRunRequest *req,
 					 const EtlRunKind *kind, void *arg, EtlRunRecord *result)
 {
-	MemoryContext runcxt;
-	MemoryContext attemptcxt;
 	EtlRun run = { 0 };
 	EtlRunRecord *r = &run.rec;
 	int64 id;
+	int depth;
 
 	run.req = req;
 	r->started_at = GetCurrentTimestamp();
@@ -501,9 +504,32 @@ etl_run_orchestrated(const char *name, EtlRunRequest *req,
 	}
 	r->pipeline_id = run.p->id;
 	r->pipeline = run.p->name;
-	run.attempt_errors = makeStringInfo();
+	depth = etl_pipeline_enter_run(run.p->id);
+	PG_TRY();
+	{
+		run_attempts(&run, kind, arg);
+	}
+	PG_FINALLY();
+	{
+		etl_pipeline_leave_run(depth);
+	}
+	PG_END_TRY();
+	*result = run.rec;
+}
+
+/*
+ * run_attempts is the part of etl_run_orchestrated() under the run lock:
+ * the kind's begin, its attempts, its end.
+ */
+static void
+run_attempts(EtlRun *run, const EtlRunKind *kind, void *arg)
+{
+	MemoryContext runcxt;
+	MemoryContext attemptcxt;
+
+	run->attempt_errors = makeStringInfo();
 	if (kind->begin)
-		kind->begin(&run, arg);
+		kind->begin(run, arg);
 
 	/*
 	 * Each attempt allocates in a context of its own, reset before the next:
@@ -519,24 +545,23 @@ etl_run_orchestrated(const char *name, EtlRunRequest *req,
 		ErrorData *edata;
 
 		MemoryContextReset(attemptcxt);
-		reset_attempt(&run);
+		reset_attempt(run);
 		MemoryContextSwitchTo(attemptcxt);
-		edata = etl_in_subxact(kind->attempt, &run, arg, false);
+		edata = etl_in_subxact(kind->attempt, run, arg, false);
 		MemoryContextSwitchTo(runcxt);
 		if (edata == NULL)
 		{
-			etl_isolation_release(&run);
+			etl_isolation_release(run);
 			break;
 		}
 		if (!kind->retried)
 			ReThrowError(edata);
-		(void) attempt_failed(&run, edata);
+		(void) attempt_failed(run, edata);
 	}
 
 	if (kind->end)
-		kind->end(&run, arg);
-	etl_dead_letters_end(&run);
-	*result = run.rec;
+		kind->end(run, arg);
+	etl_dead_letters_end(run);
 }
 
 /* the state of an increment between its begin and its end */
