@@ -83,7 +83,9 @@ enum
  * Created outside the attempt's subtransaction, in the run's memory context
  * and under the run's resource owner: the temporary file it spills to
  * would otherwise be closed by the rollback of the attempt.  tmp holds what
- * one dead letter takes on its way in or out, reset after it.
+ * one dead letter takes on its way in or out, reset after it.  broken says
+ * that a write into the store failed part way (temp_file_limit, a full
+ * disk): what it holds cannot be read back, nor its file flushed again.
  */
 typedef struct EtlDeadLetters
 {
@@ -93,6 +95,7 @@ typedef struct EtlDeadLetters
 	TupleDesc desc;
 	Tuplestorestate *store;
 	TupleTableSlot *slot;
+	bool broken;
 } EtlDeadLetters;
 
 /*
@@ -182,7 +185,9 @@ etl_dead_letter_add(EtlRun *run, const char *stage, char *record,
 	values[DL_OCCURRED_AT] = TimestampTzGetDatum(dl->occurred_at);
 	/* a spill file is the run's (an error restores the owner on its way) */
 	CurrentResourceOwner = dls->owner;
+	dls->broken = true;
 	tuplestore_putvalues(dls->store, dls->desc, values, nulls);
+	dls->broken = false;
 	CurrentResourceOwner = owner;
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(dls->tmp);
@@ -310,12 +315,14 @@ dead_letters_json_next(StringInfo buf, EtlRun *run, int64 max)
 
 /*
  * etl_dead_letters_json appends the run's dead letters as a JSON array of
- * etl.dead_letters rows, in the order found.
+ * etl.dead_letters rows, in the order found; an empty array when there are
+ * none, or when a write into their store failed (the attempt failed with
+ * that error, and the run's next attempt or run finds them again).
  */
 void
 etl_dead_letters_json(StringInfo buf, EtlRun *run)
 {
-	if (run->dead_letters == NULL)
+	if (run->dead_letters == NULL || run->dead_letters->broken)
 	{
 		appendStringInfoString(buf, "[]");
 		return;
