@@ -88,6 +88,7 @@ OBJS = \
 	src/api/rebase.o \
 	src/api/run.o \
 	src/api/schedule.o \
+	src/api/table_arg.o \
 	src/api/track.o
 
 # the install script, built from its parts in src/install/ (concatenated in

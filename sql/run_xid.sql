@@ -13,7 +13,13 @@ CALL regress.create_role('xid_other');
 GRANT USAGE ON SCHEMA xs TO xid_other;
 SET ROLE xid_other;
 SELECT etl_track_changes('xs.orders');
+SELECT etl_rebase_xid('xs.orders');
 RESET ROLE;
+-- neither takes NULL, a relation that is gone or a table without the column
+SELECT etl_track_changes(NULL);
+SELECT etl_rebase_xid(NULL);
+SELECT etl_rebase_xid(0::regclass);
+SELECT etl_rebase_xid('xs.dst');
 
 -- column, trigger and index, each once
 SELECT etl_track_changes('xs.orders');
@@ -27,6 +33,7 @@ SELECT indexdef FROM pg_indexes WHERE schemaname = 'xs' AND tablename = 'orders'
 -- not for views, nor a column of another type
 CREATE VIEW xs.v AS SELECT * FROM xs.orders;
 SELECT etl_track_changes('xs.v');
+SELECT etl_rebase_xid('xs.v');
 CREATE TABLE xs.wrong (id int, _etl_xid bigint);
 SELECT etl_track_changes('xs.wrong');
 

@@ -60,6 +60,7 @@
 #include "utils/lsyscache.h"
 #include "utils/xid8.h"
 
+#include "api/table_arg.h"
 #include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
@@ -425,8 +426,12 @@ restamp(Oid source, const char *source_sql, List *foreign, int64 *rows,
 Datum
 etl_rebase_xid(PG_FUNCTION_ARGS)
 {
+	EtlTableArgText text_arg = {
+		.function = "etl_rebase_xid",
+		.purpose = "rebase its pipelines",
+		.not_table_hint = "Mode xid reads tables that track their changes.",
+	};
 	Oid relid;
-	char kind;
 	char *source_sql;
 	List *foreign;
 	int k;
@@ -440,31 +445,9 @@ etl_rebase_xid(PG_FUNCTION_ARGS)
 	text *out;
 	EtlEntry e;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("source must not be NULL")));
-	relid = PG_GETARG_OID(0);
-	kind = get_rel_relkind(relid);
-	if (kind == '\0')
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
-						errmsg("relation with OID %u does not exist", relid)));
-	source_sql = etl_relation_sql(relid);
-	etl_entry_begin_write(&e, ETL_ENTRY_PINNED, "etl_rebase_xid",
-						  psprintf("table %s", source_sql));
-	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("%s is not a table", source_sql),
-				 errhint("Mode xid reads tables that track their changes.")));
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s to rebase its pipelines",
-						source_sql),
-				 errdetail("Rebasing re-stamps the column %s of every row.",
-						   ETL_COL_XID),
-				 errhint("Ask its owner to run SELECT etl_rebase_xid(%s);",
-						 quote_literal_cstr(source_sql))));
+	text_arg.owner_detail = psprintf(
+		"Rebasing re-stamps the column %s of every row.", ETL_COL_XID);
+	relid = etl_owned_table_arg(fcinfo, &e, &text_arg, &source_sql);
 	if (get_attnum(relid, ETL_COL_XID) == InvalidAttrNumber)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
 						errmsg("%s does not track its changes", source_sql),

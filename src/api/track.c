@@ -21,6 +21,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "api/table_arg.h"
 #include "base/entry.h"
 #include "base/security.h"
 #include "base/spi_util.h"
@@ -155,8 +156,13 @@ enable_track_triggers(Oid relid)
 Datum
 etl_track_changes(PG_FUNCTION_ARGS)
 {
+	static const EtlTableArgText text_arg = {
+		.function = "etl_track_changes",
+		.purpose = "track its changes",
+		.not_table_hint = "Track the changes of the table the view or "
+						  "foreign table reads, in its own cluster.",
+	};
 	Oid relid;
-	char kind;
 	char *rel_sql;
 	AttrNumber attnum;
 	List *done = NIL;
@@ -166,30 +172,7 @@ etl_track_changes(PG_FUNCTION_ARGS)
 	char *what;
 	text *out;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("source must not be NULL")));
-	relid = PG_GETARG_OID(0);
-	kind = get_rel_relkind(relid);
-	if (kind == '\0')
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
-						errmsg("relation with OID %u does not exist", relid)));
-	rel_sql = etl_relation_sql(relid);
-	etl_entry_begin_write(&e, ETL_ENTRY_PINNED, "etl_track_changes",
-						  psprintf("table %s", rel_sql));
-	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("%s is not a table", rel_sql),
-				 errhint("Track the changes of the table the view or foreign "
-						 "table reads, in its own cluster.")));
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		ereport(
-			ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("must be owner of table %s to track its changes", rel_sql),
-			 errhint("Ask its owner to run SELECT etl_track_changes(%s);",
-					 quote_literal_cstr(rel_sql))));
+	relid = etl_owned_table_arg(fcinfo, &e, &text_arg, &rel_sql);
 
 	attnum = get_attnum(relid, ETL_COL_XID);
 	if (attnum == InvalidAttrNumber)
