@@ -69,6 +69,38 @@ SELECT measures, plans <= 20 AS plans_bounded, grown < 4 * 1024 * 1024 AS memory
             THEN format('plans %s, memory grew by %s', plans, pg_size_pretty(grown)) END AS leak
   FROM m;
 
+-- The combo command ids of the transaction: each statement that deletes
+-- or updates rows the transaction wrote takes one, kept until the
+-- transaction ends.  Removing the rejected rows from the stage (rows the
+-- run wrote) takes one for the rows of a probe, not one a row: a run that
+-- rejects half of 20,000 rows (5,000 bad transforms, 5,000 rows the
+-- target refuses) keeps 128 kB of them at most, as many as its
+-- statements, where a statement a row made them grow with the bad rows
+-- (to 512 kB here).
+CREATE TABLE im.csrc (LIKE im.src INCLUDING ALL);
+INSERT INTO im.csrc
+SELECT g, CASE WHEN g % 4 = 0 THEN 'x' || g ELSE g::text END,
+       CASE WHEN g % 4 = 2 THEN -1 ELSE g END,
+       '2024-01-01'::timestamptz + g * interval '1 second'
+  FROM generate_series(1, 20000) g;
+CREATE TABLE im.cdst (LIKE im.dst INCLUDING ALL);
+CREATE TABLE im.combo (bytes bigint);
+CREATE FUNCTION im.log_combo() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO im.combo
+    SELECT coalesce(sum(total_bytes), 0) FROM pg_catalog.pg_backend_memory_contexts
+     WHERE name = 'Combo CIDs';
+    RETURN NULL;
+END $$;
+CREATE TRIGGER log_combo AFTER INSERT ON im.cdst
+    FOR EACH ROW WHEN (NEW.id = 19999) EXECUTE FUNCTION im.log_combo();
+SELECT etl_create_pipeline('im_c', 'im.csrc', 'im.cdst', watermark_column => 'at',
+    error_threshold => 60, transform => 'SELECT id, v::int AS v, n FROM etl_delta') > 0 AS created;
+SELECT status, rows_inserted, rows_rejected FROM etl_run('im_c');
+SELECT count(*) AS measures, max(bytes) <= 131072 AS combo_ids_bounded,
+       CASE WHEN max(bytes) > 131072 THEN pg_size_pretty(max(bytes)) END AS combo_ids
+  FROM im.combo;
+
 -- Storing the dead letters: a run keeps its dead letters until it records
 -- them, then inserts them 1,000 a statement, each statement's JSON built
 -- and parsed in memory freed after it.  (Recorded as one JSON document, the
@@ -109,6 +141,45 @@ SELECT count(*) AS dead_letters, count(DISTINCT record->>'id') AS rows,
        bool_and((record->>'id')::int % 2 = 0) AS the_negative_ones
   FROM etl.dead_letters WHERE pipeline = 'im_q';
 
+-- The stage's index: a run that isolates bad rows copies its batch into a
+-- temporary table and indexes it by row number, a sort of the whole batch.
+-- It is built with maintenance_work_mem at most the run's work_mem
+-- (etl.work_mem), so a session's large maintenance_work_mem does not let a
+-- run hold a sort of its whole batch in memory.  An event trigger notes
+-- the setting each CREATE INDEX ran under; the caller's setting is back
+-- after the run, and a smaller one is kept.
+CREATE TABLE im.builds (run int, maintenance_work_mem text);
+CREATE FUNCTION im.note_build() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO im.builds
+    SELECT (SELECT count(*) FROM etl.runs WHERE pipeline = 'im_s') + 1,
+           current_setting('maintenance_work_mem');
+END $$;
+CREATE EVENT TRIGGER im_note_build ON ddl_command_end WHEN TAG IN ('CREATE INDEX')
+    EXECUTE FUNCTION im.note_build();
+CREATE TABLE im.ssrc (id int PRIMARY KEY, n int, at timestamptz NOT NULL);
+CREATE TABLE im.sdst (id int PRIMARY KEY, n int CHECK (n >= 0));
+INSERT INTO im.ssrc SELECT g, CASE WHEN g % 1000 = 0 THEN -1 ELSE g END,
+                           '2024-01-01'::timestamptz + g * interval '1 second'
+  FROM generate_series(1, 20000) g;
+SELECT etl_create_pipeline('im_s', 'im.ssrc', 'im.sdst', watermark_column => 'at') > 0 AS created;
+SET maintenance_work_mem = '1GB';
+SET etl.work_mem = '2MB';
+SELECT status, rows_inserted, rows_rejected FROM etl_run('im_s');
+SHOW maintenance_work_mem;
+SELECT etl_reset_watermark('im_s');
+DELETE FROM etl.dead_letters WHERE pipeline = 'im_s';
+SET maintenance_work_mem = '1MB';
+SET etl.work_mem = '64MB';
+SELECT status, rows_inserted, rows_updated, rows_rejected FROM etl_run('im_s');
+SHOW maintenance_work_mem;
+RESET maintenance_work_mem;
+RESET etl.work_mem;
+DROP EVENT TRIGGER im_note_build;
+SELECT * FROM im.builds ORDER BY run;
+
 SELECT etl_drop_pipeline('im');
 SELECT etl_drop_pipeline('im_q');
+SELECT etl_drop_pipeline('im_s');
+SELECT etl_drop_pipeline('im_c');
 DROP SCHEMA im CASCADE;

@@ -105,6 +105,7 @@ reject_failing_rows(EtlRun *run, List *failed, EtlArgs *args,
 	ListCell *lc;
 	uint64 n;
 	FailedRow *rows;
+	int64 *rns;
 
 	etl_stage_batch(run);
 	b = check_batch(run);
@@ -138,12 +139,14 @@ reject_failing_rows(EtlRun *run, List *failed, EtlArgs *args,
 											  : "failed check \"%s\"",
 										  r->check->name);
 	}
+	rns = palloc(sizeof(int64) * Max(n, 1));
 	for (uint64 j = 0; j < n; j++)
 	{
 		hooks->rejected(run, rows[j].rn, "check", rows[j].edata,
 						rows[j].record, hooks->arg);
-		etl_stage_forget(run, rows[j].rn);
+		rns[j] = rows[j].rn;
 	}
+	etl_stage_forget(run, rns, (int64) n);
 	return (int64) n;
 }
 

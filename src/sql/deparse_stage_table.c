@@ -108,15 +108,29 @@ etl_deparse_stage_drop(StringInfo buf, const char *stage_table)
 }
 
 /*
- * etl_deparse_stage_forget appends the DELETE of the staged row whose
- * etl_rn is $1 from stage_table.
+ * append_rn_list appends a condition that staged row etl_rn is one of the
+ * count row numbers rns (count > 0), as a constant array.
+ */
+static void
+append_rn_list(StringInfo buf, const int64 *rns, int count)
+{
+	appendStringInfoString(buf,
+						   " WHERE etl_rn OPERATOR(pg_catalog.=) ANY ('{");
+	for (int i = 0; i < count; i++)
+		appendStringInfo(buf, "%s" INT64_FORMAT, i > 0 ? "," : "", rns[i]);
+	appendStringInfoString(buf, "}'::pg_catalog.int8[])");
+}
+
+/*
+ * etl_deparse_stage_forget appends the DELETE of the count staged rows rns
+ * (count > 0) from stage_table.
  */
 void
-etl_deparse_stage_forget(StringInfo buf, const char *stage_table)
+etl_deparse_stage_forget(StringInfo buf, const char *stage_table,
+						 const int64 *rns, int count)
 {
-	appendStringInfo(
-		buf, "DELETE FROM pg_temp.%s WHERE etl_rn OPERATOR(pg_catalog.=) $1",
-		stage_table);
+	appendStringInfo(buf, "DELETE FROM pg_temp.%s", stage_table);
+	append_rn_list(buf, rns, count);
 }
 
 /*
@@ -163,11 +177,7 @@ void
 etl_deparse_stage_hold(StringInfo buf, const char *stage_table,
 					   const int64 *rns, int count)
 {
-	appendStringInfo(buf,
-					 "UPDATE pg_temp.%s SET etl_held = true"
-					 " WHERE etl_rn OPERATOR(pg_catalog.=) ANY ('{",
+	appendStringInfo(buf, "UPDATE pg_temp.%s SET etl_held = true",
 					 stage_table);
-	for (int i = 0; i < count; i++)
-		appendStringInfo(buf, "%s" INT64_FORMAT, i > 0 ? "," : "", rns[i]);
-	appendStringInfoString(buf, "}'::pg_catalog.int8[])");
+	append_rn_list(buf, rns, count);
 }

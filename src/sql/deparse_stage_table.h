@@ -28,7 +28,8 @@ extern void etl_deparse_stage_insert(StringInfo buf, const char *stage_table,
 extern void etl_deparse_stage_index(StringInfo buf, const char *stage_table);
 extern void etl_deparse_stage_analyze(StringInfo buf, const char *stage_table);
 extern void etl_deparse_stage_drop(StringInfo buf, const char *stage_table);
-extern void etl_deparse_stage_forget(StringInfo buf, const char *stage_table);
+extern void etl_deparse_stage_forget(StringInfo buf, const char *stage_table,
+									 const int64 *rns, int count);
 extern void etl_deparse_stage_taken(StringInfo buf, const char *stage_table,
 									const char *filter);
 extern void etl_deparse_stage_dead_letters(StringInfo buf,

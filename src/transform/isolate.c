@@ -299,9 +299,10 @@ probe_range(EtlRun *run, int64 lo, int64 hi, bool load, int64 chunk)
 /*
  * reject_row hands staged row rn, which failed with edata, to the caller's
  * hook -- with the stage at which it failed (its transform alone fails:
- * "transform", else "load") and its JSON -- and removes it from the stage.
- * The hook runs in the isolation's outer memory context; the JSON lives in
- * the part's, so a hook copies what it keeps of it.
+ * "transform", else "load") and its JSON.  The caller removes it from the
+ * stage (reject_rows()).  The hook runs in the isolation's outer memory
+ * context; the JSON lives in the part's, so a hook copies what it keeps of
+ * it.
  */
 static void
 reject_row(EtlRun *run, int64 rn, ErrorData *edata, Isolation *iso)
@@ -323,7 +324,28 @@ reject_row(EtlRun *run, int64 rn, ErrorData *edata, Isolation *iso)
 	iso->hooks->rejected(run, rn, terr ? "transform" : "load",
 						 terr ? terr : edata, record, iso->hooks->arg);
 	MemoryContextSwitchTo(old);
-	etl_stage_forget(run, rn);
+}
+
+/*
+ * reject_rows rejects the staged rows of bad (BadRow *, reject_row()), then
+ * removes them from the stage together (etl_stage_forget()).
+ */
+static void
+reject_rows(EtlRun *run, List *bad, Isolation *iso)
+{
+	int64 *rns = palloc(sizeof(int64) * Max(list_length(bad), 1));
+	int n = 0;
+	ListCell *lc;
+
+	foreach (lc, bad)
+	{
+		BadRow *b = lfirst(lc);
+
+		reject_row(run, b->rn, b->edata, iso);
+		rns[n++] = b->rn;
+	}
+	etl_stage_forget(run, rns, n);
+	pfree(rns);
 }
 
 /*
@@ -493,7 +515,6 @@ load_part(EtlRun *run, int64 lo, int64 hi, Isolation *iso, bool may_hold)
 		RangeLoad rl = { iso->hooks, lo, hi, chunk };
 		ErrorData *edata;
 		List *bad;
-		ListCell *lc;
 		BadRow first;
 
 		CHECK_FOR_INTERRUPTS();
@@ -524,19 +545,14 @@ load_part(EtlRun *run, int64 lo, int64 hi, Isolation *iso, bool may_hold)
 			if (!first_failing_row(run, lo, hi, chunk, &first))
 				ReThrowError(edata);
 			FreeErrorData(edata);
-			reject_row(run, first.rn, first.edata, iso);
+			reject_rows(run, list_make1(&first), iso);
 			continue;
 		}
 		FreeErrorData(edata);
 
 		if (!may_hold)
 		{
-			foreach (lc, bad)
-			{
-				BadRow *b = lfirst(lc);
-
-				reject_row(run, b->rn, b->edata, iso);
-			}
+			reject_rows(run, bad, iso);
 			continue;
 		}
 
@@ -571,16 +587,10 @@ isolate_transform(EtlRun *run, int64 nrows, Isolation *iso)
 	{
 		int64 b = Min(a + iso->chunk - 1, nrows);
 		List *bad;
-		ListCell *lc;
 
 		MemoryContextSwitchTo(iso->part_cxt);
 		bad = find_bad(run, a, a, b, false, iso->chunk, false);
-		foreach (lc, bad)
-		{
-			BadRow *r = lfirst(lc);
-
-			reject_row(run, r->rn, r->edata, iso);
-		}
+		reject_rows(run, bad, iso);
 		MemoryContextSwitchTo(iso->outer);
 		MemoryContextReset(iso->part_cxt);
 	}

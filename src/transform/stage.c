@@ -135,6 +135,29 @@ etl_stage_create(EtlRun *run)
 }
 
 /*
+ * stage_index builds the stage's index on etl_rn with maintenance_work_mem
+ * at most the run's work_mem (etl.work_mem), so that the sort of a large
+ * stage spills to a temporary file instead of taking what the session
+ * allows its own index builds.  The setting is restored after the
+ * statement; an error rolls it back with the (sub)transaction it ends.
+ */
+static void
+stage_index(EtlRun *run)
+{
+	StringInfoData sql;
+	int nestlevel = NewGUCNestLevel();
+
+	if (maintenance_work_mem > work_mem)
+		(void) set_config_option(
+			"maintenance_work_mem", psprintf("%d", Max(work_mem, 1024)),
+			PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	initStringInfo(&sql);
+	etl_deparse_stage_index(&sql, run->stage_table);
+	etl_spi_exec(sql.data, NULL, SPI_OK_UTILITY, InvalidSnapshot);
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
  * etl_stage_fill inserts the rows of select_sql (etl_rn, then the
  * source's columns) into the stage and returns how many.
  */
@@ -150,9 +173,7 @@ etl_stage_fill(EtlRun *run, const char *select_sql, EtlArgs *args)
 	n = etl_spi_exec(sql.data, args, SPI_OK_INSERT, run->snapshot);
 
 	/* chunks read the stage by row number: index it, give it statistics */
-	resetStringInfo(&sql);
-	etl_deparse_stage_index(&sql, run->stage_table);
-	etl_spi_exec(sql.data, NULL, SPI_OK_UTILITY, InvalidSnapshot);
+	stage_index(run);
 	resetStringInfo(&sql);
 	etl_deparse_stage_analyze(&sql, run->stage_table);
 	etl_spi_exec(sql.data, NULL, SPI_OK_UTILITY, InvalidSnapshot);
@@ -176,20 +197,30 @@ etl_stage_drop(EtlRun *run)
 	run->stage_table = NULL;
 }
 
+/* how many staged rows one DELETE of etl_stage_forget() removes at most */
+#define ETL_FORGET_CHUNK 1000
+
 /*
- * etl_stage_forget removes staged row rn (a dead letter now) from the stage.
+ * etl_stage_forget removes the count staged rows rns (dead letters now)
+ * from the stage, up to ETL_FORGET_CHUNK a statement.  Each statement
+ * deleting rows this transaction wrote takes a combo command id, which
+ * the transaction keeps until it ends: a statement a row would make the
+ * run's memory grow with its bad rows.
  */
 void
-etl_stage_forget(EtlRun *run, int64 rn)
+etl_stage_forget(EtlRun *run, const int64 *rns, int64 count)
 {
-	EtlArgs args;
 	StringInfoData sql;
 
-	etl_args_init(&args);
-	etl_args_add_int8(&args, rn);
 	initStringInfo(&sql);
-	etl_deparse_stage_forget(&sql, run->stage_table);
-	etl_spi_exec(sql.data, &args, SPI_OK_DELETE, InvalidSnapshot);
+	for (int64 i = 0; i < count; i += ETL_FORGET_CHUNK)
+	{
+		resetStringInfo(&sql);
+		etl_deparse_stage_forget(&sql, run->stage_table, rns + i,
+								 (int) Min(count - i, ETL_FORGET_CHUNK));
+		etl_spi_exec(sql.data, NULL, SPI_OK_DELETE, InvalidSnapshot);
+	}
+	pfree(sql.data);
 }
 
 /*

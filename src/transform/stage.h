@@ -41,7 +41,7 @@ extern void etl_stage_create(EtlRun *run);
 extern int64 etl_stage_fill(EtlRun *run, const char *select_sql,
 							EtlArgs *args);
 extern void etl_stage_drop(EtlRun *run);
-extern void etl_stage_forget(EtlRun *run, int64 rn);
+extern void etl_stage_forget(EtlRun *run, const int64 *rns, int64 count);
 extern void etl_stage_batch(EtlRun *run);
 extern bool etl_batch_has_duplicate_keys(EtlRun *run, int64 lo, int64 hi);
 
