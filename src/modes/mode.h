@@ -106,6 +106,14 @@ typedef struct EtlModeOps
 	 * hooks->rejected and returns how many (NULL: none are left out)
 	 */
 	int64 (*reject_left_out)(EtlRun *run, EtlIsolateHooks *hooks);
+
+	/*
+	 * whether the stage of a staged batch (run->stage_table: the rows of
+	 * the batch that no stage of the run rejected) is kept for the steps
+	 * of load after the load of the batch; etl_run_stages() drops it after
+	 * them (false: the load of the batch drops it)
+	 */
+	bool keeps_stage;
 } EtlModeOps;
 
 extern const EtlModeOps etl_mode_timestamp;

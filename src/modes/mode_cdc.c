@@ -215,4 +215,5 @@ const EtlModeOps etl_mode_cdc = {
 	.stats = cdc_stats,
 	.load = cdc_load,
 	.reject_left_out = NULL,
+	.keeps_stage = false,
 };

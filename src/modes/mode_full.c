@@ -112,4 +112,5 @@ const EtlModeOps etl_mode_full = {
 	.stats = full_stats,
 	.load = full_load,
 	.reject_left_out = NULL,
+	.keeps_stage = false,
 };

@@ -327,4 +327,5 @@ const EtlModeOps etl_mode_snapshot = {
 	.stats = snapshot_stats,
 	.load = snapshot_load,
 	.reject_left_out = snapshot_reject_repeats,
+	.keeps_stage = false,
 };

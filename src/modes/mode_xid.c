@@ -195,4 +195,5 @@ const EtlModeOps etl_mode_xid = {
 	.stats = etl_extract_range,
 	.load = etl_mode_load_range,
 	.reject_left_out = NULL,
+	.keeps_stage = false,
 };

@@ -268,7 +268,8 @@ load_batch(EtlRun *run)
 			etl_dead_letters_count(run) + run->known_rejects - before;
 	}
 	etl_load_finish(run);
-	etl_stage_drop(run);
+	if (!etl_mode_ops(run->p->mode)->keeps_stage)
+		etl_stage_drop(run);
 	r->rows_inserted = c.inserted;
 	r->rows_updated = c.updated;
 	r->rows_deleted = c.deleted;
@@ -331,6 +332,7 @@ etl_run_stages(EtlRun *run)
 	etl_run_stage_begin(run, "load", &start);
 	/* the mode's steps around the load of the batch */
 	etl_mode_ops(run->p->mode)->load(run, load_batch);
+	etl_stage_drop(run); /* when the mode kept it for its steps after load */
 	if (run->rec.rows_new < 0)
 		run->rec.rows_new = Max(run->rec.rows_extracted, 0);
 
