@@ -117,6 +117,7 @@ REGRESS = \
 	run_full \
 	run_cdc \
 	run_snapshot \
+	snapshot_rejects \
 	delete_insert_whole \
 	schema_drift \
 	schedule \

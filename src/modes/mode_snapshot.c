@@ -237,13 +237,15 @@ snapshot_reject_repeats(EtlRun *run, EtlIsolateHooks *hooks)
  * snapshot_finish applies what the comparison found besides the load
  * of new and changed rows: the vanished keys are deleted from the target
  * (or, with options.delete_mode 'soft', stamped), keys back in the source
- * revived, and the signatures brought up to date.  When rows of the run
- * were rejected or quarantined, the signatures of new and changed keys are
- * left as they were, so that the next run compares them again (the load is
- * idempotent); rows rejected again (pending already as dead letters) too.
- * Rows left out because their key repeats (snapshot_reject_repeats())
- * do not hold the others back: the signatures of all other keys are
- * stored, none of a repeated key, which is compared again.  Returns the
+ * revived, and the signatures of new and changed keys stored.  When rows
+ * of the run were rejected (dead letters, rows set aside by a quarantine
+ * check, rows pending already as dead letters), the signatures are those
+ * of the rows the run's stage kept (every rejection removes its row from
+ * the stage, which the mode keeps until now: keeps_stage): a rejected key
+ * keeps the signature it had, or none, so that the next run compares it
+ * again and loads it once it can, and it is not revived; every other key
+ * is signed, and leaving the source later, deleted.  Keys that repeat in
+ * the source (snapshot_reject_repeats()) get no signature.  Returns the
  * target rows deleted or stamped.
  */
 static int64
@@ -251,6 +253,9 @@ snapshot_finish(EtlRun *run, EtlSnapshotDiff *d)
 {
 	char *soft = NULL;
 	int64 deleted = 0;
+	bool rejects =
+		run->dead_letter_count + run->known_rejects > run->repeat_rejects;
+	bool staged = rejects && run->stage_table != NULL;
 
 	if (strcmp(etl_option_text(run->p, "delete_mode", "hard"), "soft") == 0)
 		soft = etl_option_text(run->p, "soft_delete_column", "_deleted_at");
@@ -261,22 +266,23 @@ snapshot_finish(EtlRun *run, EtlSnapshotDiff *d)
 			soft ? SPI_OK_UPDATE : SPI_OK_DELETE);
 	if (soft && d->new_keys > 0)
 		(void) etl_load_exec(
-			run, etl_deparse_snapshot_revive(etl_batch_sql(run), soft),
+			run, etl_deparse_snapshot_revive(etl_batch_sql(run), soft, staged),
 			SPI_OK_UPDATE);
 	if (d->vanished > 0)
 		write_signatures(
 			run, etl_deparse_snapshot_vanished_keys(etl_batch_sql(run)), false,
 			false);
-	if (d->new_keys + d->changed > 0 &&
-		run->dead_letter_count + run->known_rejects == run->repeat_rejects)
+	/* every rejection has a stage; without one, no key could be told apart */
+	if (d->new_keys + d->changed > 0 && (!rejects || staged))
 	{
 		bool none_yet =
 			d->new_keys == d->batch && d->changed == 0 && d->vanished == 0;
 
 		write_signatures(
 			run,
-			etl_deparse_snapshot_signatures(etl_batch_sql(run), none_yet,
-											run->repeat_rejects > 0),
+			etl_deparse_snapshot_signatures(
+				etl_batch_sql(run), none_yet,
+				run->repeat_rejects > 0 || (staged && run->dedupe), staged),
 			true, none_yet);
 	}
 	return deleted;
@@ -327,5 +333,5 @@ const EtlModeOps etl_mode_snapshot = {
 	.stats = snapshot_stats,
 	.load = snapshot_load,
 	.reject_left_out = snapshot_reject_repeats,
-	.keeps_stage = false,
+	.keeps_stage = true,
 };

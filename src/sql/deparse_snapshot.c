@@ -65,19 +65,42 @@ append_key_hash(StringInfo buf, const EtlBatchSql *b, const char *alias)
 }
 
 /*
- * append_signed_source writes the source CTE and the transformed source
- * with its key and row hashes, aliased etl_c (etl_kh, etl_rh, columns).
+ * append_signed writes the transformed source with its key and row hashes
+ * (etl_kh, etl_rh, columns), aliased alias.  It reads the source through
+ * the CTE etl_delta of the statement (append_source_cte()); with staged, it
+ * reads all rows of the run's stage instead (b->stage_table: the source
+ * rows that no stage of the run rejected, which leave it), through an
+ * etl_delta of its own.
  */
 static void
-append_signed_source(StringInfo buf, const EtlBatchSql *b)
+append_signed(StringInfo buf, const EtlBatchSql *b, bool staged,
+			  const char *alias)
 {
 	appendStringInfoString(buf, "(SELECT ");
 	append_key_hash(buf, b, "etl_t");
 	appendStringInfoString(buf, " AS etl_kh, ");
 	etl_append_row_hash(buf, b, "etl_t");
-	appendStringInfo(buf,
-					 " AS etl_rh, etl_t.* FROM (\n%s\n) AS etl_t) AS etl_c",
-					 b->map->transform_sql);
+	if (staged)
+		appendStringInfo(buf,
+						 " AS etl_rh, etl_t.* FROM (WITH etl_delta AS (SELECT"
+						 " %s FROM pg_temp.%s) SELECT * FROM (\n%s\n) AS "
+						 "etl_x) AS etl_t) AS %s",
+						 b->stage_columns, b->stage_table,
+						 b->map->transform_sql, alias);
+	else
+		appendStringInfo(buf,
+						 " AS etl_rh, etl_t.* FROM (\n%s\n) AS etl_t) AS %s",
+						 b->map->transform_sql, alias);
+}
+
+/*
+ * append_signed_source writes the transformed source with its key and row
+ * hashes, aliased etl_c (etl_kh, etl_rh, columns).
+ */
+static void
+append_signed_source(StringInfo buf, const EtlBatchSql *b)
+{
+	append_signed(buf, b, false, "etl_c");
 }
 
 /*
@@ -168,10 +191,13 @@ etl_deparse_snapshot_delete(const EtlBatchSql *b, const char *soft_column)
 
 /*
  * etl_deparse_snapshot_revive returns the UPDATE that clears soft_column
- * of the target rows whose key is back in the source.
+ * of the target rows whose key is back in the source; with staged, only of
+ * those whose row is in the run's stage (not rejected: a key back with a
+ * row that did not load stays stamped).
  */
 char *
-etl_deparse_snapshot_revive(const EtlBatchSql *b, const char *soft_column)
+etl_deparse_snapshot_revive(const EtlBatchSql *b, const char *soft_column,
+							bool staged)
 {
 	StringInfoData buf;
 	const char *q = quote_identifier(soft_column);
@@ -180,7 +206,7 @@ etl_deparse_snapshot_revive(const EtlBatchSql *b, const char *soft_column)
 	append_source_cte(&buf, b);
 	appendStringInfo(&buf, "UPDATE %s AS etl_target SET %s = NULL FROM ",
 					 b->target_sql, q);
-	append_signed_source(&buf, b);
+	append_signed(&buf, b, staged, "etl_c");
 	appendStringInfo(
 		&buf,
 		" WHERE etl_target.%s IS NOT NULL AND NOT EXISTS (SELECT "
@@ -219,13 +245,15 @@ etl_deparse_snapshot_vanished_keys(const EtlBatchSql *b)
  * etl_deparse_snapshot_signatures returns the query of the signatures to
  * store, as key hash, row hash and key (jsonb): those of the new and
  * changed keys; with none_yet (the pipeline has no signature), all of them.
- * With repeats, keys that more than one source row has get none (one
- * signature per key).  It runs as the pipeline owner;
+ * With staged, of the rows of the run's stage only (the rows of the run
+ * that were not rejected: a rejected key keeps the signature it had, or
+ * none).  With repeats, keys that more than one source row has get none
+ * (one signature per key).  It runs as the pipeline owner;
  * etl_catalog_remember_signatures() writes what it returns.
  */
 char *
 etl_deparse_snapshot_signatures(const EtlBatchSql *b, bool none_yet,
-								bool repeats)
+								bool repeats, bool staged)
 {
 	StringInfoData buf;
 	ListCell *lc;
@@ -247,7 +275,7 @@ etl_deparse_snapshot_signatures(const EtlBatchSql *b, bool none_yet,
 		first = false;
 	}
 	appendStringInfoString(&buf, ") FROM ");
-	if (repeats)
+	if (repeats && !staged)
 	{
 		appendStringInfoString(
 			&buf, "(SELECT etl_u.* FROM (SELECT etl_c.*, pg_catalog.count(*)"
@@ -258,15 +286,26 @@ etl_deparse_snapshot_signatures(const EtlBatchSql *b, bool none_yet,
 				  " AS etl_c");
 	}
 	else
-		append_signed_source(&buf, b);
+		append_signed(&buf, b, staged, "etl_c");
+	if (repeats && staged)
+	{
+		/* the keys of one row in the source, whose rows the stage has */
+		appendStringInfoString(&buf, " WHERE etl_c.etl_kh IN (SELECT "
+									 "etl_u.etl_kh FROM ");
+		append_signed(&buf, b, false, "etl_u");
+		appendStringInfoString(&buf, " GROUP BY etl_u.etl_kh HAVING "
+									 "pg_catalog.count(*) "
+									 "OPERATOR(pg_catalog.=) 1)");
+	}
 	if (none_yet)
 		return buf.data; /* a first run: every signature is new */
 	appendStringInfo(&buf,
-					 " WHERE NOT EXISTS (SELECT FROM etl.snapshot_signatures"
+					 " %s NOT EXISTS (SELECT FROM etl.snapshot_signatures"
 					 " AS etl_o WHERE etl_o.pipeline_id OPERATOR(pg_catalog.=)"
 					 " $%d AND etl_o.key_hash OPERATOR(pg_catalog.=)"
 					 " etl_c.etl_kh AND etl_o.row_hash OPERATOR(pg_catalog.=)"
 					 " etl_c.etl_rh)",
+					 repeats && staged ? "AND" : "WHERE",
 					 ETL_PARAM_PIPELINE_ID);
 	return buf.data;
 }

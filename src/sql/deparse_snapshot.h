@@ -19,9 +19,10 @@ extern char *etl_deparse_snapshot_classify(const EtlBatchSql *b);
 extern char *etl_deparse_snapshot_delete(const EtlBatchSql *b,
 										 const char *soft_column);
 extern char *etl_deparse_snapshot_revive(const EtlBatchSql *b,
-										 const char *soft_column);
+										 const char *soft_column, bool staged);
 extern char *etl_deparse_snapshot_vanished_keys(const EtlBatchSql *b);
 extern char *etl_deparse_snapshot_signatures(const EtlBatchSql *b,
-											 bool none_yet, bool repeats);
+											 bool none_yet, bool repeats,
+											 bool staged);
 
 #endif /* ETL_DEPARSE_SNAPSHOT_H */
