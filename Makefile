@@ -148,7 +148,8 @@ REGRESS = \
 	lineage_broken \
 	no_equality \
 	entry_settings \
-	run_reentrance
+	run_reentrance \
+	run_failed_event
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 # the REGRESS files that only a superuser can run (they create roles or
 # databases and switch between them); make test runs the others once more as
@@ -166,7 +167,8 @@ REGRESS_SUPERUSER = \
 	isolation_memory \
 	dead_letters_spill \
 	replica_totals \
-	lineage_broken
+	lineage_broken \
+	run_failed_event
 
 # isolation specs (test/isolation/specs/*.spec), one a line
 ISOLATION = \

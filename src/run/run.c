@@ -287,7 +287,8 @@ fail_run(EtlRun *run, ErrorData *edata, const char *why)
 	r->status = "failed";
 	r->finished_at = GetCurrentTimestamp();
 	r->error = edata->message;
-	r->sqlstate = unpack_sql_state(edata->sqlerrcode);
+	/* a copy: unpack_sql_state's buffer is reused by the dead letters' JSON */
+	r->sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
 	r->error_class = etl_error_class_name(etl_error_class(edata->sqlerrcode));
 	r->rows_inserted = r->rows_updated = r->rows_deleted = r->rows_unchanged =
 		0;
