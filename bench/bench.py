@@ -27,7 +27,9 @@ included) and runs this script against it.  The script
      stops with an error when one is wrong: a wrong result has no timing;
   4. prints each case's table, each target met or missed with its margin,
      and rewrites the results of the cases it ran in BENCHMARKS.md, in
-     place (update_report): the file holds the latest result of each case.
+     place (update_report): the file holds the latest result of each case,
+     the description of the latest run of every case (a run of some cases,
+     --cases, leaves it), and the targets missed by the results it holds.
 
 The cases at 5 x rows (increment, catch-up, xid) share one source of that
 size, made once (Bench.big_tables) and dropped after the last case.
@@ -699,7 +701,9 @@ def case_client_pipeline(b: Bench):
     speedup = ratio(client, b.etl_first_load)
     b.add(case, f"Python pipeline, first load ({runs_wanted} run{'s' * (runs_wanted != 1)})", times,
           f"{ratio(client, b.floor):.2f}",
-          f"etl_run's first load is {speedup:.1f}x faster; same rows as etl_ext (checked)")
+          f"etl_run's first load in the same run (its first_load case: {b.etl_first_load:.3f} s) is "
+          f"{speedup:.1f}x faster; the ratio is against that case's bare INSERT ... SELECT "
+          f"({b.floor:.3f} s); same rows as etl_ext (checked)")
     if runs_wanted < 3:
         b.notes.append(f"The client-side pipeline ran {runs_wanted} time(s), not 3 (BENCH_CLIENT_RUNS).")
     b.targets.append(Target(
@@ -2009,14 +2013,14 @@ def render_case(b: Bench, facts, started_at, c: CaseResult):
 
 def render_environment(b: Bench, facts, started_at, cases: List[CaseResult], elapsed):
     """render_environment: the block that describes the latest run of make
-    bench (machine, server settings, what it ran, the targets it missed)."""
+    bench over every case (machine, server settings, what it ran); a run of
+    some cases does not write it (main)."""
     s = facts["settings"]
-    targets = [t for c in cases for t in c.targets]
-    missed = [t for t in targets if not t.met]
     out = ["<!-- bench:begin environment -->", ""]
     out.append(f"The latest run: {started_at}, {b.rows:,} rows, cases "
                + ", ".join(c.name for c in cases) + f"; {elapsed / 60:.1f} minutes in all "
-               "(packages, build, data, every case).")
+               "(packages, build, data, every case).  A case measured at another time, "
+               "by a run of some cases, gives its own date.")
     out.append("")
     out.append(f"- Machine: {facts['cores']} cores ({facts['cpu']}), {facts['memory']} memory, "
                f"Linux {facts['kernel']}")
@@ -2029,14 +2033,48 @@ def render_environment(b: Bench, facts, started_at, cases: List[CaseResult], ela
                + ", ".join(f"{k} = {v}" for k, v in s.items()))
     out.append(f"- The baselines run with work_mem = {s['etl.work_mem']}, the work_mem etl_run "
                "gives its own statements (etl.work_mem), so that both get the same memory.")
-    out.append("")
-    if missed:
-        out.append(f"Missed in that run: {len(missed)} of {len(targets)} targets: "
-                   + "; ".join(f"{t.goal}: {t.value:{t.fmt}}{t.unit}, {t.verdict.lower()}"
-                               for t in missed) + ".")
-    else:
-        out.append(f"All {len(targets)} targets of that run met.")
     out.append("<!-- bench:end environment -->")
+    return "\n".join(out)
+
+
+TARGET_HEAD = "| target | bound | measured | verdict |"
+SUMMARY = "missed"            # the name of the block of the targets missed
+
+
+def report_targets(text):
+    """report_targets: the rows (goal, bound, measured, verdict) of the
+    target tables of every case block in text, in the file's order."""
+    rows = []
+    for m in BLOCK.finditer(text):
+        if m.group(1) in ("environment", SUMMARY):
+            continue
+        lines = m.group(0).split("\n")
+        for i, line in enumerate(lines):
+            if line.strip() != TARGET_HEAD:
+                continue
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                goal, bound, measured, verdict = (
+                    cell.strip() for cell in row.strip()[1:-1].rsplit("|", 3))
+                rows.append((goal, bound, measured, verdict))
+    return rows
+
+
+def render_summary(text):
+    """render_summary: the block that sums up the targets missed by the case
+    blocks of text (report_targets), so that it always agrees with them."""
+    targets = report_targets(text)
+    missed = [t for t in targets if t[3].startswith("MISSED")]
+    out = [f"<!-- bench:begin {SUMMARY} -->"]
+    if missed:
+        out.append(f"Missed by the results below: {len(missed)} of {len(targets)} targets: "
+                   + "; ".join(f"{goal}: {measured.split(' (')[0]}, {verdict.lower()}"
+                               for goal, _, measured, verdict in missed) + ".")
+    else:
+        out.append(f"All {len(targets)} target{'s' * (len(targets) != 1)} of the results "
+                   "below met.")
+    out.append(f"<!-- bench:end {SUMMARY} -->")
     return "\n".join(out)
 
 
@@ -2045,8 +2083,10 @@ HEADER = """# etl_ext benchmarks
 `make bench` (scripts/bench.sh, bench/) measures etl_ext against what users
 would do instead, on a throwaway cluster with the server's default settings.
 Each case below holds the result of the latest run that measured it: a run
-rewrites the cases it ran and leaves the others.  Compare ratios, not
-seconds: machines differ.
+rewrites the cases it ran and leaves the others; a run of some cases
+(`BENCH_CASES`) also leaves the description of the latest run of every
+case, and the summary of the missed targets is recomputed from all the
+results on the page.  Compare ratios, not seconds: machines differ.
 
 ## The latest run
 
@@ -2056,13 +2096,34 @@ seconds: machines differ.
 BLOCK = re.compile(r"<!-- bench:begin (\S+) -->\n.*?<!-- bench:end \1 -->", re.S)
 
 
+def put_summary(text):
+    """put_summary: text with its summary block of missed targets replaced
+    by one computed from its case blocks, or added (see update_report)."""
+    block = render_summary(text)
+    present = {m.group(1): m for m in BLOCK.finditer(text)}
+    if SUMMARY in present:
+        m = present[SUMMARY]
+        return text[:m.start()] + block + text[m.end():]
+    if "environment" in present:
+        at = present["environment"].end()
+        return text[:at] + "\n\n" + block + text[at:]
+    heading = "## The latest run\n"
+    if heading in text:
+        at = text.index(heading) + len(heading)
+        return text[:at] + "\n" + block + "\n" + text[at:]
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
 def update_report(path, blocks: Dict[str, str]):
     """update_report: writes blocks (name -> text with its markers) into the
     file at path: a block whose name the file has replaces it in place; a
     new case goes next to its neighbours in CASES order, or else after the
     heading "## Results", and a new environment block after "## The latest
-    run" (either at the end when the heading is missing).  Everything else
-    in the file stays; the file is replaced whole."""
+    run" (either at the end when the heading is missing).  Then the summary
+    of the missed targets (render_summary) is computed anew from every case
+    block the file holds, and replaces its block, or goes after the
+    environment block (else after "## The latest run", else at the end).
+    Everything else in the file stays; the file is replaced whole."""
     text = open(path).read() if os.path.exists(path) and os.path.getsize(path) > 0 else HEADER
     order = [c.__name__[len("case_"):] for c in CASES]
     for name, block in blocks.items():
@@ -2089,6 +2150,7 @@ def update_report(path, blocks: Dict[str, str]):
             text = text[:at] + "\n" + block + "\n" + text[at:]
         else:
             text = text.rstrip("\n") + "\n\n" + block + "\n"
+    text = put_summary(text)
     with open(path + ".tmp", "w") as f:
         f.write(text)
     os.replace(path + ".tmp", path)
@@ -2141,8 +2203,12 @@ def main():
         results.append(CaseResult(name, title, b.lines[marks[0]:], b.targets[marks[1]:],
                                   b.notes[marks[2]:], load, time.time() - started))
     b.drop_big_tables()
-    blocks = {"environment": render_environment(b, facts, args.date, results,
-                                                time.time() - args.started)}
+    blocks = {}
+    if not args.cases or all(c.__name__[len("case_"):] in args.cases for c in CASES):
+        # only a run of every case describes the latest run: a run of some
+        # cases leaves that description, and its cases give their own date
+        blocks["environment"] = render_environment(b, facts, args.date, results,
+                                                   time.time() - args.started)
     for c in results:
         blocks[c.name] = render_case(b, facts, args.date, c)
     print()
