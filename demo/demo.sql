@@ -53,6 +53,7 @@ CREATE TABLE dw.fact_orders (
 
 \echo
 \echo '== 3. The pipeline: incremental by updated_at, the orders transform, merge on the key'
+\set ECHO queries
 SELECT etl_create_pipeline(
     name             => 'orders',
     source           => 'src.orders',
@@ -68,6 +69,7 @@ SELECT etl_create_pipeline(
                to_char(created_at, 'YYYY-MM')     AS order_month,
                total > 1000                       AS is_high_value
           FROM etl_delta$$) AS pipeline_id;
+\set ECHO none
 
 \echo
 \echo '== 4. First load: SELECT * FROM etl_run(''orders'')'
@@ -162,6 +164,7 @@ SELECT * FROM etl_lineage_upstream('dw.orders_usd');
 SELECT etl_create_pipeline('broken', 'src.orders', 'dw.fact_orders',
     watermark_column => 'updated_at',
     transform => 'SELECT order_id, totl AS total_amount FROM etl_delta');
+\echo '   SQLSTATE' :LAST_ERROR_SQLSTATE
 \set ON_ERROR_STOP 1
 SELECT count(*) AS pipelines FROM etl.pipelines;
 \echo

@@ -18,7 +18,9 @@ as_pg "$PG_BIN/createdb" -h "$WORK" -p "$PORT" demo
 say "running demo/demo.sql"
 cp "$TOP/demo/demo.sql" "$WORK/demo.sql"
 chmod 644 "$WORK/demo.sql"
-as_pg "$PG_BIN/psql" -X -h "$WORK" -p "$PORT" -d demo -f "$WORK/demo.sql"
+# on standard input rather than -f, so that psql prefixes no file name and
+# line to the error of section 13
+as_pg "$PG_BIN/psql" -X -h "$WORK" -p "$PORT" -d demo <"$WORK/demo.sql"
 
 # the lineage of every pipeline as a picture: etl_lineage_dot() through Graphviz
 OUT=${DEMO_OUT:-$TOP/demo-output}
