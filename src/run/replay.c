@@ -462,10 +462,14 @@ replay_attempt(EtlRun *run, void *arg)
 							   INT64_FORMAT " dead letters of pipeline \"%s\" "
 											"are superseded",
 							   rp->superseded, rp->superseded, run->p->name),
-				 errdetail("Their source rows have newer versions, loaded "
-						   "by a later run or due to be loaded by the next; "
-						   "they were marked resolved without replaying "
-						   "them.")));
+				 errdetail_plural(
+					 "Its source row has a newer version, loaded by a later "
+					 "run or due to be loaded by the next; it was marked "
+					 "resolved without replaying it.",
+					 "Their source rows have newer versions, loaded by a "
+					 "later run or due to be loaded by the next; they were "
+					 "marked resolved without replaying them.",
+					 rp->superseded)));
 	if (rp->nids > 0)
 	{
 		n = replay_stage(run, rp);

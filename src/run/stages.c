@@ -122,12 +122,16 @@ check_threshold(EtlRun *run, int64 nrows, const char *last)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("more than %g%% of the batch was rejected", threshold),
-				 errdetail("At least " INT64_FORMAT " of " INT64_FORMAT
-						   " rows were rejected (%.2f%%), above the error "
-						   "threshold of %g%%%s%s",
-						   rejected, nrows, 100.0 * rejected / Max(nrows, 1),
-						   threshold, last ? "; the last one: " : "",
-						   last ? last : "")));
+				 errdetail_plural(
+					 "At least " INT64_FORMAT " of " INT64_FORMAT
+					 " rows was rejected (%.2f%%), above the error "
+					 "threshold of %g%%%s%s",
+					 "At least " INT64_FORMAT " of " INT64_FORMAT
+					 " rows were rejected (%.2f%%), above the error "
+					 "threshold of %g%%%s%s",
+					 rejected, rejected, nrows,
+					 100.0 * rejected / Max(nrows, 1), threshold,
+					 last ? "; the last one: " : "", last ? last : "")));
 }
 
 /*
