@@ -132,6 +132,7 @@ REGRESS = \
 	load_swap_published \
 	steps_exact \
 	dead_letters_exact \
+	dead_letters_failed_runs \
 	positions_exact \
 	fence \
 	watermark_domain \

@@ -19,9 +19,12 @@
  *	  never wait for something that backend holds.  The run's work happens in
  *	  a subtransaction that is rolled back before the hand-over, so no row
  *	  lock or index entry of the run is left for the worker to wait on; the
- *	  worker only inserts new rows (their ids come from sequences, which do
+ *	  worker inserts new rows (their ids come from sequences, which do
  *	  not wait) into etl.runs and etl.dead_letters, whose foreign keys take
- *	  KEY SHARE locks on the pipeline's row, which a run never locks.  The
+ *	  KEY SHARE locks on the pipeline's row, which a run never locks, and
+ *	  closes the older dead letters its own record again, skipping those
+ *	  locked by another transaction, the caller's included
+ *	  (ETL_DEAD_LETTERS_INSERT in runs.h).  The
  *	  wait is interruptible (cancel, statement_timeout), and the worker runs
  *	  with lock_timeout = 10s so that it can never hang for good.
  *

@@ -69,17 +69,77 @@ typedef struct EtlRunRecord
 
 /*
  * The INSERT of dead letters given as a JSON array (the expression src,
- * e.g. $1), shared by the run and the autonomous writer.
+ * e.g. $1), shared by the run and the autonomous writer, in the array's
+ * order.  A row version (pipeline, stage and record, equal as jsonb) is
+ * pending as one dead letter at most: a letter that records again a
+ * version pending as a letter of an earlier run closes that letter
+ * ('resolved', "superseded: recorded again by run N"), and so does the
+ * last of several letters of the array for one version close the others.
+ * A letter whose version is pending as one of a later run (a failure
+ * record written late, after the run that followed it) or as a letter
+ * another transaction has locked is inserted closed ("superseded: ...").
+ * The older letters are locked SKIP LOCKED, so that the autonomous writer
+ * never waits for the failing backend (which may hold them, after a replay
+ * in its transaction).  Each letter costs an index probe of
+ * dead_letters_pending_record_idx or two.
  */
 #define ETL_DEAD_LETTERS_INSERT(src)                                          \
-	"INSERT INTO etl.dead_letters (pipeline_id, pipeline, run_id, stage, "    \
-	"record,"                                                                 \
-	" error_class, sqlstate, error_message, status, retry_count, "            \
-	"occurred_at)"                                                            \
-	" SELECT pipeline_id, pipeline, run_id, stage, record, error_class,"      \
-	" sqlstate, error_message, 'pending', 0, occurred_at"                     \
+	"WITH n AS MATERIALIZED (SELECT l.pipeline_id, l.pipeline, l.run_id,"     \
+	" l.stage, l.record, l.error_class, l.sqlstate, l.error_message,"         \
+	" l.occurred_at, l.ordinality AS i,"                                      \
+	" pg_catalog.row_number() OVER (PARTITION BY l.stage, l.record,"          \
+	" CASE WHEN l.record IS NULL THEN l.ordinality END"                       \
+	" ORDER BY l.ordinality DESC) AS last"                                    \
 	" FROM pg_catalog.jsonb_populate_recordset(NULL::etl.dead_letters, " src  \
-	")"
+	") WITH ORDINALITY AS l),"                                                \
+	" o AS MATERIALIZED (SELECT d.id, n.run_id AS by_run"                     \
+	" FROM n JOIN etl.dead_letters d"                                         \
+	" ON d.pipeline_id OPERATOR(pg_catalog.=) n.pipeline_id"                  \
+	" AND d.status OPERATOR(pg_catalog.=) 'pending'"                          \
+	" AND pg_catalog.jsonb_hash(d.record) OPERATOR(pg_catalog.=)"             \
+	" pg_catalog.jsonb_hash(n.record)"                                        \
+	" AND d.record OPERATOR(pg_catalog.=) n.record"                           \
+	" AND d.stage OPERATOR(pg_catalog.=) n.stage"                             \
+	" AND (d.run_id OPERATOR(pg_catalog.<) n.run_id OR d.run_id IS NULL)"     \
+	" WHERE n.last OPERATOR(pg_catalog.=) 1"                                  \
+	" FOR UPDATE OF d SKIP LOCKED),"                                          \
+	" c AS (UPDATE etl.dead_letters d SET status = 'resolved',"               \
+	" resolved_at = pg_catalog.now(),"                                        \
+	" resolution = 'superseded: recorded again by run '"                      \
+	" OPERATOR(pg_catalog.||) o.by_run"                                       \
+	" FROM o WHERE d.id OPERATOR(pg_catalog.=) o.id)"                         \
+	" INSERT INTO etl.dead_letters (pipeline_id, pipeline, run_id, stage,"    \
+	" record, error_class, sqlstate, error_message, status, retry_count,"     \
+	" occurred_at, resolved_at, resolution)"                                  \
+	" SELECT n.pipeline_id, n.pipeline, n.run_id, n.stage, n.record,"         \
+	" n.error_class, n.sqlstate, n.error_message,"                            \
+	" CASE WHEN s.resolution IS NULL THEN 'pending' ELSE 'resolved' END, 0,"  \
+	" n.occurred_at,"                                                         \
+	" CASE WHEN s.resolution IS NOT NULL THEN pg_catalog.now() END,"          \
+	" s.resolution"                                                           \
+	" FROM n LEFT JOIN LATERAL (SELECT CASE"                                  \
+	" WHEN n.last OPERATOR(pg_catalog.>) 1"                                   \
+	" THEN 'superseded: recorded again by run ' OPERATOR(pg_catalog.||)"      \
+	" n.run_id"                                                               \
+	" WHEN k.run_id OPERATOR(pg_catalog.>) n.run_id"                          \
+	" THEN 'superseded: recorded again by run ' OPERATOR(pg_catalog.||)"      \
+	" k.run_id"                                                               \
+	" ELSE 'superseded: pending already as dead letter '"                     \
+	" OPERATOR(pg_catalog.||) k.id END AS resolution"                         \
+	" FROM (SELECT NULL::pg_catalog.int8 AS id, NULL::pg_catalog.int8 AS"     \
+	" run_id WHERE n.last OPERATOR(pg_catalog.>) 1"                           \
+	" UNION ALL (SELECT d.id, d.run_id FROM etl.dead_letters d"               \
+	" WHERE n.last OPERATOR(pg_catalog.=) 1"                                  \
+	" AND d.pipeline_id OPERATOR(pg_catalog.=) n.pipeline_id"                 \
+	" AND d.status OPERATOR(pg_catalog.=) 'pending'"                          \
+	" AND pg_catalog.jsonb_hash(d.record) OPERATOR(pg_catalog.=)"             \
+	" pg_catalog.jsonb_hash(n.record)"                                        \
+	" AND d.record OPERATOR(pg_catalog.=) n.record"                           \
+	" AND d.stage OPERATOR(pg_catalog.=) n.stage"                             \
+	" AND d.run_id IS DISTINCT FROM n.run_id"                                 \
+	" AND NOT EXISTS (SELECT FROM o WHERE o.id OPERATOR(pg_catalog.=) d.id)"  \
+	" ORDER BY d.run_id DESC NULLS LAST, d.id DESC LIMIT 1)) k) s ON true"    \
+	" ORDER BY n.i"
 
 extern int64 etl_catalog_next_run_id(void);
 extern void etl_catalog_record_run(EtlRunRecord *r);
