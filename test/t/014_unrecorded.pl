@@ -3,7 +3,9 @@
 # next run of the pipeline records it (runs, dead letters) and sends its
 # run_failed event - in its own transaction when it succeeds (not when the
 # caller rolls that back), through its worker with its own record when it
-# fails.  Dropping the pipeline drops what waits for it.
+# fails.  Dropping the pipeline drops what waits for it.  A row version
+# is pending as one dead letter at most, whichever order the records come
+# in.
 use strict;
 use warnings;
 use JSON::PP;
@@ -176,6 +178,11 @@ is(status(), 'failed 2 0', 'etl.status: 2 failures in a row, none unrecorded');
 @ev = events(2);
 is_deeply([ map { "$_->{event} $_->{run_id} $_->{consecutive_failures}" } @ev ],
 	[ "run_failed $run3 1", "run_failed $run4 2" ], 'and both run_failed events are sent');
+is($node->safe_psql('postgres', qq{
+SELECT string_agg(concat_ws(' ', run_id, status, resolution), ', ' ORDER BY id)
+  FROM etl.dead_letters WHERE pipeline = 'strict' AND run_id IN ($run3, $run4)}),
+	"$run3 resolved superseded: recorded again by run $run4, $run4 pending",
+	'the row version both rejected is pending once: the later dead letter closed the earlier');
 
 # 5. dropping the pipeline drops the records waiting for it
 $node->append_conf('postgresql.conf', 'max_worker_processes = 0');
@@ -186,6 +193,27 @@ $node->safe_psql('postgres', q{BEGIN; SELECT etl_drop_pipeline('strict'); ROLLBA
 is(scalar(waiting()), 1, 'a drop rolled back keeps it');
 $node->safe_psql('postgres', q{SELECT etl_drop_pipeline('strict')});
 is_deeply([ waiting() ], [], 'a drop removes it');
+
+# 6. a record written after a later run recorded the same row version: its
+#    dead letter is written closed, the later one stays pending
+$node->safe_psql('postgres', q{
+CREATE TABLE late_dst (id int PRIMARY KEY, v text CHECK (v <> 'bad'));
+SELECT etl_create_pipeline('late', 'src', 'late_dst', watermark_column => 'at', error_threshold => 0);
+});
+$pid = $node->safe_psql('postgres', q{SELECT pipeline_id FROM etl.pipelines WHERE name = 'late'});
+$node->psql('postgres', q{SELECT * FROM etl_run('late')}, stderr => \$stderr);
+my ($late1) = $stderr =~ /ERROR:  run (\d+) of pipeline/;
+is(scalar(waiting()), 1, 'a failure record waits');
+$node->safe_psql('postgres', q{SELECT etl_alter_pipeline('late', error_threshold => 50)});
+my $late2 = $node->safe_psql('postgres', q{
+SELECT run_id FROM etl_run('late') WHERE status = 'succeeded' AND rows_rejected = 1});
+isnt($late2, '', 'the next run succeeds, rejecting the same row');
+is_deeply([ waiting() ], [], 'and records the waiting record after its own');
+is($node->safe_psql('postgres', qq{
+SELECT string_agg(concat_ws(' ', run_id, status, resolution), ', ' ORDER BY run_id)
+  FROM etl.dead_letters WHERE pipeline = 'late'}),
+	"$late1 resolved superseded: recorded again by run $late2, $late2 pending",
+	'the late record\'s dead letter is written closed, the later run\'s stays pending');
 
 $node->stop;
 done_testing();
