@@ -192,7 +192,8 @@ ISOLATION = \
 	delete_deadlock \
 	delete_deadlock_rejects \
 	resolve_owner_first \
-	open_locked
+	open_locked \
+	reopen_during_run
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare

@@ -114,5 +114,23 @@ SELECT * FROM dlf.letters('dlf_replay');
 SELECT pending_dead_letters FROM etl.status WHERE pipeline = 'dlf_replay';
 SELECT amount FROM dlf.dst WHERE id = 3;
 
+-- reopening a closed letter while another one holds its row version
+-- pending is refused (55000), naming the pending one; once that is closed,
+-- the older one may be reopened
+SELECT d.id AS old_letter FROM etl.dead_letters d
+ WHERE d.pipeline = 'dlf_replay' AND d.record->>'id' = '7' AND d.status = 'resolved'
+ ORDER BY d.id DESC LIMIT 1 \gset
+SELECT d.id AS pending_letter FROM etl.dead_letters d
+ WHERE d.pipeline = 'dlf_replay' AND d.status = 'pending' \gset
+SELECT e.code, replace(e.message, :'old_letter', '<old>') AS message,
+       replace(e.detail, :'pending_letter', '<pending>') AS detail,
+       replace(e.hint, :'pending_letter', '<pending>') AS hint
+  FROM regress.error_of(format('SELECT etl_resolve_dead_letter(%s, %L, %L)',
+                               :old_letter, 'pending', 'reopened')) e;
+SELECT etl_resolve_dead_letter(:pending_letter, 'ignored', 'not this one');
+SELECT etl_resolve_dead_letter(:old_letter, 'pending', 'reopened');
+SELECT id = :'old_letter' AS old_letter, status, resolution FROM etl.dead_letters
+ WHERE pipeline = 'dlf_replay' AND status = 'pending';
+
 SELECT etl_drop_pipeline('dlf_twice'), etl_drop_pipeline('dlf_replay');
 DROP SCHEMA dlf CASCADE;

@@ -21,6 +21,7 @@
 #include "base/security.h"
 #include "base/spi_util.h"
 #include "base/standby.h"
+#include "catalog/run_lock.h"
 #include "run/replay.h"
 #include "run/run.h"
 
@@ -74,21 +75,22 @@ etl_retry_dead_letters(PG_FUNCTION_ARGS)
 
 /*
  * dead_letter_owner finds dead letter id ($1 of args) whoever may see it,
- * as the extension owner, and returns its pipeline's name and owner; with
- * lock, the dead letter's row is locked FOR
+ * as the extension owner, and returns its pipeline's name, owner and id;
+ * with lock, the dead letter's row is locked FOR
  * UPDATE (waiting for whoever holds it).  A dead letter that does not exist
  * is an error (42704).
  */
 static void
 dead_letter_owner(int64 id, EtlArgs *args, bool lock, char **pipeline,
-				  Oid *owner)
+				  Oid *owner, int64 *pipeline_id)
 {
 	EtlUserSwitch sw;
 	bool isnull;
 	uint64 n;
 
 	etl_become_extension_owner(&sw);
-	n = etl_spi_exec(psprintf("SELECT p.name, p.owner::pg_catalog.oid"
+	n = etl_spi_exec(psprintf("SELECT p.name, p.owner::pg_catalog.oid,"
+							  " p.pipeline_id"
 							  " FROM etl.dead_letters d"
 							  " JOIN etl.pipelines p USING (pipeline_id)"
 							  " WHERE d.id OPERATOR(pg_catalog.=) $1%s",
@@ -103,6 +105,49 @@ dead_letter_owner(int64 id, EtlArgs *args, bool lock, char **pipeline,
 						 "letters you may see.")));
 	*pipeline = etl_spi_text(0, 0);
 	*owner = DatumGetObjectId(etl_spi_datum(0, 1, &isnull));
+	*pipeline_id = etl_spi_int64(0, 2, 0);
+}
+
+/*
+ * refuse_second_pending refuses to reopen dead letter id ($1 of args, of
+ * the pipeline named pipeline) while another dead letter of its pipeline
+ * holds the same row version, rejected at the same stage, pending (55000):
+ * a row version is pending as one dead letter at most, so that replay
+ * tries it once and etl.status counts it once.  The caller holds the
+ * pipeline's run lock, so no run records the version meanwhile.  Reads as
+ * the extension owner.
+ */
+static void
+refuse_second_pending(int64 id, EtlArgs *args, const char *pipeline)
+{
+	EtlUserSwitch sw;
+	uint64 n;
+
+	etl_become_extension_owner(&sw);
+	n = etl_spi_exec(
+		"SELECT o.id FROM etl.dead_letters d JOIN etl.dead_letters o"
+		" ON o.pipeline_id OPERATOR(pg_catalog.=) d.pipeline_id"
+		" AND o.status OPERATOR(pg_catalog.=) 'pending'"
+		" AND pg_catalog.jsonb_hash(o.record) OPERATOR(pg_catalog.=)"
+		" pg_catalog.jsonb_hash(d.record)"
+		" AND o.record OPERATOR(pg_catalog.=) d.record"
+		" AND o.stage OPERATOR(pg_catalog.=) d.stage"
+		" AND o.id OPERATOR(pg_catalog.<>) d.id"
+		" WHERE d.id OPERATOR(pg_catalog.=) $1 ORDER BY o.id LIMIT 1",
+		args, SPI_OK_SELECT, InvalidSnapshot);
+	etl_restore_user(&sw);
+	if (n > 0)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("dead letter " INT64_FORMAT " cannot be reopened", id),
+			 errdetail("Dead letter " INT64_FORMAT " of pipeline \"%s\" "
+					   "holds the same row version, rejected at the same "
+					   "stage, and is pending: a row version is pending "
+					   "as one dead letter at most.",
+					   etl_spi_int64(0, 0, 0), pipeline),
+			 errhint("Replay or resolve dead letter " INT64_FORMAT " instead.",
+					 etl_spi_int64(0, 0, 0))));
 }
 
 /*
@@ -111,7 +156,10 @@ dead_letter_owner(int64 id, EtlArgs *args, bool lock, char **pipeline,
  *
  * Closes a dead letter by hand: status 'resolved' or 'ignored' (or
  * 'pending' to reopen it), with a note.  Only the pipeline's owner (or a
- * member, or a superuser) may.
+ * member, or a superuser) may.  Reopening waits for the pipeline's run
+ * lock, held until the caller's transaction ends, and is refused while
+ * another dead letter holds the same row version pending
+ * (refuse_second_pending).
  */
 Datum
 etl_resolve_dead_letter(PG_FUNCTION_ARGS)
@@ -124,6 +172,7 @@ etl_resolve_dead_letter(PG_FUNCTION_ARGS)
 	EtlEntry e;
 	char *pipeline;
 	Oid owner;
+	int64 pipeline_id;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -149,10 +198,19 @@ etl_resolve_dead_letter(PG_FUNCTION_ARGS)
 	 */
 	etl_args_init(&args);
 	etl_args_add_int8(&args, id);
-	dead_letter_owner(id, &args, false, &pipeline, &owner);
+	dead_letter_owner(id, &args, false, &pipeline, &owner, &pipeline_id);
 	etl_check_pipeline_owner(pipeline, owner, "resolve the dead letters of");
-	dead_letter_owner(id, &args, true, &pipeline, &owner);
+
+	/*
+	 * Reopening waits for a run of the pipeline (its run lock, as a replay
+	 * does), which may be recording the same row version again.
+	 */
+	if (strcmp(status, "pending") == 0)
+		(void) etl_lock_pipeline(pipeline_id, true);
+	dead_letter_owner(id, &args, true, &pipeline, &owner, &pipeline_id);
 	etl_check_pipeline_owner(pipeline, owner, "resolve the dead letters of");
+	if (strcmp(status, "pending") == 0)
+		refuse_second_pending(id, &args, pipeline);
 
 	etl_args_add_text(&args, status);
 	etl_args_add_text(&args, resolution);
