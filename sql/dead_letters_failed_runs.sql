@@ -132,5 +132,27 @@ SELECT etl_resolve_dead_letter(:old_letter, 'pending', 'reopened');
 SELECT id = :'old_letter' AS old_letter, status, resolution FROM etl.dead_letters
  WHERE pipeline = 'dlf_replay' AND status = 'pending';
 
-SELECT etl_drop_pipeline('dlf_twice'), etl_drop_pipeline('dlf_replay');
+-- a row version pending as several dead letters (left by an earlier
+-- build): a replay tries it once and closes the others
+CREATE TABLE dlf.legacy_dst (id int PRIMARY KEY, amount int CHECK (amount >= 0));
+SELECT etl_create_pipeline('dlf_legacy', 'dlf.src', 'dlf.legacy_dst', watermark_column => 'at',
+                           error_threshold => 50) > 0 AS created;
+SELECT status, rows_inserted, rows_rejected FROM etl_run('dlf_legacy');
+SELECT regress.copy_dead_letter(id) > id AS copied FROM etl.dead_letters
+ WHERE pipeline = 'dlf_legacy' ORDER BY id;
+SELECT regress.copy_dead_letter(max(id)) > 0 AS copied FROM etl.dead_letters
+ WHERE pipeline = 'dlf_legacy';
+SELECT pending_dead_letters FROM etl.status WHERE pipeline = 'dlf_legacy';
+SELECT * FROM etl_retry_dead_letters('dlf_legacy');
+SELECT * FROM dlf.letters('dlf_legacy');
+SELECT rows_extracted, rows_inserted, rows_rejected FROM etl.runs
+ WHERE pipeline = 'dlf_legacy' AND triggered_by = 'replay';
+SELECT pending_dead_letters FROM etl.status WHERE pipeline = 'dlf_legacy';
+-- they load once the constraint allows them
+ALTER TABLE dlf.legacy_dst DROP CONSTRAINT legacy_dst_amount_check;
+SELECT * FROM etl_retry_dead_letters('dlf_legacy');
+SELECT id, amount FROM dlf.legacy_dst WHERE amount < 0 ORDER BY id;
+
+SELECT etl_drop_pipeline('dlf_twice'), etl_drop_pipeline('dlf_replay'),
+       etl_drop_pipeline('dlf_legacy');
 DROP SCHEMA dlf CASCADE;

@@ -153,6 +153,28 @@ BEGIN
 END
 $fn$;
 
+-- regress.copy_dead_letter(id) inserts a pending copy of a dead letter of
+-- a pipeline of the session's login role and returns its id, as an earlier
+-- build left a row version pending twice
+CREATE FUNCTION regress.copy_dead_letter(id bigint) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    copy bigint;
+BEGIN
+    INSERT INTO etl.dead_letters (pipeline_id, pipeline, run_id, stage, record,
+                                  error_class, sqlstate, error_message)
+    SELECT d.pipeline_id, d.pipeline, d.run_id, d.stage, d.record, d.error_class,
+           d.sqlstate, d.error_message
+      FROM etl.dead_letters d JOIN etl.pipelines p USING (pipeline_id)
+     WHERE d.id = copy_dead_letter.id AND pg_has_role(session_user, p.owner, 'USAGE')
+    RETURNING dead_letters.id INTO copy;
+    IF copy IS NULL THEN
+        RAISE EXCEPTION 'role % has no dead letter %', session_user, id;
+    END IF;
+    RETURN copy;
+END
+$fn$;
+
 -- regress.insert_as_replica(target, new_row) inserts a row (given as jsonb)
 -- into a table of the session's login role with session_replication_role =
 -- replica, as logical replication's apply does

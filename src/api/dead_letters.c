@@ -35,10 +35,11 @@ PG_FUNCTION_INFO_V1(etl_resolve_dead_letter);
  * Re-applies the pipeline's current transform and load to its pending dead
  * letters (after a fix of the transform, or once a missing dimension row has
  * arrived): the ones that load now are marked resolved, the others count
- * another try.  Those whose source row has a newer version are
- * marked resolved without being replayed.  retried counts the pending dead
- * letters, resolved the reloaded and the superseded ones.  The watermark
- * does not move.  A replay of pending dead letters is recorded as a run
+ * another try.  Those whose source row has a newer version, or whose row
+ * version another pending dead letter holds too, are marked resolved
+ * without being replayed.  retried counts the pending dead letters,
+ * resolved the reloaded ones and those marked.  The watermark does not
+ * move.  A replay of pending dead letters is recorded as a run
  * (run/replay.c), whose id the rows it loads carry.  Only the pipeline's
  * owner (or a member, or a superuser) may.  Waits for a run in progress.
  */

@@ -63,6 +63,7 @@ typedef struct Replay
 	int64 pending;	  /* pending when the replay started */
 	int64 resolved;	  /* reloaded */
 	int64 superseded; /* marked resolved without replaying (supersede) */
+	int64 duplicates; /* closed, their row version pending twice */
 	int64 rejected;	  /* replayed rows that failed again */
 } Replay;
 
@@ -226,6 +227,35 @@ read_pending(Replay *rp)
 }
 
 /*
+ * int64_cmp orders int64 values (bsearch, qsort).
+ */
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64 x = *(const int64 *) a;
+	int64 y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * drop_ids removes the ids gone[0 .. ngone - 1] (sorted here) from rp->ids,
+ * keeping the order of the others.
+ */
+static void
+drop_ids(Replay *rp, int64 *gone, int64 ngone)
+{
+	int64 kept = 0;
+
+	qsort(gone, ngone, sizeof(int64), int64_cmp);
+	for (int64 i = 0; i < rp->nids; i++)
+		if (bsearch(&rp->ids[i], gone, ngone, sizeof(int64), int64_cmp) ==
+			NULL)
+			rp->ids[kept++] = rp->ids[i];
+	rp->nids = kept;
+}
+
+/*
  * source_identity returns the columns that identify a row of the source:
  * its primary key, or else the pipeline's key when the source has all of
  * those columns; NIL when neither (a view without them).
@@ -248,15 +278,68 @@ source_identity(EtlRun *run)
 }
 
 /*
- * int64_cmp orders int64 values (bsearch, qsort).
+ * close_duplicates closes, among the dead letters rp->ids (pending, locked
+ * by read_pending), those whose row version another of them holds too,
+ * rejected at the same stage: the one of the latest run (then the highest
+ * id) stays, the others are resolved as superseded by it, so that a
+ * replay tries each row version once.  Runs record a version once
+ * (ETL_DEAD_LETTERS_INSERT); these are letters an earlier build left
+ * pending twice.  Removes them from rp->ids and returns how many.  Runs as
+ * the extension owner before any code of the pipeline owner, reading only
+ * etl.dead_letters.
  */
-static int
-int64_cmp(const void *a, const void *b)
+static int64
+close_duplicates(Replay *rp)
 {
-	int64 x = *(const int64 *) a;
-	int64 y = *(const int64 *) b;
+	EtlArgs args;
+	EtlUserSwitch sw;
+	int64 n;
+	int64 *dup;
 
-	return x < y ? -1 : x > y ? 1 : 0;
+	if (rp->nids < 2)
+		return 0;
+	etl_args_init(&args);
+	etl_args_add(&args, INT8ARRAYOID, int8_array(rp->ids, rp->nids), false);
+	etl_args_add_int8(&args, rp->pipeline_id);
+	etl_become_extension_owner(&sw);
+	n = (int64) etl_spi_exec(
+		"UPDATE etl.dead_letters d SET status = 'resolved',"
+		" resolved_at = pg_catalog.now(), resolution = s.resolution"
+		" FROM (SELECT DISTINCT ON (o.id) o.id,"
+		" CASE WHEN k.run_id OPERATOR(pg_catalog.>) o.run_id"
+		" THEN 'superseded: recorded again by run ' OPERATOR(pg_catalog.||)"
+		" k.run_id"
+		" ELSE 'superseded: pending already as dead letter '"
+		" OPERATOR(pg_catalog.||) k.id END AS resolution"
+		" FROM etl.dead_letters o JOIN etl.dead_letters k"
+		" ON k.pipeline_id OPERATOR(pg_catalog.=) o.pipeline_id"
+		" AND k.status OPERATOR(pg_catalog.=) 'pending'"
+		" AND pg_catalog.jsonb_hash(k.record) OPERATOR(pg_catalog.=)"
+		" pg_catalog.jsonb_hash(o.record)"
+		" AND k.record OPERATOR(pg_catalog.=) o.record"
+		" AND k.stage OPERATOR(pg_catalog.=) o.stage"
+		" AND (COALESCE(k.run_id, 0) OPERATOR(pg_catalog.>)"
+		" COALESCE(o.run_id, 0)"
+		" OR (k.run_id IS NOT DISTINCT FROM o.run_id"
+		" AND k.id OPERATOR(pg_catalog.>) o.id))"
+		" WHERE o.id OPERATOR(pg_catalog.=) ANY ($1)"
+		" AND k.id OPERATOR(pg_catalog.=) ANY ($1)"
+		" AND o.pipeline_id OPERATOR(pg_catalog.=) $2"
+		" AND o.status OPERATOR(pg_catalog.=) 'pending'"
+		" ORDER BY o.id, COALESCE(k.run_id, 0) DESC, k.id DESC) s"
+		" WHERE d.id OPERATOR(pg_catalog.=) s.id"
+		" AND d.pipeline_id OPERATOR(pg_catalog.=) $2"
+		" AND d.status OPERATOR(pg_catalog.=) 'pending'"
+		" RETURNING d.id",
+		&args, SPI_OK_UPDATE_RETURNING, InvalidSnapshot);
+	etl_restore_user(&sw);
+	if (n == 0)
+		return 0;
+	dup = palloc(sizeof(int64) * n);
+	for (int64 i = 0; i < n; i++)
+		dup[i] = etl_spi_int64(i, 0, 0);
+	drop_ids(rp, dup, n);
+	return n;
 }
 
 /*
@@ -281,7 +364,6 @@ supersede(EtlRun *run, Replay *rp)
 	EtlUserSwitch sw;
 	int64 *sup;
 	int64 nsup;
-	int64 kept = 0;
 	int64 marked;
 
 	if (rp->nids == 0 || p->watermark_column == NULL)
@@ -312,8 +394,6 @@ supersede(EtlRun *run, Replay *rp)
 				 " is not one of those replayed",
 				 sup[i]);
 	}
-	qsort(sup, nsup, sizeof(int64), int64_cmp);
-
 	etl_args_init(&args);
 	etl_args_add(&args, INT8ARRAYOID, int8_array(sup, nsup), false);
 	etl_args_add_int8(&args, p->id);
@@ -328,10 +408,7 @@ supersede(EtlRun *run, Replay *rp)
 							 &args, SPI_OK_UPDATE, InvalidSnapshot);
 	etl_restore_user(&sw);
 
-	for (int64 i = 0; i < rp->nids; i++)
-		if (bsearch(&rp->ids[i], sup, nsup, sizeof(int64), int64_cmp) == NULL)
-			rp->ids[kept++] = rp->ids[i];
-	rp->nids = kept;
+	drop_ids(rp, sup, nsup);
 	return marked;
 }
 
@@ -451,6 +528,18 @@ replay_attempt(EtlRun *run, void *arg)
 	read_pending(rp);
 	rp->pending = rp->nids;
 	run->rec.run_id = rp->pending > 0 ? etl_catalog_next_run_id() : 0;
+	rp->duplicates = close_duplicates(rp);
+	if (rp->duplicates > 0)
+		ereport(
+			NOTICE,
+			(errmsg_plural(INT64_FORMAT " dead letter of pipeline \"%s\" "
+										"holds a row version pending twice",
+						   INT64_FORMAT " dead letters of pipeline \"%s\" "
+										"hold row versions pending twice",
+						   rp->duplicates, rp->duplicates, run->p->name),
+			 errdetail("Another pending dead letter holds the same row "
+					   "version, rejected at the same stage; they were "
+					   "marked resolved and that one is replayed.")));
 
 	etl_become_owner(&sw, run->p->owner);
 	replay_prepare(run);
@@ -518,6 +607,7 @@ etl_replay_dead_letters(const char *name, EtlReplayResult *res)
 
 	etl_run_orchestrated(name, &req, &replay, &rp, &rec);
 	res->retried = rp.pending;
-	res->resolved = rp.resolved + rp.superseded;
-	res->still_pending = rp.pending - rp.resolved - rp.superseded;
+	res->resolved = rp.resolved + rp.superseded + rp.duplicates;
+	res->still_pending =
+		rp.pending - rp.resolved - rp.superseded - rp.duplicates;
 }
