@@ -24,7 +24,7 @@
  *	  KEY SHARE locks on the pipeline's row, which a run never locks, and
  *	  closes the older dead letters its own record again, skipping those
  *	  locked by another transaction, the caller's included
- *	  (ETL_DEAD_LETTERS_INSERT in runs.h).  The
+ *	  (ETL_DEAD_LETTERS_CLOSE in runs.h).  The
  *	  wait is interruptible (cancel, statement_timeout), and the worker runs
  *	  with lock_timeout = 10s so that it can never hang for good.
  *
@@ -85,6 +85,7 @@ static const char *const apply_statements[] = {
 	"INSERT INTO etl.runs SELECT * FROM pg_catalog.jsonb_populate_record("
 	"NULL::etl.runs, $1 OPERATOR(pg_catalog.->) 'run')"
 	" ON CONFLICT (run_id) DO NOTHING RETURNING run_id",
+	ETL_DEAD_LETTERS_CLOSE("$1 OPERATOR(pg_catalog.->) 'dead_letters'"),
 	ETL_DEAD_LETTERS_INSERT("$1 OPERATOR(pg_catalog.->) 'dead_letters'"),
 	ETL_CHECK_RESULTS_INSERT("$1 OPERATOR(pg_catalog.->) 'check_results'"),
 	"SELECT pg_catalog.pg_notify('etl_events', ($1 OPERATOR(pg_catalog.->) "

@@ -68,78 +68,80 @@ typedef struct EtlRunRecord
 	")"
 
 /*
- * The INSERT of dead letters given as a JSON array (the expression src,
- * e.g. $1), shared by the run and the autonomous writer, in the array's
- * order.  A row version (pipeline, stage and record, equal as jsonb) is
- * pending as one dead letter at most: a letter that records again a
- * version pending as a letter of an earlier run closes that letter
- * ('resolved', "superseded: recorded again by run N"), and so does the
- * last of several letters of the array for one version close the others.
- * A letter whose version is pending as one of a later run (a failure
- * record written late, after the run that followed it) or as a letter
- * another transaction has locked is inserted closed ("superseded: ...").
- * The older letters are locked SKIP LOCKED, so that the autonomous writer
- * never waits for the failing backend (which may hold them, after a replay
- * in its transaction).  Each letter costs an index probe of
- * dead_letters_pending_record_idx or two.
+ * The statements that write dead letters given as a JSON array (the
+ * expression src, e.g. $1; letters of one run), shared by the run and the
+ * autonomous writer, run in this order.  A row version (pipeline, stage and
+ * record, equal as jsonb) is pending as one dead letter at most:
+ *
+ * ETL_DEAD_LETTERS_CLOSE closes the pending letters of the versions the
+ * array records again, written by earlier runs or by earlier statements of
+ * its run ('resolved', "superseded: recorded again by run N").  It locks
+ * them SKIP LOCKED, so that the autonomous writer never waits for the
+ * failing backend (which may hold them, after a replay in its
+ * transaction): a letter another transaction holds stays as it is.
+ *
+ * ETL_DEAD_LETTERS_INSERT then inserts the letters in the array's order,
+ * pending, but closed ("superseded: ...") when a later letter of the array
+ * has the same version, or a letter of the version is pending still: one
+ * of a later run (a failure record written late, after the run that
+ * followed it) or one that ETL_DEAD_LETTERS_CLOSE found locked.
+ *
+ * Each letter costs a probe of dead_letters_pending_record_idx in each.
  */
-#define ETL_DEAD_LETTERS_INSERT(src)                                          \
-	"WITH n AS MATERIALIZED (SELECT l.pipeline_id, l.pipeline, l.run_id,"     \
-	" l.stage, l.record, l.error_class, l.sqlstate, l.error_message,"         \
-	" l.occurred_at, l.ordinality AS i,"                                      \
-	" pg_catalog.row_number() OVER (PARTITION BY l.stage, l.record,"          \
-	" CASE WHEN l.record IS NULL THEN l.ordinality END"                       \
-	" ORDER BY l.ordinality DESC) AS last"                                    \
-	" FROM pg_catalog.jsonb_populate_recordset(NULL::etl.dead_letters, " src  \
-	") WITH ORDINALITY AS l),"                                                \
-	" o AS MATERIALIZED (SELECT d.id, n.run_id AS by_run"                     \
-	" FROM n JOIN etl.dead_letters d"                                         \
-	" ON d.pipeline_id OPERATOR(pg_catalog.=) n.pipeline_id"                  \
-	" AND d.status OPERATOR(pg_catalog.=) 'pending'"                          \
-	" AND pg_catalog.jsonb_hash(d.record) OPERATOR(pg_catalog.=)"             \
-	" pg_catalog.jsonb_hash(n.record)"                                        \
-	" AND d.record OPERATOR(pg_catalog.=) n.record"                           \
-	" AND d.stage OPERATOR(pg_catalog.=) n.stage"                             \
-	" AND (d.run_id OPERATOR(pg_catalog.<) n.run_id OR d.run_id IS NULL)"     \
-	" WHERE n.last OPERATOR(pg_catalog.=) 1"                                  \
-	" FOR UPDATE OF d SKIP LOCKED),"                                          \
-	" c AS (UPDATE etl.dead_letters d SET status = 'resolved',"               \
+#define ETL_DEAD_LETTERS_CLOSE(src)                                           \
+	"UPDATE etl.dead_letters d SET status = 'resolved',"                      \
 	" resolved_at = pg_catalog.now(),"                                        \
 	" resolution = 'superseded: recorded again by run '"                      \
 	" OPERATOR(pg_catalog.||) o.by_run"                                       \
-	" FROM o WHERE d.id OPERATOR(pg_catalog.=) o.id)"                         \
-	" INSERT INTO etl.dead_letters (pipeline_id, pipeline, run_id, stage,"    \
+	" FROM (SELECT p.id, n.run_id AS by_run"                                  \
+	" FROM pg_catalog.jsonb_populate_recordset(NULL::etl.dead_letters, " src  \
+	") n JOIN etl.dead_letters p"                                             \
+	" ON p.pipeline_id OPERATOR(pg_catalog.=) n.pipeline_id"                  \
+	" AND p.status OPERATOR(pg_catalog.=) 'pending'"                          \
+	" AND pg_catalog.jsonb_hash(p.record) OPERATOR(pg_catalog.=)"             \
+	" pg_catalog.jsonb_hash(n.record)"                                        \
+	" AND p.record OPERATOR(pg_catalog.=) n.record"                           \
+	" AND p.stage OPERATOR(pg_catalog.=) n.stage"                             \
+	" AND (p.run_id OPERATOR(pg_catalog.<=) n.run_id OR p.run_id IS NULL)"    \
+	" FOR UPDATE OF p SKIP LOCKED) o"                                         \
+	" WHERE d.id OPERATOR(pg_catalog.=) o.id"                                 \
+	" AND d.status OPERATOR(pg_catalog.=) 'pending'"
+
+#define ETL_DEAD_LETTERS_INSERT(src)                                          \
+	"INSERT INTO etl.dead_letters (pipeline_id, pipeline, run_id, stage,"     \
 	" record, error_class, sqlstate, error_message, status, retry_count,"     \
 	" occurred_at, resolved_at, resolution)"                                  \
 	" SELECT n.pipeline_id, n.pipeline, n.run_id, n.stage, n.record,"         \
 	" n.error_class, n.sqlstate, n.error_message,"                            \
-	" CASE WHEN s.resolution IS NULL THEN 'pending' ELSE 'resolved' END, 0,"  \
+	" CASE WHEN r.resolution IS NULL THEN 'pending' ELSE 'resolved' END, 0,"  \
 	" n.occurred_at,"                                                         \
-	" CASE WHEN s.resolution IS NOT NULL THEN pg_catalog.now() END,"          \
-	" s.resolution"                                                           \
-	" FROM n LEFT JOIN LATERAL (SELECT CASE"                                  \
+	" CASE WHEN r.resolution IS NOT NULL THEN pg_catalog.now() END,"          \
+	" r.resolution"                                                           \
+	" FROM (SELECT l.*, pg_catalog.row_number() OVER (PARTITION BY l.stage,"  \
+	" l.record, CASE WHEN l.record IS NULL THEN l.ordinality END"             \
+	" ORDER BY l.ordinality DESC) AS last"                                    \
+	" FROM pg_catalog.jsonb_populate_recordset(NULL::etl.dead_letters, " src  \
+	") WITH ORDINALITY AS l) n"                                               \
+	" LEFT JOIN LATERAL (SELECT k.id, k.run_id FROM etl.dead_letters k"       \
+	" WHERE n.last OPERATOR(pg_catalog.=) 1"                                  \
+	" AND k.pipeline_id OPERATOR(pg_catalog.=) n.pipeline_id"                 \
+	" AND k.status OPERATOR(pg_catalog.=) 'pending'"                          \
+	" AND pg_catalog.jsonb_hash(k.record) OPERATOR(pg_catalog.=)"             \
+	" pg_catalog.jsonb_hash(n.record)"                                        \
+	" AND k.record OPERATOR(pg_catalog.=) n.record"                           \
+	" AND k.stage OPERATOR(pg_catalog.=) n.stage"                             \
+	" ORDER BY k.run_id DESC NULLS LAST, k.id DESC LIMIT 1) k ON true"        \
+	" CROSS JOIN LATERAL (SELECT CASE"                                        \
 	" WHEN n.last OPERATOR(pg_catalog.>) 1"                                   \
 	" THEN 'superseded: recorded again by run ' OPERATOR(pg_catalog.||)"      \
 	" n.run_id"                                                               \
 	" WHEN k.run_id OPERATOR(pg_catalog.>) n.run_id"                          \
 	" THEN 'superseded: recorded again by run ' OPERATOR(pg_catalog.||)"      \
 	" k.run_id"                                                               \
-	" ELSE 'superseded: pending already as dead letter '"                     \
-	" OPERATOR(pg_catalog.||) k.id END AS resolution"                         \
-	" FROM (SELECT NULL::pg_catalog.int8 AS id, NULL::pg_catalog.int8 AS"     \
-	" run_id WHERE n.last OPERATOR(pg_catalog.>) 1"                           \
-	" UNION ALL (SELECT d.id, d.run_id FROM etl.dead_letters d"               \
-	" WHERE n.last OPERATOR(pg_catalog.=) 1"                                  \
-	" AND d.pipeline_id OPERATOR(pg_catalog.=) n.pipeline_id"                 \
-	" AND d.status OPERATOR(pg_catalog.=) 'pending'"                          \
-	" AND pg_catalog.jsonb_hash(d.record) OPERATOR(pg_catalog.=)"             \
-	" pg_catalog.jsonb_hash(n.record)"                                        \
-	" AND d.record OPERATOR(pg_catalog.=) n.record"                           \
-	" AND d.stage OPERATOR(pg_catalog.=) n.stage"                             \
-	" AND d.run_id IS DISTINCT FROM n.run_id"                                 \
-	" AND NOT EXISTS (SELECT FROM o WHERE o.id OPERATOR(pg_catalog.=) d.id)"  \
-	" ORDER BY d.run_id DESC NULLS LAST, d.id DESC LIMIT 1)) k) s ON true"    \
-	" ORDER BY n.i"
+	" WHEN k.id IS NOT NULL"                                                  \
+	" THEN 'superseded: pending already as dead letter '"                     \
+	" OPERATOR(pg_catalog.||) k.id END AS resolution) r"                      \
+	" ORDER BY n.ordinality"
 
 extern int64 etl_catalog_next_run_id(void);
 extern void etl_catalog_record_run(EtlRunRecord *r);

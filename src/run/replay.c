@@ -282,11 +282,11 @@ source_identity(EtlRun *run)
  * by read_pending), those whose row version another of them holds too,
  * rejected at the same stage: the one of the latest run (then the highest
  * id) stays, the others are resolved as superseded by it, so that a
- * replay tries each row version once.  Runs record a version once
- * (ETL_DEAD_LETTERS_INSERT); these are letters an earlier build left
- * pending twice.  Removes them from rp->ids and returns how many.  Runs as
- * the extension owner before any code of the pipeline owner, reading only
- * etl.dead_letters.
+ * replay tries each row version once.  Runs keep a version pending once
+ * (ETL_DEAD_LETTERS_CLOSE of catalog/runs.h); these are letters an earlier
+ * build left pending twice.  Removes them from rp->ids and returns how
+ * many.  Runs as the extension owner before any code of the pipeline
+ * owner, reading only etl.dead_letters.
  */
 static int64
 close_duplicates(Replay *rp)
@@ -323,7 +323,6 @@ close_duplicates(Replay *rp)
 		" OR (k.run_id IS NOT DISTINCT FROM o.run_id"
 		" AND k.id OPERATOR(pg_catalog.>) o.id))"
 		" WHERE o.id OPERATOR(pg_catalog.=) ANY ($1)"
-		" AND k.id OPERATOR(pg_catalog.=) ANY ($1)"
 		" AND o.pipeline_id OPERATOR(pg_catalog.=) $2"
 		" AND o.status OPERATOR(pg_catalog.=) 'pending'"
 		" ORDER BY o.id, COALESCE(k.run_id, 0) DESC, k.id DESC) s"

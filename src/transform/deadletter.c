@@ -9,8 +9,9 @@
  *	  file, so that a run's memory does not grow with its bad rows.  The run
  *	  writes them with its other records, in the order found: in the run's
  *	  transaction when the run succeeds, through the autonomous writer when
- *	  it fails.  Both paths insert the same JSON array
- *	  (ETL_DEAD_LETTERS_INSERT).
+ *	  it fails.  Both paths write the same JSON array
+ *	  (ETL_DEAD_LETTERS_CLOSE and ETL_DEAD_LETTERS_INSERT: a row version
+ *	  is pending as one dead letter at most).
  *
  *	  Dead letters may hold personal data: row level security on
  *	  etl.dead_letters shows each role the dead letters of the pipelines
@@ -333,7 +334,9 @@ etl_dead_letters_json(StringInfo buf, EtlRun *run)
 
 /*
  * etl_dead_letters_store inserts the run's dead letters in the current
- * transaction (a succeeding run), ETL_DEAD_LETTERS_CHUNK a statement, each
+ * transaction (a succeeding run), closing the pending letters of the row
+ * versions they record again (see runs.h), ETL_DEAD_LETTERS_CHUNK a
+ * statement (two: ETL_DEAD_LETTERS_CLOSE, ETL_DEAD_LETTERS_INSERT), each
  * chunk's JSON built and parsed in a memory context reset after it: a run
  * with 100,000 dead letters does not hold them all as one JSON document.
  */
@@ -363,6 +366,8 @@ etl_dead_letters_store(EtlRun *run)
 					 DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)),
 					 false);
 		etl_become_extension_owner(&sw);
+		etl_spi_exec(ETL_DEAD_LETTERS_CLOSE("$1"), &args, SPI_OK_UPDATE,
+					 InvalidSnapshot);
 		etl_spi_exec(ETL_DEAD_LETTERS_INSERT("$1"), &args, SPI_OK_INSERT,
 					 InvalidSnapshot);
 		etl_restore_user(&sw);
