@@ -536,9 +536,14 @@ replay_attempt(EtlRun *run, void *arg)
 						   INT64_FORMAT " dead letters of pipeline \"%s\" "
 										"hold row versions pending twice",
 						   rp->duplicates, rp->duplicates, run->p->name),
-			 errdetail("Another pending dead letter holds the same row "
-					   "version, rejected at the same stage; they were "
-					   "marked resolved and that one is replayed.")));
+			 errdetail_plural(
+				 "Another pending dead letter holds the same row version, "
+				 "rejected at the same stage; it was marked resolved and "
+				 "that one is replayed.",
+				 "Other pending dead letters hold the same row versions, "
+				 "rejected at the same stages; they were marked resolved "
+				 "and those are replayed.",
+				 rp->duplicates)));
 
 	etl_become_owner(&sw, run->p->owner);
 	replay_prepare(run);
