@@ -118,6 +118,7 @@ REGRESS = \
 	run_cdc \
 	run_snapshot \
 	snapshot_rejects \
+	snapshot_key_spelling \
 	delete_insert_whole \
 	schema_drift \
 	schedule \

@@ -164,7 +164,11 @@ etl_deparse_snapshot_classify(const EtlBatchSql *b)
 /*
  * etl_deparse_snapshot_delete returns the statement that removes the
  * target rows of the vanished keys: a DELETE, or with soft set, an UPDATE
- * that stamps soft_column with the run's start.
+ * that stamps soft_column with the run's start.  A target row that a row
+ * of the transformed source still matches, as the target compares keys,
+ * stays: a vanished key hash may be another spelling of a key that is
+ * still there (numeric 1.0 and 1.00, text under a case-insensitive
+ * collation of the target's key).
  */
 char *
 etl_deparse_snapshot_delete(const EtlBatchSql *b, const char *soft_column)
@@ -183,6 +187,11 @@ etl_deparse_snapshot_delete(const EtlBatchSql *b, const char *soft_column)
 	append_vanished(&buf, b);
 	appendStringInfoString(&buf, " WHERE ");
 	etl_append_key_match(&buf, b, "etl_target", "etl_v");
+	appendStringInfo(&buf,
+					 " AND NOT EXISTS (SELECT FROM (\n%s\n) AS etl_k WHERE ",
+					 b->map->transform_sql);
+	etl_append_key_match(&buf, b, "etl_target", "etl_k");
+	appendStringInfoChar(&buf, ')');
 	if (soft_column)
 		appendStringInfo(&buf, " AND etl_target.%s IS NULL",
 						 quote_identifier(soft_column));
