@@ -67,6 +67,35 @@ DELETE FROM ks.names WHERE k = 'BOB';
 SELECT status, rows_extracted, rows_deleted, rows_unchanged FROM etl_run('ks_names');
 SELECT k, v FROM ks.names_dst ORDER BY v;
 
+-- the delete of the vanished keys is planned without nested loops: the
+-- caller's enable_nestloop is as it was after a run that deletes, and
+-- after one that fails in the delete (a trigger of the target refuses it,
+-- seeing the setting the run gave the statement)
+SET enable_nestloop = on;
+DELETE FROM ks.names WHERE k = 'ann';
+INSERT INTO ks.names VALUES ('cy', 3), ('di', 4);
+SELECT status, rows_inserted, rows_deleted FROM etl_run('ks_names');
+SHOW enable_nestloop;
+CREATE FUNCTION ks.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'deleting % refused', OLD.k
+        USING ERRCODE = '23514', DETAIL = 'enable_nestloop: ' || current_setting('enable_nestloop');
+END $$;
+CREATE TRIGGER refuse BEFORE DELETE ON ks.names_dst FOR EACH ROW EXECUTE FUNCTION ks.refuse();
+DELETE FROM ks.names WHERE k = 'cy';
+DO $$
+DECLARE
+    d text;
+BEGIN
+    PERFORM etl_run('ks_names');
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+    RAISE NOTICE 'run failed: %, %', SQLSTATE, d;
+END $$;
+SHOW enable_nestloop;
+SELECT k, v FROM ks.names_dst ORDER BY v;
+RESET enable_nestloop;
+
 SET client_min_messages = warning;
 SELECT etl_drop_pipeline('ks_hard'), etl_drop_pipeline('ks_soft'), etl_drop_pipeline('ks_names');
 DROP SCHEMA ks CASCADE;

@@ -18,6 +18,7 @@
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -234,6 +235,31 @@ snapshot_reject_repeats(EtlRun *run, EtlIsolateHooks *hooks)
 }
 
 /*
+ * delete_vanished deletes the target rows of the vanished keys (with soft,
+ * stamps them: etl_deparse_snapshot_delete()) and returns how many, planned
+ * without nested loops.  The statement reads the transformed source twice
+ * (the keys left, the keys the target still finds), each time through the
+ * CTE of the whole source; with the signatures' statistics behind (a first
+ * load just stored them) the planner takes the vanished keys for one row
+ * and would rescan that CTE for each of them.  An error rolls the setting
+ * back with the subtransaction (or transaction) it ends.
+ */
+static int64
+delete_vanished(EtlRun *run, const char *soft)
+{
+	int nestlevel = NewGUCNestLevel();
+	int64 n;
+
+	(void) set_config_option("enable_nestloop", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	n = etl_load_exec(run,
+					  etl_deparse_snapshot_delete(etl_batch_sql(run), soft),
+					  soft ? SPI_OK_UPDATE : SPI_OK_DELETE);
+	AtEOXact_GUC(true, nestlevel);
+	return n;
+}
+
+/*
  * snapshot_finish applies what the comparison found besides the load
  * of new and changed rows: the vanished keys are deleted from the target
  * (or, with options.delete_mode 'soft', stamped), keys back in the source
@@ -261,9 +287,7 @@ snapshot_finish(EtlRun *run, EtlSnapshotDiff *d)
 		soft = etl_option_text(run->p, "soft_delete_column", "_deleted_at");
 
 	if (d->vanished > 0)
-		deleted = etl_load_exec(
-			run, etl_deparse_snapshot_delete(etl_batch_sql(run), soft),
-			soft ? SPI_OK_UPDATE : SPI_OK_DELETE);
+		deleted = delete_vanished(run, soft);
 	if (soft && d->new_keys > 0)
 		(void) etl_load_exec(
 			run, etl_deparse_snapshot_revive(etl_batch_sql(run), soft, staged),
