@@ -2055,9 +2055,12 @@ def report_targets(text):
             for row in lines[i + 2:]:
                 if not row.startswith("|"):
                     break
-                goal, bound, measured, verdict = (
-                    cell.strip() for cell in row.strip()[1:-1].rsplit("|", 3))
-                rows.append((goal, bound, measured, verdict))
+                # goal | bound | measured | verdict; a "|" in the measured
+                # text stays in it; a row of fewer cells is not a target
+                cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+                if len(cells) < 4:
+                    continue
+                rows.append((cells[0], cells[1], " | ".join(cells[2:-1]), cells[-1]))
     return rows
 
 
@@ -2067,7 +2070,9 @@ def render_summary(text):
     targets = report_targets(text)
     missed = [t for t in targets if t[3].startswith("MISSED")]
     out = [f"<!-- bench:begin {SUMMARY} -->"]
-    if missed:
+    if not targets:
+        out.append("No target in the results below.")
+    elif missed:
         out.append(f"Missed by the results below: {len(missed)} of {len(targets)} targets: "
                    + "; ".join(f"{goal}: {measured.split(' (')[0]}, {verdict.lower()}"
                                for goal, _, measured, verdict in missed) + ".")
