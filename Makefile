@@ -119,6 +119,7 @@ REGRESS = \
 	run_snapshot \
 	snapshot_rejects \
 	snapshot_key_spelling \
+	key_equality \
 	delete_insert_whole \
 	schema_drift \
 	schedule \

@@ -36,6 +36,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -488,10 +489,83 @@ etl_deparse_as_target(StringInfo buf, EtlColumn *col, const char *alias)
 }
 
 /*
+ * etl_key_equality returns the equality operator that key values of type
+ * are compared with: the one of the type's (a domain's base type's)
+ * default btree, else hash, operator class, which a unique index on the
+ * type uses unless it names another class; InvalidOid when the type has
+ * none, it does not return boolean, or type is InvalidOid.  Only a
+ * superuser makes an operator class (the default of a type or not), so the
+ * operator is code that a superuser bound to the type, and the target's
+ * unique index calls it already.
+ */
+Oid
+etl_key_equality(Oid type)
+{
+	TypeCacheEntry *tc;
+
+	if (!OidIsValid(type))
+		return InvalidOid;
+	tc = lookup_type_cache(getBaseType(type), TYPECACHE_EQ_OPR);
+	if (!OidIsValid(tc->eq_opr) || get_op_rettype(tc->eq_opr) != BOOLOID)
+		return InvalidOid;
+	return tc->eq_opr;
+}
+
+/*
+ * etl_append_equality writes "lhs = rhs" for two values of type (the
+ * SQL of each given): with the type's key equality (etl_key_equality),
+ * as OPERATOR(schema.name) when it lives outside pg_catalog, so that it
+ * resolves the same whatever the search_path -- under the pinned one a
+ * citext's "=" would resolve to text's, through citext's implicit cast.
+ * Operands are cast to the operator's own types when the type is not
+ * them (a domain), so that it is found as an exact match in its schema
+ * and no other operator of that schema can be chosen.  Operators of
+ * pg_catalog, and types without an equality, keep "=" as the pinned
+ * search_path resolves it.
+ */
+void
+etl_append_equality(StringInfo buf, Oid type, const char *lhs, const char *rhs)
+{
+	Oid opr = etl_key_equality(type);
+	HeapTuple tup;
+	Form_pg_operator form;
+
+	tup = OidIsValid(opr) ? SearchSysCache1(OPEROID, ObjectIdGetDatum(opr))
+						  : NULL;
+	if (!HeapTupleIsValid(tup))
+	{
+		appendStringInfo(buf, "%s = %s", lhs, rhs);
+		return;
+	}
+	form = (Form_pg_operator) GETSTRUCT(tup);
+	if (form->oprnamespace == PG_CATALOG_NAMESPACE)
+	{
+		ReleaseSysCache(tup);
+		appendStringInfo(buf, "%s = %s", lhs, rhs);
+		return;
+	}
+	if (form->oprleft == type && form->oprright == type)
+		appendStringInfo(
+			buf, "%s OPERATOR(%s.%s) %s", lhs,
+			quote_identifier(get_namespace_name(form->oprnamespace)),
+			NameStr(form->oprname), rhs);
+	else
+		appendStringInfo(
+			buf, "CAST(%s AS %s) OPERATOR(%s.%s) CAST(%s AS %s)", lhs,
+			format_type_be_qualified(form->oprleft),
+			quote_identifier(get_namespace_name(form->oprnamespace)),
+			NameStr(form->oprname), rhs,
+			format_type_be_qualified(form->oprright));
+	ReleaseSysCache(tup);
+}
+
+/*
  * etl_append_key_match writes "a.k1 = b.k1 AND ..." over the key columns; a is
  * the target (or a row of the target's types), b the batch, whose values are
  * converted to the target's types first (an int batch key matches a text
- * target key by the text it is stored as).
+ * target key by the text it is stored as).  Each "=" is the target key
+ * type's own equality (etl_append_equality), the one its unique index
+ * compares with.
  */
 void
 etl_append_key_match(StringInfo buf, const EtlBatchSql *batch, const char *a,
@@ -503,12 +577,18 @@ etl_append_key_match(StringInfo buf, const EtlBatchSql *batch, const char *a,
 	foreach (lc, batch->map->columns)
 	{
 		EtlColumn *col = lfirst(lc);
+		StringInfoData rhs;
 
 		if (!col->is_key)
 			continue;
-		appendStringInfo(buf, "%s%s.%s = ", first ? "" : " AND ", a,
-						 quote_identifier(col->name));
-		etl_deparse_as_target(buf, col, b);
+		initStringInfo(&rhs);
+		etl_deparse_as_target(&rhs, col, b);
+		if (!first)
+			appendStringInfoString(buf, " AND ");
+		etl_append_equality(buf, col->tgt_type,
+							psprintf("%s.%s", a, quote_identifier(col->name)),
+							rhs.data);
+		pfree(rhs.data);
 		first = false;
 	}
 }
@@ -543,16 +623,21 @@ etl_append_key_row(StringInfo buf, const EtlBatchSql *b, const char *alias)
 }
 
 /*
- * etl_has_equality tells whether "=" between two types resolves to a boolean
- * operator under the current (pinned) search_path.
+ * etl_has_equality tells whether two values of ltype and rtype can be
+ * compared for equality: the same type with a key equality
+ * (etl_key_equality, as etl_append_equality writes it), or "=" between
+ * them resolves to a boolean operator under the current (pinned)
+ * search_path.
  */
 bool
 etl_has_equality(Oid ltype, Oid rtype)
 {
-	Operator op =
-		oper(NULL, list_make1(makeString("=")), ltype, rtype, true, -1);
+	Operator op;
 	bool ok;
 
+	if (ltype == rtype && OidIsValid(etl_key_equality(ltype)))
+		return true;
+	op = oper(NULL, list_make1(makeString("=")), ltype, rtype, true, -1);
 	if (op == NULL)
 		return false;
 	ok = ((Form_pg_operator) GETSTRUCT(op))->oprresult == BOOLOID;

@@ -42,6 +42,9 @@ extern void etl_append_key_match(StringInfo buf, const EtlBatchSql *batch,
 								 const char *a, const char *b);
 extern void etl_append_key_row(StringInfo buf, const EtlBatchSql *b,
 							   const char *alias);
+extern Oid etl_key_equality(Oid type);
+extern void etl_append_equality(StringInfo buf, Oid type, const char *lhs,
+								const char *rhs);
 extern bool etl_has_equality(Oid ltype, Oid rtype);
 extern char *etl_stage_filter(const EtlBatchSql *b, const char *alias);
 

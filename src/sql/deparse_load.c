@@ -327,7 +327,8 @@ etl_deparse_revive(const EtlBatchSql *b)
 
 /*
  * append_key_source_match writes the key match of DELETE ... USING: the
- * keys of etl_source are of the target's types already.
+ * keys of etl_source are of the target's types already, compared with
+ * their equality (etl_append_equality).
  */
 static void
 append_key_source_match(StringInfo buf, const EtlBatchSql *b)
@@ -343,8 +344,10 @@ append_key_source_match(StringInfo buf, const EtlBatchSql *b)
 		if (!col->is_key)
 			continue;
 		q = quote_identifier(col->name);
-		appendStringInfo(buf, "%setl_target.%s = etl_source.%s",
-						 first ? "" : " AND ", q, q);
+		if (!first)
+			appendStringInfoString(buf, " AND ");
+		etl_append_equality(buf, col->tgt_type, psprintf("etl_target.%s", q),
+							psprintf("etl_source.%s", q));
 		first = false;
 	}
 }
@@ -445,7 +448,8 @@ etl_deparse_delete_all(const EtlBatchSql *b)
 /*
  * etl_deparse_cdc_delete returns the DELETE of the target rows whose key's
  * last change in the range is a delete (mode cdc).  Key columns have the
- * same names in the change rows and the target.
+ * same names in the change rows and the target; of the same type there,
+ * they compare with its equality (etl_append_equality).
  */
 char *
 etl_deparse_cdc_delete(const EtlBatchSql *b)
@@ -461,9 +465,20 @@ etl_deparse_cdc_delete(const EtlBatchSql *b)
 					 etl_deparse_cdc_op_test(b, "etl_d", true));
 	foreach (lc, b->p->key)
 	{
-		const char *q = quote_identifier(lfirst(lc));
+		const char *k = lfirst(lc);
+		const char *q = quote_identifier(k);
+		AttrNumber tatt = get_attnum(b->target_relid, k);
+		AttrNumber satt = get_attnum(b->source_relid, k);
+		Oid type = InvalidOid;
 
-		appendStringInfo(&buf, " AND etl_target.%s = etl_d.%s", q, q);
+		/* the target key type's equality when the change row has its type */
+		if (tatt != InvalidAttrNumber && satt != InvalidAttrNumber &&
+			get_atttype(b->target_relid, tatt) ==
+				get_atttype(b->source_relid, satt))
+			type = get_atttype(b->target_relid, tatt);
+		appendStringInfoString(&buf, " AND ");
+		etl_append_equality(&buf, type, psprintf("etl_target.%s", q),
+							psprintf("etl_d.%s", q));
 	}
 	return buf.data;
 }

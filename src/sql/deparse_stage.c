@@ -246,8 +246,9 @@ etl_deparse_stage_record(const EtlBatchSql *b)
  * row their record is a version of (the same values of the columns keys)
  * with a watermark value past the record's.  Ids come out in order.  NULL
  * when the pipeline has no watermark column (modes snapshot and full: no
- * version to compare), or a key column has no equality operator under the
- * pinned search_path.
+ * version to compare), or a key column has no equality operator
+ * (etl_has_equality).  Key columns compare with their type's equality
+ * (etl_append_equality).
  */
 char *
 etl_deparse_superseded(const EtlBatchSql *b, List *keys)
@@ -280,8 +281,10 @@ etl_deparse_superseded(const EtlBatchSql *b, List *keys)
 		type = get_atttype(b->source_relid, attnum);
 		if (!etl_has_equality(type, type))
 			return NULL;
-		appendStringInfo(&buf, "etl_s.%s = etl_r.%s AND ", quote_identifier(k),
-						 quote_identifier(k));
+		etl_append_equality(&buf, type,
+							psprintf("etl_s.%s", quote_identifier(k)),
+							psprintf("etl_r.%s", quote_identifier(k)));
+		appendStringInfoString(&buf, " AND ");
 	}
 	appendStringInfo(&buf, "etl_s.%s > etl_r.%s) ORDER BY etl_d.id", wm, wm);
 	return buf.data;
