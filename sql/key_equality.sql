@@ -7,7 +7,8 @@
 -- (merge, delete_insert) and full, with no dead letter; mode snapshot keeps
 -- a row whose key only changed case; mode cdc deletes and updates the row
 -- of a key spelt otherwise; a domain over citext compares alike; a dead
--- letter whose key has a later version spelt otherwise is superseded.
+-- letter whose key has a later version spelt otherwise is superseded;
+-- loads append and partition_swap find the key too.
 
 CREATE SCHEMA ke;
 CREATE EXTENSION citext SCHEMA ke;
@@ -84,6 +85,24 @@ SELECT * FROM ke.run('ke_snap');
 DELETE FROM ke.snap WHERE k OPERATOR(ke.=) 'ann';
 SELECT * FROM ke.run('ke_snap');
 
+-- load append skips 'BOB', whose key the target has as 'bob'; load
+-- partition_swap rebuilds the partition with 'bob' updated
+CREATE TABLE ke.app_dst (k ke.citext PRIMARY KEY, v int);
+INSERT INTO ke.app_dst VALUES ('bob', 1);
+SELECT etl_create_pipeline('ke_app', 'ke.snap', 'ke.app_dst', mode => 'snapshot',
+    load => 'append') > 0 AS created;
+SELECT * FROM ke.run('ke_app');
+CREATE TABLE ke.sales (k ke.citext, d date, v int, at timestamptz);
+CREATE TABLE ke.swap_dst (k ke.citext, d date, v int, PRIMARY KEY (k, d))
+    PARTITION BY RANGE (d);
+CREATE TABLE ke.swap_dst_2024_01 PARTITION OF ke.swap_dst
+    FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
+INSERT INTO ke.swap_dst VALUES ('bob', '2024-01-05', 1), ('ann', '2024-01-06', 2);
+INSERT INTO ke.sales VALUES ('BOB', '2024-01-05', 10, now()), ('Cy', '2024-01-07', 30, now());
+SELECT etl_create_pipeline('ke_swap', 'ke.sales', 'ke.swap_dst', watermark_column => 'at',
+    load => 'partition_swap', transform => 'SELECT k, d, v FROM etl_delta') > 0 AS created;
+SELECT * FROM ke.run('ke_swap');
+
 -- mode cdc: a delete of 'BOB' deletes the row 'bob', an update of 'ANN'
 -- updates the row 'ann'
 CREATE TABLE ke.changes (lsn pg_lsn, _cdc_operation text, k ke.citext, v int);
@@ -113,6 +132,6 @@ SELECT record->>'k' AS k, status, resolution FROM etl.dead_letters WHERE pipelin
 SET client_min_messages = warning;
 SELECT etl_drop_pipeline('ke_merge'), etl_drop_pipeline('ke_di'), etl_drop_pipeline('ke_full'),
        etl_drop_pipeline('ke_dom'), etl_drop_pipeline('ke_snap'), etl_drop_pipeline('ke_cdc'),
-       etl_drop_pipeline('ke_items');
+       etl_drop_pipeline('ke_items'), etl_drop_pipeline('ke_app'), etl_drop_pipeline('ke_swap');
 DROP SCHEMA ke CASCADE;
 RESET client_min_messages;
