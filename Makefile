@@ -110,6 +110,7 @@ REGRESS = \
 	security \
 	failures \
 	replay \
+	replay_snapshot \
 	checks \
 	observe \
 	run_xid \

@@ -64,6 +64,7 @@ typedef struct Replay
 	int64 resolved;	  /* reloaded */
 	int64 superseded; /* marked resolved without replaying (supersede) */
 	int64 duplicates; /* closed, their row version pending twice */
+	int64 gone;		  /* of the superseded, those whose source row is gone */
 	int64 rejected;	  /* replayed rows that failed again */
 } Replay;
 
@@ -342,35 +343,76 @@ close_duplicates(Replay *rp)
 }
 
 /*
+ * supersede_mark marks resolved as superseded, with resolution, the n dead
+ * letters ids (sorted) of the replay, as the extension owner, and returns
+ * how many it marked.
+ */
+static int64
+supersede_mark(Replay *rp, const int64 *ids, int64 n, const char *resolution)
+{
+	EtlArgs args;
+	EtlUserSwitch sw;
+	int64 marked;
+
+	if (n == 0)
+		return 0;
+	etl_args_init(&args);
+	etl_args_add(&args, INT8ARRAYOID, int8_array(ids, n), false);
+	etl_args_add_int8(&args, rp->pipeline_id);
+	etl_args_add_text(&args, resolution);
+	etl_become_extension_owner(&sw);
+	marked =
+		(int64) etl_spi_exec("UPDATE etl.dead_letters SET status = 'resolved',"
+							 " resolved_at = pg_catalog.now(), resolution = $3"
+							 " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+							 " AND pipeline_id OPERATOR(pg_catalog.=) $2"
+							 " AND status OPERATOR(pg_catalog.=) 'pending'",
+							 &args, SPI_OK_UPDATE, InvalidSnapshot);
+	etl_restore_user(&sw);
+	return marked;
+}
+
+/*
  * supersede marks resolved, without replaying them, the dead letters whose
- * source row now has a newer version than the one they hold (a watermark
- * value past the record's): that version was loaded by a later run, or
- * will be by the next, and replaying the old one would overwrite it.  The
- * row is found by the source's primary key, or by the pipeline's key when
- * the source has those columns; without either nothing is superseded.
- * Removes them from rp->ids and returns how many.  Called as the pipeline
- * owner (it reads the source); marks as the extension owner, ids checked
- * against rp->ids.
+ * source row the replay would load over a newer state of the source.  With
+ * a watermark column: the source row has a newer version than the one
+ * they hold (a watermark value past the record's), loaded by a later run
+ * or due to be loaded by the next.  Without one (modes snapshot and full,
+ * whose runs make the target mirror the source): no source row of their
+ * key is the record any more (its current version was loaded by a later
+ * run or is due to be), or none has their key (the run deleted it from the
+ * target, or will).  The row is found by the source's primary key, or by
+ * the pipeline's key when the source has those columns; without either, or
+ * with a NULL key part, nothing is superseded.  Removes them from rp->ids,
+ * counts the gone ones in rp->gone and returns how many it marked.  Called
+ * as the pipeline owner (it reads the source); marks as the extension
+ * owner, ids checked against rp->ids.
  */
 static int64
 supersede(EtlRun *run, Replay *rp)
 {
 	EtlPipeline *p = run->p;
 	List *keys;
-	AttrNumber attnum;
 	char *sql;
 	EtlArgs args;
-	EtlUserSwitch sw;
 	int64 *sup;
+	int64 *newer;
+	int64 *gone;
 	int64 nsup;
+	int64 nnewer = 0;
+	int64 ngone = 0;
 	int64 marked;
 
-	if (rp->nids == 0 || p->watermark_column == NULL)
+	if (rp->nids == 0)
 		return 0;
-	attnum = get_attnum(run->source_relid, p->watermark_column);
-	if (attnum == InvalidAttrNumber)
-		return 0;
-	etl_check_watermark_type(p, get_atttype(run->source_relid, attnum));
+	if (p->watermark_column != NULL)
+	{
+		AttrNumber attnum = get_attnum(run->source_relid, p->watermark_column);
+
+		if (attnum == InvalidAttrNumber)
+			return 0;
+		etl_check_watermark_type(p, get_atttype(run->source_relid, attnum));
+	}
 	keys = source_identity(run);
 	if (keys == NIL ||
 		(sql = etl_deparse_superseded(etl_batch_sql(run), keys)) == NULL)
@@ -383,8 +425,13 @@ supersede(EtlRun *run, Replay *rp)
 	if (nsup == 0)
 		return 0;
 	sup = palloc(sizeof(int64) * nsup);
+	newer = palloc(sizeof(int64) * nsup);
+	gone = palloc(sizeof(int64) * nsup);
 	for (int64 i = 0; i < nsup; i++)
 	{
+		bool isnull;
+		Datum is_gone;
+
 		sup[i] = etl_spi_int64(i, 0, 0);
 		if (bsearch(&sup[i], rp->ids, rp->nids, sizeof(int64), int64_cmp) ==
 			NULL)
@@ -392,23 +439,65 @@ supersede(EtlRun *run, Replay *rp)
 				 "etl_ext: dead letter " INT64_FORMAT
 				 " is not one of those replayed",
 				 sup[i]);
+		is_gone = etl_spi_datum(i, 1, &isnull);
+		if (!isnull && DatumGetBool(is_gone))
+			gone[ngone++] = sup[i];
+		else
+			newer[nnewer++] = sup[i];
 	}
-	etl_args_init(&args);
-	etl_args_add(&args, INT8ARRAYOID, int8_array(sup, nsup), false);
-	etl_args_add_int8(&args, p->id);
-	etl_become_extension_owner(&sw);
-	marked =
-		(int64) etl_spi_exec("UPDATE etl.dead_letters SET status = 'resolved',"
-							 " resolved_at = pg_catalog.now(),"
-							 " resolution = '" ETL_RESOLUTION_SUPERSEDED "'"
-							 " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
-							 " AND pipeline_id OPERATOR(pg_catalog.=) $2"
-							 " AND status OPERATOR(pg_catalog.=) 'pending'",
-							 &args, SPI_OK_UPDATE, InvalidSnapshot);
-	etl_restore_user(&sw);
+	qsort(newer, nnewer, sizeof(int64), int64_cmp);
+	qsort(gone, ngone, sizeof(int64), int64_cmp);
+
+	marked = supersede_mark(rp, newer, nnewer, ETL_RESOLUTION_SUPERSEDED);
+	rp->gone = supersede_mark(rp, gone, ngone, ETL_RESOLUTION_GONE);
+	marked += rp->gone;
 
 	drop_ids(rp, sup, nsup);
 	return marked;
+}
+
+/*
+ * supersede_notice counts in NOTICEs the dead letters supersede() marked:
+ * those whose source row has a newer version, then those whose source row
+ * is gone.
+ */
+static void
+supersede_notice(EtlRun *run, Replay *rp)
+{
+	int64 newer = rp->superseded - rp->gone;
+
+	if (newer > 0)
+		ereport(NOTICE,
+				(errmsg_plural(INT64_FORMAT " dead letter of pipeline \"%s\" "
+											"is superseded",
+							   INT64_FORMAT " dead letters of pipeline \"%s\" "
+											"are superseded",
+							   newer, newer, run->p->name),
+				 errdetail_plural(
+					 "Its source row has a newer version, loaded by a later "
+					 "run or due to be loaded by the next; it was marked "
+					 "resolved without replaying it.",
+					 "Their source rows have newer versions, loaded by a "
+					 "later run or due to be loaded by the next; they were "
+					 "marked resolved without replaying them.",
+					 newer)));
+	if (rp->gone > 0)
+		ereport(NOTICE,
+				(errmsg_plural(INT64_FORMAT " dead letter of pipeline \"%s\" "
+											"is superseded",
+							   INT64_FORMAT " dead letters of pipeline \"%s\" "
+											"are superseded",
+							   rp->gone, rp->gone, run->p->name),
+				 errdetail_plural(
+					 "Its row is gone from the source, and the pipeline's "
+					 "runs delete from the target the rows the source no "
+					 "longer has; it was marked resolved without replaying "
+					 "it.",
+					 "Their rows are gone from the source, and the "
+					 "pipeline's runs delete from the target the rows the "
+					 "source no longer has; they were marked resolved "
+					 "without replaying them.",
+					 rp->gone)));
 }
 
 /*
@@ -509,7 +598,7 @@ replay_begin(EtlRun *run, void *arg)
 /*
  * replay_attempt is the attempt of a replay (the run orchestrator's, in a
  * subtransaction): it reads which dead letters are pending before any code
- * of the pipeline owner runs, marks those a newer source row supersedes,
+ * of the pipeline owner runs, marks those the source supersedes,
  * and loads the others as a run would have (transform, checks, load, each
  * row isolated), recorded as a run when there were any.
  */
@@ -548,21 +637,7 @@ replay_attempt(EtlRun *run, void *arg)
 	etl_become_owner(&sw, run->p->owner);
 	replay_prepare(run);
 	rp->superseded = supersede(run, rp);
-	if (rp->superseded > 0)
-		ereport(NOTICE,
-				(errmsg_plural(INT64_FORMAT " dead letter of pipeline \"%s\" "
-											"is superseded",
-							   INT64_FORMAT " dead letters of pipeline \"%s\" "
-											"are superseded",
-							   rp->superseded, rp->superseded, run->p->name),
-				 errdetail_plural(
-					 "Its source row has a newer version, loaded by a later "
-					 "run or due to be loaded by the next; it was marked "
-					 "resolved without replaying it.",
-					 "Their source rows have newer versions, loaded by a "
-					 "later run or due to be loaded by the next; they were "
-					 "marked resolved without replaying them.",
-					 rp->superseded)));
+	supersede_notice(run, rp);
 	if (rp->nids > 0)
 	{
 		n = replay_stage(run, rp);

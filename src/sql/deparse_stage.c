@@ -3,8 +3,8 @@
  * deparse_stage.c
  *	  The statements that read a run's batch from its stage (bad-row isolation,
  *	  dead-letter replay): the rows staged and in which order, duplicate keys,
- *	  the probes of a transform, a staged row as JSON, and the dead letters a
- *	  newer source row supersedes.
+ *	  the probes of a transform, a staged row as JSON, and the dead letters the
+ *	  source supersedes.
  *
  * IDENTIFICATION
  *	  src/sql/deparse_stage.c
@@ -241,35 +241,17 @@ etl_deparse_stage_record(const EtlBatchSql *b)
 }
 
 /*
- * etl_deparse_superseded returns the query that finds which of the dead
- * letters $1 (int8[]) of pipeline $2 are superseded: the source holds the
- * row their record is a version of (the same values of the columns keys)
- * with a watermark value past the record's.  Ids come out in order.  NULL
- * when the pipeline has no watermark column (modes snapshot and full: no
- * version to compare), or a key column has no equality operator
- * (etl_has_equality).  Key columns compare with their type's equality
- * (etl_append_equality).
+ * append_key_match appends to buf the condition that source row etl_s has
+ * the key of record etl_r: each of keys (source columns) equal by their
+ * type's equality (etl_append_equality).  Returns false when a key column
+ * is not in the source or its type has no equality operator
+ * (etl_has_equality).
  */
-char *
-etl_deparse_superseded(const EtlBatchSql *b, List *keys)
+static bool
+append_key_match(StringInfo buf, const EtlBatchSql *b, List *keys)
 {
-	StringInfoData buf;
-	const char *wm;
 	ListCell *lc;
 
-	if (b->p->watermark_column == NULL)
-		return NULL;
-	wm = quote_identifier(b->p->watermark_column);
-	initStringInfo(&buf);
-	appendStringInfo(
-		&buf,
-		"SELECT etl_d.id FROM etl.dead_letters AS etl_d,"
-		" LATERAL pg_catalog.jsonb_populate_record(NULL::%s, etl_d.record)"
-		" AS etl_r"
-		" WHERE etl_d.id OPERATOR(pg_catalog.=) ANY ($1)"
-		" AND etl_d.pipeline_id OPERATOR(pg_catalog.=) $2"
-		" AND EXISTS (SELECT FROM %s AS etl_s WHERE ",
-		b->source_sql, b->source_sql);
 	foreach (lc, keys)
 	{
 		const char *k = lfirst(lc);
@@ -277,15 +259,82 @@ etl_deparse_superseded(const EtlBatchSql *b, List *keys)
 		Oid type;
 
 		if (attnum == InvalidAttrNumber)
-			return NULL;
+			return false;
 		type = get_atttype(b->source_relid, attnum);
 		if (!etl_has_equality(type, type))
-			return NULL;
-		etl_append_equality(&buf, type,
+			return false;
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(buf, " AND ");
+		etl_append_equality(buf, type,
 							psprintf("etl_s.%s", quote_identifier(k)),
 							psprintf("etl_r.%s", quote_identifier(k)));
-		appendStringInfoString(&buf, " AND ");
 	}
-	appendStringInfo(&buf, "etl_s.%s > etl_r.%s) ORDER BY etl_d.id", wm, wm);
+	return true;
+}
+
+/*
+ * etl_deparse_superseded returns the query that finds which of the dead
+ * letters $1 (int8[]) of pipeline $2 are superseded, with their ids in order
+ * and whether the source row is gone (boolean).  The source row of a
+ * record is found by the values of the columns keys.  With a watermark
+ * column it supersedes a record when the source holds its row with a
+ * watermark value past the record's (never as gone).  Without one, when the
+ * batch is the whole source (modes snapshot and full), it supersedes a
+ * record whose key has no NULL part when no source row of its key is the
+ * record as a replay would stage it (the record read into the source's row
+ * type, so columns added to the source since count as NULL and columns
+ * dropped are ignored; both sides compared as jsonb in the same statement,
+ * so the settings the dead letter was written under do not matter), gone
+ * when the source has no row of its key.  NULL when neither applies or a
+ * key column has no equality operator under the pinned search_path.
+ */
+char *
+etl_deparse_superseded(const EtlBatchSql *b, List *keys)
+{
+	StringInfoData match;
+	StringInfoData buf;
+	ListCell *lc;
+
+	if (b->p->watermark_column == NULL && !b->map->source.whole_source)
+		return NULL;
+	initStringInfo(&match);
+	if (!append_key_match(&match, b, keys))
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfo(
+		&buf,
+		"SELECT etl_d.id, %s FROM etl.dead_letters AS etl_d,"
+		" LATERAL pg_catalog.jsonb_populate_record(NULL::%s, etl_d.record)"
+		" AS etl_r",
+		b->p->watermark_column ? "false" : "etl_c.n OPERATOR(pg_catalog.=) 0",
+		b->source_sql);
+	if (b->p->watermark_column == NULL)
+		appendStringInfo(
+			&buf,
+			", LATERAL (SELECT pg_catalog.count(*) AS n,"
+			" pg_catalog.bool_or(pg_catalog.to_jsonb(etl_s)"
+			" OPERATOR(pg_catalog.=) pg_catalog.to_jsonb(etl_r)) AS same"
+			" FROM %s AS etl_s WHERE %s) AS etl_c",
+			b->source_sql, match.data);
+	appendStringInfoString(&buf,
+						   " WHERE etl_d.id OPERATOR(pg_catalog.=) ANY ($1)"
+						   " AND etl_d.pipeline_id OPERATOR(pg_catalog.=) $2");
+	if (b->p->watermark_column != NULL)
+	{
+		const char *wm = quote_identifier(b->p->watermark_column);
+
+		appendStringInfo(&buf,
+						 " AND EXISTS (SELECT FROM %s AS etl_s WHERE %s"
+						 " AND etl_s.%s > etl_r.%s)",
+						 b->source_sql, match.data, wm, wm);
+	}
+	else
+	{
+		foreach (lc, keys)
+			appendStringInfo(&buf, " AND etl_r.%s IS NOT NULL",
+							 quote_identifier(lfirst(lc)));
+		appendStringInfoString(&buf, " AND etl_c.same IS NOT TRUE");
+	}
+	appendStringInfoString(&buf, " ORDER BY etl_d.id");
 	return buf.data;
 }

@@ -32,6 +32,10 @@ typedef struct EtlDeadLetter
 #define ETL_RESOLUTION_SUPERSEDED                                             \
 	"superseded: the source row has a newer version"
 
+/* resolution of a dead letter whose source row is gone (modes without a
+ * watermark column, whose runs delete the target rows of vanished keys) */
+#define ETL_RESOLUTION_GONE "superseded: the source row is gone"
+
 /* dead letters a statement of etl_dead_letters_store() inserts */
 #define ETL_DEAD_LETTERS_CHUNK 1000
 
