@@ -301,40 +301,46 @@ etl_deparse_superseded(const EtlBatchSql *b, List *keys)
 	if (!append_key_match(&match, b, keys))
 		return NULL;
 	initStringInfo(&buf);
-	appendStringInfo(
-		&buf,
-		"SELECT etl_d.id, %s FROM etl.dead_letters AS etl_d,"
-		" LATERAL pg_catalog.jsonb_populate_record(NULL::%s, etl_d.record)"
-		" AS etl_r",
-		b->p->watermark_column ? "false" : "etl_c.n OPERATOR(pg_catalog.=) 0",
-		b->source_sql);
-	if (b->p->watermark_column == NULL)
-		appendStringInfo(
-			&buf,
-			", LATERAL (SELECT pg_catalog.count(*) AS n,"
-			" pg_catalog.bool_or(pg_catalog.to_jsonb(etl_s)"
-			" OPERATOR(pg_catalog.=) pg_catalog.to_jsonb(etl_r)) AS same"
-			" FROM %s AS etl_s WHERE %s) AS etl_c",
-			b->source_sql, match.data);
-	appendStringInfoString(&buf,
-						   " WHERE etl_d.id OPERATOR(pg_catalog.=) ANY ($1)"
-						   " AND etl_d.pipeline_id OPERATOR(pg_catalog.=) $2");
 	if (b->p->watermark_column != NULL)
 	{
 		const char *wm = quote_identifier(b->p->watermark_column);
 
-		appendStringInfo(&buf,
-						 " AND EXISTS (SELECT FROM %s AS etl_s WHERE %s"
-						 " AND etl_s.%s > etl_r.%s)",
-						 b->source_sql, match.data, wm, wm);
+		appendStringInfo(
+			&buf,
+			"SELECT etl_d.id, false FROM etl.dead_letters AS etl_d,"
+			" LATERAL pg_catalog.jsonb_populate_record(NULL::%s,"
+			" etl_d.record) AS etl_r"
+			" WHERE etl_d.id OPERATOR(pg_catalog.=) ANY ($1)"
+			" AND etl_d.pipeline_id OPERATOR(pg_catalog.=) $2"
+			" AND EXISTS (SELECT FROM %s AS etl_s WHERE %s"
+			" AND etl_s.%s > etl_r.%s) ORDER BY etl_d.id",
+			b->source_sql, b->source_sql, match.data, wm, wm);
+		return buf.data;
 	}
-	else
-	{
-		foreach (lc, keys)
-			appendStringInfo(&buf, " AND etl_r.%s IS NOT NULL",
-							 quote_identifier(lfirst(lc)));
-		appendStringInfoString(&buf, " AND etl_c.same IS NOT TRUE");
-	}
-	appendStringInfoString(&buf, " ORDER BY etl_d.id");
+
+	/*
+	 * one outer join of the dead letters with the source rows of their
+	 * keys, which the planner may hash: gone when no row joined (a key
+	 * column of a joined row is not NULL), superseded when none is the
+	 * record
+	 */
+	appendStringInfo(
+		&buf,
+		"SELECT etl_d.id, pg_catalog.count(etl_s.%s) OPERATOR(pg_catalog.=) 0"
+		" FROM etl.dead_letters AS etl_d"
+		" CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%s,"
+		" etl_d.record) AS etl_r"
+		" LEFT JOIN %s AS etl_s ON %s"
+		" WHERE etl_d.id OPERATOR(pg_catalog.=) ANY ($1)"
+		" AND etl_d.pipeline_id OPERATOR(pg_catalog.=) $2",
+		quote_identifier(linitial(keys)), b->source_sql, b->source_sql,
+		match.data);
+	foreach (lc, keys)
+		appendStringInfo(&buf, " AND etl_r.%s IS NOT NULL",
+						 quote_identifier(lfirst(lc)));
+	appendStringInfoString(
+		&buf, " GROUP BY etl_d.id HAVING pg_catalog.bool_or("
+			  "pg_catalog.to_jsonb(etl_s) OPERATOR(pg_catalog.=)"
+			  " pg_catalog.to_jsonb(etl_r)) IS NOT TRUE ORDER BY etl_d.id");
 	return buf.data;
 }
