@@ -243,31 +243,39 @@ etl_deparse_stage_record(const EtlBatchSql *b)
 /*
  * append_key_match appends to buf the condition that source row etl_s has
  * the key of record etl_r: each of keys (source columns) equal by their
- * type's equality (etl_append_equality).  Returns false when a key column
- * is not in the source or its type has no equality operator
- * (etl_has_equality).
+ * type's equality (etl_append_equality), or, for a column whose type has
+ * none (etl_has_equality), with as_jsonb, equal as jsonb.  Returns false
+ * when a key column is not in the source, or its type has no equality
+ * operator and not as_jsonb.
  */
 static bool
-append_key_match(StringInfo buf, const EtlBatchSql *b, List *keys)
+append_key_match(StringInfo buf, const EtlBatchSql *b, List *keys,
+				 bool as_jsonb)
 {
 	ListCell *lc;
 
 	foreach (lc, keys)
 	{
-		const char *k = lfirst(lc);
-		AttrNumber attnum = get_attnum(b->source_relid, k);
+		const char *k = quote_identifier(lfirst(lc));
+		AttrNumber attnum = get_attnum(b->source_relid, lfirst(lc));
 		Oid type;
 
 		if (attnum == InvalidAttrNumber)
 			return false;
-		type = get_atttype(b->source_relid, attnum);
-		if (!etl_has_equality(type, type))
-			return false;
 		if (foreach_current_index(lc) > 0)
 			appendStringInfoString(buf, " AND ");
-		etl_append_equality(buf, type,
-							psprintf("etl_s.%s", quote_identifier(k)),
-							psprintf("etl_r.%s", quote_identifier(k)));
+		type = get_atttype(b->source_relid, attnum);
+		if (etl_has_equality(type, type))
+			etl_append_equality(buf, type, psprintf("etl_s.%s", k),
+								psprintf("etl_r.%s", k));
+		else if (as_jsonb)
+			appendStringInfo(buf,
+							 "pg_catalog.to_jsonb(etl_s.%s)"
+							 " OPERATOR(pg_catalog.=)"
+							 " pg_catalog.to_jsonb(etl_r.%s)",
+							 k, k);
+		else
+			return false;
 	}
 	return true;
 }
@@ -285,8 +293,10 @@ append_key_match(StringInfo buf, const EtlBatchSql *b, List *keys)
  * type, so columns added to the source since count as NULL and columns
  * dropped are ignored; both sides compared as jsonb in the same statement,
  * so the settings the dead letter was written under do not matter), gone
- * when the source has no row of its key.  NULL when neither applies or a
- * key column has no equality operator under the pinned search_path.
+ * when the source has no row of its key; key columns whose type has no
+ * equality operator are compared as jsonb.  NULL when neither applies, or
+ * with a watermark column when a key column has no equality operator under
+ * the pinned search_path.
  */
 char *
 etl_deparse_superseded(const EtlBatchSql *b, List *keys)
@@ -298,7 +308,7 @@ etl_deparse_superseded(const EtlBatchSql *b, List *keys)
 	if (b->p->watermark_column == NULL && !b->map->source.whole_source)
 		return NULL;
 	initStringInfo(&match);
-	if (!append_key_match(&match, b, keys))
+	if (!append_key_match(&match, b, keys, b->p->watermark_column == NULL))
 		return NULL;
 	initStringInfo(&buf);
 	if (b->p->watermark_column != NULL)
