@@ -132,6 +132,28 @@ SELECT d.record->>'id' AS id, d.record->>'v' AS v, d.status, d.resolution
   FROM etl.dead_letters d WHERE d.pipeline = 'rs_ne' ORDER BY d.id;
 SELECT id, v FROM rs.ne_dst ORDER BY id;
 
+-- columns the source lost or gained since the dead letters: the record is
+-- compared as the replay stages it, a lost column ignored, a gained one
+-- NULL.  2's row has NULL in the new column: replayed.  3's has a value
+-- there, which a replay would not load: superseded, and the next run loads
+-- the source's row.
+CREATE TABLE rs.ac_src (id int PRIMARY KEY, v int, junk text);
+CREATE TABLE rs.ac_dst (id int PRIMARY KEY, v int CONSTRAINT small CHECK (v < 100), note text);
+SELECT etl_create_pipeline('rs_ac', 'rs.ac_src', 'rs.ac_dst', mode => 'snapshot', on_schema_change => 'ignore',
+    error_threshold => 100, transform => 'SELECT id, v FROM etl_delta') > 0 AS created;
+INSERT INTO rs.ac_src VALUES (1, 1, 'j'), (2, 200, 'j'), (3, 300, 'j');
+SELECT status, rows_inserted, rows_rejected FROM etl_run('rs_ac');
+ALTER TABLE rs.ac_src DROP COLUMN junk;
+ALTER TABLE rs.ac_src ADD COLUMN note text;
+UPDATE rs.ac_src SET note = 'n' WHERE id = 3;
+ALTER TABLE rs.ac_dst DROP CONSTRAINT small;
+SELECT * FROM etl_retry_dead_letters('rs_ac');
+SELECT d.record->>'id' AS id, d.record->>'v' AS v, d.status, d.resolution
+  FROM etl.dead_letters d WHERE d.pipeline = 'rs_ac' ORDER BY d.id;
+SELECT id, v FROM rs.ac_dst ORDER BY id;
+SELECT status, rows_inserted, rows_updated, rows_rejected FROM etl_run('rs_ac');
+SELECT id, v FROM rs.ac_dst ORDER BY id;
+
 SELECT etl_drop_pipeline('rs_snapshot'), etl_drop_pipeline('rs_full'), etl_drop_pipeline('rs_nk'),
-       etl_drop_pipeline('rs_ne');
+       etl_drop_pipeline('rs_ne'), etl_drop_pipeline('rs_ac');
 DROP SCHEMA rs CASCADE;
