@@ -37,6 +37,7 @@ OBJS = \
 	src/sql/deparse_stage_table.o \
 	src/sql/deparse_swap.o \
 	src/sql/names.o \
+	src/sql/reserved.o \
 	src/sql/run_state.o \
 	src/sql/transform.o \
 	src/modes/drift.o \
@@ -123,6 +124,7 @@ REGRESS = \
 	key_equality \
 	delete_insert_whole \
 	schema_drift \
+	reserved_columns \
 	schedule \
 	fdw \
 	steps \

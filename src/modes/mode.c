@@ -15,6 +15,7 @@
 
 #include "loads/load_ops.h"
 #include "modes/mode.h"
+#include "sql/reserved.h"
 
 /* in the order of EtlMode */
 static const EtlModeOps *const mode_table[] = {
@@ -54,12 +55,18 @@ etl_describe_batch(EtlPipeline *p, EtlBatchSource *descr)
  * etl_resolve_columns works out the column map of a pipeline
  * (etl_map_columns(), the owner's privileges on what the transform reads
  * checked) with the descriptor of its batch that its mode and its load
- * fill.  Runs under the pinned settings.
+ * fill, and refuses a source or transform with a column of a name the
+ * generated SQL reserves (etl_refuse_reserved_columns()).  Runs under the
+ * pinned settings.
  */
 EtlColumnMap *
 etl_resolve_columns(EtlPipeline *p, Oid source_relid, Oid target_relid)
 {
-	return etl_resolve_columns_ext(p, source_relid, target_relid, true);
+	EtlColumnMap *map =
+		etl_resolve_columns_ext(p, source_relid, target_relid, true);
+
+	etl_refuse_reserved_columns(p, source_relid, map);
+	return map;
 }
 
 /*

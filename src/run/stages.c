@@ -29,6 +29,7 @@
 #include "modes/extract.h"
 #include "modes/mode.h"
 #include "run/run.h"
+#include "sql/reserved.h"
 #include "transform/deadletter.h"
 #include "transform/isolate.h"
 #include "transform/stage.h"
@@ -303,6 +304,8 @@ etl_run_stages(EtlRun *run)
 
 	etl_become_owner(&sw, run->p->owner);
 
+	/* a reserved name is its own error, before the drift that adds it */
+	etl_refuse_reserved_source(run->p, run->source_relid);
 	etl_schema_drift(run);
 	run->map =
 		etl_resolve_columns(run->p, run->source_relid, run->target_relid);
