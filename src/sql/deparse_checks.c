@@ -480,7 +480,8 @@ etl_deparse_typed_nulls(StringInfo buf, List *columns)
  * (the transform over staged rows with their row numbers, from
  * etl_deparse_rn_batch()): per row its number, the index of the first part
  * it fails, and the staged source row (stage_columns_s of stage_table) as
- * JSON text, in row order.
+ * JSON text (the whole row etl_d.*, whatever the source's columns are
+ * named), in row order.
  */
 void
 etl_deparse_checks_reject(StringInfo buf, const EtlCheckBatch *b,
@@ -492,7 +493,7 @@ etl_deparse_checks_reject(StringInfo buf, const EtlCheckBatch *b,
 	appendStringInfoString(
 		buf,
 		"SELECT etl_q.etl_rn, etl_q.etl_check,"
-		" pg_catalog.to_jsonb(etl_d)::pg_catalog.text FROM"
+		" pg_catalog.to_jsonb(etl_d.*)::pg_catalog.text FROM"
 		" (SELECT DISTINCT ON (etl_f.etl_rn) etl_f.etl_rn, etl_f.etl_check"
 		" FROM (SELECT etl_b.etl_rn, CASE");
 	for (int i = 0; i < nparts; i++)

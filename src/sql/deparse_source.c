@@ -56,10 +56,11 @@ not_finite_sql(const char *column, Oid type)
 
 /*
  * etl_deparse_unpositioned_row appends the SELECT of one row of source_sql
- * (as JSON text, then its value of column as text) whose column (quoted,
- * of type; notnull when it is declared NOT NULL) is NULL or not finite, and
- * returns true; returns false and appends nothing when the column can hold
- * neither (an integer or pg_lsn column without NULLs).
+ * (as JSON text, the whole row etl_s.* whatever its columns are named; then
+ * its value of column as text) whose column (quoted, of type; notnull when
+ * it is declared NOT NULL) is NULL or not finite, and returns true; returns
+ * false and appends nothing when the column can hold neither (an integer or
+ * pg_lsn column without NULLs).
  */
 bool
 etl_deparse_unpositioned_row(StringInfo buf, const char *source_sql,
@@ -70,7 +71,7 @@ etl_deparse_unpositioned_row(StringInfo buf, const char *source_sql,
 	if (notnull && odd == NULL)
 		return false;
 	appendStringInfo(buf,
-					 "SELECT pg_catalog.to_jsonb(etl_s)::pg_catalog.text,"
+					 "SELECT pg_catalog.to_jsonb(etl_s.*)::pg_catalog.text,"
 					 " etl_s.%s::pg_catalog.text FROM %s AS etl_s WHERE ",
 					 column, source_sql);
 	if (!notnull)

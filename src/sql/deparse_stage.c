@@ -50,7 +50,8 @@
  * tableoid and ctid in a partitioned table; the row's text where the source
  * has no ctid, a view or a foreign table).  So parts of a batch load in the
  * same order on every attempt, and a later version of a key comes after an
- * earlier one.
+ * earlier one.  The whole row is written etl_s.*, which a source column
+ * named etl_s cannot stand for.
  */
 char *
 etl_deparse_stage_select(const EtlBatchSql *b)
@@ -67,7 +68,7 @@ etl_deparse_stage_select(const EtlBatchSql *b)
 			tiebreak = "etl_s.tableoid, etl_s.ctid";
 			break;
 		default:
-			tiebreak = "etl_s::pg_catalog.text";
+			tiebreak = "(etl_s.*)::pg_catalog.text";
 			break;
 	}
 	if (b->map->source.last_changes)
@@ -230,12 +231,13 @@ etl_deparse_transform_probe(const EtlBatchSql *b)
 
 /*
  * etl_deparse_stage_record returns the query of staged row rn_lo as JSON
- * text (the record of a dead letter).
+ * text (the record of a dead letter): the whole row etl_d.*, whatever the
+ * source's columns are named.
  */
 char *
 etl_deparse_stage_record(const EtlBatchSql *b)
 {
-	return psprintf("SELECT pg_catalog.to_jsonb(etl_d)::pg_catalog.text FROM"
+	return psprintf("SELECT pg_catalog.to_jsonb(etl_d.*)::pg_catalog.text FROM"
 					" (SELECT %s FROM pg_temp.%s WHERE etl_rn = $%d) AS etl_d",
 					b->stage_columns, b->stage_table, ETL_PARAM_RN_LO);
 }
