@@ -197,6 +197,35 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 SELECT rc.run_detail('rc_alias_serial');
 
+-- load partition_swap gives constraints of its own names to the tables it
+-- builds like the target and its partitions: a constraint of such a name
+-- (etl_swap_bound on the target or a partition, partition_constraint_of_target
+-- on the target) is refused when the pipeline is defined or altered, and
+-- fails a run before the swap builds anything
+CREATE TABLE rc.sw_src (id int PRIMARY KEY, d date, v int, at timestamptz NOT NULL);
+CREATE TABLE rc.sw_dst (id int, d date, v int, PRIMARY KEY (id, d),
+                        CONSTRAINT etl_swap_bound CHECK (v >= 0)) PARTITION BY RANGE (d);
+CREATE TABLE rc.sw_dst_1 PARTITION OF rc.sw_dst FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
+INSERT INTO rc.sw_src VALUES (1, '2024-01-05', 1, '2024-01-01 10:00+00'),
+    (2, '2024-01-06', 2, '2024-01-01 11:00+00');
+SELECT etl_create_pipeline('rc_swap', 'rc.sw_src', 'rc.sw_dst', key => '{id}',
+                           watermark_column => 'at', load => 'partition_swap');
+ALTER TABLE rc.sw_dst RENAME CONSTRAINT etl_swap_bound TO v_positive;
+SELECT etl_create_pipeline('rc_swap', 'rc.sw_src', 'rc.sw_dst', key => '{id}',
+                           watermark_column => 'at', load => 'partition_swap') > 0 AS created;
+SELECT status, rows_inserted FROM etl_run('rc_swap');
+ALTER TABLE rc.sw_dst_1 ADD CONSTRAINT etl_swap_bound CHECK (id > 0);
+INSERT INTO rc.sw_src VALUES (3, '2024-01-07', 3, '2024-01-01 12:00+00');
+SELECT rc.run('rc_swap');
+SELECT status, sqlstate, error FROM etl.runs
+ WHERE pipeline = 'rc_swap' ORDER BY run_id DESC LIMIT 1;
+SELECT * FROM rc.sw_dst ORDER BY id;
+ALTER TABLE rc.sw_dst_1 RENAME CONSTRAINT etl_swap_bound TO id_positive;
+SELECT status, rows_inserted FROM etl_run('rc_swap');
+SELECT * FROM rc.sw_dst ORDER BY id;
+ALTER TABLE rc.sw_dst ADD CONSTRAINT partition_constraint_of_target CHECK (id < 1000);
+SELECT rc.try($$SELECT etl_alter_pipeline('rc_swap')$$) AS altered;
+
 SELECT etl_drop_pipeline(name) FROM etl.pipelines WHERE name LIKE 'rc%' ORDER BY name;
 SET client_min_messages = warning;
 DROP SCHEMA rc CASCADE;

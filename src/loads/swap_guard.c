@@ -22,6 +22,12 @@
  *	  - Sub-partitions: a partition that is partitioned itself cannot be
  *		rebuilt as one table.  Refused (the pipeline can target that
  *		partition instead).
+ *	  - Constraints named like those the swap adds to its own tables: the
+ *		copy of the template's constraints and the swap's would clash
+ *		(42710).  ETL_SWAP_BOUND on the target or a partition (the
+ *		templates of staging tables), ETL_SWAP_PARENT on the target (the
+ *		template of the batch table, which gets it when the target is
+ *		itself a partition, as it may become later).  Refused.
  *
  *	  Each is checked when the pipeline is defined and again by each run
  *	  before it builds anything, as a publication, a foreign key or a
@@ -62,6 +68,7 @@
 #include "utils/syscache.h"
 
 #include "loads/swap_guard.h"
+#include "sql/deparse_swap.h"
 #include "sql/names.h"
 
 /*
@@ -226,10 +233,60 @@ check_publications(EtlPipeline *p, Oid target, PartitionDesc pd)
 }
 
 /*
+ * check_constraint_name refuses a constraint named name on the target
+ * (relid) or, with pd, one of its partitions: the swap gives a constraint
+ * of its own that name on the tables it builds like them.  One scan of
+ * pg_constraint's index on the name.
+ */
+static void
+check_constraint_name(EtlPipeline *p, Oid relid, PartitionDesc pd,
+					  const char *name)
+{
+	Relation conrel = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple tup;
+	Oid found = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_constraint_conname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(name));
+	scan = systable_beginscan(conrel, ConstraintNameNspIndexId, true, NULL, 1,
+							  &key);
+	while (!OidIsValid(found) &&
+		   HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Oid conrelid = ((Form_pg_constraint) GETSTRUCT(tup))->conrelid;
+
+		if (conrelid == relid)
+			found = conrelid;
+		for (int i = 0; pd != NULL && !OidIsValid(found) && i < pd->nparts;
+			 i++)
+			if (conrelid == pd->oids[i])
+				found = conrelid;
+	}
+	systable_endscan(scan);
+	table_close(conrel, AccessShareLock);
+	if (OidIsValid(found))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("constraint \"%s\" of %s has a name load "
+						"partition_swap reserves",
+						name, etl_relation_sql(found)),
+				 errdetail("Pipeline \"%s\" builds tables like the "
+						   "target's partitions, with their constraints and "
+						   "a constraint of its own of that name.",
+						   p->name),
+				 errhint("Rename the constraint: ALTER TABLE %s RENAME "
+						 "CONSTRAINT %s TO ...;",
+						 etl_relation_sql(found), quote_identifier(name))));
+}
+
+/*
  * etl_swap_check_target refuses a partition_swap target (rel, of
  * pipeline p) that a swap would break: a partition that is partitioned
  * itself, a foreign key referencing the target or a partition, a
- * publication reaching them (see the file's header).  Called when the
+ * publication reaching them, a constraint of a name the swap gives its
+ * own (see the file's header).  Called when the
  * pipeline is defined and by each run before it builds anything; reads
  * the catalogs without locking the partitions.
  */
@@ -256,6 +313,10 @@ etl_swap_check_target(EtlPipeline *p, Relation rel)
 	for (int i = 0; i < pd->nparts; i++)
 		check_referenced(p, pd->oids[i]);
 	check_publications(p, RelationGetRelid(rel), pd);
+	/* the staging tables are built like the partitions and the target */
+	check_constraint_name(p, RelationGetRelid(rel), pd, ETL_SWAP_BOUND);
+	/* the batch table like the target, once it is a partition itself */
+	check_constraint_name(p, RelationGetRelid(rel), NULL, ETL_SWAP_PARENT);
 }
 
 /*
