@@ -154,6 +154,23 @@ SELECT id, v FROM rs.ac_dst ORDER BY id;
 SELECT status, rows_inserted, rows_updated, rows_rejected FROM etl_run('rs_ac');
 SELECT id, v FROM rs.ac_dst ORDER BY id;
 
+-- source columns named like the query's aliases (etl_s, etl_r, etl_d): the
+-- rows compared are whole rows, never one of those columns.  2 is fixed
+-- (superseded), 3 unchanged (replayed).
+CREATE TABLE rs.al_src (id int PRIMARY KEY, v int, etl_s int, etl_r int, etl_d int);
+CREATE TABLE rs.al_dst (id int PRIMARY KEY, v int CONSTRAINT small CHECK (v < 100));
+SELECT etl_create_pipeline('rs_al', 'rs.al_src', 'rs.al_dst', mode => 'snapshot',
+    error_threshold => 100, transform => 'SELECT id, v FROM etl_delta') > 0 AS created;
+INSERT INTO rs.al_src VALUES (1, 1, 7, 7, 7), (2, 200, 7, 7, 7), (3, 300, 7, 7, 7);
+SELECT status, rows_inserted, rows_rejected FROM etl_run('rs_al');
+UPDATE rs.al_src SET v = 2 WHERE id = 2;
+SELECT status, rows_inserted, rows_rejected FROM etl_run('rs_al');
+ALTER TABLE rs.al_dst DROP CONSTRAINT small;
+SELECT * FROM etl_retry_dead_letters('rs_al');
+SELECT d.record->>'id' AS id, d.record->>'v' AS v, d.status, d.resolution
+  FROM etl.dead_letters d WHERE d.pipeline = 'rs_al' ORDER BY d.id;
+SELECT id, v FROM rs.al_dst ORDER BY id;
+
 SELECT etl_drop_pipeline('rs_snapshot'), etl_drop_pipeline('rs_full'), etl_drop_pipeline('rs_nk'),
-       etl_drop_pipeline('rs_ne'), etl_drop_pipeline('rs_ac');
+       etl_drop_pipeline('rs_ne'), etl_drop_pipeline('rs_ac'), etl_drop_pipeline('rs_al');
 DROP SCHEMA rs CASCADE;

@@ -352,7 +352,7 @@ etl_deparse_superseded(const EtlBatchSql *b, List *keys)
 						 quote_identifier(lfirst(lc)));
 	appendStringInfoString(
 		&buf, " GROUP BY etl_d.id HAVING pg_catalog.bool_or("
-			  "pg_catalog.to_jsonb(etl_s) OPERATOR(pg_catalog.=)"
-			  " pg_catalog.to_jsonb(etl_r)) IS NOT TRUE ORDER BY etl_d.id");
+			  "pg_catalog.to_jsonb(etl_s.*) OPERATOR(pg_catalog.=)"
+			  " pg_catalog.to_jsonb(etl_r.*)) IS NOT TRUE ORDER BY etl_d.id");
 	return buf.data;
 }
