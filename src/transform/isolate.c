@@ -327,14 +327,28 @@ reject_row(EtlRun *run, int64 rn, ErrorData *edata, Isolation *iso)
 }
 
 /*
+ * bad_row_numbers returns the staged row numbers of bad (BadRow *), in its
+ * order, in a new array.
+ */
+static int64 *
+bad_row_numbers(List *bad)
+{
+	int64 *rns = palloc(sizeof(int64) * Max(list_length(bad), 1));
+	ListCell *lc;
+
+	foreach (lc, bad)
+		rns[foreach_current_index(lc)] = ((BadRow *) lfirst(lc))->rn;
+	return rns;
+}
+
+/*
  * reject_rows rejects the staged rows of bad (BadRow *, reject_row()), then
  * removes them from the stage together (etl_stage_forget()).
  */
 static void
 reject_rows(EtlRun *run, List *bad, Isolation *iso)
 {
-	int64 *rns = palloc(sizeof(int64) * Max(list_length(bad), 1));
-	int n = 0;
+	int64 *rns = bad_row_numbers(bad);
 	ListCell *lc;
 
 	foreach (lc, bad)
@@ -342,9 +356,8 @@ reject_rows(EtlRun *run, List *bad, Isolation *iso)
 		BadRow *b = lfirst(lc);
 
 		reject_row(run, b->rn, b->edata, iso);
-		rns[n++] = b->rn;
 	}
-	etl_stage_forget(run, rns, n);
+	etl_stage_forget(run, rns, list_length(bad));
 	pfree(rns);
 }
 
@@ -486,15 +499,11 @@ first_failing_row(EtlRun *run, int64 lo, int64 hi, int64 chunk, BadRow *b)
 static void
 hold(EtlRun *run, List *bad)
 {
-	int64 *rns = palloc(sizeof(int64) * list_length(bad));
+	int64 *rns = bad_row_numbers(bad);
 	StringInfoData sql;
-	ListCell *lc;
-	int n = 0;
 
-	foreach (lc, bad)
-		rns[n++] = ((BadRow *) lfirst(lc))->rn;
 	initStringInfo(&sql);
-	etl_deparse_stage_hold(&sql, run->stage_table, rns, n);
+	etl_deparse_stage_hold(&sql, run->stage_table, rns, list_length(bad));
 	etl_spi_exec(sql.data, NULL, SPI_OK_UPDATE, InvalidSnapshot);
 	pfree(rns);
 }
