@@ -344,7 +344,7 @@ close_duplicates(Replay *rp)
 
 /*
  * supersede_mark marks resolved as superseded, with resolution, the n dead
- * letters ids (sorted) of the replay, as the extension owner, and returns
+ * letters ids of the replay, as the extension owner, and returns
  * how many it marked.
  */
 static int64
@@ -445,8 +445,6 @@ supersede(EtlRun *run, Replay *rp)
 		else
 			newer[nnewer++] = sup[i];
 	}
-	qsort(newer, nnewer, sizeof(int64), int64_cmp);
-	qsort(gone, ngone, sizeof(int64), int64_cmp);
 
 	marked = supersede_mark(rp, newer, nnewer, ETL_RESOLUTION_SUPERSEDED);
 	rp->gone = supersede_mark(rp, gone, ngone, ETL_RESOLUTION_GONE);
